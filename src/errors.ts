@@ -1,0 +1,45 @@
+/**
+ * User-facing failures. The CLI prints `message` (and the `cause` chain) without a stack trace for these;
+ * anything else is a bug and is printed with its stack.
+ */
+export class LayerpackError extends Error {
+  override name = "LayerpackError";
+}
+
+/** The config could not be found, read, parsed or validated. */
+export class SpecError extends LayerpackError {
+  override name = "SpecError";
+  /** Config file the error is about, when there is one. */
+  readonly file: string | undefined;
+  /** Key path inside the config, e.g. `layers.max` or `paths[2].mode`. */
+  readonly keyPath: string | undefined;
+  /** 1-based line and column in the config file (YAML/JSON), when known. */
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  constructor(
+    message: string,
+    where: { file?: string; keyPath?: string; line?: number; column?: number } = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.file = where.file;
+    this.keyPath = where.keyPath;
+    this.line = where.line;
+    this.column = where.column;
+  }
+}
+
+/** The store or closure is not what the spec says (missing item, unreadable file, socket, ...). */
+export class StoreError extends LayerpackError {
+  override name = "StoreError";
+}
+
+/** The spec and closure cannot make a valid plan (entrypoint missing, escaping symlink, ...). */
+export class PlanError extends LayerpackError {
+  override name = "PlanError";
+}
+
+/** Writing the image failed (output directory missing, disk full, ...). */
+export class BuildError extends LayerpackError {
+  override name = "BuildError";
+}

@@ -1,0 +1,141 @@
+/**
+ * The image spec: one strict zod schema, the single source of truth. `ImageSpecInput` is what users write,
+ * `ImageSpec` the validated, defaulted form the later stages read. schemas/image-spec.schema.json is generated
+ * from this file (npm run schema); never edit either type by hand.
+ *
+ * Parsing only validates and fills defaults; relative paths are resolved by the loader (src/spec/load.ts),
+ * which knows the config file's directory.
+ */
+import { z } from "zod";
+
+/** Hash alphabet of store paths (nix32). */
+const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
+export const storePathPattern = new RegExp(`^(/[^/\\0]+)+/[${NIX32}]{32}-[^/\\0]+$`);
+
+const absolutePath = z
+  .string()
+  .regex(/^\/[^\0]*$/, "must be an absolute path (start with /)")
+  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+
+const octalMode = z
+  .string()
+  .regex(/^[0-7]{3,4}$/, 'must be an octal mode such as "755" or "1777"');
+
+const storeDir = absolutePath.refine((p) => p.length > 1 && !p.endsWith("/"), "must be a directory such as /gnu/store, without a trailing /");
+
+export const storeSchema = z.union([
+  storeDir,
+  z.strictObject({
+    dir: storeDir.describe("Store directory as it appears in store paths and in the image"),
+    root: z.string().min(1).describe("Host directory the store is found under (chroot-style); default /").default("/"),
+  }),
+]);
+
+export const closureSchema = z.strictObject({
+  from: z
+    .enum(["auto", "database", "scan", "guix-graph", "nix-closure-info"])
+    .default("auto")
+    .describe("auto: the host store's database when there is one for the store dir, else scan"),
+  file: z.string().min(1).optional().describe("database file, references graph or closureInfo directory"),
+});
+
+export const symlinkSpec = z
+  .string()
+  .regex(/^\/[^=]*=[^=]+$/, 'must look like "/bin=bin" (absolute link = target relative to the profile, or absolute)')
+  .refine((s) => !s.split("=").some((part) => part.split("/").includes("..")), "must not contain '..'");
+
+export const pathEntrySchema = z.discriminatedUnion("type", [
+  z.strictObject({
+    path: absolutePath,
+    type: z.literal("directory"),
+    mode: octalMode.default("755"),
+  }),
+  z.strictObject({
+    path: absolutePath,
+    type: z.literal("file"),
+    mode: octalMode.default("644"),
+    content: z.string().optional().describe("file content, inline"),
+    source: z.string().min(1).optional().describe("host file to copy, relative to the config file"),
+  }).refine((f) => (f.content === undefined) !== (f.source === undefined), "a file needs exactly one of content or source"),
+  z.strictObject({
+    path: absolutePath,
+    type: z.literal("symlink"),
+    target: z.string().min(1),
+  }),
+]);
+
+export const MAX_LAYERS = 127;
+
+export const layersSchema = z.strictObject({
+  max: z
+    .number()
+    .int()
+    .min(1, "must be at least 1 (1 = everything in one layer)")
+    .max(
+      MAX_LAYERS,
+      `must be at most ${MAX_LAYERS}: overlay file systems stack at most about 128 layers, and images built on top need room for their own (100 is a good value)`,
+    )
+    .default(100),
+  strategy: z.enum(["size", "popularity"]).default("size"),
+});
+
+export const outputSchema = z.strictObject({
+  format: z.enum(["docker-archive"]).default("docker-archive"),
+  path: z.string().min(1).describe("output file, relative to the config file"),
+});
+
+const rfc3339 = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 time such as "1970-01-01T00:00:01Z"')
+  .refine((s) => !Number.isNaN(Date.parse(s)), "is not a valid date");
+
+const portSpec = z
+  .union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/, 'must look like "80" or "80/tcp"')])
+  .transform((p) => (typeof p === "number" || !p.includes("/") ? `${p}/tcp` : p));
+
+export const imageSpecSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, "must be a lowercase repository name such as hello or team/hello"),
+    tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "must be a valid tag (letters, digits, _ . -, at most 128)").optional(),
+    store: storeSchema.default("/gnu/store"),
+    profile: z.string().min(1).optional().describe("profile link or store item whose closure is packed"),
+    roots: z.array(z.string().min(1)).min(1).optional().describe("store paths whose closure is packed (instead of profile)"),
+    closure: closureSchema.default({ from: "auto" }),
+    symlinks: z.array(symlinkSpec).default([]),
+    entrypoint: z.string().min(1).optional().describe("relative to the profile, or absolute"),
+    entrypointArgs: z.array(z.string()).default([]),
+    cmd: z.array(z.string()).default([]),
+    env: z.record(z.string().regex(/^[^=\0]+$/, "must not contain ="), z.string()).default({}),
+    workingDir: absolutePath.default("/"),
+    user: z.string().min(1).default("0:0"),
+    labels: z.record(z.string(), z.string()).default({}),
+    exposedPorts: z.array(portSpec).default([]),
+    paths: z.array(pathEntrySchema).default([{ path: "/tmp", type: "directory", mode: "1777" }]),
+    layers: layersSchema.default({ max: 100, strategy: "size" }),
+    compression: z.enum(["gzip", "zstd", "none"]).default("gzip"),
+    created: rfc3339.optional().describe("default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z"),
+    architecture: z.string().min(1).default("amd64"),
+    os: z.string().min(1).default("linux"),
+    output: outputSchema,
+  })
+  .superRefine((spec, ctx) => {
+    if ((spec.profile === undefined) === (spec.roots === undefined)) {
+      ctx.addIssue({ code: "custom", path: spec.profile === undefined ? [] : ["roots"], message: "give exactly one of profile or roots" });
+    }
+    if (spec.entrypoint && !spec.entrypoint.startsWith("/") && spec.profile === undefined) {
+      ctx.addIssue({ code: "custom", path: ["entrypoint"], message: "must be absolute when there is no profile" });
+    }
+    if (spec.compression === "zstd" && spec.output.format === "docker-archive") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["compression"],
+        message: "zstd layers are not supported in a docker archive (docker and containerd mislabel them); use gzip or none, or an OCI output format",
+      });
+    }
+  });
+
+export type ImageSpecInput = z.input<typeof imageSpecSchema>;
+export type ImageSpec = z.output<typeof imageSpecSchema>;
+export type PathEntry = z.output<typeof pathEntrySchema>;
