@@ -11,16 +11,6 @@ export const planItemSchema = z.strictObject({
   size: z.number().int().nonnegative(),
 });
 
-export const storeLayerSchema = z.strictObject({
-  kind: z.literal("store"),
-  /** Sum of the items' sizes. */
-  size: z.number().int().nonnegative(),
-  /** Why these items share a layer (strategy-specific, for reviewers). */
-  reason: z.string().optional(),
-  /** Sorted by path. */
-  items: z.array(planItemSchema),
-});
-
 export const customEntrySchema = z.discriminatedUnion("type", [
   z.strictObject({ path: z.string(), type: z.literal("directory"), mode: z.string() }),
   z.strictObject({
@@ -33,9 +23,23 @@ export const customEntrySchema = z.discriminatedUnion("type", [
   z.strictObject({ path: z.string(), type: z.literal("symlink"), target: z.string() }),
 ]);
 
+export const storeLayerSchema = z.strictObject({
+  kind: z.literal("store"),
+  /** Sum of the items' sizes. */
+  size: z.number().int().nonnegative(),
+  /** Why these items share a layer (strategy-specific, for reviewers). */
+  reason: z.string().optional(),
+  /** Sorted by path. */
+  items: z.array(planItemSchema),
+  /** Only with `max: 1`: the customisation entries, merged into this single layer (then there is no
+   * customisation layer). Same order and meaning as the customisation layer's `entries`. */
+  entries: z.array(customEntrySchema).optional(),
+});
+
 export const customLayerSchema = z.strictObject({
   kind: z.literal("customisation"),
-  /** Absolute image paths sorted bytewise, parents before children; implicit parents included (mode 755). */
+  /** Absolute image paths sorted bytewise component by component (tar --sort=name order, so parents come before
+   * children); implicit parents included (mode 755). */
   entries: z.array(customEntrySchema),
 });
 

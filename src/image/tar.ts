@@ -1,0 +1,313 @@
+/**
+ * Reproducible tar header encoder (FORMATS.md §1). The layer writer streams the data itself; this module only
+ * produces header bytes, the padding size and the end-of-archive marker.
+ *
+ * Byte layout follows what GNU tar 1.34 writes, so our archives can be compared with GNU tar's byte for byte:
+ * - ustar magic "ustar\0", version "00"; numeric fields are zero-padded octal followed by one NUL
+ *   (mode/uid/gid/devmajor/devminor: 7 digits, size/mtime: 11 digits); devmajor/devminor are written (as zeros)
+ *   for every entry; the checksum is 6 octal digits, NUL, space.
+ * - Names over 100 bytes are split into prefix + name at the last '/' that fits (as GNU `--format=ustar` does).
+ * - When a PAX 'x' header is needed it comes first, named like GNU tar's default `%d/PaxHeaders/%f`
+ *   (`<dirname or .>/PaxHeaders/<basename>`, cut to 100 bytes), mode 0644, uid/gid 0, empty uname/gname, no device
+ *   numbers, mtime = the entry's mtime. Records, in this order: path, linkpath, size, uid, gid; never atime/ctime.
+ * - When a value moves to a PAX record, the ustar field gets what GNU tar writes: the first 100 bytes of the
+ *   name/link target (prefix empty), or 0 for size/uid/gid.
+ * Matches GNU tar `--format=posix --pax-option=delete=atime,delete=ctime` byte for byte except where GNU differs on
+ * purpose: GNU in posix mode never uses the prefix field (it writes `path=` instead), and it only writes `linkpath=`
+ * for targets over 100 bytes (we also write it for non-ASCII targets, as FORMATS.md asks).
+ */
+import { BuildError } from "../errors.ts";
+
+export type TarType = "file" | "hardlink" | "symlink" | "char" | "block" | "fifo" | "directory";
+
+export interface TarHeader {
+  /** Relative, '/'-separated, no leading '/' or './', no '..'; directories get a trailing '/' added if missing. */
+  name: string;
+  type: TarType;
+  /** Permission bits incl. setuid/setgid/sticky (masked with 0o7777). */
+  mode: number;
+  /** Regular files only (0 otherwise); may exceed 8 GiB (up to Number.MAX_SAFE_INTEGER). */
+  size?: number;
+  /** Symlink target / hardlink target name. */
+  linkname?: string;
+  /** Seconds since the epoch (integer). */
+  mtime: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  devmajor?: number;
+  devminor?: number;
+}
+
+const BLOCK = 512;
+/** End-of-archive marker: two 512-byte zero blocks. */
+export const ZERO_BLOCKS: Buffer = Buffer.alloc(2 * BLOCK);
+
+const TYPEFLAG: Record<TarType, number> = {
+  file: 0x30,
+  hardlink: 0x31,
+  symlink: 0x32,
+  char: 0x33,
+  block: 0x34,
+  directory: 0x35,
+  fifo: 0x36,
+};
+
+const MAX_OCT7 = 0o7777777; // 2097151: uid, gid, devmajor, devminor
+const MAX_OCT11 = 0o77777777777; // 8 GiB - 1: size, mtime
+const PAX_HEADER_MODE = 0o644;
+
+/** Bytes of zero padding after `size` bytes of data. */
+export function paddingFor(size: number): number {
+  const rem = size % BLOCK;
+  return rem === 0 ? 0 : BLOCK - rem;
+}
+
+/** Throws a BuildError unless `name` is a canonical relative entry name (a trailing '/' is allowed). */
+export function validateEntryName(name: string): void {
+  const why = entryNameProblem(name);
+  if (why !== null) throw new BuildError(`invalid tar entry name ${JSON.stringify(name)}: ${why}`);
+}
+
+function entryNameProblem(name: string): string | null {
+  if (typeof name !== "string" || name.length === 0) return "it is empty";
+  if (name.charCodeAt(0) === 0x2f) return "it is absolute (starts with '/')";
+  // One pass over the characters, checking each component as it ends (no split(): this runs per entry).
+  let start = 0;
+  const end = name.length;
+  for (let i = 0; i <= end; i++) {
+    const c = i < end ? name.charCodeAt(i) : 0x2f;
+    if (c === 0) return "it contains a NUL byte";
+    if (c !== 0x2f) continue;
+    const len = i - start;
+    if (len === 0 && i < end) return "it has an empty component ('//')";
+    if (len === 1 && name.charCodeAt(start) === 0x2e) {
+      return start === 0 ? "it starts with './' or is '.'" : "it has a '.' component";
+    }
+    if (len === 2 && name.charCodeAt(start) === 0x2e && name.charCodeAt(start + 1) === 0x2e) {
+      return "it has a '..' component";
+    }
+    start = i + 1;
+  }
+  return null;
+}
+
+/** True when every UTF-16 unit is 7-bit ASCII (so the string's UTF-8 bytes equal its characters). */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Writes `value` as `digits` zero-padded octal digits followed by a NUL. Caller checks the range. */
+function writeOctal(buf: Buffer, off: number, digits: number, value: number): void {
+  let v = value;
+  for (let i = off + digits - 1; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  buf[off + digits] = 0;
+}
+
+function checkInt(what: string, name: string, v: number, max: number): void {
+  if (!Number.isSafeInteger(v) || v < 0 || v > max) {
+    throw new BuildError(`tar entry ${JSON.stringify(name)}: ${what} ${v} is not an integer in 0..${max}`);
+  }
+}
+
+/**
+ * Last '/' at which `name` (ASCII, > 100 bytes) splits into prefix (≤155) + name (≤100, non-empty),
+ * or -1. The largest prefix leaves the shortest name part, so it is the only candidate worth trying.
+ */
+function splitPoint(name: string): number {
+  const len = name.length;
+  for (let i = Math.min(155, len - 2); i > 0; i--) {
+    if (name.charCodeAt(i) === 0x2f) return len - i - 1 <= 100 ? i : -1;
+  }
+  return -1;
+}
+
+/** Appends one self-inclusive PAX record "<len> <key>=<value>\n"; `value` is UTF-8 bytes. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const base = key.length + value.length + 3; // ' ', '=', '\n'
+  let len = base + 1;
+  while (len !== base + String(len).length) len = base + String(len).length;
+  const head = `${len} ${key}=`;
+  const out = Buffer.allocUnsafe(len);
+  out.write(head, 0, "latin1");
+  value.copy(out, head.length);
+  out[len - 1] = 0x0a;
+  return out;
+}
+
+/** GNU tar's default extended header name `%d/PaxHeaders/%f`, cut to 100 bytes. */
+function paxHeaderName(nameBytes: Buffer): Buffer {
+  let end = nameBytes.length;
+  if (end > 1 && nameBytes[end - 1] === 0x2f) end--;
+  const slash = nameBytes.lastIndexOf(0x2f, end - 1);
+  const dir = slash < 0 ? Buffer.from(".") : nameBytes.subarray(0, slash);
+  const base = nameBytes.subarray(slash + 1, end);
+  const full = Buffer.concat([dir, Buffer.from("/PaxHeaders/"), base]);
+  return full.length > 100 ? full.subarray(0, 100) : full;
+}
+
+/**
+ * Fills one ustar header block at `off`. `name`/`prefix`/`linkname` are written as given (already cut to fit);
+ * `uname`/`gname` null means empty; `dev` false leaves devmajor/devminor empty (PAX headers).
+ */
+function writeUstar(
+  buf: Buffer,
+  off: number,
+  name: Buffer | string,
+  prefix: string,
+  mode: number,
+  uid: number,
+  gid: number,
+  size: number,
+  mtime: number,
+  typeflag: number,
+  linkname: Buffer | string,
+  uname: string,
+  gname: string,
+  dev: boolean,
+  devmajor: number,
+  devminor: number,
+): void {
+  if (typeof name === "string") buf.write(name, off, 100, "latin1");
+  else name.copy(buf, off, 0, 100);
+  writeOctal(buf, off + 100, 7, mode);
+  writeOctal(buf, off + 108, 7, uid);
+  writeOctal(buf, off + 116, 7, gid);
+  writeOctal(buf, off + 124, 11, size);
+  writeOctal(buf, off + 136, 11, mtime);
+  buf[off + 156] = typeflag;
+  if (typeof linkname === "string") buf.write(linkname, off + 157, 100, "latin1");
+  else linkname.copy(buf, off + 157, 0, 100);
+  buf.write("ustar\u000000", off + 257, 8, "latin1");
+  buf.write(uname, off + 265, 31, "latin1");
+  buf.write(gname, off + 297, 31, "latin1");
+  if (dev) {
+    writeOctal(buf, off + 329, 7, devmajor);
+    writeOctal(buf, off + 337, 7, devminor);
+  }
+  buf.write(prefix, off + 345, 155, "latin1");
+  // Checksum: byte sum with the checksum field counted as 8 spaces.
+  let sum = 8 * 0x20;
+  for (let i = off; i < off + 148; i++) sum += buf[i]!;
+  for (let i = off + 156; i < off + BLOCK; i++) sum += buf[i]!;
+  writeOctal(buf, off + 148, 6, sum);
+  buf[off + 155] = 0x20;
+}
+
+/**
+ * The 512-byte ustar header for `h`, preceded by a PAX 'x' header and its records when a value does not fit
+ * ustar (see the module comment). Throws BuildError on an invalid name, link target, or out-of-range number.
+ */
+export function encodeHeader(h: TarHeader): Buffer {
+  const type = h.type;
+  const typeflag = TYPEFLAG[type];
+  if (typeflag === undefined) throw new BuildError(`tar entry ${JSON.stringify(h.name)}: unknown type ${String(type)}`);
+  let name = h.name;
+  validateEntryName(name);
+  if (type === "directory") {
+    if (name.charCodeAt(name.length - 1) !== 0x2f) name += "/";
+  } else if (name.charCodeAt(name.length - 1) === 0x2f) {
+    throw new BuildError(`tar entry ${JSON.stringify(name)}: only a directory name may end in '/' (type ${type})`);
+  }
+
+  const size = h.size ?? 0;
+  checkInt("size", name, size, Number.MAX_SAFE_INTEGER);
+  if (size !== 0 && type !== "file") {
+    throw new BuildError(`tar entry ${JSON.stringify(name)}: a ${type} entry cannot have a size (${size})`);
+  }
+  const uid = h.uid ?? 0;
+  const gid = h.gid ?? 0;
+  checkInt("uid", name, uid, Number.MAX_SAFE_INTEGER);
+  checkInt("gid", name, gid, Number.MAX_SAFE_INTEGER);
+  checkInt("mtime", name, h.mtime, MAX_OCT11);
+  checkInt("mode", name, h.mode, Number.MAX_SAFE_INTEGER);
+  const devmajor = h.devmajor ?? 0;
+  const devminor = h.devminor ?? 0;
+  checkInt("devmajor", name, devmajor, MAX_OCT7);
+  checkInt("devminor", name, devminor, MAX_OCT7);
+  const uname = h.uname ?? "root";
+  const gname = h.gname ?? "root";
+  if (uname.length > 31 || !isAscii(uname) || uname.includes("\0")) {
+    throw new BuildError(`tar entry ${JSON.stringify(name)}: uname ${JSON.stringify(uname)} must be ASCII, ≤ 31 bytes`);
+  }
+  if (gname.length > 31 || !isAscii(gname) || gname.includes("\0")) {
+    throw new BuildError(`tar entry ${JSON.stringify(name)}: gname ${JSON.stringify(gname)} must be ASCII, ≤ 31 bytes`);
+  }
+
+  const linkname = h.linkname ?? "";
+  if (type === "symlink" || type === "hardlink") {
+    if (linkname.length === 0) throw new BuildError(`tar entry ${JSON.stringify(name)}: ${type} needs a linkname`);
+    if (linkname.includes("\0")) {
+      throw new BuildError(`tar entry ${JSON.stringify(name)}: link target contains a NUL byte`);
+    }
+    if (type === "hardlink") {
+      const why = entryNameProblem(linkname);
+      if (why !== null) throw new BuildError(`tar entry ${JSON.stringify(name)}: hardlink target ${JSON.stringify(linkname)}: ${why}`);
+    }
+  } else if (linkname.length !== 0) {
+    throw new BuildError(`tar entry ${JSON.stringify(name)}: a ${type} entry cannot have a linkname`);
+  }
+
+  // Decide what fits ustar; everything else goes to PAX records (in the fixed order below).
+  let ustarName: Buffer | string = name;
+  let prefix = "";
+  let pathBytes: Buffer | null = null;
+  if (!isAscii(name)) {
+    pathBytes = Buffer.from(name, "utf8");
+  } else if (name.length > 100) {
+    const at = splitPoint(name);
+    if (at > 0) {
+      prefix = name.slice(0, at);
+      ustarName = name.slice(at + 1);
+    } else {
+      pathBytes = Buffer.from(name, "latin1");
+    }
+  }
+  if (pathBytes !== null) ustarName = pathBytes; // writeUstar keeps the first 100 bytes
+
+  let ustarLink: Buffer | string = linkname;
+  let linkBytes: Buffer | null = null;
+  if (!isAscii(linkname)) linkBytes = Buffer.from(linkname, "utf8");
+  else if (linkname.length > 100) linkBytes = Buffer.from(linkname, "latin1");
+  if (linkBytes !== null) ustarLink = linkBytes;
+
+  const bigSize = size > MAX_OCT11;
+  const bigUid = uid > MAX_OCT7;
+  const bigGid = gid > MAX_OCT7;
+  const mode = h.mode & 0o7777;
+
+  if (pathBytes === null && linkBytes === null && !bigSize && !bigUid && !bigGid) {
+    const buf = Buffer.alloc(BLOCK);
+    writeUstar(buf, 0, ustarName, prefix, mode, uid, gid, size, h.mtime, typeflag, ustarLink, uname, gname,
+      true, devmajor, devminor);
+    return buf;
+  }
+
+  const records: Buffer[] = [];
+  if (pathBytes !== null) records.push(paxRecord("path", pathBytes));
+  if (linkBytes !== null) records.push(paxRecord("linkpath", linkBytes));
+  if (bigSize) records.push(paxRecord("size", Buffer.from(String(size), "latin1")));
+  if (bigUid) records.push(paxRecord("uid", Buffer.from(String(uid), "latin1")));
+  if (bigGid) records.push(paxRecord("gid", Buffer.from(String(gid), "latin1")));
+  let paxSize = 0;
+  for (const r of records) paxSize += r.length;
+
+  const total = BLOCK + paxSize + paddingFor(paxSize) + BLOCK;
+  const buf = Buffer.alloc(total);
+  const nameBytes = pathBytes ?? Buffer.from(name, "latin1");
+  writeUstar(buf, 0, paxHeaderName(nameBytes), "", PAX_HEADER_MODE, 0, 0, paxSize, h.mtime, 0x78, "", "", "",
+    false, 0, 0);
+  let off = BLOCK;
+  for (const r of records) {
+    r.copy(buf, off);
+    off += r.length;
+  }
+  writeUstar(buf, total - BLOCK, ustarName, prefix, mode, bigUid ? 0 : uid, bigGid ? 0 : gid, bigSize ? 0 : size,
+    h.mtime, typeflag, ustarLink, uname, gname, true, devmajor, devminor);
+  return buf;
+}

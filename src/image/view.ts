@@ -1,0 +1,86 @@
+/**
+ * Looks paths up in the image's final file system view (store items of the closure + the customisation entries)
+ * without building it, so the entrypoint can be checked before anything is written.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PlanError } from "../errors.ts";
+import type { CustomEntry } from "../plan/types.ts";
+import type { Closure } from "../store/types.ts";
+
+type Node = { type: "directory" | "file" | "symlink"; mode: number; target?: string } | undefined;
+
+export class ImageView {
+  readonly #closure: Closure;
+  readonly #items: Set<string>;
+  readonly #entries = new Map<string, CustomEntry>();
+  readonly #implicitDirs = new Set<string>();
+
+  constructor(closure: Closure, entries: CustomEntry[]) {
+    this.#closure = closure;
+    this.#items = new Set(closure.items.map((i) => i.path));
+    for (const e of entries) this.#entries.set(e.path, e);
+    for (const p of [...entries.map((e) => e.path), closure.store.dir]) {
+      for (let d = path.posix.dirname(p); d !== "/"; d = path.posix.dirname(d)) this.#implicitDirs.add(d);
+    }
+    this.#implicitDirs.add(closure.store.dir);
+  }
+
+  #node(p: string): Node {
+    const entry = this.#entries.get(p);
+    if (entry) {
+      if (entry.type === "symlink") return { type: "symlink", mode: 0o777, target: entry.target };
+      return { type: entry.type, mode: parseInt(entry.mode, 8) };
+    }
+    const dir = this.#closure.store.dir;
+    if (p.startsWith(`${dir}/`)) {
+      const item = p.split("/").slice(0, dir.split("/").length + 1).join("/");
+      if (!this.#items.has(item)) return undefined;
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(path.join(this.#closure.store.root, p));
+      } catch {
+        return undefined;
+      }
+      if (st.isSymbolicLink()) return { type: "symlink", mode: 0o777, target: fs.readlinkSync(path.join(this.#closure.store.root, p)) };
+      return { type: st.isDirectory() ? "directory" : "file", mode: st.mode & 0o7777 };
+    }
+    return this.#implicitDirs.has(p) || p === "/" ? { type: "directory", mode: 0o755 } : undefined;
+  }
+
+  /** Follows symlinks like the kernel would; returns the final path and node, or why it fails. */
+  resolve(p: string): { path: string; node: NonNullable<Node> } | { error: string } {
+    let pending = p.split("/").filter(Boolean);
+    let current = "/";
+    for (let hops = 0; pending.length > 0; ) {
+      const name = pending.shift()!;
+      if (name === ".") continue;
+      if (name === "..") {
+        current = path.posix.dirname(current);
+        continue;
+      }
+      const next = path.posix.join(current, name);
+      const node = this.#node(next);
+      if (!node) return { error: `${next} does not exist in the image` };
+      if (node.type === "symlink") {
+        if (++hops > 40) return { error: `too many levels of symbolic links at ${next}` };
+        const target = node.target!;
+        pending = [...target.split("/").filter(Boolean), ...pending];
+        current = target.startsWith("/") ? "/" : current;
+        continue;
+      }
+      if (pending.length > 0 && node.type !== "directory") return { error: `${next} is not a directory` };
+      current = next;
+    }
+    const node = this.#node(current);
+    return node ? { path: current, node } : { error: `${current} does not exist in the image` };
+  }
+
+  /** Throws a PlanError unless `entrypoint` resolves to an executable regular file in the image. */
+  checkEntrypoint(entrypoint: string): void {
+    const found = this.resolve(entrypoint);
+    if ("error" in found) throw new PlanError(`entrypoint ${entrypoint}: ${found.error}`);
+    if (found.node.type !== "file") throw new PlanError(`entrypoint ${entrypoint}: ${found.path} is a ${found.node.type}, not a file`);
+    if ((found.node.mode & 0o111) === 0) throw new PlanError(`entrypoint ${entrypoint}: ${found.path} is not executable`);
+  }
+}

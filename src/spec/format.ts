@@ -1,0 +1,162 @@
+/**
+ * Turning zod issues into located, one-line messages: key paths (`paths[1].mode`), the YAML/JSON node an issue is
+ * about (line:column), and messages that say what to write instead.
+ */
+import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from "yaml";
+import type { z } from "zod";
+
+export type KeyPath = readonly PropertyKey[];
+
+/** One validation problem, located as far as the source allows. */
+export interface SpecIssue {
+  keyPath: string;
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/** `["paths", 1, "mode"]` -> `paths[1].mode`; keys that are not identifiers are quoted: `labels["a.b"]`. */
+export function formatKeyPath(path: KeyPath): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else if (typeof seg === "string" && IDENTIFIER.test(seg)) out += out === "" ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(String(seg))}]`;
+  }
+  return out;
+}
+
+/** "file:line:col: key.path: message", leaving out whatever is unknown. */
+export function formatIssue(file: string, issue: SpecIssue): string {
+  const where = issue.line === undefined ? file : `${file}:${issue.line}:${issue.column ?? 1}`;
+  return issue.keyPath === "" ? `${where}: ${issue.message}` : `${where}: ${issue.keyPath}: ${issue.message}`;
+}
+
+/** Where a key path points in a parsed document: the node, or for `asKey` the map key itself. */
+export interface Located {
+  node: Node | undefined;
+  /** True when the whole path was found (otherwise `node` is the deepest existing ancestor). */
+  exact: boolean;
+}
+
+export function locate(root: Node | null | undefined, path: KeyPath, asKey = false): Located {
+  let node: Node | undefined = root ?? undefined;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i];
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
+      if (!pair) return { node, exact: false };
+      if (last && asKey && isScalar(pair.key)) return { node: pair.key, exact: true };
+      const value = pair.value as Node | null;
+      // `key:` with no value has no node of its own: point at the key.
+      node = value ?? (pair.key as Node);
+      if (value === null) return { node, exact: last };
+    } else if (isSeq(node) && typeof seg === "number") {
+      const item = node.items[seg] as Node | undefined;
+      if (!item) return { node, exact: false };
+      node = item;
+    } else {
+      return { node, exact: false };
+    }
+  }
+  return { node, exact: true };
+}
+
+/** 1-based line and column of a node's start. */
+export function positionOf(node: Node | undefined, lines: LineCounter): { line: number; column: number } | undefined {
+  const start = node?.range?.[0];
+  if (start === undefined) return undefined;
+  const { line, col } = lines.linePos(start);
+  return { line, column: col };
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** zod reports a union failure as one issue holding each branch's issues; keep the branch that got furthest. */
+function flatten(issue: Issue, prefix: KeyPath = []): Issue[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === "invalid_union" && issue.errors.length > 0) {
+    const branches = issue.errors.map((branch) => branch.flatMap((i) => flatten(i, path)));
+    // The branch whose issues sit deepest matched the input's shape best (e.g. `store` written as an object).
+    const depth = (b: Issue[]) => Math.max(...b.map((i) => i.path.length));
+    const best = branches.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+    if (depth(best) > path.length) return best;
+  }
+  return [{ ...issue, path } as Issue];
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function valueAt(data: unknown, path: KeyPath): unknown {
+  let cur = data;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+/** A message for one (flattened) issue, in the user's terms. */
+function messageOf(issue: Issue, data: unknown): string {
+  switch (issue.code) {
+    case "invalid_type": {
+      const value = valueAt(data, issue.path);
+      if (value === undefined) return `is required (${issue.expected})`;
+      const hint = issue.expected === "string" && typeof value === "number" ? ` (quote it: "${value}")` : "";
+      return `expected ${issue.expected}, got ${describeValue(value)}${hint}`;
+    }
+    case "invalid_value":
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "invalid_union":
+      if (issue.discriminator !== undefined) {
+        const options = (issue as { options?: unknown[] }).options ?? [];
+        return `must be one of ${options.map((v) => JSON.stringify(v)).join(", ")}`;
+      }
+      return `does not match any allowed form (${issue.message})`;
+    default:
+      return issue.message;
+  }
+}
+
+export interface IssueContext {
+  /** The data that was validated (to describe wrong values). */
+  data: unknown;
+  /** Parsed document (YAML/JSON) for positions; absent for TS/JS configs. */
+  doc?: Document.Parsed;
+  /** Path of the config object inside the document (`["layerpack"]` for package.json). */
+  base?: KeyPath;
+  lines?: LineCounter;
+}
+
+/** All issues of a failed parse, one per problem (an unknown-keys issue becomes one per key), in source order. */
+export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[] {
+  const out: (SpecIssue & { offset: number })[] = [];
+  const add = (path: KeyPath, message: string, asKey: boolean) => {
+    let pos: { line: number; column: number } | undefined;
+    let offset = Number.MAX_SAFE_INTEGER;
+    if (ctx.doc && ctx.lines) {
+      const { node } = locate(ctx.doc.contents, [...(ctx.base ?? []), ...path], asKey);
+      pos = positionOf(node, ctx.lines);
+      offset = node?.range?.[0] ?? offset;
+    }
+    out.push({ keyPath: formatKeyPath(path), message, ...pos, offset });
+  };
+  for (const issue of error.issues.flatMap((i) => flatten(i))) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"`, true);
+    } else {
+      add(issue.path, messageOf(issue, ctx.data), false);
+    }
+  }
+  // Stable: source order when positions are known, else zod's order (sort is stable).
+  out.sort((a, b) => a.offset - b.offset);
+  return out.map(({ offset: _offset, ...rest }) => rest);
+}
