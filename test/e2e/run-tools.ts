@@ -1,0 +1,50 @@
+/** Runs the real tools a user would (skopeo, podman, GNU tar) with isolated state in a temp dir. */
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const CONTAINERS_CONF = path.resolve(import.meta.dirname, "../../../shared/containers.conf");
+
+export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...opts.env }, cwd: opts.cwd, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+export function skopeoInspect(ref: string, raw = false): unknown {
+  return JSON.parse(run("skopeo", ["inspect", ...(raw ? ["--raw"] : []), ref]));
+}
+
+/** A podman with its own storage under `dir`, so tests never touch the host's images. */
+export function podman(dir: string) {
+  fs.mkdirSync(dir, { recursive: true });
+  const conf = fs.existsSync(CONTAINERS_CONF) ? CONTAINERS_CONF : path.join(dir, "containers.conf");
+  if (!fs.existsSync(conf)) {
+    fs.writeFileSync(conf, '[containers]\ndefault_ulimits = []\nnetns = "none"\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "runc"\n');
+  }
+  const base = ["--root", path.join(dir, "root"), "--runroot", path.join(dir, "runroot"), "--storage-driver", "vfs"];
+  const env = { CONTAINERS_CONF: conf };
+  return {
+    load: (archive: string) => run("podman", [...base, "load", "-i", archive], { env }),
+    run: (image: string, args: string[] = []) => run("podman", [...base, "run", "--rm", "--network", "none", image, ...args], { env }),
+    cleanup: () => {
+      spawnSync("podman", [...base, "system", "reset", "--force"], { env });
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Extracts a docker archive's layers one by one with GNU tar into `dest/<n>/`. */
+export function extractLayers(archive: string, dest: string): { manifest: { Config: string; RepoTags: string[]; Layers: string[] }; dirs: string[] } {
+  const top = path.join(dest, "archive");
+  fs.mkdirSync(top, { recursive: true });
+  execFileSync("tar", ["-xf", archive, "-C", top]);
+  const manifest = JSON.parse(fs.readFileSync(path.join(top, "manifest.json"), "utf8"))[0];
+  const dirs = manifest.Layers.map((layer: string, i: number) => {
+    const dir = path.join(dest, `layer-${i}`);
+    fs.mkdirSync(dir);
+    execFileSync("tar", ["-xf", path.join(top, layer), "-C", dir, "--numeric-owner"]);
+    return dir;
+  });
+  return { manifest, dirs };
+}
