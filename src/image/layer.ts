@@ -132,10 +132,13 @@ async function writeCustomEntry(sink: LayerSink, entry: CustomEntry, ctx: LayerC
  * directory sorts), then the end-of-archive blocks.
  */
 export async function writeLayer(sink: LayerSink, content: LayerContent, ctx: LayerContext): Promise<void> {
-  const storeTop = `${storeParents(ctx.store.dir)[0]}/`;
-  const customName = (e: CustomEntry) => e.path.replace(/^\/+/, "") + (e.type === "directory" ? "/" : "");
-  const before = content.entries.filter((e) => Buffer.compare(Buffer.from(customName(e)), Buffer.from(storeTop)) < 0);
-  const after = content.entries.slice(before.length);
+  // Entries come sorted component by component (tar --sort=name order); the store part sits where its top
+  // directory's name sorts among the top-level names.
+  const storeTop = Buffer.from(storeParents(ctx.store.dir)[0]!);
+  const top = (e: CustomEntry) => Buffer.from(e.path.split("/").filter(Boolean)[0] ?? "");
+  const split = content.entries.findIndex((e) => Buffer.compare(top(e), storeTop) > 0);
+  const before = split === -1 ? content.entries : content.entries.slice(0, split);
+  const after = split === -1 ? [] : content.entries.slice(split);
   for (const e of before) await writeCustomEntry(sink, e, ctx);
   if (content.items.length > 0) {
     for (const dir of storeParents(ctx.store.dir)) await sink.write(header(dir, "directory", DIR_MODE, ctx.mtime));

@@ -1,0 +1,111 @@
+/**
+ * The plan stage: `(spec, closure) -> LayerPlan`, a pure, deterministic function (no I/O, clock or environment;
+ * inputs never mutated). Store layers come first, bottom of the image first, then the customisation layer.
+ * `layers.max` counts every layer, the customisation layer included; max 1 puts everything in one layer, a
+ * store layer that also carries the customisation `entries`.
+ */
+import { PlanError } from "../errors.ts";
+import type { ImageSpec } from "../spec/schema.ts";
+import type { Closure, StoreItem } from "../store/types.ts";
+import { customEntries } from "./custom.ts";
+import { orderByPopularity } from "./popularity.ts";
+import { orderBySize, ownLayerCount } from "./size.ts";
+import type { LayerPlan, PlannedLayer, StoreLayer } from "./types.ts";
+
+export { customEntries, resolveEntrypoint, comparePaths } from "./custom.ts";
+export { orderBySize, ownLayerCount } from "./size.ts";
+export { orderByPopularity, popularityContest, packageNameKey } from "./popularity.ts";
+export { planToYaml, planToJson, parsePlan } from "./serialize.ts";
+
+const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** A strategy's ordering: most deserving of a layer of its own first, with a note per item for reviewers. */
+interface Ordering {
+  ordered: StoreItem[];
+  note: (item: StoreItem) => string;
+  /** What the shared last store layer holds, e.g. "smallest". */
+  restWord: string;
+}
+
+function order(strategy: ImageSpec["layers"]["strategy"], items: readonly StoreItem[]): Ordering {
+  switch (strategy) {
+    case "size":
+      return { ordered: orderBySize(items), note: (it) => `${it.narSize} bytes`, restWord: "smallest" };
+    case "popularity": {
+      const { ordered, popularity } = orderByPopularity(items);
+      return { ordered, note: (it) => `popularity ${popularity.get(it.path)}`, restWord: "least popular" };
+    }
+    default:
+      throw new PlanError(`layers.strategy: unknown strategy "${strategy as string}"; use size or popularity`);
+  }
+}
+
+/** Checks what the planner relies on: integral sizes, unique paths, every item directly in the store dir. */
+function checkClosure(closure: Closure): void {
+  const dir = closure.store.dir;
+  const seen = new Set<string>();
+  for (const it of closure.items) {
+    const name = it.path.startsWith(dir + "/") ? it.path.slice(dir.length + 1) : "";
+    if (name === "" || name.includes("/") || name === "." || name === "..") {
+      throw new PlanError(`closure item ${it.path} is not a store item directly under the store directory ${dir}`);
+    }
+    if (!Number.isSafeInteger(it.narSize) || it.narSize < 0) {
+      throw new PlanError(`closure item ${it.path} has size ${it.narSize}; sizes must be non-negative integers (NAR bytes)`);
+    }
+    if (seen.has(it.path)) throw new PlanError(`the closure lists ${it.path} twice; the resolve stage must give each item once`);
+    seen.add(it.path);
+  }
+}
+
+function storeLayer(items: readonly StoreItem[], reason: string): StoreLayer {
+  const sorted = [...items].sort((a, b) => cmpBytes(a.path, b.path));
+  return {
+    kind: "store",
+    size: sorted.reduce((sum, it) => sum + it.narSize, 0),
+    reason,
+    items: sorted.map((it) => ({ path: it.path, size: it.narSize })),
+  };
+}
+
+function storeLayers(spec: ImageSpec, items: readonly StoreItem[]): StoreLayer[] {
+  if (items.length === 0) return [];
+  const { strategy, max } = spec.layers;
+  const { ordered, note, restWord } = order(strategy, items);
+  const own = ownLayerCount(ordered.length, max);
+  const layers = ordered.slice(0, own).map((it, i) => storeLayer([it], `${strategy} rank ${i + 1}: ${note(it)}`));
+  const rest = ordered.slice(own);
+  const reason =
+    rest.length === 1
+      ? `${strategy} rank ${own + 1}: ${note(rest[0]!)}`
+      : `the ${rest.length} ${restWord} items share this layer (max ${max} layers)`;
+  layers.push(storeLayer(rest, reason));
+  return layers;
+}
+
+/** Plans the image's layers; throws PlanError when the spec and closure cannot make a valid image. */
+export function planLayers(spec: ImageSpec, closure: Closure): LayerPlan {
+  const { max } = spec.layers;
+  if (!Number.isInteger(max) || max < 1) throw new PlanError(`layers.max: ${max} must be a whole number of at least 1`);
+  checkClosure(closure);
+  const entries = customEntries(spec, closure);
+  let layers: PlannedLayer[];
+  if (max === 1) {
+    const single = storeLayer(closure.items, "max 1 layer: the whole closure and the customisation entries");
+    layers = [{ ...single, entries }];
+  } else {
+    layers = [...storeLayers(spec, closure.items), { kind: "customisation", entries }];
+  }
+  return {
+    version: 1,
+    name: spec.name,
+    storeDir: closure.store.dir,
+    strategy: spec.layers.strategy,
+    max,
+    layers,
+    totals: {
+      items: closure.items.length,
+      bytes: closure.items.reduce((sum, it) => sum + it.narSize, 0),
+      layers: layers.length,
+    },
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The `popularity` strategy: Nix's classic "popularity contest" (nixpkgs
+ * pkgs/build-support/references-by-popularity/closure-graph.py, used by dockerTools.buildLayeredImage).
+ *
+ * The script unrolls the reference graph into a tree from the roots (items nobody else refers to; self
+ * references ignored), then folds it bottom up: a node's tally maps each strict descendant to a count, built from
+ * its children c as  tally[c] += 1  and, for every d in c's own tally,  tally[d] += tally_c[d] + 1. The
+ * roots are folded the same way under a virtual top node, and that top tally is the popularity. Items are then
+ * ordered by popularity, highest first, equal popularity by the "package name" key (the name after the hash,
+ * then the hash part), ascending.
+ *
+ * We compute the same numbers without building a tree or a map per node: for each item d, one pass over the
+ * items in reverse topological order computes every node's tally for d (O(items × references) time, O(items)
+ * memory). Counts grow with the number of paths through the graph, so they are exact doubles up to 2^53 and
+ * recomputed with BigInt for the rare item above that.
+ */
+import { PlanError } from "../errors.ts";
+import type { StoreItem } from "../store/types.ts";
+
+const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** closure-graph.py's sort key: the hash part moved after the name, so equally popular items sort by name. */
+export function packageNameKey(path: string): string {
+  const parts = path.split("-");
+  const first = parts.shift()!;
+  return [...parts, first].join("-");
+}
+
+interface Graph {
+  paths: string[];
+  /** Deduplicated references by index, self references dropped. */
+  children: number[][];
+  /** Indexes, children before parents. */
+  postOrder: number[];
+  roots: number[];
+}
+
+function buildGraph(items: readonly StoreItem[]): Graph {
+  const index = new Map<string, number>();
+  items.forEach((it, i) => {
+    if (index.has(it.path)) throw new PlanError(`the closure lists ${it.path} twice; the resolve stage must give each item once`);
+    index.set(it.path, i);
+  });
+  const referenced = new Uint8Array(items.length);
+  const children = items.map((it, i) => {
+    const out = new Set<number>();
+    for (const ref of it.references) {
+      const j = index.get(ref);
+      if (j === undefined) throw new PlanError(`${it.path} refers to ${ref}, which is not in the closure; resolve the closure again`);
+      if (j !== i) {
+        out.add(j);
+        referenced[j] = 1;
+      }
+    }
+    return [...out];
+  });
+  const roots = items.map((_, i) => i).filter((i) => !referenced[i]);
+  return { paths: items.map((it) => it.path), children, postOrder: postOrder(items, children), roots };
+}
+
+/** Iterative depth-first post-order over all items; a reference cycle is a PlanError naming it. */
+function postOrder(items: readonly StoreItem[], children: number[][]): number[] {
+  const state = new Uint8Array(items.length); // 0 new, 1 on the stack, 2 done
+  const order: number[] = [];
+  for (let start = 0; start < items.length; start++) {
+    if (state[start]) continue;
+    const stack: { node: number; next: number }[] = [{ node: start, next: 0 }];
+    state[start] = 1;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const kids = children[top.node]!;
+      if (top.next < kids.length) {
+        const c = kids[top.next++]!;
+        if (state[c] === 1) {
+          const cycle = stack.slice(stack.findIndex((f) => f.node === c)).map((f) => items[f.node]!.path);
+          throw new PlanError(`reference cycle in the closure: ${[...cycle, items[c]!.path].join(" -> ")}; store items cannot refer to each other in a loop`);
+        }
+        if (state[c] === 0) {
+          state[c] = 1;
+          stack.push({ node: c, next: 0 });
+        }
+      } else {
+        state[top.node] = 2;
+        order.push(top.node);
+        stack.pop();
+      }
+    }
+  }
+  return order;
+}
+
+/** Popularity of item `d` in doubles: only nodes after d in post-order can reach it. */
+function popularityOf(g: Graph, d: number, pos: number, tally: Float64Array, reaches: Uint8Array): number {
+  tally.fill(0);
+  reaches.fill(0);
+  for (let k = pos + 1; k < g.postOrder.length; k++) {
+    const n = g.postOrder[k]!;
+    let t = 0;
+    let r = 0;
+    for (const c of g.children[n]!) {
+      if (c === d) {
+        t += 1;
+        r = 1;
+      } else if (reaches[c]) {
+        t += tally[c]! + 1;
+        r = 1;
+      }
+    }
+    tally[n] = t;
+    reaches[n] = r;
+  }
+  let total = 0;
+  for (const root of g.roots) total += root === d ? 1 : reaches[root] ? tally[root]! + 1 : 0;
+  return total;
+}
+
+/** The same computation in BigInt, for counts past 2^53. */
+function popularityOfExact(g: Graph, d: number, pos: number): bigint {
+  const tally = new Array<bigint>(g.paths.length).fill(0n);
+  const reaches = new Uint8Array(g.paths.length);
+  for (let k = pos + 1; k < g.postOrder.length; k++) {
+    const n = g.postOrder[k]!;
+    let t = 0n;
+    for (const c of g.children[n]!) {
+      if (c === d) {
+        t += 1n;
+        reaches[n] = 1;
+      } else if (reaches[c]) {
+        t += tally[c]! + 1n;
+        reaches[n] = 1;
+      }
+    }
+    tally[n] = t;
+  }
+  let total = 0n;
+  for (const root of g.roots) total += root === d ? 1n : reaches[root] ? tally[root]! + 1n : 0n;
+  return total;
+}
+
+/** Each item's popularity, as closure-graph.py's contest computes it. */
+export function popularityContest(items: readonly StoreItem[]): Map<string, bigint> {
+  const g = buildGraph(items);
+  const tally = new Float64Array(items.length);
+  const reaches = new Uint8Array(items.length);
+  const result = new Map<string, bigint>();
+  g.postOrder.forEach((d, pos) => {
+    const approx = popularityOf(g, d, pos, tally, reaches);
+    // Every intermediate count is at most the final one, so a safe final count means an exact computation.
+    const exact = approx <= Number.MAX_SAFE_INTEGER ? BigInt(approx) : popularityOfExact(g, d, pos);
+    result.set(g.paths[d]!, exact);
+  });
+  return result;
+}
+
+/** Items most popular first; equal popularity by packageNameKey, bytewise (as the script does). */
+export function orderByPopularity(items: readonly StoreItem[]): { ordered: StoreItem[]; popularity: Map<string, bigint> } {
+  const popularity = popularityContest(items);
+  const keyed = items.map((item) => ({ item, pop: popularity.get(item.path)!, key: packageNameKey(item.path) }));
+  keyed.sort((a, b) => (a.pop === b.pop ? cmpBytes(a.key, b.key) : a.pop > b.pop ? -1 : 1));
+  return { ordered: keyed.map((k) => k.item), popularity };
+}

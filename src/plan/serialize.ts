@@ -1,0 +1,83 @@
+/**
+ * Stable text forms of a plan, for review in pull requests: fixed key order, items in plan order, sizes as
+ * integers, no line folding, a trailing newline. The same plan always gives the same bytes.
+ */
+import YAML from "yaml";
+import { PlanError } from "../errors.ts";
+import { layerPlanSchema, type CustomEntry, type LayerPlan, type PlannedLayer } from "./types.ts";
+
+/** Copies an entry with its keys in schema order, leaving out absent optional keys. */
+function canonicalEntry(e: CustomEntry): CustomEntry {
+  switch (e.type) {
+    case "directory":
+      return { path: e.path, type: e.type, mode: e.mode };
+    case "symlink":
+      return { path: e.path, type: e.type, target: e.target };
+    case "file":
+      return {
+        path: e.path,
+        type: e.type,
+        mode: e.mode,
+        ...(e.content !== undefined ? { content: e.content } : {}),
+        ...(e.source !== undefined ? { source: e.source } : {}),
+      };
+  }
+}
+
+function canonicalLayer(l: PlannedLayer): PlannedLayer {
+  if (l.kind === "customisation") return { kind: l.kind, entries: l.entries.map(canonicalEntry) };
+  return {
+    kind: l.kind,
+    size: l.size,
+    ...(l.reason !== undefined ? { reason: l.reason } : {}),
+    items: l.items.map((it) => ({ path: it.path, size: it.size })),
+    ...(l.entries !== undefined ? { entries: l.entries.map(canonicalEntry) } : {}),
+  };
+}
+
+/** The plan with every object's keys in one fixed order (JSON and YAML keep insertion order). */
+function canonicalPlan(p: LayerPlan): LayerPlan {
+  return {
+    version: p.version,
+    name: p.name,
+    storeDir: p.storeDir,
+    strategy: p.strategy,
+    max: p.max,
+    totals: { items: p.totals.items, bytes: p.totals.bytes, layers: p.totals.layers },
+    layers: p.layers.map(canonicalLayer),
+  };
+}
+
+export function planToJson(plan: LayerPlan): string {
+  return JSON.stringify(canonicalPlan(plan), null, 2) + "\n";
+}
+
+export function planToYaml(plan: LayerPlan): string {
+  const doc = new YAML.Document(canonicalPlan(plan));
+  const t = plan.totals;
+  doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes (bottom layer first)`;
+  return doc.toString({ lineWidth: 0, indent: 2, indentSeq: true });
+}
+
+function keyPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const k of path) out += typeof k === "number" ? `[${k}]` : out === "" ? String(k) : `.${String(k)}`;
+  return out || "(top level)";
+}
+
+/** Reads a plan written by planToYaml or planToJson (YAML is a superset of JSON) and validates it. */
+export function parsePlan(text: string, file = "plan"): LayerPlan {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) {
+    const at = first.linePos?.[0];
+    const where = at ? `${file}:${at.line}:${at.col}` : file;
+    throw new PlanError(`${where}: not valid YAML or JSON: ${first.message.split("\n")[0]}`);
+  }
+  const parsed = layerPlanSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${keyPath(i.path)}: ${i.message}`);
+    throw new PlanError(`${file}: not a valid layer plan: ${issues.join("; ")}`);
+  }
+  return parsed.data;
+}

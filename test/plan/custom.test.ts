@@ -1,0 +1,147 @@
+import { describe, expect, it } from "vitest";
+import { PlanError } from "../../src/errors.ts";
+import { comparePaths, customEntries, resolveEntrypoint } from "../../src/plan/custom.ts";
+import type { ImageSpec } from "../../src/spec/schema.ts";
+import { closureOf, specOf, storePath } from "./fixtures.ts";
+
+const withProfile = closureOf([{ name: "profile", refs: ["hello"] }, { name: "hello" }], { profile: "profile" });
+const noProfile = closureOf([{ name: "hello" }]);
+const P = storePath("profile");
+
+describe("customisation entries", () => {
+  const table: { name: string; spec: Parameters<typeof specOf>[0]; entries: unknown[] }[] = [
+    { name: "the default: /tmp 1777 as Guix", spec: {}, entries: [{ path: "/tmp", type: "directory", mode: "1777" }] },
+    { name: "nothing at all", spec: { paths: [] }, entries: [] },
+    {
+      name: "/bin=bin links to the profile's bin",
+      spec: { symlinks: ["/bin=bin"], paths: [] },
+      entries: [{ path: "/bin", type: "symlink", target: `${P}/bin` }],
+    },
+    {
+      name: "an absolute target is kept as written; parents are implicit 755 directories",
+      spec: { symlinks: ["/usr/local/bin/sh=/gnu/store/x/bin/sh"], paths: [] },
+      entries: [
+        { path: "/usr", type: "directory", mode: "755" },
+        { path: "/usr/local", type: "directory", mode: "755" },
+        { path: "/usr/local/bin", type: "directory", mode: "755" },
+        { path: "/usr/local/bin/sh", type: "symlink", target: "/gnu/store/x/bin/sh" },
+      ],
+    },
+    {
+      name: "a target of . is the profile itself; ./ and // are normalised",
+      spec: { symlinks: ["/opt//app/=.", "/etc/./x=./share//x"], paths: [] },
+      entries: [
+        { path: "/etc", type: "directory", mode: "755" },
+        { path: "/etc/x", type: "symlink", target: `${P}/share/x` },
+        { path: "/opt", type: "directory", mode: "755" },
+        { path: "/opt/app", type: "symlink", target: P },
+      ],
+    },
+    {
+      name: "sorted component by component (/a, /a/b before /a-b), parents first",
+      spec: {
+        paths: [
+          { path: "/a-b", type: "directory" },
+          { path: "/a/b/c", type: "file", content: "x" },
+          { path: "/a", type: "directory", mode: "0700" },
+          { path: "/B", type: "symlink", target: "../a" },
+        ],
+      },
+      entries: [
+        { path: "/B", type: "symlink", target: "../a" },
+        { path: "/a", type: "directory", mode: "700" },
+        { path: "/a/b", type: "directory", mode: "755" },
+        { path: "/a/b/c", type: "file", mode: "644", content: "x" },
+        { path: "/a-b", type: "directory", mode: "755" },
+      ],
+    },
+    {
+      name: "files keep their source as written",
+      spec: { paths: [{ path: "/etc/motd", type: "file", source: "motd.txt", mode: "444" }] },
+      entries: [
+        { path: "/etc", type: "directory", mode: "755" },
+        { path: "/etc/motd", type: "file", mode: "444", source: "motd.txt" },
+      ],
+    },
+  ];
+  for (const row of table) {
+    it(row.name, () => {
+      expect(customEntries(specOf(row.spec), withProfile)).toEqual(row.entries);
+    });
+  }
+
+  it("an absolute target needs no profile; a relative one does", () => {
+    const roots = { roots: [storePath("hello")] };
+    expect(customEntries(specOf({ ...roots, symlinks: ["/bin=/gnu/store/x/bin"], paths: [] }), noProfile)).toEqual([
+      { path: "/bin", type: "symlink", target: "/gnu/store/x/bin" },
+    ]);
+    expect(() => customEntries(specOf({ ...roots, symlinks: ["/bin=bin"] }), noProfile)).toThrow(
+      /symlinks\[0\] "\/bin=bin": target "bin" is relative to the profile, but the spec has no profile/,
+    );
+  });
+
+  it("two definitions of one path name both", () => {
+    const spec = specOf({ symlinks: ["/tmp=tmp"] });
+    expect(() => customEntries(spec, withProfile)).toThrow(PlanError);
+    expect(() => customEntries(spec, withProfile)).toThrow(/paths\[0\] \(\/tmp\) defines \/tmp again: symlinks\[0\] "\/tmp=tmp" already defines it/);
+    const twice = specOf({ paths: [{ path: "/x", type: "directory" }, { path: "/x/", type: "directory" }] });
+    expect(() => customEntries(twice, withProfile)).toThrow(/paths\[1\] \(\/x\/\) defines \/x again: paths\[0\] \(\/x\)/);
+  });
+
+  it("a path below a symlink or file is an error naming both", () => {
+    const spec = specOf({ symlinks: ["/bin=bin"], paths: [{ path: "/bin/sh", type: "file", content: "" }] });
+    expect(() => customEntries(spec, withProfile)).toThrow(
+      /paths\[0\] \(\/bin\/sh\) needs \/bin to be a directory, but symlinks\[0\] "\/bin=bin" makes it a symlink to/,
+    );
+  });
+
+  it("refuses .. (even when the schema was bypassed), the root, and the store", () => {
+    const base = specOf();
+    const bad = (over: Partial<ImageSpec>) => () => customEntries({ ...base, ...over }, withProfile);
+    expect(bad({ symlinks: ["/bin=../etc"] })).toThrow(/must not contain '\.\.'/);
+    expect(bad({ symlinks: ["/x/../bin=bin"] })).toThrow(/must not contain '\.\.'/);
+    expect(bad({ symlinks: ["/bin=/gnu/store/../etc"] })).toThrow(/must not contain '\.\.'/);
+    expect(bad({ paths: [{ path: "/a/../b", type: "directory", mode: "755" }] })).toThrow(/paths\[0\].*'\.\.'/);
+    expect(bad({ symlinks: ["/=bin"] })).toThrow(/cannot replace the image root/);
+    expect(bad({ symlinks: ["/gnu/store/foo=bin"] })).toThrow(/a path inside the store/);
+    expect(bad({ paths: [{ path: "/gnu", type: "directory", mode: "700" }] })).toThrow(/the store directory or one of its parents/);
+    expect(bad({ paths: [{ path: "/tmp", type: "directory", mode: "999" }] })).toThrow(/mode "999" must be octal/);
+  });
+
+  it("does not mutate the spec", () => {
+    const spec = specOf({ symlinks: ["/bin=bin"] });
+    const copy = structuredClone(spec);
+    customEntries(spec, withProfile);
+    expect(spec).toEqual(copy);
+  });
+});
+
+describe("comparePaths", () => {
+  it("orders like tar --sort=name: component by component, bytewise", () => {
+    const paths = ["/a-b", "/a/b", "/a", "/Z", "/é", "/a/b/c", "/ab"];
+    expect([...paths].sort(comparePaths)).toEqual(["/Z", "/a", "/a/b", "/a/b/c", "/a-b", "/ab", "/é"]);
+  });
+});
+
+describe("resolveEntrypoint", () => {
+  const roots = { roots: [storePath("hello")] };
+  const table: { spec: Parameters<typeof specOf>[0]; closure: typeof withProfile; expected: string | undefined }[] = [
+    { spec: {}, closure: withProfile, expected: undefined },
+    { spec: { entrypoint: "bin/hello" }, closure: withProfile, expected: `${P}/bin/hello` },
+    { spec: { entrypoint: "./bin//hello" }, closure: withProfile, expected: `${P}/bin/hello` },
+    { spec: { entrypoint: "/bin/sh" }, closure: withProfile, expected: "/bin/sh" },
+    { spec: { ...roots, entrypoint: "/gnu/store/x/bin/sh" }, closure: noProfile, expected: "/gnu/store/x/bin/sh" },
+  ];
+  for (const row of table) {
+    it(`${row.spec?.entrypoint ?? "(none)"} -> ${row.expected}`, () => {
+      expect(resolveEntrypoint(specOf(row.spec), row.closure)).toBe(row.expected);
+    });
+  }
+
+  it("refuses a relative entrypoint without a profile, and ..", () => {
+    const spec = { ...specOf(roots), entrypoint: "bin/hello" };
+    expect(() => resolveEntrypoint(spec, noProfile)).toThrow(/entrypoint "bin\/hello" is relative to the profile, but the spec has no profile/);
+    expect(() => resolveEntrypoint({ ...specOf(), entrypoint: "../x" }, withProfile)).toThrow(/must not contain '\.\.'/);
+    expect(() => resolveEntrypoint({ ...specOf(), entrypoint: "/" }, withProfile)).toThrow(PlanError);
+  });
+});
