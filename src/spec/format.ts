@@ -104,13 +104,19 @@ function valueAt(data: unknown, path: KeyPath): unknown {
   return cur;
 }
 
+/** Keys whose string values are often written as bare numbers in YAML (`mode: 755`, `user: 1000`). */
+function quotable(path: KeyPath): boolean {
+  const top = path[0];
+  return path.at(-1) === "mode" || ["env", "labels", "user", "tag", "cmd", "entrypointArgs"].includes(String(top));
+}
+
 /** A message for one (flattened) issue, in the user's terms. */
 function messageOf(issue: Issue, data: unknown): string {
   switch (issue.code) {
     case "invalid_type": {
       const value = valueAt(data, issue.path);
       if (value === undefined) return `is required (${issue.expected})`;
-      const hint = issue.expected === "string" && typeof value === "number" ? ` (quote it: "${value}")` : "";
+      const hint = typeof value === "number" && issue.expected === "string" && quotable(issue.path) ? ` (quote it: "${value}")` : "";
       return `expected ${issue.expected}, got ${describeValue(value)}${hint}`;
     }
     case "invalid_value":
@@ -134,6 +140,47 @@ export interface IssueContext {
   /** Path of the config object inside the document (`["layerpack"]` for package.json). */
   base?: KeyPath;
   lines?: LineCounter;
+  /** The schema that was used, to suggest the key meant by an unknown one. */
+  schema?: z.ZodType;
+}
+
+/** The keys an object schema at `path` accepts (looking through defaults, optionals, arrays and unions). */
+export function keysAt(schema: z.ZodType, path: KeyPath): string[] {
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+  const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
+  if (inner) return keysAt(inner, path);
+  if (def.type === "union") return [...new Set((def.options as z.ZodType[]).flatMap((o) => keysAt(o, path)))];
+  if (def.type === "array") return typeof path[0] === "number" ? keysAt(def.element as z.ZodType, path.slice(1)) : [];
+  if (def.type !== "object") return [];
+  const shape = def.shape as Record<string, z.ZodType>;
+  if (path.length === 0) return Object.keys(shape);
+  const next = shape[String(path[0])];
+  return next ? keysAt(next, path.slice(1)) : [];
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j]!;
+      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** ` (did you mean "entrypoint"?)` for a near miss, else nothing. */
+function suggest(key: string, known: string[]): string {
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const k of known) {
+    const score = k.toLowerCase() === key.toLowerCase() ? 0 : distance(k, key);
+    if (score < bestScore) [best, bestScore] = [k, score];
+  }
+  return best !== undefined && bestScore <= Math.max(1, Math.floor(key.length / 4)) ? ` (did you mean "${best}"?)` : "";
 }
 
 /** All issues of a failed parse, one per problem (an unknown-keys issue becomes one per key), in source order. */
@@ -151,7 +198,8 @@ export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[
   };
   for (const issue of error.issues.flatMap((i) => flatten(i))) {
     if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"`, true);
+      const known = ctx.schema ? keysAt(ctx.schema, issue.path) : [];
+      for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"${suggest(key, known)}`, true);
     } else {
       add(issue.path, messageOf(issue, ctx.data), false);
     }

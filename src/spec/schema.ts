@@ -95,6 +95,7 @@ const portSpec = z
 
 export const imageSpecSchema = z
   .strictObject({
+    $schema: z.string().optional().describe("JSON Schema reference for editors (schemas/image-spec.schema.json); ignored"),
     name: z
       .string()
       .regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, "must be a lowercase repository name such as hello or team/hello"),

@@ -1,0 +1,264 @@
+/**
+ * The load stage: find the config (cosmiconfig, in the working directory only), read it (YAML/JSON with source
+ * positions, or TS/JS by importing it), validate it with the one zod schema, fill `created`, and resolve host paths
+ * against the config file's directory.
+ *
+ * Decisions:
+ * - The search looks in `cwd` only, never in parent directories: a config found three levels up would build an image
+ *   nobody asked for. Pass `configPath` for anything else.
+ * - Host paths (profile, relative roots, store.root, closure.file, output.path) come back absolute, resolved against
+ *   the config file's directory. `paths[].source` stays as written: it goes into the reviewable plan, and the
+ *   executor resolves it with `resolveFrom(configDir, source)`.
+ * - `created` is always set in the result: as written, else SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z.
+ *   An empty SOURCE_DATE_EPOCH counts as unset.
+ */
+import { constants as fsConstants } from "node:fs";
+import { access, readFile } from "node:fs/promises";
+import path from "node:path";
+import { cosmiconfig } from "cosmiconfig";
+import { LineCounter, parseDocument, type Document } from "yaml";
+import { SpecError } from "../errors.ts";
+import { describeIssues, formatIssue, type KeyPath } from "./format.ts";
+import { importConfigModule } from "./import.ts";
+import { imageSpecSchema, type ImageSpec } from "./schema.ts";
+
+/** Where the search looks, in this order, inside the working directory. */
+export const SEARCH_PLACES = [
+  "image.config.ts",
+  "image.config.mts",
+  "image.config.js",
+  "image.config.mjs",
+  "image.config.yaml",
+  "image.config.yml",
+  "image.config.json",
+  ".layerpackrc",
+  ".layerpackrc.json",
+  ".layerpackrc.yaml",
+  ".layerpackrc.yml",
+  "package.json",
+] as const;
+
+/** The key holding the config inside package.json. */
+export const PACKAGE_PROP = "layerpack";
+
+export const DEFAULT_CREATED = "1970-01-01T00:00:01Z";
+
+/** A loaded spec: `created` is always filled in. */
+export type LoadedSpec = ImageSpec & { created: string };
+
+export interface LoadOptions {
+  /** Directory to search and to resolve `configPath` against; default process.cwd(). */
+  cwd?: string;
+  /** Explicit config file; no search. */
+  configPath?: string;
+  /** Environment for SOURCE_DATE_EPOCH; default process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface LoadResult {
+  config: LoadedSpec;
+  /** Absolute path of the config file (package.json for package.json#layerpack). */
+  path: string;
+  /** Files whose change should trigger a reload: the config file, then the local modules a TS/JS config imported. */
+  dependencies: string[];
+  /** Directory relative paths in the config are resolved against. */
+  configDir: string;
+}
+
+/** Resolve a path from the config against the config file's directory (absolute paths are only normalised). */
+export function resolveFrom(configDir: string, p: string): string {
+  return path.resolve(configDir, p);
+}
+
+type Kind = "yaml" | "json" | "package" | "module";
+
+function kindOf(file: string): Kind | undefined {
+  const base = path.basename(file);
+  if (base === "package.json") return "package";
+  const ext = path.extname(base);
+  if (ext === ".json") return "json";
+  if (ext === ".yaml" || ext === ".yml" || ext === "" || base === ".layerpackrc") return "yaml";
+  if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) return "module";
+  return undefined;
+}
+
+/** What a config file holds before validation. */
+interface Source {
+  data: unknown;
+  doc?: Document.Parsed;
+  lines?: LineCounter;
+  base?: KeyPath;
+  dependencies: string[];
+}
+
+export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const file = options.configPath === undefined ? await search(cwd) : path.resolve(cwd, options.configPath);
+  const shown = displayPath(cwd, file);
+  const source = await readSource(file, shown);
+  const spec = validate(source, file, shown);
+  const created = spec.created ?? createdFromEnv(options.env ?? process.env, file, shown);
+  const configDir = path.dirname(file);
+  return {
+    config: resolvePaths({ ...spec, created }, configDir),
+    path: file,
+    dependencies: [file, ...source.dependencies.filter((d) => d !== file)],
+    configDir,
+  };
+}
+
+/** The file name as messages show it: relative to cwd when inside it. */
+function displayPath(cwd: string, file: string): string {
+  const rel = path.relative(cwd, file);
+  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** Marks "found" for cosmiconfig without loading: reading happens once, below, with positions. */
+const FOUND = { found: true };
+
+async function search(cwd: string): Promise<string> {
+  const explorer = cosmiconfig(PACKAGE_PROP, {
+    searchPlaces: [...SEARCH_PLACES],
+    searchStrategy: "none",
+    packageProp: PACKAGE_PROP,
+    cache: false,
+    loaders: {
+      ".ts": () => FOUND,
+      ".mts": () => FOUND,
+      ".js": () => FOUND,
+      ".mjs": () => FOUND,
+      ".yaml": () => FOUND,
+      ".yml": () => FOUND,
+      noExt: () => FOUND,
+      // package.json counts only when it has the key.
+      ".json": (file, content) => {
+        if (path.basename(file) !== "package.json") return FOUND;
+        const data = parseData(content, file, displayPath(cwd, file)).doc.toJS() as unknown;
+        return isRecord(data) && PACKAGE_PROP in data ? { [PACKAGE_PROP]: FOUND } : {};
+      },
+    },
+  });
+  let result;
+  try {
+    result = await explorer.search(cwd);
+  } catch (e) {
+    if (e instanceof SpecError) throw e;
+    throw new SpecError(`searching for a config in ${cwd}: ${(e as Error).message}`, { file: (e as { filepath?: string }).filepath }, { cause: e });
+  }
+  if (result) return result.filepath;
+  // cosmiconfig skips empty and unreadable files; name them rather than claim there is no config.
+  for (const place of SEARCH_PLACES.filter((p) => p !== "package.json")) {
+    const file = path.join(cwd, place);
+    const exists = await access(file, fsConstants.F_OK).then(() => true, () => false);
+    if (exists) return file;
+  }
+  throw new SpecError(
+    `no config found in ${cwd}: create image.config.ts or image.config.yaml there, or pass the config file's path ` +
+      `(looked for ${SEARCH_PLACES.slice(0, -1).join(", ")} and package.json#${PACKAGE_PROP})`,
+  );
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+async function readText(file: string, shown: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory, not a file" : (e as Error).message;
+    throw new SpecError(`cannot read config ${shown}: ${why}`, { file }, { cause: e });
+  }
+}
+
+/** Parse YAML (JSON is parsed the same way) keeping node positions; syntax errors and duplicate keys are fatal. */
+function parseData(text: string, file: string, shown: string): { doc: Document.Parsed; lines: LineCounter } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((err) => {
+      const { line, col } = lines.linePos(err.pos[0]);
+      const message = err.code === "DUPLICATE_KEY" ? "duplicate key (each key may appear once)" : err.message.split("\n")[0] ?? err.message;
+      return { keyPath: "", message, line, column: col };
+    });
+    const first = issues[0]!;
+    throw new SpecError(issues.map((i) => formatIssue(shown, i)).join("\n"), { file, line: first.line, column: first.column });
+  }
+  return { doc, lines };
+}
+
+async function readSource(file: string, shown: string): Promise<Source> {
+  const kind = kindOf(file);
+  if (kind === undefined) {
+    throw new SpecError(`${shown}: unsupported config file type; use .ts, .mts, .js, .mjs, .yaml, .yml or .json`, { file });
+  }
+  if (kind === "module") {
+    await readText(file, shown); // same "missing"/"unreadable" errors as for data files
+    try {
+      const { exports, dependencies } = await importConfigModule(file);
+      if (!isRecord(exports) || !("default" in exports)) {
+        throw new SpecError(`${shown}: the config module has no default export; write \`export default defineConfig({ ... })\``, { file });
+      }
+      return { data: exports.default, dependencies };
+    } catch (e) {
+      if (e instanceof SpecError) throw e;
+      throw new SpecError(`${shown}: loading the config module failed: ${(e as Error).message}`, { file }, { cause: e });
+    }
+  }
+  const text = await readText(file, shown);
+  const { doc, lines } = parseData(text, file, shown);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    throw new SpecError(`${shown}: ${(e as Error).message}`, { file }, { cause: e });
+  }
+  if (kind === "package") {
+    if (!isRecord(data) || !(PACKAGE_PROP in data)) {
+      throw new SpecError(`${shown}: has no "${PACKAGE_PROP}" key holding the config`, { file });
+    }
+    return { data: data[PACKAGE_PROP], doc, lines, base: [PACKAGE_PROP], dependencies: [] };
+  }
+  if (doc.contents === null) throw new SpecError(`${shown}: the config file is empty`, { file, line: 1, column: 1 });
+  return { data, doc, lines, dependencies: [] };
+}
+
+function validate(source: Source, file: string, shown: string): ImageSpec {
+  const result = imageSpecSchema.safeParse(source.data);
+  if (result.success) return result.data;
+  const issues = describeIssues(result.error, { ...source, schema: imageSpecSchema });
+  const first = issues[0];
+  throw new SpecError(
+    issues.map((i) => formatIssue(shown, i)).join("\n"),
+    { file, keyPath: first?.keyPath || undefined, line: first?.line, column: first?.column },
+    { cause: result.error },
+  );
+}
+
+/** SOURCE_DATE_EPOCH (integer seconds) as RFC 3339 without fractional seconds, else the default. */
+function createdFromEnv(env: Record<string, string | undefined>, file: string, shown: string): string {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === "") return DEFAULT_CREATED;
+  const seconds = /^\d{1,12}$/.test(raw) ? Number(raw) : NaN;
+  // Up to 9999-12-31T23:59:59Z: RFC 3339 has four-digit years.
+  if (!Number.isSafeInteger(seconds) || seconds > 253402300799) {
+    throw new SpecError(
+      `${shown}: created: SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970 ` +
+        `(unset it, or set \`created\` in the config)`,
+      { file, keyPath: "created" },
+    );
+  }
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, "Z");
+}
+
+/** A new spec with host paths made absolute (see the decisions at the top). */
+function resolvePaths(spec: LoadedSpec, dir: string): LoadedSpec {
+  const out: LoadedSpec = { ...spec, output: { ...spec.output, path: resolveFrom(dir, spec.output.path) } };
+  if (spec.profile !== undefined) out.profile = resolveFrom(dir, spec.profile);
+  if (spec.roots !== undefined) out.roots = spec.roots.map((r) => resolveFrom(dir, r));
+  if (typeof spec.store === "object") out.store = { ...spec.store, root: resolveFrom(dir, spec.store.root) };
+  if (spec.closure.file !== undefined) out.closure = { ...spec.closure, file: resolveFrom(dir, spec.closure.file) };
+  return out;
+}

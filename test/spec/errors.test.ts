@@ -1,0 +1,162 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, test } from "vitest";
+import { MINIMAL_YAML, loadError, tmpConfigDir } from "./helpers.ts";
+
+/** One YAML config in a temp dir, loaded; the error it gives. */
+async function yamlError(text: string) {
+  const cwd = tmpConfigDir({ "image.config.yaml": text });
+  return { err: await loadError({ cwd }), cwd };
+}
+
+describe("finding and reading the config", () => {
+  test("nothing found names the directory and what was looked for", async () => {
+    const cwd = tmpConfigDir();
+    const err = await loadError({ cwd });
+    expect(err.message).toContain(`no config found in ${cwd}`);
+    expect(err.message).toContain("image.config.ts");
+    expect(err.message).toContain("package.json#layerpack");
+  });
+
+  test("an explicit path that does not exist is named", async () => {
+    const cwd = tmpConfigDir();
+    const err = await loadError({ cwd, configPath: "nope.yaml" });
+    expect(err.message).toBe("cannot read config nope.yaml: no such file");
+    expect(err.file).toBe(path.join(cwd, "nope.yaml"));
+  });
+
+  test("an unreadable config (a directory) is named, explicit or found by the search", async () => {
+    const cwd = tmpConfigDir();
+    mkdirSync(path.join(cwd, "image.config.yaml"));
+    expect((await loadError({ cwd, configPath: "image.config.yaml" })).message).toBe(
+      "cannot read config image.config.yaml: is a directory, not a file",
+    );
+    expect((await loadError({ cwd })).message).toBe("cannot read config image.config.yaml: is a directory, not a file");
+  });
+
+  test.skipIf(process.getuid?.() === 0)("a config without read permission is named (skipped as root: root reads anything)", async () => {
+    const { chmodSync } = await import("node:fs");
+    const cwd = tmpConfigDir({ "image.config.yaml": MINIMAL_YAML });
+    chmodSync(path.join(cwd, "image.config.yaml"), 0o000);
+    expect((await loadError({ cwd })).message).toBe("cannot read config image.config.yaml: permission denied");
+  });
+
+  test("an empty config file is an error, not skipped", async () => {
+    const { err } = await yamlError("# nothing yet\n");
+    expect(err.message).toBe("image.config.yaml: the config file is empty");
+  });
+
+  test("an unsupported extension is refused", async () => {
+    const cwd = tmpConfigDir({ "image.toml": "name = 1" });
+    expect((await loadError({ cwd, configPath: "image.toml" })).message).toContain("unsupported config file type");
+  });
+});
+
+describe("syntax", () => {
+  test("YAML syntax error with line:column", async () => {
+    const { err } = await yamlError("name: hello\npaths: [1, 2\noutput: {}\n");
+    expect(err.message).toMatch(/^image\.config\.yaml:3:1: /);
+    expect([err.line, err.column]).toEqual([3, 1]);
+  });
+
+  test("duplicate key with the line:column of the second one", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}layers:\n  max: 10\n  max: 20\n`);
+    expect(err.message).toBe("image.config.yaml:6:3: duplicate key (each key may appear once)");
+    expect([err.line, err.column]).toEqual([6, 3]);
+  });
+
+  test("a malformed package.json met by the search is reported with line:column", async () => {
+    const cwd = tmpConfigDir({ "package.json": '{\n  "name": "app",\n  "name": "again"\n}\n' });
+    const err = await loadError({ cwd });
+    expect(err.message).toBe("package.json:3:3: duplicate key (each key may appear once)");
+  });
+
+  test("JSON syntax error with line:column", async () => {
+    const cwd = tmpConfigDir({ "image.config.json": '{\n  "name": "hello",\n  "output": {"path": "x"\n}\n' });
+    const err = await loadError({ cwd });
+    expect(err.message).toMatch(/^image\.config\.json:\d+:\d+: /);
+    expect(err.line).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("validation", () => {
+  test("unknown key: its own line:column, with a suggestion", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}layers:\n  max: 10\n  stratgy: size\n`);
+    expect(err.message).toBe('image.config.yaml:6:3: layers.stratgy: unknown key "stratgy" (did you mean "strategy"?)');
+    expect([err.file?.endsWith("image.config.yaml"), err.keyPath, err.line, err.column]).toEqual([true, "layers.stratgy", 6, 3]);
+  });
+
+  test("unknown top-level key", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}colour: blue\n`);
+    expect(err.message).toBe('image.config.yaml:4:1: colour: unknown key "colour"');
+  });
+
+  test("wrong type with the value's line:column", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}cmd: "echo hi"\n`);
+    expect(err.message).toBe('image.config.yaml:4:6: cmd: expected array, got string "echo hi"');
+  });
+
+  test("nested key paths in arrays, with a hint for bare numbers", async () => {
+    const { err } = await yamlError(
+      `${MINIMAL_YAML}paths:\n  - { path: /tmp, type: directory }\n  - path: /etc/motd\n    type: file\n    mode: 644\n    content: hi\n`,
+    );
+    expect(err.message).toBe('image.config.yaml:8:11: paths[1].mode: expected string, got number 644 (quote it: "644")');
+    expect(err.keyPath).toBe("paths[1].mode");
+  });
+
+  test("keys that are not identifiers are quoted in the key path", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}labels:\n  org.example.x: 3\n`);
+    expect(err.message).toBe('image.config.yaml:5:18: labels["org.example.x"]: expected string, got number 3 (quote it: "3")');
+  });
+
+  test("a missing required key points at the map that lacks it", async () => {
+    const { err } = await yamlError("name: hello\nprofile: ./p\noutput:\n  format: docker-archive\n");
+    expect(err.message).toBe("image.config.yaml:4:3: output.path: is required (string)");
+  });
+
+  test.each([
+    [0, "must be at least 1 (1 = everything in one layer)"],
+    [300, "must be at most 127: overlay file systems stack at most about 128 layers"],
+  ])("layers.max %i is refused with the reason", async (max, reason) => {
+    const { err } = await yamlError(`${MINIMAL_YAML}layers: { max: ${max} }\n`);
+    expect(err.message).toContain(`image.config.yaml:4:16: layers.max: ${reason}`);
+  });
+
+  test("profile and roots both given", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}roots: [/gnu/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x]\n`);
+    expect(err.message).toBe("image.config.yaml:4:8: roots: give exactly one of profile or roots");
+  });
+
+  test("neither profile nor roots: reported at the top of the file", async () => {
+    const { err } = await yamlError("name: hello\noutput: { path: ./hello.tar }\n");
+    expect(err.message).toBe("image.config.yaml:1:1: give exactly one of profile or roots");
+    expect(err.keyPath).toBeUndefined();
+  });
+
+  test("zstd with a docker archive points to OCI output", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}compression: zstd\n`);
+    expect(err.message).toMatch(/^image\.config\.yaml:4:14: compression: zstd layers are not supported in a docker archive.*OCI/);
+  });
+
+  test("all issues, one per line in source order; the error's fields hold the first", async () => {
+    const { err } = await yamlError("name: Hello\nprofile: ./p\nbogus: 1\noutput: { path: ./o.tar, format: tar }\n");
+    expect(err.message.split("\n")).toEqual([
+      "image.config.yaml:1:7: name: must be a lowercase repository name such as hello or team/hello",
+      'image.config.yaml:3:1: bogus: unknown key "bogus"',
+      'image.config.yaml:4:34: output.format: must be one of "docker-archive"',
+    ]);
+    expect([err.keyPath, err.line, err.column]).toEqual(["name", 1, 7]);
+  });
+
+  test("a union value written as an object reports the object's field", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}store: { dir: /gnu/store, root: 3 }\n`);
+    expect(err.message).toBe("image.config.yaml:4:33: store.root: expected string, got number 3");
+  });
+
+  test("package.json#layerpack: key paths relative to the config, positions in package.json", async () => {
+    const pkg = '{\n  "name": "app",\n  "layerpack": {\n    "name": "hello",\n    "profile": "./p",\n    "output": { "path": "o.tar" },\n    "layers": { "max": 0 }\n  }\n}\n';
+    const cwd = tmpConfigDir({ "package.json": pkg });
+    const err = await loadError({ cwd });
+    expect(err.message).toMatch(/^package\.json:7:24: layers\.max: must be at least 1/);
+  });
+});
