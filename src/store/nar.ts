@@ -223,8 +223,13 @@ export function readFileChunks(host: string, label: string, onChunk: (chunk: Buf
   }
 }
 
+/** `sha256:<hex>` of a tree's NAR serialisation (reads every file once). */
+export function narHash(hostPath: string, options: { label?: string } = {}): string {
+  return narDigest(hostPath, options).hash;
+}
+
 /** NAR hash and size of a tree on the host (reads every file once). */
-export function narHash(hostPath: string, options: { label?: string } = {}): NarResult {
+export function narDigest(hostPath: string, options: { label?: string } = {}): NarResult {
   const label = options.label ?? hostPath;
   const hasher = new NarHasher(label);
   for (const e of walkTree(hostPath, { label })) {

@@ -1,0 +1,98 @@
+/**
+ * Closure from a host store database (Guix `/var/guix/db/db.sqlite`, Nix `/nix/var/nix/db/db.sqlite`), opened
+ * read-only: ValidPaths gives each item's NAR hash and size, Refs its references.
+ */
+import * as fs from "node:fs";
+import type { DatabaseSync } from "node:sqlite";
+import { StoreError } from "../errors.ts";
+import { byBytes, normaliseNarHash } from "./path.ts";
+
+/** One item as a closure source knows it; narSize/narHash undefined when the source does not have them. */
+export interface SourceItem {
+  path: string;
+  references: string[];
+  narSize?: number;
+  narHash?: string;
+}
+
+/** Where a store dir's own database lives, as a logical path (map it through the store root). */
+export function defaultDatabase(storeDir: string): string | undefined {
+  if (storeDir === "/nix/store") return "/nix/var/nix/db/db.sqlite";
+  if (storeDir === "/gnu/store") return "/var/guix/db/db.sqlite";
+  return undefined;
+}
+
+interface PathRow {
+  id: number | bigint;
+  hash: string;
+  narSize: number | bigint | null;
+}
+
+/** node:sqlite is loaded on first use: importing it prints an ExperimentalWarning, which only runs that read a
+ * database should show. */
+function sqlite(): typeof import("node:sqlite") {
+  return process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
+}
+
+/** Opens a store database read-only; StoreError naming the file when it cannot. */
+export function openStoreDatabase(file: string): DatabaseSync {
+  if (!fs.existsSync(file)) throw new StoreError(`store database ${file} does not exist`);
+  try {
+    const db = new (sqlite().DatabaseSync)(file, { readOnly: true });
+    db.prepare("SELECT id, path, hash, narSize FROM ValidPaths LIMIT 0").all();
+    db.prepare("SELECT referrer, reference FROM Refs LIMIT 0").all();
+    return db;
+  } catch (cause) {
+    throw new StoreError(`reading store database ${file}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Whether the database at `file` knows (has registered as valid) every one of `paths`. */
+export function databaseHas(file: string, paths: string[]): boolean {
+  const db = openStoreDatabase(file);
+  try {
+    const stmt = db.prepare("SELECT 1 FROM ValidPaths WHERE path = ?");
+    return paths.every((p) => stmt.get(p) !== undefined);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The closure of `roots` as the database at `file` records it: every item reachable through Refs, with its
+ * references (sorted, deduplicated, self references kept), NAR size and normalised NAR hash.
+ */
+export function readDatabaseClosure(file: string, roots: string[]): SourceItem[] {
+  const db = openStoreDatabase(file);
+  try {
+    const byPath = db.prepare("SELECT id, hash, narSize FROM ValidPaths WHERE path = ?");
+    const refsOf = db.prepare(
+      "SELECT v.path AS path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?",
+    );
+    const items = new Map<string, SourceItem>();
+    const queue = [...new Set(roots)];
+    for (let i = 0; i < queue.length; i++) {
+      const p = queue[i]!;
+      if (items.has(p)) continue;
+      const row = byPath.get(p) as PathRow | undefined;
+      if (row === undefined) {
+        const what = roots.includes(p) ? `${p}` : `${p} (a reference in the closure)`;
+        throw new StoreError(`store database ${file} does not know ${what}; is it registered in this store?`);
+      }
+      const narHash = normaliseNarHash(row.hash);
+      if (narHash === undefined) throw new StoreError(`store database ${file}: ${p} has an unreadable hash "${row.hash}"`);
+      const refs = (refsOf.all(row.id) as { path: string }[]).map((r) => r.path);
+      const references = [...new Set(refs)].sort(byBytes);
+      const item: SourceItem = { path: p, references, narHash };
+      if (row.narSize !== null && row.narSize !== undefined) item.narSize = Number(row.narSize);
+      items.set(p, item);
+      for (const r of references) if (!items.has(r)) queue.push(r);
+    }
+    return [...items.values()].sort((a, b) => byBytes(a.path, b.path));
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`reading store database ${file}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    db.close();
+  }
+}

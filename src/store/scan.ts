@@ -1,0 +1,178 @@
+/**
+ * Reference scanning as Nix does it: an item refers to another when the other's 32-char hash part appears anywhere
+ * in its file contents, file names or symlink targets. One pass over each item's bytes looks for every candidate
+ * at once: a window of 32 nix32 bytes is looked up in a Set; bytes outside the alphabet let the scan jump ahead.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { StoreError } from "../errors.ts";
+import { NarSizer, readFileChunks } from "./nar.ts";
+import { HASH_PART_LENGTH, NIX32_ALPHABET, byBytes, hashPart, hostPath, isItemName } from "./path.ts";
+import type { StoreItem, StoreLocation } from "./types.ts";
+import { walkTree } from "./walk.ts";
+
+const W = HASH_PART_LENGTH;
+
+/** 0 for bytes outside the nix32 alphabet, else 1 + the digit's value. */
+const CODE = new Uint8Array(256);
+for (let i = 0; i < NIX32_ALPHABET.length; i++) CODE[NIX32_ALPHABET.charCodeAt(i)] = i + 1;
+
+/** Index of four nix32 codes (as in CODE): windows whose first and last four chars match no candidate's are
+ * rejected before a string is built for the Set lookup, which matters in long runs of alphabet text. */
+const quadIndex = (a: number, b: number, c: number, d: number): number => ((a - 1) << 15) | ((b - 1) << 10) | ((c - 1) << 5) | (d - 1);
+const quadAt = (s: string, i: number): number =>
+  quadIndex(CODE[s.charCodeAt(i)]!, CODE[s.charCodeAt(i + 1)]!, CODE[s.charCodeAt(i + 2)]!, CODE[s.charCodeAt(i + 3)]!);
+
+/** Finds, in a stream of chunks, which of a fixed set of hash parts occur. */
+export class HashScanner {
+  private readonly candidates: Set<string>;
+  private readonly heads = new Uint8Array(1 << 20);
+  private readonly tails = new Uint8Array(1 << 20);
+  /** Chunk-boundary carry: the previous chunk's last W-1 bytes, placed in front of the next chunk. */
+  private readonly work: Buffer;
+  private carry = 0;
+  readonly found = new Set<string>();
+
+  constructor(candidates: Iterable<string>) {
+    this.candidates = new Set(candidates);
+    for (const c of this.candidates) {
+      if (c.length !== W || [...c].some((ch) => CODE[ch.charCodeAt(0)] === 0)) throw new Error(`HashScanner: ${c} is not a hash part`);
+      this.heads[quadAt(c, 0)] = 1;
+      this.tails[quadAt(c, W - 4)] = 1;
+    }
+    this.work = Buffer.allocUnsafe(2 * W);
+  }
+
+  /** Scans one contiguous byte range: windows lying wholly inside `buf[start, end)`. */
+  private scanRange(buf: Buffer, start: number, end: number): void {
+    const code = CODE;
+    const heads = this.heads;
+    const tails = this.tails;
+    let i = start;
+    let good = 0; // bytes buf[i, i+good) are known to be in the alphabet
+    while (i + W <= end) {
+      let j = W - 1;
+      while (j >= good && code[buf[i + j]!] !== 0) j--;
+      if (j >= good) {
+        // buf[i+j] is outside the alphabet: no window containing it can match.
+        good = W - 1 - j;
+        i += j + 1;
+        continue;
+      }
+      if (
+        tails[quadIndex(code[buf[i + W - 4]!]!, code[buf[i + W - 3]!]!, code[buf[i + W - 2]!]!, code[buf[i + W - 1]!]!)] !== 0 &&
+        heads[quadIndex(code[buf[i]!]!, code[buf[i + 1]!]!, code[buf[i + 2]!]!, code[buf[i + 3]!]!)] !== 0
+      ) {
+        const s = buf.toString("latin1", i, i + W);
+        if (this.candidates.has(s)) this.found.add(s);
+      }
+      i++;
+      good = W - 1;
+    }
+  }
+
+  /** Feeds the next chunk of the current stream. Windows spanning chunk boundaries are found. */
+  write(chunk: Buffer): void {
+    if (this.carry > 0) {
+      // Windows that start in the carried tail end within the chunk's first W-1 bytes: only those are copied.
+      const head = Math.min(chunk.length, W - 1);
+      this.work.set(chunk.subarray(0, head), this.carry);
+      this.scanRange(this.work, 0, this.carry + head);
+      if (chunk.length < W - 1) {
+        const total = this.carry + chunk.length;
+        const keep = Math.min(total, W - 1);
+        this.work.copyWithin(0, total - keep, total);
+        this.carry = keep;
+        return;
+      }
+    }
+    if (chunk.length >= W) this.scanRange(chunk, 0, chunk.length);
+    const keep = Math.min(chunk.length, W - 1);
+    this.work.set(chunk.subarray(chunk.length - keep), 0);
+    this.carry = keep;
+  }
+
+  /** Ends the current stream (a file, a name): the next write starts fresh. */
+  endStream(): void {
+    this.carry = 0;
+  }
+
+  /** Scans a whole string (a file name or symlink target) as its own stream. */
+  scanString(s: string): void {
+    this.endStream();
+    const b = Buffer.from(s);
+    if (b.length >= W) this.scanRange(b, 0, b.length);
+  }
+}
+
+/**
+ * The items of a host store directory, by hash part. Lock files Nix leaves beside items (`<item>.lock`) share the
+ * item's hash part; the item wins.
+ */
+export function listStoreItems(store: StoreLocation): Map<string, string> {
+  const dir = hostPath(store, store.dir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (cause) {
+    throw new StoreError(`listing the store ${dir}: ${(cause as Error).message}`, { cause });
+  }
+  const out = new Map<string, string>();
+  for (const name of names.sort()) {
+    if (!isItemName(name)) continue;
+    const hash = name.slice(0, W);
+    const prev = out.get(hash);
+    if (prev === undefined || (prev.endsWith(".lock") && !name.endsWith(".lock"))) out.set(hash, path.posix.join(store.dir, name));
+  }
+  return out;
+}
+
+export interface ScanResult {
+  /** Hash parts of the candidates found (including the item's own, for a self reference). */
+  hashes: Set<string>;
+  narSize: number;
+}
+
+/**
+ * Scans one item on the host for the candidate hash parts: every file's bytes once, every entry name and symlink
+ * target. Computes the item's NAR size from the same walk.
+ */
+export function scanItem(host: string, scanner: HashScanner, label = host): ScanResult {
+  scanner.found.clear();
+  const sizer = new NarSizer();
+  for (const e of walkTree(host, { label })) {
+    sizer.entry(e);
+    if (e.rel !== "") scanner.scanString(e.rel.slice(e.rel.lastIndexOf("/") + 1));
+    if (e.type === "symlink") scanner.scanString(e.target ?? "");
+    else if (e.type === "file") {
+      scanner.endStream();
+      readFileChunks(e.hostPath, e.rel === "" ? label : `${label}/${e.rel}`, (c) => scanner.write(c));
+    }
+  }
+  scanner.endStream();
+  return { hashes: new Set(scanner.found), narSize: sizer.size };
+}
+
+/**
+ * The closure of `roots` by scanning: breadth first from the roots, each item's references being the store items
+ * (of the host store dir) whose hash parts it contains. Referenced items that do not exist cannot be found this
+ * way, so every item returned exists.
+ */
+export function scanClosure(store: StoreLocation, roots: string[]): StoreItem[] {
+  const byHash = listStoreItems(store);
+  for (const r of roots) {
+    if (byHash.get(hashPart(r)) !== r) throw new StoreError(`${r} is missing from the store ${hostPath(store, store.dir)}`);
+  }
+  const scanner = new HashScanner(byHash.keys());
+  const items = new Map<string, StoreItem>();
+  const queue = [...new Set(roots)];
+  for (let i = 0; i < queue.length; i++) {
+    const p = queue[i]!;
+    if (items.has(p)) continue;
+    const { hashes, narSize } = scanItem(hostPath(store, p), scanner, p);
+    const references = [...hashes].map((h) => byHash.get(h)!).sort(byBytes);
+    items.set(p, { path: p, narSize, references });
+    for (const r of references) if (!items.has(r)) queue.push(r);
+  }
+  return [...items.values()].sort((a, b) => byBytes(a.path, b.path));
+}
