@@ -133,18 +133,42 @@ export interface ScanResult {
   narSize: number;
 }
 
+/** Lets the scan report links into the store that point at items the store does not have. */
+export interface DanglingCheck {
+  location: StoreLocation;
+  byHash: Map<string, string>;
+}
+
+/**
+ * A scan only finds hashes of items that exist, so a reference to a missing item would go unnoticed and the image
+ * would be broken. Symlinks are where such references are explicit and cheap to check; a missing item named only
+ * inside file contents is not detected.
+ */
+function checkLinkTarget(store: DanglingCheck, label: string, rel: string, target: string): void {
+  const prefix = `${store.location.dir}/`;
+  if (!target.startsWith(prefix)) return;
+  const name = target.slice(prefix.length).split("/")[0]!;
+  const item = `${prefix}${name}`;
+  if (store.byHash.get(name.slice(0, 32)) === item) return;
+  throw new StoreError(
+    `${label} refers to ${item} (link ${rel || "."} -> ${target}), which is missing from the store ${hostPath(store.location, store.location.dir)}`,
+  );
+}
+
 /**
  * Scans one item on the host for the candidate hash parts: every file's bytes once, every entry name and symlink
  * target. Computes the item's NAR size from the same walk.
  */
-export function scanItem(host: string, scanner: HashScanner, label = host): ScanResult {
+export function scanItem(host: string, scanner: HashScanner, label = host, store?: DanglingCheck): ScanResult {
   scanner.found.clear();
   const sizer = new NarSizer();
   for (const e of walkTree(host, { label })) {
     sizer.entry(e);
     if (e.rel !== "") scanner.scanString(e.rel.slice(e.rel.lastIndexOf("/") + 1));
-    if (e.type === "symlink") scanner.scanString(e.target ?? "");
-    else if (e.type === "file") {
+    if (e.type === "symlink") {
+      scanner.scanString(e.target ?? "");
+      if (store) checkLinkTarget(store, label, e.rel, e.target ?? "");
+    } else if (e.type === "file") {
       scanner.endStream();
       readFileChunks(e.hostPath, e.rel === "" ? label : `${label}/${e.rel}`, (c) => scanner.write(c));
     }
@@ -169,7 +193,7 @@ export function scanClosure(store: StoreLocation, roots: string[]): StoreItem[] 
   for (let i = 0; i < queue.length; i++) {
     const p = queue[i]!;
     if (items.has(p)) continue;
-    const { hashes, narSize } = scanItem(hostPath(store, p), scanner, p);
+    const { hashes, narSize } = scanItem(hostPath(store, p), scanner, p, { location: store, byHash });
     const references = [...hashes].map((h) => byHash.get(h)!).sort(byBytes);
     items.set(p, { path: p, narSize, references });
     for (const r of references) if (!items.has(r)) queue.push(r);

@@ -1,0 +1,15 @@
+/** Runs the real command line (`node bin/layerpack.js`, on the Node 24 from devDependencies) as a user would. */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/layerpack.js");
+
+export function layerpack(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: "utf8",
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    maxBuffer: 64 << 20,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}

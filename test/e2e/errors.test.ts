@@ -1,0 +1,128 @@
+/**
+ * Bad input through the real command line: exit status 1, one clear message naming what is wrong, no stack
+ * trace, and no output file (nor temp files) left behind.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync, spawnSync } from "node:child_process";
+import { makeExampleStore, type ExampleStore } from "../../examples/make-store.ts";
+import { layerpack } from "./cli.ts";
+
+let dir: string;
+let ex: ExampleStore;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-errors-"));
+  ex = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+});
+afterAll(() => {
+  execFileSync("chmod", ["-R", "u+w", dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function config(body: string, out = "./out/image.tar"): string {
+  fs.rmSync(path.join(dir, "out"), { recursive: true, force: true });
+  fs.mkdirSync(path.join(dir, "out"), { recursive: true });
+  const file = path.join(dir, "image.yaml");
+  fs.writeFileSync(file, `name: broken\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\noutput: { path: ${out} }\n${body}\n`);
+  return file;
+}
+
+function expectFailure(args: string[], message: RegExp) {
+  const r = layerpack(args, { cwd: dir });
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  expect(r.status).toBe(1);
+  const out = path.join(dir, "out");
+  expect(fs.existsSync(out) ? fs.readdirSync(out) : []).toEqual([]);
+}
+
+describe("bad input gives a clear error and no output", () => {
+  it("no config in the directory", () => {
+    const empty = fs.mkdtempSync(path.join(dir, "empty-"));
+    const r = layerpack(["build"], { cwd: empty });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no config/i);
+  });
+
+  it("malformed YAML, with line:column", () => {
+    const file = path.join(dir, "bad.yaml");
+    fs.writeFileSync(file, "name: x\noutput: { path: a.tar\n");
+    expectFailure(["build", file], /bad\.yaml:\d+:\d+/);
+  });
+
+  it("unknown key and wrong type, with their key paths and positions", () => {
+    expectFailure(["build", config("profile: ./profile\nlayers: { max: 300 }\nentrypont: bin/hello")], /image\.yaml:\d+:\d+: entrypont/);
+    expectFailure(["build", config("profile: ./profile\nlayers: { max: 300 }")], /image\.yaml:\d+:\d+: layers\.max: .*at most 127.*overlay/);
+  });
+
+  it("profile missing, or outside the store", () => {
+    expectFailure(["build", config("profile: ./nothing-here")], /nothing-here/);
+    // Profile links are read inside the store root, so the outside target is made to exist there.
+    fs.mkdirSync(path.join(dir, "store/etc"));
+    fs.symlinkSync("/etc", path.join(dir, "outside"));
+    expectFailure(["build", config("profile: ./outside")], /outside.*(not|outside).*store/i);
+  });
+
+  it("entrypoint that does not exist in the image", () => {
+    expectFailure(["build", config("profile: ./profile\nentrypoint: bin/nope")], /entrypoint .*bin\/nope.*does not exist in the image/);
+  });
+
+  it("symlink spec that escapes with ..", () => {
+    expectFailure(["build", config('profile: ./profile\nsymlinks: ["/bin=../etc"]')], /symlinks\[0\].*\.\./);
+  });
+
+  it("output directory missing", () => {
+    expectFailure(["build", config("profile: ./profile", "./missing-dir/image.tar")], /output directory .*missing-dir does not exist/);
+  });
+
+  it("a reference to an item missing from the store", () => {
+    const root = path.join(dir, "broken-store");
+    fs.cpSync(path.join(dir, "store"), root, { recursive: true });
+    execFileSync("chmod", ["-R", "u+w", root]);
+    fs.rmSync(path.join(root, ex.glibc), { recursive: true });
+    // From a references graph (as Guix's #:references-graphs writes it) and from a scan, which sees the shell's
+    // library links pointing at the missing item.
+    const graph = path.join(dir, "graph");
+    fs.writeFileSync(graph, `${ex.hello}\n\n1\n${ex.shell}\n${ex.shell}\n\n1\n${ex.glibc}\n${ex.glibc}\n\n0\n`);
+    for (const from of ["{ from: guix-graph, file: ./graph }", "{ from: scan }"]) {
+      const file = config(`roots: ["${ex.hello}"]`);
+      fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("root: ./store", "root: ./broken-store").replace("{ from: scan }", from));
+      expectFailure(["build", file], new RegExp(`refers to ${ex.glibc}.*missing from the store`));
+    }
+  });
+
+  it("a socket inside a store item", async () => {
+    const root = path.join(dir, "socket-store");
+    fs.cpSync(path.join(dir, "store"), root, { recursive: true });
+    execFileSync("chmod", ["-R", "u+w", root]);
+    const server = net.createServer();
+    await new Promise<void>((res) => server.listen(path.join(root, ex.hello, "sock"), res));
+    try {
+      const file = config(`roots: ["${ex.hello}"]`);
+      fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("root: ./store", "root: ./socket-store"));
+      expectFailure(["build", file], /sock is a socket/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("disk full while writing: a clear error, and neither output nor temp files left", () => {
+    const cfg = config("profile: ./profile\ncompression: none");
+    const small = path.join(dir, "out");
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small]).status === 0;
+    if (!mounted) {
+      if (process.env.CI) throw new Error("cannot mount a small tmpfs to simulate a full disk (CI runs as root)");
+      console.warn("skipping the disk-full test: mounting a tmpfs needs root");
+      return;
+    }
+    try {
+      expectFailure(["build", cfg], /no space left on device/);
+    } finally {
+      spawnSync("umount", [small]);
+    }
+  });
+});
