@@ -1,6 +1,6 @@
 /**
- * The execute stage: plan + closure -> layer blobs -> output. Each layer is streamed once through LayerSink into a
- * work directory beside the output (same file system, removed afterwards); then the output is written atomically.
+ * The execute stage: plan + closure -> image. Each layer is streamed once through LayerSink (tar -> diff_id ->
+ * compressor -> digest) straight into the output archive, which is written under a temp name and renamed at the end.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -10,12 +10,12 @@ import type { Closure } from "../store/types.ts";
 import type { LayerPlan, PlannedLayer } from "../plan/types.ts";
 import { resolveEntrypoint } from "../plan/custom.ts";
 import { canonicalJson, imageConfig, type HistoryEntry } from "./config.ts";
-import { LayerSink, type BlobResult } from "./sink.ts";
-import { writeLayer, type LayerContent } from "./layer.ts";
-import { checkOutputDir } from "./atomic.ts";
-import { writeDockerArchive } from "./docker-archive.ts";
+import { createBlobFile, LayerSink, type BlobResult, type BlobTarget } from "./sink.ts";
+import { writeLayer, type LayerContent, type LayerContext } from "./layer.ts";
+import { checkOutputDir, writeAtomically } from "./atomic.ts";
+import { DockerArchiveWriter } from "./docker-archive.ts";
 import { ImageView } from "./view.ts";
-import { MEDIA_TYPES, type BuiltImage, type LayerBlob } from "./types.ts";
+import { MEDIA_TYPES, type LayerDescriptor } from "./types.ts";
 
 export type BuildEvent =
   | { type: "layer-start"; index: number; count: number; items: number }
@@ -36,7 +36,7 @@ export interface BuildResult {
   /** `sha256:<hex>` of the config: the image ID. */
   imageId: string;
   repoTag: string;
-  layers: Omit<LayerBlob, "file">[];
+  layers: LayerDescriptor[];
 }
 
 /** Seconds since the epoch of an RFC 3339 time. */
@@ -65,6 +65,20 @@ function customEntries(plan: LayerPlan) {
   return plan.layers.flatMap((l) => layerContent(l).entries);
 }
 
+/** Layers whose NAR size suggests a tar near the 8 GiB ustar limit are written to a file first (see docker-archive). */
+const STREAM_LIMIT = 6 * 1024 ** 3;
+
+async function produceLayer(target: BlobTarget, content: LayerContent, spec: ImageSpec, ctx: LayerContext): Promise<BlobResult> {
+  const sink = new LayerSink(target, spec.compression);
+  try {
+    await writeLayer(sink, content, ctx);
+    return await sink.finish();
+  } catch (err) {
+    await sink.abort();
+    throw err;
+  }
+}
+
 export async function buildImage(input: BuildInput): Promise<BuildResult> {
   const { spec, closure, plan } = input;
   const output = path.resolve(spec.output.path);
@@ -73,38 +87,46 @@ export async function buildImage(input: BuildInput): Promise<BuildResult> {
   const mtime = epochSeconds(created);
   const entrypoint = resolveEntrypoint(spec, closure);
   if (entrypoint) new ImageView(closure, customEntries(plan)).checkEntrypoint(entrypoint);
+  const ctx: LayerContext = { store: closure.store, mtime, sourceDir: input.configDir };
+  const mediaType = MEDIA_TYPES[spec.compression];
+  const count = plan.layers.length;
 
-  const work = fs.mkdtempSync(path.join(path.dirname(output), `.layerpack-build-`));
-  try {
-    const layers: LayerBlob[] = [];
-    const history: HistoryEntry[] = [];
-    for (const [index, layer] of plan.layers.entries()) {
-      const content = layerContent(layer);
-      input.onEvent?.({ type: "layer-start", index, count: plan.layers.length, items: content.items.length });
-      const file = path.join(work, `layer-${index}`);
-      const sink = new LayerSink(file, spec.compression);
-      let blob: BlobResult;
-      try {
-        await writeLayer(sink, content, { store: closure.store, mtime, sourceDir: input.configDir });
-        blob = await sink.finish();
-      } catch (err) {
-        sink.abort();
-        throw err;
+  return writeAtomically(output, async (temp) => {
+    const archive = new DockerArchiveWriter(temp, mtime);
+    try {
+      const layers: LayerDescriptor[] = [];
+      const history: HistoryEntry[] = [];
+      for (const [index, layer] of plan.layers.entries()) {
+        const content = layerContent(layer);
+        input.onEvent?.({ type: "layer-start", index, count, items: content.items.length });
+        let blob: BlobResult;
+        if (layer.kind === "store" && layer.size > STREAM_LIMIT) {
+          const file = `${temp}.layer-${index}`;
+          const target = createBlobFile(file);
+          try {
+            blob = await produceLayer(target, content, spec, ctx);
+            archive.addLayerFile({ ...blob, mediaType, file });
+          } finally {
+            fs.closeSync(target.fd);
+            fs.rmSync(file, { force: true });
+          }
+        } else {
+          blob = await archive.addLayer(mediaType, (target) => produceLayer(target, content, spec, ctx));
+        }
+        input.onEvent?.({ type: "layer-done", index, count, blob });
+        layers.push({ digest: blob.digest, diffId: blob.diffId, size: blob.size, mediaType });
+        history.push({ created, created_by: "layerpack", comment: historyComment(layer) });
       }
-      input.onEvent?.({ type: "layer-done", index, count: plan.layers.length, blob });
-      layers.push({ digest: blob.digest, diffId: blob.diffId, size: blob.size, mediaType: MEDIA_TYPES[spec.compression], file });
-      history.push({ created, created_by: "layerpack", comment: historyComment(layer) });
+      const config = Buffer.from(
+        canonicalJson(imageConfig({ spec, entrypoint, created, diffIds: layers.map((l) => l.diffId), history })),
+      );
+      const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
+      const repoTag = `${spec.name}:${spec.tag ?? planTag(plan)}`;
+      archive.finish({ config, configDigest, repoTags: [repoTag], layers });
+      input.onEvent?.({ type: "output", path: output });
+      return { output, imageId: configDigest, repoTag, layers };
+    } finally {
+      archive.close();
     }
-    const config = Buffer.from(
-      canonicalJson(imageConfig({ spec, entrypoint, created, diffIds: layers.map((l) => l.diffId), history })),
-    );
-    const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
-    const repoTag = `${spec.name}:${spec.tag ?? planTag(plan)}`;
-    const image: BuiltImage = { config, configDigest, layers, repoTags: [repoTag], mtime };
-    await writeDockerArchive(image, output);
-    input.onEvent?.({ type: "output", path: output });
-    return { output, imageId: configDigest, repoTag, layers: layers.map(({ file: _file, ...l }) => l) };
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+  });
 }

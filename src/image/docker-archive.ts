@@ -1,87 +1,134 @@
 /**
  * Docker archive output (FORMATS.md §2), as `docker load` / `podman load` / skopeo `docker-archive:` read it:
- * manifest.json, the config `<hex>.json`, and one file per layer. Layers are copied from their blob files.
+ * the layer files, the config `<hex>.json` and manifest.json. Loaders find entries by name, so the manifest can
+ * come last, which lets layers stream straight into the archive: a layer's header is reserved, the layer written
+ * behind it, and the header filled in once its digest and size are known. Each byte is written once.
  */
 import * as fs from "node:fs";
 import { BuildError } from "../errors.ts";
-import { writeError } from "./sink.ts";
+import { writeError, type BlobTarget, type BlobResult } from "./sink.ts";
 import { encodeHeader, paddingFor, ZERO_BLOCKS } from "./tar.ts";
-import { writeAtomically } from "./atomic.ts";
-import type { BuiltImage } from "./types.ts";
+import type { BuiltImage, LayerBlob } from "./types.ts";
 
 const hex = (digest: string) => digest.slice("sha256:".length);
 
-export function layerFileName(layer: BuiltImage["layers"][number]): string {
+/** Largest entry a plain ustar header can describe; bigger layers go through `addLayerFile`. */
+export const MAX_INLINE_LAYER = 8 * 1024 ** 3 - 1;
+
+export function layerFileName(layer: Pick<LayerBlob, "digest" | "mediaType">): string {
   return `${hex(layer.digest)}${layer.mediaType.endsWith("+gzip") ? ".tar.gz" : ".tar"}`;
 }
 
-export function dockerManifest(image: BuiltImage): Buffer {
+export function dockerManifest(image: Pick<BuiltImage, "configDigest" | "repoTags" | "layers">): Buffer {
   const manifest = [{ Config: `${hex(image.configDigest)}.json`, RepoTags: image.repoTags, Layers: image.layers.map(layerFileName) }];
   return Buffer.from(JSON.stringify(manifest));
 }
 
-class ArchiveWriter {
+export class DockerArchiveWriter {
   readonly #fd: number;
   readonly #file: string;
-  constructor(file: string) {
+  readonly #mtime: number;
+  readonly #names = new Set<string>();
+  #pos = 0;
+
+  /** Creates `file` (a temp name; the caller renames it into place). `mtime` is stamped on every entry. */
+  constructor(file: string, mtime: number) {
     this.#file = file;
+    this.#mtime = mtime;
     try {
       this.#fd = fs.openSync(file, "wx", 0o644);
     } catch (cause) {
       throw writeError(file, cause);
     }
   }
-  write(buf: Buffer): void {
+
+  /** Writes at `position`, or appends at the current end when none is given. */
+  #write(buf: Buffer, position?: number): void {
+    const at = position ?? this.#pos;
     try {
       let off = 0;
-      while (off < buf.length) off += fs.writeSync(this.#fd, buf, off, buf.length - off);
+      while (off < buf.length) off += fs.writeSync(this.#fd, buf, off, buf.length - off, at + off);
     } catch (cause) {
       throw writeError(this.#file, cause);
     }
+    if (position === undefined) this.#pos += buf.length;
   }
-  entry(name: string, data: Buffer, mtime: number): void {
-    this.write(encodeHeader({ name, type: "file", mode: 0o644, size: data.length, mtime }));
-    this.write(data);
-    this.write(Buffer.alloc(paddingFor(data.length)));
+
+  #header(name: string, size: number): Buffer {
+    return encodeHeader({ name, type: "file", mode: 0o644, size, mtime: this.#mtime, uid: 0, gid: 0, uname: "root", gname: "root" });
   }
-  fileEntry(name: string, source: string, size: number, mtime: number, buf: Buffer): void {
-    this.write(encodeHeader({ name, type: "file", mode: 0o644, size, mtime }));
-    const fd = fs.openSync(source, "r");
+
+  /**
+   * Streams one layer into the archive: `produce` writes the stored blob to the given target (sequentially, from
+   * the current position) and returns its digests. Layers over 8 GiB must use `addLayerFile` instead.
+   */
+  async addLayer(mediaType: string, produce: (target: BlobTarget) => Promise<BlobResult>): Promise<BlobResult> {
+    const headerAt = this.#pos;
+    this.#write(Buffer.alloc(512));
+    const blob = await produce({ fd: this.#fd, label: this.#file, position: this.#pos });
+    if (blob.size > MAX_INLINE_LAYER) throw new BuildError(`layer ${blob.digest} is over 8 GiB; it cannot be streamed into a docker archive`);
+    const name = layerFileName({ digest: blob.digest, mediaType });
+    if (this.#names.has(name)) {
+      // The same layer twice in one image: keep one copy; what follows overwrites the bytes just written.
+      this.#pos = headerAt;
+      return blob;
+    }
+    this.#names.add(name);
+    this.#pos += blob.size;
+    this.#write(Buffer.alloc(paddingFor(blob.size)));
+    this.#write(this.#header(name, blob.size), headerAt);
+    return blob;
+  }
+
+  /** Copies a layer that already exists as a file (a cached blob, or one too big to stream). */
+  addLayerFile(layer: LayerBlob): void {
+    const name = layerFileName(layer);
+    if (this.#names.has(name)) return;
+    this.#names.add(name);
+    this.#write(this.#header(name, layer.size));
+    const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(layer.size, 1)));
+    const fd = fs.openSync(layer.file, "r");
     try {
       let copied = 0;
-      while (copied < size) {
-        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - copied), null);
-        if (n === 0) throw new BuildError(`reading blob ${source}: shorter than its recorded size ${size}`);
-        this.write(buf.subarray(0, n));
+      while (copied < layer.size) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, layer.size - copied), null);
+        if (n === 0) throw new BuildError(`reading blob ${layer.file}: shorter than its recorded size ${layer.size}`);
+        this.#write(buf.subarray(0, n));
         copied += n;
       }
     } finally {
       fs.closeSync(fd);
     }
-    this.write(Buffer.alloc(paddingFor(size)));
+    this.#write(Buffer.alloc(paddingFor(layer.size)));
   }
-  close(): void {
-    this.write(ZERO_BLOCKS);
-    fs.closeSync(this.#fd);
-  }
-}
 
-export async function writeDockerArchive(image: BuiltImage, outPath: string): Promise<void> {
-  if (image.layers.some((l) => l.mediaType.endsWith("+zstd"))) {
-    throw new BuildError("a docker archive cannot carry zstd layers; use gzip or none, or an OCI output format");
+  #entry(name: string, data: Buffer): void {
+    this.#write(this.#header(name, data.length));
+    this.#write(data);
+    this.#write(Buffer.alloc(paddingFor(data.length)));
   }
-  await writeAtomically(outPath, async (temp) => {
-    const out = new ArchiveWriter(temp);
-    const buf = Buffer.allocUnsafe(4 << 20);
-    out.entry("manifest.json", dockerManifest(image), image.mtime);
-    out.entry(`${hex(image.configDigest)}.json`, image.config, image.mtime);
-    const written = new Set<string>();
-    for (const layer of image.layers) {
-      const name = layerFileName(layer);
-      if (written.has(name)) continue;
-      written.add(name);
-      out.fileEntry(name, layer.file, layer.size, image.mtime, buf);
+
+  /** Writes the config, manifest.json and the end-of-archive blocks, and closes the file. */
+  finish(image: Pick<BuiltImage, "config" | "configDigest" | "repoTags" | "layers">): void {
+    if (image.layers.some((l) => l.mediaType.endsWith("+zstd"))) {
+      throw new BuildError("a docker archive cannot carry zstd layers; use gzip or none, or an OCI output format");
     }
-    out.close();
-  });
+    this.#entry(`${hex(image.configDigest)}.json`, image.config);
+    this.#entry("manifest.json", dockerManifest(image));
+    this.#write(ZERO_BLOCKS);
+    try {
+      fs.ftruncateSync(this.#fd, this.#pos);
+    } catch (cause) {
+      throw writeError(this.#file, cause);
+    }
+    this.close();
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      // already closed
+    }
+  }
 }

@@ -23,6 +23,17 @@ export interface BlobResult {
 }
 
 const BATCH = 4 << 20;
+const MAX_INFLIGHT = 4;
+
+async function writeAll(fd: number, chunk: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const { bytesWritten } = await new Promise<{ bytesWritten: number }>((resolve, reject) =>
+      fs.write(fd, chunk, off, chunk.length - off, position + off, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten }))),
+    );
+    off += bytesWritten;
+  }
+}
 
 /** Reproducible compressor settings: fixed levels, no names or times in headers, no checksums that vary. */
 function makeCompressor(compression: Compression): zlib.Gzip | zlib.ZstdCompress | undefined {
@@ -40,26 +51,36 @@ function makeCompressor(compression: Compression): zlib.Gzip | zlib.ZstdCompress
   }
 }
 
+/** Where a layer's stored bytes go: a file descriptor, written sequentially from `position` on. */
+export interface BlobTarget {
+  fd: number;
+  /** File name for error messages. */
+  label: string;
+  position: number;
+}
+
 export class LayerSink {
   readonly #path: string;
   readonly #diff: Hash = createHash("sha256");
   readonly #digest: Hash = createHash("sha256");
   readonly #compressor: zlib.Gzip | zlib.ZstdCompress | undefined;
   readonly #fd: number;
-  #batch = Buffer.allocUnsafe(BATCH);
+  #position: number;
+  #batch: Buffer = Buffer.allocUnsafe(BATCH);
   #used = 0;
   #tarSize = 0;
   #size = 0;
   #failed: Error | undefined;
   #drained: Promise<void> | undefined;
+  #inflight: Promise<void>[] = [];
+  /** Batch buffers whose writes have completed, reused to spare the garbage collector 4 MiB allocations. */
+  #spare: Buffer[] = [];
 
-  constructor(tempPath: string, compression: Compression) {
-    this.#path = tempPath;
-    try {
-      this.#fd = fs.openSync(tempPath, "wx", 0o644);
-    } catch (cause) {
-      throw writeError(tempPath, cause);
-    }
+  /** The sink writes to `target` but never closes it: its owner does. */
+  constructor(target: BlobTarget, compression: Compression) {
+    this.#path = target.label;
+    this.#fd = target.fd;
+    this.#position = target.position;
     this.#compressor = makeCompressor(compression);
     if (this.#compressor) {
       this.#compressor.on("data", (chunk: Buffer) => this.#store(chunk));
@@ -67,16 +88,27 @@ export class LayerSink {
     }
   }
 
-  #store(chunk: Buffer): void {
+  /**
+   * Writes run in the thread pool at explicit positions, so the kernel's copy of one chunk overlaps the reading and
+   * hashing of the next (on this kind of VM a write costs about as much as a read). At most MAX_INFLIGHT chunks
+   * are in flight, which bounds memory.
+   */
+  #store(chunk: Buffer, release?: () => void): void {
     if (this.#failed) return;
-    this.#digest.update(chunk);
+    // Uncompressed, the stored blob is the tar: its digest is the diff_id, already being computed.
+    if (this.#compressor) this.#digest.update(chunk);
     this.#size += chunk.length;
-    try {
-      let off = 0;
-      while (off < chunk.length) off += fs.writeSync(this.#fd, chunk, off, chunk.length - off);
-    } catch (cause) {
-      this.#failed = writeError(this.#path, cause);
-    }
+    const at = this.#position;
+    this.#position += chunk.length;
+    const done = writeAll(this.#fd, chunk, at).then(release, (cause: unknown) => {
+      this.#failed ??= writeError(this.#path, cause);
+    });
+    this.#inflight.push(done);
+  }
+
+  /** Waits until at most `limit` writes are in flight. */
+  async #settle(limit: number): Promise<void> {
+    while (this.#inflight.length > limit) await this.#inflight.shift();
   }
 
   /** Free space left in the batch buffer; callers fill `batchView()` and then `commit(n)`. */
@@ -123,16 +155,19 @@ export class LayerSink {
     const chunk = this.#batch.subarray(0, this.#used);
     this.#diff.update(chunk);
     this.#tarSize += chunk.length;
+    // The compressor or an in-flight write keeps the chunk, so the batch cannot be reused until it is done with it.
+    this.#used = 0;
     if (this.#compressor) {
+      this.#batch = Buffer.allocUnsafe(BATCH);
       await this.#drained;
       this.#drained = undefined;
-      // The compressor keeps a reference to the chunk, so the batch cannot be reused: take a fresh one.
-      this.#batch = Buffer.allocUnsafe(BATCH);
       if (!this.#compressor.write(chunk)) this.#drained = once(this.#compressor, "drain").then(() => undefined);
     } else {
-      this.#store(chunk);
+      const full = this.#batch;
+      this.#batch = this.#spare.pop() ?? Buffer.allocUnsafe(BATCH);
+      this.#store(chunk, () => void this.#spare.push(full));
     }
-    this.#used = 0;
+    await this.#settle(MAX_INFLIGHT);
     if (this.#failed) throw this.#failed;
   }
 
@@ -143,30 +178,30 @@ export class LayerSink {
       this.#compressor.end();
       await ended;
     }
+    await this.#settle(0);
     if (this.#failed) throw this.#failed;
-    // No fsync: outputs are made atomic by rename, and durability across power loss is not worth seconds per GB.
-    try {
-      fs.closeSync(this.#fd);
-    } catch (cause) {
-      throw writeError(this.#path, cause);
-    }
+    const diffId = `sha256:${this.#diff.digest("hex")}`;
     return {
-      diffId: `sha256:${this.#diff.digest("hex")}`,
-      digest: `sha256:${this.#digest.digest("hex")}`,
+      diffId,
+      digest: this.#compressor ? `sha256:${this.#digest.digest("hex")}` : diffId,
       size: this.#size,
       tarSize: this.#tarSize,
     };
   }
 
-  /** Closes and removes the temp file after a failure. */
-  abort(): void {
+  /** Stops the compressor after a failure; the target's owner removes what was written. */
+  async abort(): Promise<void> {
     this.#compressor?.destroy();
-    try {
-      fs.closeSync(this.#fd);
-    } catch {
-      // already closed
-    }
-    fs.rmSync(this.#path, { force: true });
+    await this.#settle(0);
+  }
+}
+
+/** Creates a new file to hold one blob. No fsync: outputs are made atomic by rename, not durable across power loss. */
+export function createBlobFile(file: string): BlobTarget {
+  try {
+    return { fd: fs.openSync(file, "wx", 0o644), label: file, position: 0 };
+  } catch (cause) {
+    throw writeError(file, cause);
   }
 }
 

@@ -1,6 +1,7 @@
-/** What the executor hands to output writers: an image whose blobs are files on disk. */
+/** What the executor hands to output writers. */
 
-export interface LayerBlob {
+/** A layer as manifests describe it. */
+export interface LayerDescriptor {
   /** `sha256:<hex>` of the stored blob. */
   digest: string;
   /** `sha256:<hex>` of the uncompressed tar. */
@@ -8,7 +9,10 @@ export interface LayerBlob {
   /** Bytes of the stored blob. */
   size: number;
   mediaType: string;
-  /** Host file holding the blob. */
+}
+
+/** A layer whose stored blob is a file on disk. */
+export interface LayerBlob extends LayerDescriptor {
   file: string;
 }
 
@@ -16,11 +20,9 @@ export interface BuiltImage {
   /** Canonical config JSON bytes; its sha256 is the image ID. */
   config: Buffer;
   configDigest: string;
-  layers: LayerBlob[];
+  layers: LayerDescriptor[];
   /** `name:tag` references. */
   repoTags: string[];
-  /** Seconds since the epoch, for the output archive's own entries. */
-  mtime: number;
 }
 
 export const MEDIA_TYPES = {

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { LayerSink, type Compression } from "../../src/image/sink.ts";
+import { createBlobFile, LayerSink, type Compression } from "../../src/image/sink.ts";
 import { writeLayer, type LayerContent } from "../../src/image/layer.ts";
 import { StoreError } from "../../src/errors.ts";
 
@@ -32,9 +32,12 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 async function build(content: LayerContent, compression: Compression, name = "blob") {
   const file = path.join(dir, name);
-  const sink = new LayerSink(file, compression);
+  const target = createBlobFile(file);
+  const sink = new LayerSink(target, compression);
   await writeLayer(sink, content, { store: { dir: "/gnu/store", root }, mtime: 1, sourceDir: dir });
-  return { ...(await sink.finish()), file, bytes: fs.readFileSync(file) };
+  const result = await sink.finish();
+  fs.closeSync(target.fd);
+  return { ...result, file, bytes: fs.readFileSync(file) };
 }
 
 const content: LayerContent = {
@@ -101,10 +104,11 @@ describe("writeLayer", () => {
     expect(fs.statSync(path.join(out, H1, "bin/tool")).mode & 0o777).toBe(0o555);
   });
 
-  it("fails with a StoreError naming the item when a file cannot be read, and the caller can abort the blob", async () => {
+  it("fails with a StoreError naming the item when a file cannot be read, and the compressor can be aborted", async () => {
     fs.mkdirSync(path.join(root, H1, "sock"), { recursive: true });
     const file = path.join(dir, "x");
-    const sink = new LayerSink(file, "gzip");
+    const target = createBlobFile(file);
+    const sink = new LayerSink(target, "gzip");
     const server = (await import("node:net")).createServer();
     await new Promise<void>((res) => server.listen(path.join(root, H1, "sock", "s"), res));
     try {
@@ -113,8 +117,8 @@ describe("writeLayer", () => {
       );
     } finally {
       server.close();
-      sink.abort();
+      await sink.abort();
+      fs.closeSync(target.fd);
     }
-    expect(fs.existsSync(file)).toBe(false);
   });
 });
