@@ -20,24 +20,10 @@ import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { nix32Encode } from "../src/store/path.ts";
 
 export const STORE_DIR = "/gnu/store";
-export const NIX32_ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz";
 export const GREETING = "Hello from layerpack!";
-
-/** Nix's base-32 encoding (least significant 5 bits last, alphabet without e o t u). */
-export function nix32(bytes: Uint8Array): string {
-  const chars = Math.ceil((bytes.length * 8) / 5);
-  let out = "";
-  for (let n = chars - 1; n >= 0; n--) {
-    const bit = n * 5;
-    const i = bit >> 3;
-    const j = bit & 7;
-    const c = (bytes[i]! >> j) | (i + 1 < bytes.length ? bytes[i + 1]! << (8 - j) : 0);
-    out += NIX32_ALPHABET[c & 0x1f];
-  }
-  return out;
-}
 
 /** 32-char store hash of some bytes: sha256 folded to 20 bytes (as Nix compresses hashes), in nix32. */
 export function storeHash(...parts: (string | Uint8Array)[]): string {
@@ -46,7 +32,7 @@ export function storeHash(...parts: (string | Uint8Array)[]): string {
   const full = h.digest();
   const folded = new Uint8Array(20);
   for (let i = 0; i < full.length; i++) folded[i % 20]! ^= full[i]!;
-  return nix32(folded);
+  return nix32Encode(folded);
 }
 
 export type DraftEntry =
