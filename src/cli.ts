@@ -1,36 +1,28 @@
 /**
- * The command line: parses arguments, runs the stages, prints. The only module that decides exit codes.
+ * The command line: finds the command, parses its arguments, runs it, prints errors. The only module that decides
+ * exit codes; each command lives in src/cli/<name>.ts and is registered below.
  */
 import { parseArgs } from "node:util";
 import * as fs from "node:fs";
-import { LayerpackError, SpecError } from "./errors.ts";
-import { loadSpec } from "./spec/load.ts";
-import { resolveClosure } from "./store/closure.ts";
-import { planLayers } from "./plan/index.ts";
-import { planToJson, planToYaml } from "./plan/serialize.ts";
-import { buildImage, type BuildEvent } from "./image/build.ts";
+import { formatError, type Command, type Io } from "./cli/context.ts";
+import { buildCommand } from "./cli/build.ts";
+import { planCommand } from "./cli/plan.ts";
 
-const USAGE = `Usage: layerpack <command> [config] [options]
+const COMMANDS: Command[] = [buildCommand, planCommand];
+
+const COMMON = `Config: [config] or -c FILE; without it, image.config.{ts,mts,js,mjs,yaml,yml,json}, .layerpackrc*
+or package.json#layerpack in the current directory.`;
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `Usage: layerpack <command> [options]
 
 Commands:
-  build [config]     build the image the config describes
-  plan [config]      print the layer plan (YAML; --json for JSON)
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
 
-Options:
-  -c, --config FILE  config file (default: image.config.{ts,mts,js,mjs,yaml,yml,json}, .layerpackrc*,
-                     package.json#layerpack in the current directory)
-  -o, --output PATH  override output.path
-      --json         plan: print JSON instead of YAML
-  -q, --quiet        build: print only the output path
-  -h, --help         show this help
-  -V, --version      show the version
+${COMMON}
+Run 'layerpack <command> --help' for a command's options. -V/--version prints the version.
 `;
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  cwd: string;
-  env: Record<string, string | undefined>;
 }
 
 const defaultIo = (): Io => ({
@@ -38,101 +30,49 @@ const defaultIo = (): Io => ({
   err: (s) => process.stderr.write(s),
   cwd: process.cwd(),
   env: process.env,
+  isTTY: Boolean(process.stderr.isTTY),
 });
 
-function formatError(err: unknown): string {
-  if (!(err instanceof LayerpackError)) return `layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
-  let text = `layerpack: ${err.message}\n`;
-  // Causes that add information (an errno message not already quoted) are shown below the message.
-  let cause = err.cause;
-  while (cause instanceof Error && !(err instanceof SpecError)) {
-    if (!err.message.includes(cause.message)) text += `  caused by: ${cause.message}\n`;
-    cause = cause.cause;
-  }
-  return text;
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}
-
-async function load(configArg: string | undefined, io: Io, outputOverride?: string) {
-  const loaded = await loadSpec({ cwd: io.cwd, configPath: configArg, env: io.env });
-  const spec = outputOverride ? { ...loaded.config, output: { ...loaded.config.output, path: outputOverride } } : loaded.config;
-  const closure = await resolveClosure(spec, { configDir: loaded.configDir });
-  const plan = planLayers(spec, closure);
-  return { ...loaded, spec, closure, plan };
-}
-
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: "string", short: "c" },
-        output: { type: "string", short: "o" },
-        json: { type: "boolean" },
-        quiet: { type: "boolean", short: "q" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
-    });
-  } catch (err) {
-    io.err(`layerpack: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.version) {
+  const [name, ...args] = argv;
+  if (name === "-V" || name === "--version") {
     const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
     io.out(`layerpack ${pkg.version}\n`);
     return 0;
   }
-  const [command, configPositional, ...rest] = positionals;
-  if (values.help || command === undefined || command === "help") {
-    io.out(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+  if (name === undefined || name === "help" || name === "-h" || name === "--help") {
+    io.out(usage());
+    return name === undefined ? 2 : 0;
   }
-  if (rest.length > 0 || (configPositional && values.config)) {
-    io.err(`layerpack: too many arguments\n\n${USAGE}`);
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`layerpack: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
-  const configArg = values.config ?? configPositional;
+  let parsed;
   try {
-    switch (command) {
-      case "plan": {
-        const { plan } = await load(configArg, io, values.output);
-        io.out(values.json ? planToJson(plan) : planToYaml(plan));
-        return 0;
-      }
-      case "build": {
-        const { spec, closure, plan, configDir } = await load(configArg, io, values.output);
-        const started = performance.now();
-        const onEvent = values.quiet
-          ? undefined
-          : (e: BuildEvent) => {
-              if (e.type === "layer-done") io.err(`layer ${e.index + 1}/${e.count}: ${e.blob.digest.slice(7, 19)} ${formatBytes(e.blob.size)}\n`);
-            };
-        const result = await buildImage({ spec, closure, plan, configDir, onEvent });
-        const seconds = ((performance.now() - started) / 1000).toFixed(2);
-        if (!values.quiet) {
-          const bytes = result.layers.reduce((n, l) => n + l.size, 0);
-          io.err(`built ${result.repoTag} (${result.layers.length} layers, ${formatBytes(bytes)}, ${seconds} s), image id ${result.imageId}\n`);
-        }
-        io.out(`${result.output}\n`);
-        return 0;
-      }
-      default:
-        io.err(`layerpack: unknown command '${command}'\n\n${USAGE}`);
-        return 2;
-    }
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { ...command.options, config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (err) {
+    io.err(`layerpack ${name}: ${(err as Error).message}\n\nUsage: ${command.usage}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(`Usage: ${command.usage}\n\n${COMMON}\n`);
+    return 0;
+  }
+  // `-c FILE` is the same as a leading positional config argument.
+  if (typeof values.config === "string") positionals.unshift(values.config);
+  if (positionals.length > command.maxPositionals) {
+    io.err(`layerpack ${name}: too many arguments: ${positionals.slice(command.maxPositionals).join(" ")}\n\nUsage: ${command.usage}\n`);
+    return 2;
+  }
+  try {
+    return await command.run({ io, values, positionals });
   } catch (err) {
     io.err(formatError(err));
     return 1;

@@ -1,0 +1,66 @@
+/** What every command gets: its parsed arguments, output streams and the environment. */
+import { LayerpackError, SpecError } from "../errors.ts";
+import { loadSpec } from "../spec/load.ts";
+import { resolveClosure } from "../store/closure.ts";
+import { planLayers } from "../plan/index.ts";
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  cwd: string;
+  env: Record<string, string | undefined>;
+  /** Whether stderr is a terminal (progress display). */
+  isTTY: boolean;
+}
+
+export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>;
+
+export interface CommandContext {
+  io: Io;
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+export interface Command {
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** Usage line(s) and command-specific options, shown by `layerpack <command> --help`. */
+  usage: string;
+  options: OptionSpec;
+  /** How many positional arguments the command takes at most (the config counts as one). */
+  maxPositionals: number;
+  /** Returns the exit status: 0 success, 1 failure the user can fix, 2 usage error. */
+  run(ctx: CommandContext): Promise<number>;
+}
+
+export function formatError(err: unknown): string {
+  if (!(err instanceof LayerpackError)) return `layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+  let text = `layerpack: ${err.message}\n`;
+  // Causes that add information (an errno message not already quoted) are shown below the message.
+  let cause = err.cause;
+  while (cause instanceof Error && !(err instanceof SpecError)) {
+    if (!err.message.includes(cause.message)) text += `  caused by: ${cause.message}\n`;
+    cause = cause.cause;
+  }
+  return text;
+}
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (Math.abs(n) >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/** Load, resolve and plan: the stages every command that reads a config runs. */
+export async function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string } = {}) {
+  const loaded = await loadSpec({ cwd: io.cwd, configPath: configArg, env: io.env });
+  const spec = overrides.output ? { ...loaded.config, output: { ...loaded.config.output, path: overrides.output } } : loaded.config;
+  const closure = await resolveClosure(spec, { configDir: loaded.configDir });
+  const plan = planLayers(spec, closure);
+  return { ...loaded, spec, closure, plan };
+}
