@@ -7,8 +7,9 @@ import * as fs from "node:fs";
 import { formatError, type Command, type Io } from "./cli/context.ts";
 import { buildCommand } from "./cli/build.ts";
 import { planCommand } from "./cli/plan.ts";
+import { cacheCommand } from "./cli/cache.ts";
 
-const COMMANDS: Command[] = [buildCommand, planCommand];
+const COMMANDS: Command[] = [buildCommand, planCommand, cacheCommand];
 
 const COMMON = `Config: [config] or -c FILE; without it, image.config.{ts,mts,js,mjs,yaml,yml,json}, .layerpackrc*
 or package.json#layerpack in the current directory.`;

@@ -1,30 +1,33 @@
-import { buildImage, type BuildEvent } from "../image/build.ts";
-import { formatBytes, loadAndPlan, type Command } from "./context.ts";
+import { buildImage } from "../image/build.ts";
+import { cacheFromOptions, cacheOptions, loadAndPlan, UsageError, type Command } from "./context.ts";
+import { Progress, progressMode } from "./progress.ts";
 
 export const buildCommand: Command = {
   name: "build",
   summary: "build the image the config describes",
-  usage: `layerpack build [config] [-o PATH] [-q]
+  usage: `layerpack build [config] [-o PATH] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
 
   -o, --output PATH  override output.path
-  -q, --quiet        print only the output path`,
+  -q, --quiet        print only the output path
+      --json         print build events as JSON lines
+      --cache-dir DIR  layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
+      --no-cache     build every layer and stream it into the output; the cache is neither read nor written
+  -j, --jobs N       layers built at once (default: the number of cores)`,
   maxPositionals: 1,
-  options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" } },
+  options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...cacheOptions },
   async run({ io, values, positionals }) {
-    const { spec, closure, plan, configDir } = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined });
-    const started = performance.now();
-    const onEvent = values.quiet
-      ? undefined
-      : (e: BuildEvent) => {
-          if (e.type === "layer-done") io.err(`layer ${e.index + 1}/${e.count}: ${e.blob.digest.slice(7, 19)} ${formatBytes(e.blob.size)}\n`);
-        };
-    const result = await buildImage({ spec, closure, plan, configDir, onEvent });
-    const seconds = ((performance.now() - started) / 1000).toFixed(2);
-    if (!values.quiet) {
-      const bytes = result.layers.reduce((n, l) => n + l.size, 0);
-      io.err(`built ${result.repoTag} (${result.layers.length} layers, ${formatBytes(bytes)}, ${seconds} s), image id ${result.imageId}\n`);
-    }
-    io.out(`${result.output}\n`);
+    const cache = cacheFromOptions(io, values);
+    const { spec, closure, plan, configDir } = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache });
+    const progress = new Progress(io, progressMode(io, values));
+    const result = await buildImage({ spec, closure, plan, configDir, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event });
+    progress.summary(result);
     return 0;
   },
 };
+
+function jobsOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--jobs must be a whole number of at least 1, not ${String(value)}`);
+  return n;
+}

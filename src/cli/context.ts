@@ -1,8 +1,10 @@
 /** What every command gets: its parsed arguments, output streams and the environment. */
 import { LayerpackError, SpecError } from "../errors.ts";
+import { defaultCacheDir, LayerCache } from "../cache/cache.ts";
 import { loadSpec } from "../spec/load.ts";
 import { resolveClosure } from "../store/closure.ts";
 import { planLayers } from "../plan/index.ts";
+import * as path from "node:path";
 
 export interface Io {
   out: (s: string) => void;
@@ -56,11 +58,39 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
+/** A bad command-line argument: printed like any user error. */
+export class UsageError extends LayerpackError {
+  override name = "UsageError";
+}
+
+/** Options shared by every command that builds: where the cache is, or that there is none. */
+export const cacheOptions = {
+  "cache-dir": { type: "string" },
+  "no-cache": { type: "boolean" },
+  jobs: { type: "string", short: "j" },
+} as const satisfies OptionSpec;
+
+export function cacheFromOptions(io: Io, values: CommandContext["values"]): LayerCache | undefined {
+  if (values["no-cache"]) return undefined;
+  const dir = typeof values["cache-dir"] === "string" ? path.resolve(io.cwd, values["cache-dir"]) : defaultCacheDir(io.env);
+  try {
+    return new LayerCache(dir);
+  } catch (cause) {
+    // A cache only saves time: a build without one is still right, so this is a warning unless asked for by name.
+    const message = `cannot use the cache directory ${dir}: ${(cause as Error).message}`;
+    if (typeof values["cache-dir"] === "string") throw new UsageError(message, { cause });
+    io.err(`layerpack: warning: ${message}; building without a cache (set --cache-dir DIR or LAYERPACK_CACHE_DIR)\n`);
+    return undefined;
+  }
+}
+
 /** Load, resolve and plan: the stages every command that reads a config runs. */
-export async function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string } = {}) {
+export async function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache } = {}) {
   const loaded = await loadSpec({ cwd: io.cwd, configPath: configArg, env: io.env });
-  const spec = overrides.output ? { ...loaded.config, output: { ...loaded.config.output, path: overrides.output } } : loaded.config;
-  const closure = await resolveClosure(spec, { configDir: loaded.configDir });
+  const spec = overrides.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(io.cwd, overrides.output) } } : loaded.config;
+  const cache = overrides.cache;
+  const scanMemo = cache && { get: (p: string) => cache.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => cache.putScan(p, r) };
+  const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
   const plan = planLayers(spec, closure);
   return { ...loaded, spec, closure, plan };
 }

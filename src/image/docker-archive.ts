@@ -5,6 +5,7 @@
  * behind it, and the header filled in once its digest and size are known. Each byte is written once.
  */
 import * as fs from "node:fs";
+import { createHash } from "node:crypto";
 import { BuildError } from "../errors.ts";
 import { writeError, type BlobTarget, type BlobResult } from "./sink.ts";
 import { encodeHeader, paddingFor, ZERO_BLOCKS } from "./tar.ts";
@@ -80,26 +81,43 @@ export class DockerArchiveWriter {
     return blob;
   }
 
-  /** Copies a layer that already exists as a file (a cached blob, or one too big to stream). */
-  addLayerFile(layer: LayerBlob): void {
+  /**
+   * Copies a layer that already exists as a file (a cached blob, or one too big to stream), checking its digest on
+   * the way. Returns false, having written nothing, when the file is not the blob it claims to be.
+   */
+  addLayerFile(layer: LayerBlob): boolean {
     const name = layerFileName(layer);
-    if (this.#names.has(name)) return;
-    this.#names.add(name);
+    if (this.#names.has(name)) return true;
+    const start = this.#pos;
     this.#write(this.#header(name, layer.size));
     const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(layer.size, 1)));
-    const fd = fs.openSync(layer.file, "r");
+    const hash = createHash("sha256");
+    let fd: number;
+    try {
+      fd = fs.openSync(layer.file, "r");
+    } catch {
+      this.#pos = start;
+      return false;
+    }
     try {
       let copied = 0;
       while (copied < layer.size) {
         const n = fs.readSync(fd, buf, 0, Math.min(buf.length, layer.size - copied), null);
-        if (n === 0) throw new BuildError(`reading blob ${layer.file}: shorter than its recorded size ${layer.size}`);
+        if (n === 0) break;
+        hash.update(buf.subarray(0, n));
         this.#write(buf.subarray(0, n));
         copied += n;
       }
     } finally {
       fs.closeSync(fd);
     }
+    if (`sha256:${hash.digest("hex")}` !== layer.digest) {
+      this.#pos = start;
+      return false;
+    }
+    this.#names.add(name);
     this.#write(Buffer.alloc(paddingFor(layer.size)));
+    return true;
   }
 
   #entry(name: string, data: Buffer): void {

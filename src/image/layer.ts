@@ -27,6 +27,8 @@ export interface LayerContext {
   mtime: number;
   /** Directory that relative `source` files of custom entries are read from (the config's directory). */
   sourceDir: string;
+  /** Tar bytes produced so far, reported as they are handed on (progress display). */
+  onBytes?: ((n: number) => void) | undefined;
   /** Called for each entry written (for NAR hashing later); optional. */
   onEntry?: (entry: WalkEntry, item: string) => void;
 }

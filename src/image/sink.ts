@@ -76,6 +76,9 @@ export class LayerSink {
   /** Batch buffers whose writes have completed, reused to spare the garbage collector 4 MiB allocations. */
   #spare: Buffer[] = [];
 
+  /** Called with the number of tar bytes each time a batch is handed on (progress display). */
+  onBytes: ((n: number) => void) | undefined;
+
   /** The sink writes to `target` but never closes it: its owner does. */
   constructor(target: BlobTarget, compression: Compression) {
     this.#path = target.label;
@@ -155,6 +158,7 @@ export class LayerSink {
     const chunk = this.#batch.subarray(0, this.#used);
     this.#diff.update(chunk);
     this.#tarSize += chunk.length;
+    this.onBytes?.(chunk.length);
     // The compressor or an in-flight write keeps the chunk, so the batch cannot be reused until it is done with it.
     this.#used = 0;
     if (this.#compressor) {

@@ -9,7 +9,7 @@ import { databaseHas, defaultDatabase, readDatabaseClosure, type SourceItem } fr
 import { closureOf, readClosureInfo, readReferencesGraph } from "./graph.ts";
 import { narSize } from "./nar.ts";
 import { byBytes, hostPath, isStorePath, resolveProfile, resolveRoots } from "./path.ts";
-import { scanClosure } from "./scan.ts";
+import { scanClosure, type ScanMemo } from "./scan.ts";
 import type { Closure, StoreItem, StoreLocation } from "./types.ts";
 
 export type ClosureSpec = Pick<ImageSpec, "store" | "profile" | "roots" | "closure">;
@@ -18,6 +18,8 @@ export type ClosureSource = "database" | "guix-graph" | "nix-closure-info" | "sc
 export interface ResolveOptions {
   /** Directory relative paths of the spec (profile, roots, store root, closure.file) are resolved against. */
   configDir: string;
+  /** Scan results remembered between builds (the layer cache provides one). */
+  scanMemo?: ScanMemo;
 }
 
 /** The spec's store as a StoreLocation with an absolute root. */
@@ -55,7 +57,7 @@ export function pickSource(spec: ClosureSpec, store: StoreLocation, roots: strin
   return { source: "scan" };
 }
 
-function fromSource(source: ClosureSource, file: string | undefined, store: StoreLocation, roots: string[]): SourceItem[] {
+function fromSource(source: ClosureSource, file: string | undefined, store: StoreLocation, roots: string[], memo?: ScanMemo): SourceItem[] {
   switch (source) {
     case "database":
       return readDatabaseClosure(file!, roots);
@@ -64,7 +66,7 @@ function fromSource(source: ClosureSource, file: string | undefined, store: Stor
     case "nix-closure-info":
       return closureOf(readClosureInfo(file!), roots, file!);
     case "scan":
-      return scanClosure(store, roots);
+      return scanClosure(store, roots, memo);
   }
 }
 
@@ -111,7 +113,7 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
     throw new StoreError("the spec has neither profile nor roots");
   }
   const { source, file } = pickSource(spec, store, roots, configDir);
-  const found = fromSource(source, file, store, roots);
+  const found = fromSource(source, file, store, roots, options.scanMemo);
   checkPresent(found, store, roots);
   const items: StoreItem[] = found
     .map((s) => {

@@ -182,7 +182,16 @@ export function scanItem(host: string, scanner: HashScanner, label = host, store
  * (of the host store dir) whose hash parts it contains. Referenced items that do not exist cannot be found this
  * way, so every item returned exists.
  */
-export function scanClosure(store: StoreLocation, roots: string[]): StoreItem[] {
+/**
+ * Remembers scan results between builds. Store items are immutable, so an item scanned once need not be read
+ * again; the memo itself decides whether the item on disk is still the one it scanned.
+ */
+export interface ScanMemo {
+  get(hostPath: string): { narSize: number; references: string[] } | undefined;
+  put(hostPath: string, record: { narSize: number; references: string[] }): void;
+}
+
+export function scanClosure(store: StoreLocation, roots: string[], memo?: ScanMemo): StoreItem[] {
   const byHash = listStoreItems(store);
   for (const r of roots) {
     if (byHash.get(hashPart(r)) !== r) throw new StoreError(`${r} is missing from the store ${hostPath(store, store.dir)}`);
@@ -193,8 +202,20 @@ export function scanClosure(store: StoreLocation, roots: string[]): StoreItem[] 
   for (let i = 0; i < queue.length; i++) {
     const p = queue[i]!;
     if (items.has(p)) continue;
-    const { hashes, narSize } = scanItem(hostPath(store, p), scanner, p, { location: store, byHash });
-    const references = [...hashes].map((h) => byHash.get(h)!).sort(byBytes);
+    const host = hostPath(store, p);
+    const known = memo?.get(host);
+    // A remembered reference must still exist: otherwise fall through to a fresh scan, which reports it.
+    const usable = known && known.references.every((r) => byHash.get(hashPart(r)) === r);
+    let narSize: number;
+    let references: string[];
+    if (usable) {
+      ({ narSize, references } = known);
+    } else {
+      const scanned = scanItem(host, scanner, p, { location: store, byHash });
+      narSize = scanned.narSize;
+      references = [...scanned.hashes].map((h) => byHash.get(h)!).sort(byBytes);
+      memo?.put(host, { narSize, references });
+    }
     items.set(p, { path: p, narSize, references });
     for (const r of references) if (!items.has(r)) queue.push(r);
   }

@@ -50,7 +50,7 @@ describe("the example image", () => {
   it("builds reproducibly, and GNU tar extracts each store item byte for byte", () => {
     const cfg = writeConfig("hello", "profile: ./profile\nentrypoint: bin/hello\ncompression: gzip");
     const first = layerpack(["build", cfg]);
-    expect(first.stderr).toMatch(/built hello:test \(5 layers/);
+    expect(first.stderr).toMatch(/built hello:test: 5 layers built, 0 reused/);
     expect(first.status).toBe(0);
     const out = path.join(dir, "hello.tar");
     expect(first.stdout.trim()).toBe(out);

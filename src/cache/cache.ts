@@ -1,0 +1,149 @@
+/**
+ * The content-addressed layer cache. Layout under the cache directory:
+ *   blobs/sha256/<hex>   stored (compressed) layer blobs, read-only, named by digest
+ *   layers/<key>.json    what a layer key produced: digests, sizes, media type, NAR hashes of its store items
+ *   scan/<hash>.json     what a reference scan found in a store item (store items are immutable)
+ *   tmp/                 temp files, renamed into place when complete
+ * Every write is temp + rename, so concurrent builds on one cache never see partial files; two builds that make the
+ * same blob write identical bytes, so whichever rename wins is right.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import type { LayerBlob } from "../image/types.ts";
+
+export interface NarInfo {
+  /** `sha256:<hex>` of the item's NAR. */
+  hash: string;
+  size: number;
+}
+
+export interface CachedLayer extends LayerBlob {
+  /** Bytes of the uncompressed tar. */
+  tarSize: number;
+  /** NAR hash and size of each store item in the layer, when they were computed. */
+  nar?: Record<string, NarInfo>;
+}
+
+export interface ScanRecord {
+  /** Identity of the item's top directory when it was scanned (see itemIdentity). */
+  identity: string;
+  narSize: number;
+  /** Logical store paths, sorted. */
+  references: string[];
+}
+
+/** The cache directory: an explicit one, else $LAYERPACK_CACHE_DIR, else $XDG_CACHE_HOME/layerpack, else ~/.cache/layerpack. */
+export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
+  if (env.LAYERPACK_CACHE_DIR) return path.resolve(env.LAYERPACK_CACHE_DIR);
+  const base = env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(env.HOME ?? os.homedir(), ".cache");
+  return path.join(base, "layerpack");
+}
+
+const hexOf = (digest: string) => digest.slice("sha256:".length);
+
+export class LayerCache {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    for (const sub of ["blobs/sha256", "layers", "scan", "tmp"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  }
+
+  blobPath(digest: string): string {
+    return path.join(this.dir, "blobs", "sha256", hexOf(digest));
+  }
+
+  /** A fresh temp file name inside the cache (same file system as the blobs, so rename is atomic). */
+  tempPath(hint: string): string {
+    return path.join(this.dir, "tmp", `${hint}-${process.pid}-${randomBytes(6).toString("hex")}`);
+  }
+
+  #writeJson(file: string, value: unknown): void {
+    const temp = this.tempPath(path.basename(file));
+    fs.writeFileSync(temp, JSON.stringify(value));
+    fs.renameSync(temp, file);
+  }
+
+  #readJson<T>(file: string): T | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+    } catch {
+      // Missing, or damaged (a partial file cannot appear, but a disk can lose one): treat as a miss.
+      return undefined;
+    }
+  }
+
+  /**
+   * The layer a key produced, if its blob is still there with the right size. A truncated or missing blob is a
+   * miss (and its entry is dropped); content corruption is caught where blobs are read (see verifyBlob).
+   */
+  getLayer(key: string): CachedLayer | undefined {
+    const file = path.join(this.dir, "layers", `${key}.json`);
+    const entry = this.#readJson<Omit<CachedLayer, "file">>(file);
+    if (!entry) return undefined;
+    const blob = this.blobPath(entry.digest);
+    let size: number;
+    try {
+      size = fs.statSync(blob).size;
+    } catch {
+      size = -1;
+    }
+    if (size !== entry.size) {
+      fs.rmSync(file, { force: true });
+      if (size >= 0) fs.rmSync(blob, { force: true });
+      return undefined;
+    }
+    // Touch the entry: prune keeps what was used recently.
+    const now = new Date();
+    try {
+      fs.utimesSync(file, now, now);
+    } catch {
+      // read-only cache: fine
+    }
+    return { ...entry, file: blob };
+  }
+
+  /** Moves a finished blob file into the store and records the layer under `key`. */
+  putLayer(key: string, tempBlob: string, layer: Omit<CachedLayer, "file">): CachedLayer {
+    const blob = this.blobPath(layer.digest);
+    fs.chmodSync(tempBlob, 0o444);
+    fs.renameSync(tempBlob, blob);
+    this.#writeJson(path.join(this.dir, "layers", `${key}.json`), layer);
+    return { ...layer, file: blob };
+  }
+
+  /** Forgets a layer whose blob turned out to be corrupt. */
+  dropLayer(key: string, digest: string): void {
+    fs.rmSync(path.join(this.dir, "layers", `${key}.json`), { force: true });
+    fs.rmSync(this.blobPath(digest), { force: true });
+  }
+
+  /** The scan record of the item at `hostPath`, if it was scanned in this very place before. */
+  getScan(hostPath: string): ScanRecord | undefined {
+    const record = this.#readJson<ScanRecord>(path.join(this.dir, "scan", `${scanKey(hostPath)}.json`));
+    return record && record.identity === itemIdentity(hostPath) ? record : undefined;
+  }
+
+  putScan(hostPath: string, record: Omit<ScanRecord, "identity">): void {
+    this.#writeJson(path.join(this.dir, "scan", `${scanKey(hostPath)}.json`), { identity: itemIdentity(hostPath), ...record });
+  }
+}
+
+/**
+ * Store items are immutable, but stores assembled by hand (fixtures, chroot copies) can put other content under
+ * the same path. The top directory's device, inode and change time tell a re-created item from the one scanned.
+ */
+export function itemIdentity(hostPath: string): string {
+  try {
+    const st = fs.lstatSync(hostPath, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return "missing";
+  }
+}
+
+function scanKey(hostPath: string): string {
+  return createHash("sha256").update(path.resolve(hostPath)).digest("hex");
+}

@@ -1,0 +1,139 @@
+/** `layerpack cache info|prune`: what the cache holds, and trimming it by age or size (least recently used first). */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { LayerCache } from "./cache.ts";
+
+export interface CacheInfo {
+  dir: string;
+  layers: number;
+  blobs: number;
+  blobBytes: number;
+  scans: number;
+  /** Last use of the least and most recently used layer entries (ms since the epoch). */
+  oldestUse?: number;
+  newestUse?: number;
+}
+
+interface Entry {
+  file: string;
+  digest: string;
+  used: number;
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function layerEntries(cache: LayerCache): Entry[] {
+  const dir = path.join(cache.dir, "layers");
+  const out: Entry[] = [];
+  for (const name of listDir(dir)) {
+    const file = path.join(dir, name);
+    try {
+      const { digest } = JSON.parse(fs.readFileSync(file, "utf8")) as { digest: string };
+      out.push({ file, digest, used: fs.statSync(file).mtimeMs });
+    } catch {
+      out.push({ file, digest: "", used: 0 });
+    }
+  }
+  return out;
+}
+
+function blobs(cache: LayerCache): Map<string, number> {
+  const dir = path.join(cache.dir, "blobs", "sha256");
+  const out = new Map<string, number>();
+  for (const name of listDir(dir)) {
+    try {
+      out.set(`sha256:${name}`, fs.statSync(path.join(dir, name)).size);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out;
+}
+
+export function cacheInfo(cache: LayerCache): CacheInfo {
+  const entries = layerEntries(cache);
+  const b = blobs(cache);
+  const uses = entries.map((e) => e.used).filter((u) => u > 0);
+  const info: CacheInfo = {
+    dir: cache.dir,
+    layers: entries.length,
+    blobs: b.size,
+    blobBytes: [...b.values()].reduce((n, s) => n + s, 0),
+    scans: listDir(path.join(cache.dir, "scan")).length,
+  };
+  if (uses.length > 0) {
+    info.oldestUse = Math.min(...uses);
+    info.newestUse = Math.max(...uses);
+  }
+  return info;
+}
+
+export interface PruneOptions {
+  /** Remove everything. */
+  all?: boolean;
+  /** Remove layers not used for this many milliseconds. */
+  olderThanMs?: number;
+  /** Remove least recently used layers until the blobs fit in this many bytes. */
+  maxBytes?: number;
+  now?: number;
+}
+
+export interface PruneResult {
+  layersRemoved: number;
+  blobsRemoved: number;
+  bytesFreed: number;
+}
+
+/**
+ * Drops layer entries by the options, then every blob no remaining entry refers to, and temp files an hour old
+ * (younger ones may belong to a build running now).
+ */
+export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResult {
+  const now = options.now ?? Date.now();
+  const entries = layerEntries(cache).sort((a, b) => a.used - b.used || (a.file < b.file ? -1 : 1));
+  const allBlobs = blobs(cache);
+  const keep = new Set<Entry>(entries);
+  const drop = (e: Entry) => {
+    keep.delete(e);
+    fs.rmSync(e.file, { force: true });
+  };
+  for (const e of entries) {
+    if (options.all || e.digest === "" || !allBlobs.has(e.digest)) drop(e);
+    else if (options.olderThanMs !== undefined && now - e.used > options.olderThanMs) drop(e);
+  }
+  if (options.maxBytes !== undefined) {
+    const bytesOf = () => [...new Set([...keep].map((e) => e.digest))].reduce((n, d) => n + (allBlobs.get(d) ?? 0), 0);
+    for (const e of entries) {
+      if (!keep.has(e)) continue;
+      if (bytesOf() <= options.maxBytes) break;
+      drop(e);
+    }
+  }
+  const referenced = new Set([...keep].map((e) => e.digest));
+  let blobsRemoved = 0;
+  let bytesFreed = 0;
+  for (const [digest, size] of allBlobs) {
+    if (referenced.has(digest)) continue;
+    fs.rmSync(cache.blobPath(digest), { force: true });
+    blobsRemoved++;
+    bytesFreed += size;
+  }
+  for (const sub of options.all ? ["scan", "outputs"] : []) {
+    for (const name of listDir(path.join(cache.dir, sub))) fs.rmSync(path.join(cache.dir, sub, name), { force: true });
+  }
+  const tmp = path.join(cache.dir, "tmp");
+  for (const name of listDir(tmp)) {
+    try {
+      if (now - fs.statSync(path.join(tmp, name)).mtimeMs > 3_600_000) fs.rmSync(path.join(tmp, name), { force: true, recursive: true });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { layersRemoved: entries.length - keep.size, blobsRemoved, bytesFreed };
+}

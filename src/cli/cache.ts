@@ -1,0 +1,61 @@
+import { cacheInfo, pruneCache, type PruneOptions } from "../cache/prune.ts";
+import { cacheFromOptions, formatBytes, UsageError, type Command } from "./context.ts";
+
+const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`--max-size: '${text}' is not a size such as 500M or 10G`);
+  return Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+export function parseAge(text: string): number {
+  const m = /^(\d+)\s*([dhm])$/.exec(text.trim());
+  if (!m) throw new UsageError(`--older-than: '${text}' is not an age such as 30d, 12h or 45m`);
+  return Number(m[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[m[2] as "d" | "h" | "m"];
+}
+
+export const cacheCommand: Command = {
+  name: "cache",
+  summary: "show (info) or trim (prune) the layer cache",
+  usage: `layerpack cache info [--json] [--cache-dir DIR]
+       layerpack cache prune [--older-than AGE] [--max-size SIZE] [--all] [--cache-dir DIR]
+
+  --older-than AGE   remove layers not used for AGE (30d, 12h, 45m)
+  --max-size SIZE    remove least recently used layers until the cache fits (500M, 10G)
+  --all              empty the cache
+  Without options, prune removes only blobs no layer refers to and stale temp files.`,
+  maxPositionals: 1,
+  options: {
+    "cache-dir": { type: "string" },
+    json: { type: "boolean" },
+    "older-than": { type: "string" },
+    "max-size": { type: "string" },
+    all: { type: "boolean" },
+  },
+  async run({ io, values, positionals }) {
+    const cache = cacheFromOptions(io, values);
+    if (!cache) throw new UsageError("no usable cache directory");
+    const [action] = positionals;
+    if (action === "info") {
+      const info = cacheInfo(cache);
+      if (values.json) io.out(`${JSON.stringify(info)}\n`);
+      else {
+        const when = (t?: number) => (t === undefined ? "-" : new Date(t).toISOString());
+        io.out(
+          `cache ${info.dir}\n  layers ${info.layers}, blobs ${info.blobs} (${formatBytes(info.blobBytes)}), scanned items ${info.scans}\n  least recently used ${when(info.oldestUse)}, most recently ${when(info.newestUse)}\n`,
+        );
+      }
+      return 0;
+    }
+    if (action === "prune") {
+      const options: PruneOptions = { all: Boolean(values.all) };
+      if (typeof values["older-than"] === "string") options.olderThanMs = parseAge(values["older-than"]);
+      if (typeof values["max-size"] === "string") options.maxBytes = parseSize(values["max-size"]);
+      const r = pruneCache(cache, options);
+      io.out(`removed ${r.layersRemoved} layers, ${r.blobsRemoved} blobs, ${formatBytes(r.bytesFreed)} freed\n`);
+      return 0;
+    }
+    throw new UsageError(`cache: expected 'info' or 'prune', not '${action ?? ""}'`);
+  },
+};

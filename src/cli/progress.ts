@@ -1,0 +1,77 @@
+/**
+ * How a build reports itself: a live status line on a terminal, plain lines otherwise, JSON lines with --json.
+ * Library code only emits events; this turns them into text.
+ */
+import type { BuildEvent, BuildResult } from "../image/build.ts";
+import { formatBytes, type Io } from "./context.ts";
+
+export type ProgressMode = "tty" | "plain" | "json" | "quiet";
+
+export function progressMode(io: Io, values: { json?: unknown; quiet?: unknown }): ProgressMode {
+  if (values.json) return "json";
+  if (values.quiet) return "quiet";
+  return io.isTTY ? "tty" : "plain";
+}
+
+export class Progress {
+  readonly #io: Io;
+  readonly #mode: ProgressMode;
+  readonly #started = performance.now();
+  #done = 0;
+  #count = 0;
+  #bytes = 0;
+  #lastDraw = 0;
+
+  constructor(io: Io, mode: ProgressMode) {
+    this.#io = io;
+    this.#mode = mode;
+  }
+
+  event = (e: BuildEvent): void => {
+    if (this.#mode === "json") {
+      this.#io.out(`${JSON.stringify({ ...e, time: Math.round(performance.now() - this.#started) })}\n`);
+      return;
+    }
+    if (e.type === "progress") {
+      this.#bytes += e.bytes;
+      if (this.#mode === "tty" && performance.now() - this.#lastDraw > 100) this.#draw();
+      return;
+    }
+    if (e.type !== "layer-done") return;
+    this.#done++;
+    this.#count = e.count;
+    if (this.#mode === "plain") {
+      const how = e.cached ? "reused" : "built";
+      this.#io.err(`layer ${e.index + 1}/${e.count} ${how}: ${e.blob.digest.slice(7, 19)} ${formatBytes(e.blob.size)}\n`);
+    } else if (this.#mode === "tty") {
+      this.#draw();
+    }
+  };
+
+  #draw(): void {
+    this.#lastDraw = performance.now();
+    const seconds = (performance.now() - this.#started) / 1000;
+    const rate = seconds > 0 ? this.#bytes / seconds : 0;
+    this.#io.err(`\r\x1b[Klayers ${this.#done}/${this.#count || "?"}  ${formatBytes(this.#bytes)}  ${formatBytes(rate)}/s`);
+  }
+
+  /** The one summary line every mode but json and quiet ends with. */
+  summary(result: BuildResult): void {
+    if (this.#mode === "tty") this.#io.err("\r\x1b[K");
+    const seconds = ((performance.now() - this.#started) / 1000).toFixed(2);
+    const s = result.stats;
+    if (this.#mode === "json") {
+      this.#io.out(`${JSON.stringify({ type: "done", output: result.output, imageId: result.imageId, repoTag: result.repoTag, ...s, seconds: Number(seconds) })}\n`);
+      return;
+    }
+    if (this.#mode === "quiet") {
+      this.#io.out(`${result.output}\n`);
+      return;
+    }
+    const written = s.upToDate ? "output up to date" : `${formatBytes(s.bytesWritten)} of new layers`;
+    this.#io.err(
+      `built ${result.repoTag}: ${s.rebuilt} layers built, ${s.reused} reused, ${written}, ${seconds} s; image id ${result.imageId.slice(7, 19)}\n`,
+    );
+    this.#io.out(`${result.output}\n`);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * Reads a docker archive (ours, or `docker save`'s): manifest, config, and per layer its digest, sizes and the store
+ * items it holds, for `layerpack diff`. One streaming pass: every entry is hashed as it goes by, and an entry whose
+ * content is a tar (gzipped or not) is listed as a layer, so the manifest may come last, as in ours. Nothing is
+ * extracted, and only small JSON entries are kept in memory.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { extract as tarExtract, type Extract } from "tar-stream";
+
+type Entry = Extract extends AsyncIterable<infer E> ? E : never;
+import { LayerpackError } from "../errors.ts";
+
+/** A store item as found in a layer: its logical path and the bytes of its regular files there. */
+export interface ArchiveItem {
+  path: string;
+  size: number;
+}
+
+export interface ArchiveLayer {
+  /** The entry's name in the archive. */
+  file: string;
+  /** `sha256:<hex>` of the stored blob, and its size: what a registry serves and a host pulls. */
+  digest: string;
+  size: number;
+  /** `sha256:<hex>` and size of the uncompressed tar. */
+  diffId: string;
+  uncompressedSize: number;
+  compressed: boolean;
+  /** Store items (`/<dir>/<hash>-<name>`) with entries in the layer, sorted. */
+  items: ArchiveItem[];
+  /** Entries outside any store item (parent directories, the customisation layer's files). */
+  otherEntries: number;
+}
+
+export interface ImageArchive {
+  file: string;
+  repoTags: string[];
+  architecture: string;
+  os: string;
+  variant?: string;
+  /** Image layers, bottom first, as the manifest lists them. */
+  layers: ArchiveLayer[];
+}
+
+const NIX32_NAME = /^[0123456789abcdfghijklmnpqrsvwxyz]{32}-[^/]+$/;
+const MAX_JSON = 64 << 20;
+
+function isTarHeader(b: Buffer): boolean {
+  return b.length >= 262 && b.subarray(257, 262).toString("latin1") === "ustar";
+}
+const isGzip = (b: Buffer): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+/** The store item an entry name belongs to: the path up to its first `<hash>-<name>` component. */
+export function storeItemOf(entryName: string): string | undefined {
+  const parts = entryName.split("/").filter((p) => p !== "" && p !== ".");
+  const i = parts.findIndex((p) => NIX32_NAME.test(p));
+  return i > 0 ? `/${parts.slice(0, i + 1).join("/")}` : undefined;
+}
+
+interface LayerListing {
+  diffId: string;
+  uncompressedSize: number;
+  items: ArchiveItem[];
+  otherEntries: number;
+}
+
+/** Lists a layer tar from `source`, hashing the uncompressed bytes. */
+async function listLayer(source: Readable, gzipped: boolean): Promise<LayerListing> {
+  const hash = createHash("sha256");
+  let uncompressedSize = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      uncompressedSize += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const extract = tarExtract();
+  const items = new Map<string, number>();
+  let otherEntries = 0;
+  const piped = gzipped ? pipeline(source, createGunzip(), count, extract) : pipeline(source, count, extract);
+  const listing = (async () => {
+    for await (const entry of extract) {
+      const item = storeItemOf(entry.header.name);
+      if (item === undefined) otherEntries++;
+      else {
+        const bytes = entry.header.type === "file" || entry.header.type === "contiguous-file" ? (entry.header.size ?? 0) : 0;
+        items.set(item, (items.get(item) ?? 0) + bytes);
+      }
+      entry.resume();
+      await new Promise<void>((resolve, reject) => entry.once("end", resolve).once("error", reject));
+    }
+  })();
+  await Promise.all([piped, listing]);
+  const sorted = [...items].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return {
+    diffId: `sha256:${hash.digest("hex")}`,
+    uncompressedSize,
+    items: sorted.map(([path, size]) => ({ path, size })),
+    otherEntries,
+  };
+}
+
+type EntryInfo = { name: string; digest: string; size: number } & ({ kind: "layer"; layer: LayerListing; compressed: boolean } | { kind: "data"; data?: Buffer });
+
+/** Reads one archive entry: hashes it, and lists it when it is a layer or keeps it when it may be JSON. */
+async function readEntry(entry: Entry): Promise<EntryInfo> {
+  const hash = createHash("sha256");
+  let size = 0;
+  const iter = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headLen = 0;
+  let ended = false;
+  while (headLen < 512) {
+    const r = await iter.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    head.push(r.value);
+    headLen += r.value.length;
+  }
+  const first = Buffer.concat(head);
+  let firstGiven = false;
+  // Called again after a layer's tar ends, to hash the rest: `first` is given once.
+  async function* chunks(): AsyncGenerator<Buffer> {
+    if (!firstGiven) {
+      firstGiven = true;
+      hash.update(first);
+      size += first.length;
+      if (first.length > 0) yield first;
+    }
+    while (!ended) {
+      const r = await iter.next();
+      if (r.done) break;
+      hash.update(r.value);
+      size += r.value.length;
+      yield r.value;
+    }
+    ended = true;
+  }
+  const name = entry.header.name;
+  const done = () => ({ name, digest: `sha256:${hash.digest("hex")}`, size });
+  if (isGzip(first) || isTarHeader(first)) {
+    const compressed = isGzip(first);
+    let layer: LayerListing;
+    try {
+      layer = await listLayer(Readable.from(chunks()), compressed);
+    } catch (cause) {
+      throw new LayerpackError(`archive entry ${name} looks like a layer but cannot be read as one: ${(cause as Error).message}`, { cause });
+    }
+    for await (const _ of chunks()) {
+      // the rest of the entry (padding after the tar's end), for the digest
+    }
+    return { ...done(), kind: "layer", layer, compressed };
+  }
+  const kept: Buffer[] = [];
+  for await (const c of chunks()) if (size <= MAX_JSON) kept.push(c);
+  return { ...done(), kind: "data", ...(size <= MAX_JSON ? { data: Buffer.concat(kept) } : {}) };
+}
+
+function parseJson(info: EntryInfo | undefined, what: string, file: string): unknown {
+  if (!info || info.kind !== "data" || !info.data) throw new LayerpackError(`${file}: the docker archive has no ${what}; is it an image built by layerpack or docker save?`);
+  try {
+    return JSON.parse(info.data.toString("utf8"));
+  } catch (cause) {
+    throw new LayerpackError(`${file}: ${what} (${info.name}) is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Reads a docker archive (optionally gzipped as a whole). Throws LayerpackError naming the file on bad input. */
+export async function readDockerArchive(file: string): Promise<ImageArchive> {
+  const entries = new Map<string, EntryInfo>();
+  const extract = tarExtract();
+  let magic: Buffer;
+  try {
+    const fd = fs.openSync(file, "r");
+    magic = Buffer.alloc(2);
+    fs.readSync(fd, magic, 0, 2, 0);
+    fs.closeSync(fd);
+  } catch (cause) {
+    throw new LayerpackError(`cannot read image ${file}: ${(cause as Error).message}`, { cause });
+  }
+  const input = fs.createReadStream(file);
+  const piped = isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract);
+  const reading = (async () => {
+    for await (const entry of extract) {
+      const info = await readEntry(entry);
+      entries.set(info.name.replace(/^\.\//, ""), info);
+    }
+  })();
+  try {
+    await Promise.all([piped, reading]);
+  } catch (cause) {
+    if (cause instanceof LayerpackError) throw cause;
+    throw new LayerpackError(`${file} is not a readable docker archive (tar): ${(cause as Error).message}`, { cause });
+  }
+
+  const manifests = parseJson(entries.get("manifest.json"), "manifest.json", file);
+  const manifest = Array.isArray(manifests) ? (manifests[0] as { Config?: unknown; RepoTags?: unknown; Layers?: unknown }) : undefined;
+  if (!manifest || typeof manifest.Config !== "string" || !Array.isArray(manifest.Layers)) {
+    throw new LayerpackError(`${file}: manifest.json is not a docker archive manifest ([{"Config", "RepoTags", "Layers"}])`);
+  }
+  if ((manifests as unknown[]).length > 1) {
+    throw new LayerpackError(`${file} holds ${(manifests as unknown[]).length} images; diff compares archives of one image each`);
+  }
+  const config = parseJson(entries.get(manifest.Config), `config ${manifest.Config}`, file) as { architecture?: unknown; os?: unknown; variant?: unknown };
+  const layers = (manifest.Layers as unknown[]).map((name): ArchiveLayer => {
+    const info = entries.get(String(name));
+    if (!info) throw new LayerpackError(`${file}: manifest.json lists layer ${String(name)}, which the archive does not hold`);
+    if (info.kind !== "layer") throw new LayerpackError(`${file}: layer ${info.name} is not a tar (plain or gzip)`);
+    return {
+      file: info.name,
+      digest: info.digest,
+      size: info.size,
+      diffId: info.layer.diffId,
+      uncompressedSize: info.layer.uncompressedSize,
+      compressed: info.compressed,
+      items: info.layer.items,
+      otherEntries: info.layer.otherEntries,
+    };
+  });
+  return {
+    file,
+    repoTags: Array.isArray(manifest.RepoTags) ? manifest.RepoTags.map(String) : [],
+    architecture: typeof config.architecture === "string" ? config.architecture : "unknown",
+    os: typeof config.os === "string" ? config.os : "unknown",
+    ...(typeof config.variant === "string" ? { variant: config.variant } : {}),
+    layers,
+  };
+}

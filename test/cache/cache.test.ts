@@ -1,0 +1,140 @@
+/**
+ * The layer cache through the library API: hits read nothing and give the same bytes, damaged blobs are rebuilt,
+ * builds running at once share one cache, and every way of building (cached, parallel, sequential, streaming)
+ * gives an identical image.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { imageSpecSchema, type ImageSpec } from "../../src/spec/schema.ts";
+import { resolveClosure } from "../../src/store/closure.ts";
+import { planLayers } from "../../src/plan/index.ts";
+import { buildImage, type BuildEvent } from "../../src/image/build.ts";
+import { LayerCache } from "../../src/cache/cache.ts";
+import { cacheInfo, pruneCache } from "../../src/cache/prune.ts";
+import { makeStore, type FakeStore } from "../fixtures/store.ts";
+
+let dir: string;
+let store: FakeStore;
+const sha = (f: string) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-cache-"));
+  store = makeStore(
+    path.join(dir, "root"),
+    "/gnu/store",
+    [
+      { name: "libc", files: { "lib/libc.so": Buffer.alloc(300_000, 1) } },
+      { name: "big", files: { "share/data": Buffer.alloc(900_000, 2) }, refs: ["libc"] },
+      { name: "app", files: { "bin/app": { content: "#!{{libc}}/lib/libc.so\n", executable: true } }, refs: ["big", "libc"] },
+      { name: "profile", files: { "bin/app": { symlink: "{{app}}/bin/app" } }, refs: ["app"] },
+    ],
+    { profile: "profile" },
+  );
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function build(opts: { out: string; cache?: LayerCache; concurrency?: number; compression?: "gzip" | "none"; events?: BuildEvent[] }) {
+  const spec: ImageSpec = imageSpecSchema.parse({
+    name: "cached",
+    tag: "t",
+    store: { dir: "/gnu/store", root: store.root },
+    profile: store.profile,
+    closure: { from: "scan" },
+    symlinks: ["/bin=bin"],
+    entrypoint: "bin/app",
+    compression: opts.compression ?? "gzip",
+    output: { path: path.join(dir, opts.out) },
+  });
+  const scanMemo = opts.cache && { get: (p: string) => opts.cache!.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => opts.cache!.putScan(p, r) };
+  const closure = await resolveClosure(spec, { configDir: dir, ...(scanMemo ? { scanMemo } : {}) });
+  const plan = planLayers(spec, closure);
+  const events = opts.events;
+  return buildImage({ spec, closure, plan, configDir: dir, cache: opts.cache, concurrency: opts.concurrency, onEvent: events && ((e) => events.push(e)) });
+}
+
+describe("layer cache", () => {
+  it("reuses every layer on a rebuild, gives the same bytes, and leaves an up-to-date output alone", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    const first = await build({ out: "a.tar", cache });
+    expect(first.stats).toMatchObject({ rebuilt: 5, reused: 0, upToDate: false });
+    const digest = sha(path.join(dir, "a.tar"));
+    const second = await build({ out: "a.tar", cache });
+    expect(second.stats).toMatchObject({ rebuilt: 0, reused: 5, bytesWritten: 0, upToDate: true });
+    expect(sha(path.join(dir, "a.tar"))).toBe(digest);
+    // A changed output file is rewritten, from the cache.
+    fs.appendFileSync(path.join(dir, "a.tar"), "x");
+    const third = await build({ out: "a.tar", cache });
+    expect(third.stats).toMatchObject({ rebuilt: 0, reused: 5, upToDate: false });
+    expect(sha(path.join(dir, "a.tar"))).toBe(digest);
+  });
+
+  it("does not read the store for cached layers (scan results and layers both come from the cache)", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    await build({ out: "a.tar", cache });
+    // Replace a file's content in place without touching the item's top directory: a hit must not notice.
+    fs.writeFileSync(path.join(store.host("big"), "share/data"), Buffer.alloc(900_000, 3));
+    const again = await build({ out: "b.tar", cache });
+    expect(again.stats.rebuilt).toBe(0);
+    expect(sha(path.join(dir, "b.tar"))).toBe(sha(path.join(dir, "a.tar")));
+  });
+
+  it("rebuilds a layer whose blob is truncated or corrupt", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    const first = await build({ out: "a.tar", cache });
+    const digest = sha(path.join(dir, "a.tar"));
+    const [l0, l1] = first.layers;
+    fs.truncateSync(cache.blobPath(l0!.digest), 10);
+    const blob1 = cache.blobPath(l1!.digest);
+    const bytes = fs.readFileSync(blob1);
+    bytes[bytes.length >> 1] ^= 0xff;
+    fs.chmodSync(blob1, 0o644);
+    fs.writeFileSync(blob1, bytes);
+    const second = await build({ out: "b.tar", cache });
+    expect(second.stats).toMatchObject({ rebuilt: 2, reused: 3 });
+    expect(sha(path.join(dir, "b.tar"))).toBe(digest);
+    expect(fs.readFileSync(cache.blobPath(l1!.digest)).equals(fs.readFileSync(blob1))).toBe(true);
+    const third = await build({ out: "c.tar", cache });
+    expect(third.stats.rebuilt).toBe(0);
+  });
+
+  it("gives byte-identical images cached or not, in parallel or one layer at a time", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    await build({ out: "streamed.tar" });
+    await build({ out: "sequential.tar", cache: new LayerCache(path.join(dir, "c1")), concurrency: 1 });
+    await build({ out: "parallel.tar", cache, concurrency: 4 });
+    await build({ out: "warm.tar", cache, concurrency: 4 });
+    const want = sha(path.join(dir, "streamed.tar"));
+    for (const f of ["sequential.tar", "parallel.tar", "warm.tar"]) expect(sha(path.join(dir, f)), f).toBe(want);
+  });
+
+  it("serves two builds running at once on one cache", async () => {
+    const cache1 = new LayerCache(path.join(dir, "cache"));
+    const cache2 = new LayerCache(path.join(dir, "cache"));
+    const [a, b] = await Promise.all([build({ out: "a.tar", cache: cache1 }), build({ out: "b.tar", cache: cache2, compression: "gzip" })]);
+    expect(a.imageId).toBe(b.imageId);
+    expect(sha(path.join(dir, "a.tar"))).toBe(sha(path.join(dir, "b.tar")));
+    expect(fs.readdirSync(path.join(dir, "cache", "tmp"))).toEqual([]);
+    expect(cacheInfo(cache1)).toMatchObject({ layers: 5, blobs: 5 });
+  });
+
+  it("reports info and prunes by size, age and entirely", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    await build({ out: "a.tar", cache });
+    await build({ out: "n.tar", cache, compression: "none" });
+    const info = cacheInfo(cache);
+    expect(info).toMatchObject({ layers: 10, blobs: 10, scans: 4 });
+    // Nothing unused yet: a plain prune keeps everything.
+    expect(pruneCache(cache, {})).toMatchObject({ layersRemoved: 0, blobsRemoved: 0 });
+    const half = Math.floor(info.blobBytes / 2);
+    const bySize = pruneCache(cache, { maxBytes: half });
+    expect(bySize.layersRemoved).toBeGreaterThan(0);
+    expect(cacheInfo(cache).blobBytes).toBeLessThanOrEqual(half);
+    expect(pruneCache(cache, { olderThanMs: 0, now: Date.now() + 1000 }).layersRemoved).toBeGreaterThan(0);
+    expect(cacheInfo(cache)).toMatchObject({ layers: 0, blobs: 0, blobBytes: 0 });
+    pruneCache(cache, { all: true });
+    expect(cacheInfo(cache).scans).toBe(0);
+  });
+});
