@@ -1,0 +1,79 @@
+import { spawn } from "node:child_process";
+import { Watcher, type WatchEvent } from "../watch/watch.ts";
+import type { BuildResult } from "../image/build.ts";
+import { cacheFromOptions, cacheOptions, formatBytes, formatError, type Command, type Io } from "./context.ts";
+
+function line(io: Io, json: boolean, e: WatchEvent): void {
+  if (json) {
+    const data = e.type === "build-failed" ? { type: e.type, error: formatError(e.error).trim() } : e;
+    io.out(`${JSON.stringify(data)}\n`);
+    return;
+  }
+  if (e.type === "build-done") {
+    const s = e.result.stats;
+    const what = s.upToDate ? "up to date" : `${formatBytes(s.bytesWritten)} written`;
+    const layers = (n: number) => `${n} layer${n === 1 ? "" : "s"}`;
+    io.out(`built: ${layers(s.rebuilt)} rebuilt, ${s.reused} reused, ${what}, ${e.seconds.toFixed(2)} s -> ${e.result.output}\n`);
+  } else if (e.type === "build-failed") {
+    io.err(`${formatError(e.error).trimEnd()}\nlayerpack: build failed; the last good image is kept. Waiting for changes...\n`);
+  }
+}
+
+/** Runs --exec's command through the shell with the output path in $LAYERPACK_OUTPUT; a failure is reported, not fatal. */
+function runExec(io: Io, command: string, result: BuildResult): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn("sh", ["-c", command], {
+      cwd: io.cwd,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...io.env, LAYERPACK_OUTPUT: result.output, LAYERPACK_IMAGE_ID: result.imageId, LAYERPACK_REPO_TAG: result.repoTag },
+    });
+    child.on("error", (err) => {
+      io.err(`layerpack: --exec: ${err.message}\n`);
+      resolve();
+    });
+    child.on("exit", (code, signal) => {
+      if (code !== 0) io.err(`layerpack: --exec command exited with ${signal ?? code}\n`);
+      resolve();
+    });
+  });
+}
+
+export const watchCommand: Command = {
+  name: "watch",
+  summary: "build, then rebuild whenever the config or its inputs change",
+  usage: `layerpack watch [config] [--exec CMD] [-o PATH] [--json] [--cache-dir DIR | --no-cache] [-j N]
+
+      --exec CMD     run CMD (with sh -c) after each successful build; $LAYERPACK_OUTPUT is the image path
+  -o, --output PATH  override output.path
+      --json         print one JSON line per event
+  Stop with Ctrl-C.`,
+  maxPositionals: 1,
+  options: { exec: { type: "string" }, output: { type: "string", short: "o" }, json: { type: "boolean" }, ...cacheOptions },
+  async run({ io, values, positionals }) {
+    const json = Boolean(values.json);
+    const exec = typeof values.exec === "string" ? values.exec : undefined;
+    const jobs = typeof values.jobs === "string" ? Number(values.jobs) : undefined;
+    const watcher = new Watcher({
+      cwd: io.cwd,
+      configPath: positionals[0],
+      env: io.env,
+      output: values.output as string | undefined,
+      cache: cacheFromOptions(io, values),
+      concurrency: jobs,
+      onEvent: (e) => line(io, json, e),
+      afterBuild: exec ? (r) => runExec(io, exec, r) : undefined,
+    });
+    const stopped = new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        void watcher.close().then(resolve);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    await watcher.start();
+    await stopped;
+    return 0;
+  },
+};

@@ -1,0 +1,169 @@
+/**
+ * Watch mode: rebuild when an input changes. Inputs are the config file and what it imports, the profile link and
+ * the item it points at, the root system, and every host file `paths` copies. Changes are debounced and coalesced:
+ * never two builds at once, and any number of changes during a build cause exactly one more. A failed reload or
+ * build keeps the previous image (outputs are replaced atomically) and is reported as an event. The layer cache
+ * makes a rebuild touch only layers whose inputs changed.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { watch as chokidarWatch, type FSWatcher } from "chokidar";
+import { loadSpec } from "../spec/load.ts";
+import { resolveClosure } from "../store/closure.ts";
+import { planLayers } from "../plan/index.ts";
+import { buildImage, type BuildResult } from "../image/build.ts";
+import type { LayerCache } from "../cache/cache.ts";
+import type { ImageSpec } from "../spec/schema.ts";
+import { hostPath } from "../store/path.ts";
+import type { Closure } from "../store/types.ts";
+
+export type WatchEvent =
+  | { type: "build-start"; reason: string[] }
+  | { type: "build-done"; result: BuildResult; seconds: number }
+  | { type: "build-failed"; error: unknown }
+  | { type: "watching"; paths: string[] };
+
+export interface WatchOptions {
+  cwd: string;
+  configPath?: string;
+  env: Record<string, string | undefined>;
+  output?: string;
+  cache?: LayerCache;
+  concurrency?: number;
+  /** Quiet period after the last change before a rebuild starts. */
+  debounceMs?: number;
+  onEvent: (event: WatchEvent) => void;
+  /** Runs after each successful build (e.g. --exec); awaited before the next build starts. */
+  afterBuild?: (result: BuildResult) => Promise<void>;
+}
+
+/** Every host path whose change can change the image. */
+export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDir: string, files: string[], closure?: Closure): string[] {
+  const out = new Set(files);
+  if (spec.profile) out.add(path.resolve(configDir, spec.profile));
+  if (closure?.profile) out.add(hostPath(closure.store, closure.profile));
+  if (typeof spec.rootSystem === "string") out.add(path.resolve(configDir, spec.rootSystem));
+  for (const p of spec.paths) if (p.type === "file" && p.source !== undefined) out.add(path.resolve(configDir, p.source));
+  return [...out].sort();
+}
+
+/** A cheap fingerprint of a path: enough to tell whether an event was a real change. */
+function stamp(file: string): string {
+  try {
+    const st = fs.lstatSync(file, { bigint: true });
+    const target = st.isSymbolicLink() ? fs.readlinkSync(file) : "";
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${target}`;
+  } catch {
+    return "missing";
+  }
+}
+
+export class Watcher {
+  readonly #options: WatchOptions;
+  #watcher: FSWatcher | undefined;
+  #watched = new Set<string>();
+  /** What each watched path looked like when it was last built from. */
+  #stamps = new Map<string, string>();
+  #timer: NodeJS.Timeout | undefined;
+  #pending: string[] = [];
+  #running: Promise<void> | undefined;
+  #abort = new AbortController();
+  #closed = false;
+
+  constructor(options: WatchOptions) {
+    this.#options = options;
+  }
+
+  /** Builds once, then watches until close(). */
+  async start(): Promise<void> {
+    this.#watcher = chokidarWatch([], { ignoreInitial: true, followSymlinks: false, awaitWriteFinish: false, depth: 32 });
+    this.#watcher.on("all", (_event, file) => this.#changed(file));
+    this.#trigger(["start"]);
+    await this.#running;
+  }
+
+  #changed(file: string): void {
+    if (this.#closed) return;
+    // chokidar reports some paths (symlinks) when they are first watched; only a real change counts.
+    const known = this.#stamps.get(file);
+    if (known !== undefined) {
+      const now = stamp(file);
+      if (now === known) return;
+      this.#stamps.set(file, now);
+    }
+    this.#pending.push(file);
+    this.#schedule();
+  }
+
+  /** (Re)starts the quiet period after which the pending changes are built. */
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      const reason = [...new Set(this.#pending)].sort();
+      this.#pending = [];
+      this.#trigger(reason);
+    }, this.#options.debounceMs ?? 150);
+  }
+
+  #trigger(reason: string[]): void {
+    if (this.#running) {
+      // Coalesce: whatever changes during a build lead to one more build after it.
+      this.#pending.push(...reason);
+      return;
+    }
+    this.#running = this.#build(reason).finally(() => {
+      this.#running = undefined;
+      if (this.#pending.length > 0 && !this.#closed) this.#schedule();
+    });
+  }
+
+  async #build(reason: string[]): Promise<void> {
+    const o = this.#options;
+    o.onEvent({ type: "build-start", reason });
+    const started = performance.now();
+    // What the inputs looked like before this build read them: a change made while it ran must cause another one.
+    const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
+    let watch: string[] | undefined;
+    try {
+      const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env });
+      watch = watchedPaths(loaded.config, loaded.configDir, [loaded.path, ...loaded.dependencies]);
+      const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(o.cwd, o.output) } } : loaded.config;
+      const cache = o.cache;
+      const scanMemo = cache && { get: (p: string) => cache.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => cache.putScan(p, r) };
+      const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
+      watch = watchedPaths(loaded.config, loaded.configDir, [loaded.path, ...loaded.dependencies], closure);
+      const plan = planLayers(spec, closure);
+      const result = await buildImage({ spec, closure, plan, configDir: loaded.configDir, cache, concurrency: o.concurrency, signal: this.#abort.signal });
+      o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
+      if (o.afterBuild && !this.#closed) await o.afterBuild(result);
+    } catch (error) {
+      if (!this.#closed) o.onEvent({ type: "build-failed", error });
+    } finally {
+      // Keep watching what we know of even when the config is broken, so fixing it triggers a build.
+      if (watch) this.#updateWatched(watch);
+      else if (o.configPath) this.#updateWatched([...this.#watched, path.resolve(o.cwd, o.configPath)]);
+      for (const [p, s] of before) if (this.#stamps.has(p) && this.#stamps.get(p) !== s) this.#pending.push(p);
+    }
+  }
+
+  #updateWatched(paths: string[]): void {
+    if (!this.#watcher || this.#closed) return;
+    const next = new Set(paths);
+    const added = [...next].filter((p) => !this.#watched.has(p));
+    const removed = [...this.#watched].filter((p) => !next.has(p));
+    if (removed.length > 0) this.#watcher.unwatch(removed);
+    if (added.length > 0) this.#watcher.add(added);
+    this.#watched = next;
+    this.#stamps = new Map([...next].map((p) => [p, stamp(p)]));
+    if (added.length > 0 || removed.length > 0) this.#options.onEvent({ type: "watching", paths: [...next].sort() });
+  }
+
+  /** Stops watching; a build in progress is aborted (its partial files removed) and awaited. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#abort.abort();
+    await this.#running;
+    await this.#watcher?.close();
+  }
+}

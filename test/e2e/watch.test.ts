@@ -1,0 +1,142 @@
+/**
+ * `layerpack watch` as a user runs it: real file edits, debounced and coalesced rebuilds of only the layers whose
+ * inputs changed, a broken edit that keeps the last good image, and a clean exit on Ctrl-C.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { makeExampleStore } from "../../examples/make-store.ts";
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/layerpack.js");
+const sha = (f: string) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+
+interface Event {
+  type: string;
+  reason?: string[];
+  error?: string;
+  result?: { layers: { digest: string }[]; stats: { rebuilt: number; reused: number; upToDate: boolean } };
+}
+
+describe("layerpack watch", () => {
+  let dir: string;
+  let child: ChildProcess;
+  const events: Event[] = [];
+  let waiters: (() => void)[] = [];
+
+  /** Resolves when `count` events of `type` have been seen in total. */
+  function waitFor(type: string, count: number): Promise<Event> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${type} #${count}; saw ${JSON.stringify(events.map((e) => e.type))}`)), 20_000);
+      const check = () => {
+        const seen = events.filter((e) => e.type === type);
+        if (seen.length >= count) {
+          clearTimeout(timer);
+          resolve(seen[count - 1]!);
+          return true;
+        }
+        return false;
+      };
+      const waiter = () => {
+        if (!check()) waiters.push(waiter);
+      };
+      waiter();
+    });
+  }
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-"));
+    makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+    fs.writeFileSync(path.join(dir, "motd"), "first\n");
+    fs.writeFileSync(path.join(dir, "image.yaml"), config());
+    child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json"], {
+      cwd: dir,
+      env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        events.push(JSON.parse(buffered.slice(0, nl)) as Event);
+        buffered = buffered.slice(nl + 1);
+        const pending = waiters;
+        waiters = [];
+        pending.forEach((w) => w());
+      }
+    });
+  });
+  afterAll(() => {
+    child?.kill("SIGKILL");
+    execFileSync("chmod", ["-R", "u+w", dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function config(extra = ""): string {
+    return `name: watched
+tag: t
+store: { dir: /gnu/store, root: ./store }
+profile: ./profile
+closure: { from: scan }
+symlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"]
+entrypoint: bin/hello
+paths:
+  - { path: /etc/motd, type: file, source: ./motd }
+output: { path: ./watched.tar }
+${extra}`;
+  }
+
+  it("builds, rebuilds only what changed, coalesces bursts, survives a broken edit, and exits cleanly", async () => {
+    const first = await waitFor("build-done", 1);
+    expect(first.result!.stats).toMatchObject({ rebuilt: 5, reused: 0 });
+    // Give the file watcher a moment to register the inputs it just learnt of, as a person would take anyway.
+    await waitFor("watching", 1);
+    await new Promise((r) => setTimeout(r, 500));
+    const out = path.join(dir, "watched.tar");
+
+    // Editing a file that `paths` copies rebuilds the customisation layer alone.
+    fs.writeFileSync(path.join(dir, "motd"), "second\n");
+    const second = await waitFor("build-done", 2);
+    expect(second.result!.stats).toMatchObject({ rebuilt: 1, reused: 4 });
+    const changed = second.result!.layers.map((l, i) => l.digest !== first.result!.layers[i]!.digest);
+    expect(changed).toEqual([false, false, false, false, true]);
+
+    // A burst of edits is one rebuild.
+    for (const text of ["a\n", "b\n", "third\n"]) fs.writeFileSync(path.join(dir, "motd"), text);
+    const third = await waitFor("build-done", 3);
+    expect(third.result!.stats.rebuilt).toBe(1);
+    expect(events.filter((e) => e.type === "build-start")).toHaveLength(3);
+    const good = sha(out);
+
+    // A broken config keeps the last good image and reports the error with its position.
+    fs.writeFileSync(path.join(dir, "image.yaml"), config("bogus: 1\n"));
+    const failed = await waitFor("build-failed", 1);
+    expect(failed.error).toMatch(/image\.yaml:\d+:\d+: bogus/);
+    expect(sha(out)).toBe(good);
+
+    // Fixing it builds again; the image is unchanged, so the output is left alone.
+    fs.writeFileSync(path.join(dir, "image.yaml"), config("env: { GREETING: hi }\n"));
+    const fixed = await waitFor("build-done", 4);
+    expect(fixed.result!.stats).toMatchObject({ rebuilt: 0, reused: 5 });
+    expect(events.filter((e) => e.type === "build-start")).toHaveLength(5);
+
+    const x = path.join(dir, "x");
+    fs.mkdirSync(x);
+    execFileSync("tar", ["-xf", out, "-C", x]);
+    const manifest = JSON.parse(fs.readFileSync(path.join(x, "manifest.json"), "utf8"))[0];
+    const custom = path.join(dir, "custom");
+    fs.mkdirSync(custom);
+    execFileSync("tar", ["-xf", path.join(x, manifest.Layers.at(-1)), "-C", custom]);
+    expect(fs.readFileSync(path.join(custom, "etc/motd"), "utf8")).toBe("third\n");
+    expect(JSON.parse(fs.readFileSync(path.join(x, manifest.Config), "utf8")).config.Env).toEqual(["GREETING=hi"]);
+
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith("."))).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, "cache", "tmp"))).toEqual([]);
+  });
+});
