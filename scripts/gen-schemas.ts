@@ -33,7 +33,7 @@ export function generateSchemas(): Record<string, string> {
       layerPlanSchema,
       "output",
       "layerpack layer plan",
-      "Output of `layerpack plan --json`. Generated from src/plan/types.ts by `npm run schema`; do not edit.",
+      "Plan files written by `layerpack plan --write` (image.plan.yaml) and `layerpack plan --json`. Generated from src/plan/types.ts by `npm run schema`; do not edit.",
     ),
   };
 }

@@ -7,9 +7,12 @@ import * as fs from "node:fs";
 import { formatError, type Command, type Io } from "./cli/context.ts";
 import { buildCommand } from "./cli/build.ts";
 import { planCommand } from "./cli/plan.ts";
+import { checkCommand } from "./cli/check.ts";
+import { diffCommand } from "./cli/diff.ts";
 import { cacheCommand } from "./cli/cache.ts";
+import { watchCommand } from "./cli/watch.ts";
 
-const COMMANDS: Command[] = [buildCommand, planCommand, cacheCommand];
+const COMMANDS: Command[] = [buildCommand, planCommand, watchCommand, cacheCommand, checkCommand, diffCommand];
 
 const COMMON = `Config: [config] or -c FILE; without it, image.config.{ts,mts,js,mjs,yaml,yml,json}, .layerpackrc*
 or package.json#layerpack in the current directory.`;

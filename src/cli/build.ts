@@ -12,20 +12,22 @@ export const buildCommand: Command = {
       --json         print build events as JSON lines
       --cache-dir DIR  layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
       --no-cache     build every layer and stream it into the output; the cache is neither read nor written
-  -j, --jobs N       layers built at once (default: the number of cores)`,
+  -j, --jobs N       layers built at once (default: the number of cores)
+      --previous FILE  sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
   maxPositionals: 1,
-  options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...cacheOptions },
+  options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...cacheOptions },
   async run({ io, values, positionals }) {
     const cache = cacheFromOptions(io, values);
-    const { spec, closure, plan, configDir } = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache });
+    const { spec, closure, plan, configDir } = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
     const progress = new Progress(io, progressMode(io, values));
-    const result = await buildImage({ spec, closure, plan, configDir, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event });
+    const result = await buildImage({ spec, closure, plan, configDir, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env });
+    for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
     progress.summary(result);
     return 0;
   },
 };
 
-function jobsOption(value: unknown): number | undefined {
+export function jobsOption(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--jobs must be a whole number of at least 1, not ${String(value)}`);

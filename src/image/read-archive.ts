@@ -172,8 +172,8 @@ function parseJson(info: EntryInfo | undefined, what: string, file: string): unk
   }
 }
 
-/** Reads a docker archive (optionally gzipped as a whole). Throws LayerpackError naming the file on bad input. */
-export async function readDockerArchive(file: string): Promise<ImageArchive> {
+/** Reads a docker archive (optionally gzipped as a whole). Throws LayerpackError naming it (as `label`) on bad input. */
+export async function readDockerArchive(file: string, label = file): Promise<ImageArchive> {
   const entries = new Map<string, EntryInfo>();
   const extract = tarExtract();
   let magic: Buffer;
@@ -183,7 +183,7 @@ export async function readDockerArchive(file: string): Promise<ImageArchive> {
     fs.readSync(fd, magic, 0, 2, 0);
     fs.closeSync(fd);
   } catch (cause) {
-    throw new LayerpackError(`cannot read image ${file}: ${(cause as Error).message}`, { cause });
+    throw new LayerpackError(`cannot read image ${label}: ${(cause as Error).message}`, { cause });
   }
   const input = fs.createReadStream(file);
   const piped = isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract);
@@ -197,22 +197,22 @@ export async function readDockerArchive(file: string): Promise<ImageArchive> {
     await Promise.all([piped, reading]);
   } catch (cause) {
     if (cause instanceof LayerpackError) throw cause;
-    throw new LayerpackError(`${file} is not a readable docker archive (tar): ${(cause as Error).message}`, { cause });
+    throw new LayerpackError(`${label} is not a readable docker archive (tar): ${(cause as Error).message}`, { cause });
   }
 
-  const manifests = parseJson(entries.get("manifest.json"), "manifest.json", file);
+  const manifests = parseJson(entries.get("manifest.json"), "manifest.json", label);
   const manifest = Array.isArray(manifests) ? (manifests[0] as { Config?: unknown; RepoTags?: unknown; Layers?: unknown }) : undefined;
   if (!manifest || typeof manifest.Config !== "string" || !Array.isArray(manifest.Layers)) {
-    throw new LayerpackError(`${file}: manifest.json is not a docker archive manifest ([{"Config", "RepoTags", "Layers"}])`);
+    throw new LayerpackError(`${label}: manifest.json is not a docker archive manifest ([{"Config", "RepoTags", "Layers"}])`);
   }
   if ((manifests as unknown[]).length > 1) {
-    throw new LayerpackError(`${file} holds ${(manifests as unknown[]).length} images; diff compares archives of one image each`);
+    throw new LayerpackError(`${label} holds ${(manifests as unknown[]).length} images; diff compares archives of one image each`);
   }
-  const config = parseJson(entries.get(manifest.Config), `config ${manifest.Config}`, file) as { architecture?: unknown; os?: unknown; variant?: unknown };
+  const config = parseJson(entries.get(manifest.Config), `config ${manifest.Config}`, label) as { architecture?: unknown; os?: unknown; variant?: unknown };
   const layers = (manifest.Layers as unknown[]).map((name): ArchiveLayer => {
     const info = entries.get(String(name));
-    if (!info) throw new LayerpackError(`${file}: manifest.json lists layer ${String(name)}, which the archive does not hold`);
-    if (info.kind !== "layer") throw new LayerpackError(`${file}: layer ${info.name} is not a tar (plain or gzip)`);
+    if (!info) throw new LayerpackError(`${label}: manifest.json lists layer ${String(name)}, which the archive does not hold`);
+    if (info.kind !== "layer") throw new LayerpackError(`${label}: layer ${info.name} is not a tar (plain or gzip)`);
     return {
       file: info.name,
       digest: info.digest,

@@ -10,12 +10,18 @@ import type { Closure, StoreItem } from "../store/types.ts";
 import { customEntries } from "./custom.ts";
 import { orderByPopularity } from "./popularity.ts";
 import { orderBySize, ownLayerCount } from "./size.ts";
-import type { LayerPlan, PlannedLayer, StoreLayer } from "./types.ts";
+import { groupBySharing } from "./sharing.ts";
+import { stickyStoreLayers } from "./sticky.ts";
+import type { LayerPlan, PlannedLayer, RootSystemLayer, StoreLayer } from "./types.ts";
 
 export { customEntries, resolveEntrypoint, comparePaths } from "./custom.ts";
+export { accountFiles, imageUser } from "./accounts.ts";
 export { orderBySize, ownLayerCount } from "./size.ts";
 export { orderByPopularity, popularityContest, packageNameKey } from "./popularity.ts";
+export { groupBySharing } from "./sharing.ts";
 export { planToYaml, planToJson, parsePlan } from "./serialize.ts";
+export { planFingerprint } from "./fingerprint.ts";
+export { stickyStoreLayers, validPreviousLayers } from "./sticky.ts";
 
 const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -36,7 +42,7 @@ function order(strategy: ImageSpec["layers"]["strategy"], items: readonly StoreI
       return { ordered, note: (it) => `popularity ${popularity.get(it.path)}`, restWord: "least popular" };
     }
     default:
-      throw new PlanError(`layers.strategy: unknown strategy "${strategy as string}"; use size or popularity`);
+      throw new PlanError(`layers.strategy: unknown strategy "${strategy as string}"; use size, popularity or sharing`);
   }
 }
 
@@ -70,6 +76,8 @@ function storeLayer(items: readonly StoreItem[], reason: string): StoreLayer {
 function storeLayers(spec: ImageSpec, items: readonly StoreItem[]): StoreLayer[] {
   if (items.length === 0) return [];
   const { strategy, max } = spec.layers;
+  // One store layer fewer than max: the customisation layer is the last.
+  if (strategy === "sharing") return groupBySharing(items, max - 1).map((g) => storeLayer(g.items, g.reason));
   const { ordered, note, restWord } = order(strategy, items);
   const own = ownLayerCount(ordered.length, max);
   const layers = ordered.slice(0, own).map((it, i) => storeLayer([it], `${strategy} rank ${i + 1}: ${note(it)}`));
@@ -82,18 +90,49 @@ function storeLayers(spec: ImageSpec, items: readonly StoreItem[]): StoreLayer[]
   return layers;
 }
 
+export interface PlanOptions {
+  /** Sticky planning (src/plan/sticky.ts): keep this plan's grouping wherever it is still valid. Read by the caller. */
+  previous?: LayerPlan;
+}
+
+function rootSystemLayer(spec: ImageSpec, closure: Closure): RootSystemLayer | undefined {
+  if (spec.rootSystem === undefined) return undefined;
+  const rs = closure.rootSystem;
+  if (!rs) throw new PlanError("rootSystem: the closure has no listing of the root system; resolve it with resolveClosure, which reads it");
+  return { kind: "root-system", source: rs.source, files: rs.entries.length, size: rs.entries.reduce((n, e) => n + e.size, 0) };
+}
+
 /** Plans the image's layers; throws PlanError when the spec and closure cannot make a valid image. */
-export function planLayers(spec: ImageSpec, closure: Closure): LayerPlan {
+export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptions = {}): LayerPlan {
   const { max } = spec.layers;
   if (!Number.isInteger(max) || max < 1) throw new PlanError(`layers.max: ${max} must be a whole number of at least 1`);
   checkClosure(closure);
   const entries = customEntries(spec, closure);
+  const rootLayer = rootSystemLayer(spec, closure);
   let layers: PlannedLayer[];
-  if (max === 1) {
+  if (rootLayer) {
+    // The root-system layer counts toward max: it sits between the store layers and the customisation layer.
+    if (max < 3) throw new PlanError(`layers.max: ${max} is too small with a rootSystem: it needs at least 3 layers (store, root system, customisation)`);
+    const storeSpec = { ...spec, layers: { ...spec.layers, max: max - 1 } };
+    const { previous } = options;
+    const store = previous
+      ? stickyStoreLayers(closure.items, previous, max - 2, (free, budget) =>
+          storeLayers({ ...spec, layers: { ...spec.layers, max: budget + 1 } }, free),
+        )
+      : storeLayers(storeSpec, closure.items);
+    layers = [...store, rootLayer, { kind: "customisation", entries }];
+  } else if (max === 1) {
     const single = storeLayer(closure.items, "max 1 layer: the whole closure and the customisation entries");
     layers = [{ ...single, entries }];
   } else {
-    layers = [...storeLayers(spec, closure.items), { kind: "customisation", entries }];
+    const { previous } = options;
+    // Free items are placed by the strategy as if the image had the store layers left, plus the customisation one.
+    const store = previous
+      ? stickyStoreLayers(closure.items, previous, max - 1, (free, budget) =>
+          storeLayers({ ...spec, layers: { ...spec.layers, max: budget + 1 } }, free),
+        )
+      : storeLayers(spec, closure.items);
+    layers = [...store, { kind: "customisation", entries }];
   }
   return {
     version: 1,

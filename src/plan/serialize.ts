@@ -20,12 +20,14 @@ function canonicalEntry(e: CustomEntry): CustomEntry {
         mode: e.mode,
         ...(e.content !== undefined ? { content: e.content } : {}),
         ...(e.source !== undefined ? { source: e.source } : {}),
+        ...(e.generated !== undefined ? { generated: e.generated } : {}),
       };
   }
 }
 
 function canonicalLayer(l: PlannedLayer): PlannedLayer {
   if (l.kind === "customisation") return { kind: l.kind, entries: l.entries.map(canonicalEntry) };
+  if (l.kind === "root-system") return { kind: l.kind, source: l.source, files: l.files, size: l.size };
   return {
     kind: l.kind,
     size: l.size,
@@ -43,6 +45,7 @@ function canonicalPlan(p: LayerPlan): LayerPlan {
     storeDir: p.storeDir,
     strategy: p.strategy,
     max: p.max,
+    ...(p.fingerprint !== undefined ? { fingerprint: p.fingerprint } : {}),
     totals: { items: p.totals.items, bytes: p.totals.bytes, layers: p.totals.layers },
     layers: p.layers.map(canonicalLayer),
   };

@@ -5,6 +5,9 @@
  */
 import { z } from "zod";
 
+/** The plan file format version this layerpack writes and reads (plan files carry it as `version`). */
+export const PLAN_VERSION = 1;
+
 export const planItemSchema = z.strictObject({
   path: z.string(),
   /** NAR size in bytes. */
@@ -19,6 +22,9 @@ export const customEntrySchema = z.discriminatedUnion("type", [
     mode: z.string(),
     content: z.string().optional(),
     source: z.string().optional(),
+    /** Made at build time, e.g. the store database (its bytes depend on NAR hashes computed while the store
+     * layers are written): neither content nor source. */
+    generated: z.enum(["guix-database", "nix-database"]).optional(),
   }),
   z.strictObject({ path: z.string(), type: z.literal("symlink"), target: z.string() }),
 ]);
@@ -36,6 +42,16 @@ export const storeLayerSchema = z.strictObject({
   entries: z.array(customEntrySchema).optional(),
 });
 
+/** A provisioned root file system (`rootSystem`), between the store layers and the customisation layer. Its
+ * files are listed by the resolve stage; the plan names the directory as written in the spec. */
+export const rootSystemLayerSchema = z.strictObject({
+  kind: z.literal("root-system"),
+  source: z.string(),
+  /** How many entries (files, directories, links...) it holds, and the bytes of its regular files. */
+  files: z.number().int().nonnegative(),
+  size: z.number().int().nonnegative(),
+});
+
 export const customLayerSchema = z.strictObject({
   kind: z.literal("customisation"),
   /** Absolute image paths sorted bytewise component by component (tar --sort=name order, so parents come before
@@ -49,8 +65,11 @@ export const layerPlanSchema = z.strictObject({
   storeDir: z.string(),
   strategy: z.string(),
   max: z.number().int(),
-  /** Store layers in image order (bottom first), then the customisation layer last. */
-  layers: z.array(z.discriminatedUnion("kind", [storeLayerSchema, customLayerSchema])),
+  /** Digest of the inputs that shape the layers (src/plan/fingerprint.ts); written by `plan --write`, so `check`
+   * can tell "inputs changed" from "plan edited". Optional: plans printed without it are still version 1. */
+  fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits").optional(),
+  /** Store layers in image order (bottom first), then the root-system layer if any, the customisation layer last. */
+  layers: z.array(z.discriminatedUnion("kind", [storeLayerSchema, rootSystemLayerSchema, customLayerSchema])),
   totals: z.strictObject({ items: z.number().int(), bytes: z.number().int(), layers: z.number().int() }),
 });
 
@@ -58,5 +77,6 @@ export type PlanItem = z.infer<typeof planItemSchema>;
 export type StoreLayer = z.infer<typeof storeLayerSchema>;
 export type CustomEntry = z.infer<typeof customEntrySchema>;
 export type CustomLayer = z.infer<typeof customLayerSchema>;
-export type PlannedLayer = StoreLayer | CustomLayer;
+export type RootSystemLayer = z.infer<typeof rootSystemLayerSchema>;
+export type PlannedLayer = StoreLayer | RootSystemLayer | CustomLayer;
 export type LayerPlan = z.infer<typeof layerPlanSchema>;

@@ -76,18 +76,108 @@ export const layersSchema = z.strictObject({
       `must be at most ${MAX_LAYERS}: overlay file systems stack at most about 128 layers, and images built on top need room for their own (100 is a good value)`,
     )
     .default(100),
-  strategy: z.enum(["size", "popularity"]).default("size"),
+  strategy: z.enum(["size", "popularity", "sharing"]).default("size"),
+  previous: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("sticky plans: a plan file (relative to the config, usually the committed image.plan.yaml) whose grouping is kept wherever still valid"),
 });
 
-export const outputSchema = z.strictObject({
-  format: z.enum(["docker-archive"]).default("docker-archive"),
-  path: z.string().min(1).describe("output file, relative to the config file"),
+export const outputSchema = z
+  .strictObject({
+    format: z
+      .enum(["docker-archive", "oci-layout", "oci-archive", "registry"])
+      .default("docker-archive")
+      .describe("docker-archive / oci-archive: a tar file; oci-layout: a directory; registry: pushed to `ref`"),
+    path: z.string().min(1).optional().describe("output file or directory, relative to the config file (not for registry)"),
+    ref: z.string().min(1).optional().describe("registry only: REGISTRY/NAME[:TAG]; without a tag, the image's tags are pushed"),
+    insecure: z.boolean().optional().describe("registry only: plain HTTP (loopback registries are allowed without it)"),
+  })
+  .superRefine((out, ctx) => {
+    const registry = out.format === "registry";
+    if (!registry && out.path === undefined) ctx.addIssue({ code: "custom", path: ["path"], message: "is required (string)" });
+    if (registry && out.ref === undefined) ctx.addIssue({ code: "custom", path: ["ref"], message: "is required (string) for format registry" });
+    if (registry && out.path !== undefined) ctx.addIssue({ code: "custom", path: ["path"], message: "is not used by format registry; give ref" });
+    if (!registry && (out.ref !== undefined || out.insecure !== undefined)) {
+      ctx.addIssue({ code: "custom", path: [out.ref !== undefined ? "ref" : "insecure"], message: "is only for format registry" });
+    }
+  });
+
+/** Largest uid/gid: 2^32 - 2 ((uid_t)-1 means "no change" to the kernel). */
+export const MAX_ID = 4294967294;
+const accountId = z.number().int("must be a whole number").min(0, "must be at least 0").max(MAX_ID, `must be at most ${MAX_ID}`);
+const accountName = z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, "must be a user or group name: letters, digits, _ . -, at most 32, not starting with a digit or -");
+
+export const databaseSchema = z.union([
+  z.boolean(),
+  z.strictObject({
+    flavor: z.enum(["guix", "nix"]).optional().describe("schema and layout: guix (version 7, /var/guix) or nix (version 10, /nix/var/nix); default from the store dir"),
+    path: absolutePath.optional().describe("state directory in the image (Guix --localstatedir); default /var/guix or /nix/var/nix"),
+  }),
+]);
+
+export const rootSystemSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    dir: z.string().min(1).describe("host directory, relative to the config file"),
+    keepOwners: z.boolean().default(false).describe("keep the files' host uid/gid instead of root (not reproducible across machines)"),
+    allowDevices: z.boolean().default(false).describe("allow device nodes and fifos"),
+  }),
+]);
+
+export const userSchema = z.strictObject({
+  name: accountName,
+  uid: accountId,
+  gid: accountId.optional().describe("primary group; default: the uid (a group of the user's name is added when none has it)"),
+  home: absolutePath.default("/"),
+  shell: absolutePath.default("/bin/sh"),
+  comment: z.string().regex(/^[^:\n]*$/, "must not contain : or a newline").default(""),
 });
+
+export const groupSchema = z.strictObject({
+  name: accountName,
+  gid: accountId,
+  members: z.array(accountName).default([]),
+});
+
+export const accountsSchema = z
+  .strictObject({
+    users: z.array(userSchema).default([]),
+    groups: z.array(groupSchema).default([]),
+    runAs: accountName.optional().describe("user the image runs as (sets the image's User to its uid:gid)"),
+  })
+  .superRefine((a, ctx) => {
+    const dup = <T>(list: T[], key: (t: T) => string | number, what: string, field: string, where: "users" | "groups") => {
+      const seen = new Map<string | number, number>();
+      list.forEach((t, i) => {
+        const k = key(t);
+        const first = seen.get(k);
+        if (first !== undefined) ctx.addIssue({ code: "custom", path: [where, i, field], message: `duplicate ${what} ${k}: ${where}[${first}] has it already` });
+        else seen.set(k, i);
+      });
+    };
+    dup(a.users, (u) => u.name, "user", "name", "users");
+    dup(a.users, (u) => u.uid, "uid", "uid", "users");
+    dup(a.groups, (g) => g.name, "group", "name", "groups");
+    dup(a.groups, (g) => g.gid, "gid", "gid", "groups");
+  });
+
+export const permSchema = z
+  .strictObject({
+    path: z.string().regex(/^\/[^\0]*$/, "must be an absolute glob such as /home/app or /var/lib/app/**"),
+    uid: accountId.optional(),
+    gid: accountId.optional(),
+    mode: octalMode.optional(),
+  })
+  .refine((p) => p.uid !== undefined || p.gid !== undefined || p.mode !== undefined, "give at least one of uid, gid or mode");
 
 const rfc3339 = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 time such as "1970-01-01T00:00:01Z"')
   .refine((s) => !Number.isNaN(Date.parse(s)), "is not a valid date");
+
+const tagSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "must be a valid tag (letters, digits, _ . -, at most 128)");
 
 const portSpec = z
   .union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/, 'must look like "80" or "80/tcp"')])
@@ -99,7 +189,8 @@ export const imageSpecSchema = z
     name: z
       .string()
       .regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, "must be a lowercase repository name such as hello or team/hello"),
-    tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "must be a valid tag (letters, digits, _ . -, at most 128)").optional(),
+    tag: tagSchema.optional(),
+    tags: z.array(tagSchema).min(1).optional().describe("several tags at once (with tag, tag comes first)"),
     store: storeSchema.default("/gnu/store"),
     profile: z.string().min(1).optional().describe("profile link or store item whose closure is packed"),
     roots: z.array(z.string().min(1)).min(1).optional().describe("store paths whose closure is packed (instead of profile)"),
@@ -120,6 +211,10 @@ export const imageSpecSchema = z
     architecture: z.string().min(1).default("amd64"),
     os: z.string().min(1).default("linux"),
     output: outputSchema,
+    rootSystem: rootSystemSchema.optional().describe("a provisioned root file system added as its own layer (guix system image)"),
+    database: databaseSchema.default(false).describe("register the closure in a store database (db.sqlite) in the image"),
+    accounts: accountsSchema.optional().describe("/etc/passwd and /etc/group, merged with the root system's"),
+    perms: z.array(permSchema).default([]).describe("ownership and mode of matching entries in any layer"),
   })
   .superRefine((spec, ctx) => {
     if ((spec.profile === undefined) === (spec.roots === undefined)) {
@@ -140,3 +235,5 @@ export const imageSpecSchema = z
 export type ImageSpecInput = z.input<typeof imageSpecSchema>;
 export type ImageSpec = z.output<typeof imageSpecSchema>;
 export type PathEntry = z.output<typeof pathEntrySchema>;
+export type Accounts = z.output<typeof accountsSchema>;
+export type Perm = z.output<typeof permSchema>;

@@ -1,0 +1,139 @@
+/**
+ * Plan files: the committed, reviewable `image.plan.yaml` beside a config. Written by `layerpack plan --write`,
+ * read by `check`, `diff` and sticky planning. Reading checks, in this order: YAML syntax (file:line:column), the
+ * format version (a newer one is named, not reported as a schema error), the schema (with line:column of the bad
+ * key), and when asked, that the plan belongs to the config at hand.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML, { LineCounter, isNode } from "yaml";
+import { PlanError } from "../errors.ts";
+import { planToYaml } from "./serialize.ts";
+import { PLAN_VERSION, layerPlanSchema, type LayerPlan } from "./types.ts";
+
+export const DEFAULT_PLAN_FILE = "image.plan.yaml";
+
+/** The plan file `check` reads when none is given: image.plan.yaml in the config's directory. */
+export function defaultPlanPath(configDir: string): string {
+  return path.join(configDir, DEFAULT_PLAN_FILE);
+}
+
+/** The bytes `plan --write` writes: the stable YAML form with the inputs' fingerprint. */
+export function planFileText(plan: LayerPlan, fingerprint: string): string {
+  return planToYaml({ ...plan, fingerprint });
+}
+
+function keyPath(p: readonly PropertyKey[]): string {
+  let out = "";
+  for (const k of p) out += typeof k === "number" ? `[${k}]` : out === "" ? String(k) : `.${String(k)}`;
+  return out || "(top level)";
+}
+
+export interface ParsePlanOptions {
+  /** The file name messages show. */
+  file?: string;
+  /** When given, a plan for another image name is refused. */
+  expectName?: string;
+  /** Shown in the "another config" message, e.g. the config's file name. */
+  configLabel?: string;
+}
+
+/** Parses and validates a plan file's text. Throws PlanError naming the file and, where it can, line:column. */
+export function parsePlanFile(text: string, options: ParsePlanOptions = {}): LayerPlan {
+  const file = options.file ?? "plan";
+  const lines = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const at = (offset: number | undefined): string => {
+    if (offset === undefined) return file;
+    const pos = lines.linePos(offset);
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  const syntax = doc.errors[0];
+  if (syntax) throw new PlanError(`${at(syntax.pos[0])}: not valid YAML or JSON: ${syntax.message.split("\n")[0]}`);
+  const data: unknown = doc.toJS();
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new PlanError(`${file}: not a layer plan (expected a mapping with version, name and layers); write one with layerpack plan --write`);
+  }
+  const version = (data as { version?: unknown }).version;
+  if (typeof version === "number" && version > PLAN_VERSION) {
+    throw new PlanError(
+      `${file}: plan format version ${version} is newer than this layerpack reads (version ${PLAN_VERSION}); upgrade layerpack, or rewrite the plan with this one (layerpack plan --write)`,
+    );
+  }
+  const parsed = layerPlanSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    // The deepest node that exists on the issue's path (a missing key points at its parent).
+    let offset: number | undefined;
+    for (let n = issue.path.length; n >= 0 && offset === undefined; n--) {
+      const node = doc.getIn(issue.path.slice(0, n) as (string | number)[], true);
+      if (isNode(node) && node.range) offset = node.range[0];
+    }
+    const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problems)` : "";
+    throw new PlanError(`${at(offset)}: not a valid layer plan: ${keyPath(issue.path)}: ${issue.message}${more}`);
+  }
+  const plan = parsed.data;
+  if (options.expectName !== undefined && plan.name !== options.expectName) {
+    const config = options.configLabel ? ` (${options.configLabel})` : "";
+    throw new PlanError(
+      `${file} is the plan of image "${plan.name}", not of "${options.expectName}"${config}: give this config's plan file, or write it with layerpack plan --write`,
+    );
+  }
+  return plan;
+}
+
+/** Reads a plan file; a missing or unreadable file is a PlanError naming it. */
+export function readPlanFile(file: string, options: Omit<ParsePlanOptions, "file"> & { shown?: string } = {}): LayerPlan {
+  const shown = options.shown ?? file;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new PlanError(`cannot read plan file ${shown}: no such file`);
+    throw new PlanError(`cannot read plan file ${shown}: ${(cause as Error).message}`, { cause });
+  }
+  return parsePlanFile(text, { ...options, file: shown });
+}
+
+/** Writes a plan file atomically (temp file beside it, then rename), so a reader never sees half a plan. */
+export function writePlanFile(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (cause) {
+    fs.rmSync(tmp, { force: true });
+    throw new PlanError(`cannot write plan file ${file}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+export interface PreviousPlan {
+  /** The previous plan, when there is one to keep the grouping of. */
+  plan?: LayerPlan;
+  /** The file it was (or would have been) read from. */
+  file?: string;
+  /** True when `layers.previous` names a file that does not exist yet (first run: plan without it). */
+  missing?: boolean;
+}
+
+/**
+ * The previous plan for sticky planning: `explicit` (a --previous argument, relative to `cwd`) must exist;
+ * `layers.previous` (relative to the config) may not exist yet, since the first `plan --write` creates it.
+ * Either must be a plan of the same image name.
+ */
+export function previousPlanFor(opts: { spec: { name: string; layers: { previous?: string | undefined } }; configDir: string; cwd: string; explicit?: string | undefined }): PreviousPlan {
+  const { spec } = opts;
+  const file = opts.explicit !== undefined ? path.resolve(opts.cwd, opts.explicit) : spec.layers.previous !== undefined ? path.resolve(opts.configDir, spec.layers.previous) : undefined;
+  if (file === undefined) return {};
+  if (opts.explicit === undefined && !fs.existsSync(file)) return { file, missing: true };
+  const rel = path.relative(opts.cwd, file);
+  const shown = rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
+  const origin = opts.explicit !== undefined ? "--previous" : "layers.previous";
+  try {
+    return { file, plan: readPlanFile(file, { shown, expectName: spec.name }) };
+  } catch (err) {
+    if (err instanceof PlanError) throw new PlanError(`${origin}: ${err.message}`, { cause: err.cause });
+    throw err;
+  }
+}

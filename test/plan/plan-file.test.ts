@@ -1,0 +1,104 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PlanError } from "../../src/errors.ts";
+import { planLayers } from "../../src/plan/index.ts";
+import { parsePlanFile, planFileText, previousPlanFor, readPlanFile, writePlanFile } from "../../src/plan/plan-file.ts";
+import { GOLDEN_DIR, planFileFor, writeExample } from "../golden/example.ts";
+import { closureOf, specOf } from "./fixtures.ts";
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-planfile-"));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const GOLDENS = [
+  { file: "example.size.plan.yaml", options: { strategy: "size" as const } },
+  { file: "example.popularity.plan.yaml", options: { strategy: "popularity" as const } },
+  { file: "example.max3.plan.yaml", options: { strategy: "size" as const, max: 3 } },
+];
+
+describe("golden plan files of the (synthetic) example", () => {
+  for (const g of GOLDENS) {
+    it(`${g.file} is what plan --write gives, on any machine`, async () => {
+      // Two stores in two directories: the store root (a host path) must not reach the file.
+      const a = await planFileFor(writeExample(path.join(dir, `${g.file}-a`), "example", g.options));
+      fs.mkdirSync(path.join(dir, "elsewhere"), { recursive: true });
+      const b = await planFileFor(writeExample(fs.mkdtempSync(path.join(dir, "elsewhere/")), "example", g.options));
+      expect(b).toBe(a);
+      expect(a).not.toContain(dir);
+      const golden = path.join(GOLDEN_DIR, g.file);
+      if (process.env.UPDATE_GOLDEN) fs.writeFileSync(golden, a);
+      expect(a).toBe(fs.readFileSync(golden, "utf8"));
+      expect(parsePlanFile(a).fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    });
+  }
+});
+
+const plan = planLayers(specOf({ name: "hello", layers: { max: 3 } }), closureOf([{ name: "profile", size: 10, refs: ["a"] }, { name: "a", size: 50 }], { profile: "profile" }));
+const FP = `sha256:${"ab".repeat(32)}`;
+
+describe("parsePlanFile", () => {
+  it("reads back what planFileText writes", () => {
+    expect(parsePlanFile(planFileText(plan, FP))).toEqual({ ...plan, fingerprint: FP });
+  });
+
+  it("names a newer format version instead of a schema error", () => {
+    const text = planFileText(plan, FP).replace("version: 1", "version: 2");
+    expect(() => parsePlanFile(text, { file: "image.plan.yaml" })).toThrow(
+      "image.plan.yaml: plan format version 2 is newer than this layerpack reads (version 1); upgrade layerpack",
+    );
+  });
+
+  it("refuses the plan of another config", () => {
+    expect(() => parsePlanFile(planFileText(plan, FP), { file: "image.plan.yaml", expectName: "other", configLabel: "other.yaml" })).toThrow(
+      'image.plan.yaml is the plan of image "hello", not of "other" (other.yaml): give this config\'s plan file, or write it with layerpack plan --write',
+    );
+  });
+
+  it("gives line:column for YAML syntax errors", () => {
+    const text = planFileText(plan, FP).replace("strategy: size", "strategy: [size");
+    expect(() => parsePlanFile(text, { file: "p.yaml" })).toThrow(/^p\.yaml:\d+:\d+: not valid YAML or JSON: /);
+  });
+
+  it("gives line:column of the offending value for schema errors", () => {
+    const text = planFileText(plan, FP).replace("    size: 50\n", "    size: fifty\n");
+    const line = text.split("\n").findIndex((l) => l === "    size: fifty") + 1;
+    expect(() => parsePlanFile(text, { file: "p.yaml" })).toThrow(`p.yaml:${line}:11: not a valid layer plan: layers[0].size: Invalid input: expected number, received string`);
+  });
+
+  it("points at the parent of a missing key, and refuses a bad fingerprint", () => {
+    const noName = planFileText(plan, FP).replace("name: hello\n", "");
+    expect(() => parsePlanFile(noName, { file: "p.yaml" })).toThrow(/^p\.yaml:3:1: not a valid layer plan: name: Invalid input/);
+    const badFp = planFileText(plan, FP).replace(FP, "sha256:xyz");
+    expect(() => parsePlanFile(badFp, { file: "p.yaml" })).toThrow(/^p\.yaml:8:14: not a valid layer plan: fingerprint: must be sha256: and 64 hex digits/);
+  });
+
+  it("refuses something that is not a mapping", () => {
+    expect(() => parsePlanFile("- 1\n- 2\n", { file: "p.yaml" })).toThrow("p.yaml: not a layer plan");
+  });
+});
+
+describe("reading, writing and previous plans", () => {
+  it("writes atomically and reads back; a missing file is named", () => {
+    const f = path.join(dir, "w.plan.yaml");
+    writePlanFile(f, planFileText(plan, FP));
+    expect(readPlanFile(f).name).toBe("hello");
+    expect(fs.readdirSync(dir).filter((n) => n.includes(".tmp"))).toEqual([]);
+    expect(() => readPlanFile(path.join(dir, "nope.yaml"), { shown: "nope.yaml" })).toThrow("cannot read plan file nope.yaml: no such file");
+  });
+
+  it("layers.previous may not exist yet; --previous must", () => {
+    const spec = { name: "hello", layers: { previous: "missing.plan.yaml" } };
+    expect(previousPlanFor({ spec, configDir: dir, cwd: dir })).toEqual({ file: path.join(dir, "missing.plan.yaml"), missing: true });
+    expect(() => previousPlanFor({ spec, configDir: dir, cwd: dir, explicit: "missing.plan.yaml" })).toThrow("--previous: cannot read plan file missing.plan.yaml");
+    const f = path.join(dir, "prev.plan.yaml");
+    writePlanFile(f, planFileText(plan, FP));
+    expect(previousPlanFor({ spec: { name: "hello", layers: { previous: "prev.plan.yaml" } }, configDir: dir, cwd: "/" }).plan?.name).toBe("hello");
+    expect(() => previousPlanFor({ spec: { name: "other", layers: { previous: "prev.plan.yaml" } }, configDir: dir, cwd: dir })).toThrow(
+      new PlanError('layers.previous: prev.plan.yaml is the plan of image "hello", not of "other": give this config\'s plan file, or write it with layerpack plan --write'),
+    );
+  });
+});
