@@ -1,10 +1,7 @@
 /** What every command gets: its parsed arguments, output streams and the environment. */
 import { LayerpackError, SpecError } from "../errors.ts";
 import { defaultCacheDir, LayerCache } from "../cache/cache.ts";
-import { loadSpec } from "../spec/load.ts";
-import { resolveClosure } from "../store/closure.ts";
-import { planLayers } from "../plan/index.ts";
-import { previousPlanFor } from "../plan/plan-file.ts";
+import { loadResolvePlan } from "../pipeline.ts";
 import * as path from "node:path";
 
 export interface Io {
@@ -86,14 +83,6 @@ export function cacheFromOptions(io: Io, values: CommandContext["values"]): Laye
 }
 
 /** Load, resolve and plan: the stages every command that reads a config runs. */
-export async function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string } = {}) {
-  const loaded = await loadSpec({ cwd: io.cwd, configPath: configArg, env: io.env });
-  const spec = overrides.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(io.cwd, overrides.output) } } : loaded.config;
-  const cache = overrides.cache;
-  const scanMemo = cache && { get: (p: string) => cache.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => cache.putScan(p, r) };
-  const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
-  // Sticky plans: --previous, else layers.previous (see previousPlanFor).
-  const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: io.cwd, explicit: overrides.previous });
-  const plan = planLayers(spec, closure, previous.plan ? { previous: previous.plan } : {});
-  return { ...loaded, spec, closure, plan, previous };
+export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string } = {}) {
+  return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, ...overrides });
 }

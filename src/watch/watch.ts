@@ -8,9 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
-import { loadSpec } from "../spec/load.ts";
-import { resolveClosure } from "../store/closure.ts";
-import { planLayers } from "../plan/index.ts";
+import { loadResolvePlan } from "../pipeline.ts";
 import { buildImage, type BuildResult } from "../image/build.ts";
 import type { LayerCache } from "../cache/cache.ts";
 import type { ImageSpec } from "../spec/schema.ts";
@@ -27,8 +25,8 @@ export interface WatchOptions {
   cwd: string;
   configPath?: string;
   env: Record<string, string | undefined>;
-  output?: string;
-  cache?: LayerCache;
+  output?: string | undefined;
+  cache?: LayerCache | undefined;
   concurrency?: number;
   /** Quiet period after the last change before a rebuild starts. */
   debounceMs?: number;
@@ -125,15 +123,9 @@ export class Watcher {
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
     try {
-      const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env });
-      watch = watchedPaths(loaded.config, loaded.configDir, [loaded.path, ...loaded.dependencies]);
-      const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(o.cwd, o.output) } } : loaded.config;
-      const cache = o.cache;
-      const scanMemo = cache && { get: (p: string) => cache.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => cache.putScan(p, r) };
-      const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
-      watch = watchedPaths(loaded.config, loaded.configDir, [loaded.path, ...loaded.dependencies], closure);
-      const plan = planLayers(spec, closure);
-      const result = await buildImage({ spec, closure, plan, configDir: loaded.configDir, cache, concurrency: o.concurrency, signal: this.#abort.signal });
+      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous } = await loadResolvePlan(o);
+      watch = watchedPaths(config, configDir, [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure);
+      const result = await buildImage({ spec, closure, plan, configDir, cache: o.cache, concurrency: o.concurrency, signal: this.#abort.signal });
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {

@@ -1,0 +1,34 @@
+/**
+ * Load, resolve and plan: the stages before execution, as one call for the commands and watch mode. Each stage
+ * stays a separate function over plain data; this only wires them with the options they share.
+ */
+import * as path from "node:path";
+import { loadSpec } from "./spec/load.ts";
+import { resolveClosure } from "./store/closure.ts";
+import { planLayers } from "./plan/index.ts";
+import { previousPlanFor } from "./plan/plan-file.ts";
+import type { LayerCache } from "./cache/cache.ts";
+
+export interface PipelineOptions {
+  cwd: string;
+  configPath?: string | undefined;
+  env: Record<string, string | undefined>;
+  /** Overrides output.path (relative to cwd). */
+  output?: string | undefined;
+  /** Remembers scan results between runs. */
+  cache?: LayerCache | undefined;
+  /** Previous plan file for sticky planning (relative to cwd); default: the config's layers.previous. */
+  previous?: string | undefined;
+}
+
+export async function loadResolvePlan(o: PipelineOptions) {
+  const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env });
+  const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(o.cwd, o.output) } } : loaded.config;
+  const cache = o.cache;
+  const scanMemo = cache && { get: (p: string) => cache.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => cache.putScan(p, r) };
+  const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
+  // Sticky plans: --previous, else layers.previous (see previousPlanFor).
+  const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
+  const plan = planLayers(spec, closure, previous.plan ? { previous: previous.plan } : {});
+  return { ...loaded, spec, closure, plan, previous };
+}
