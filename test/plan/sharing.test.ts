@@ -1,0 +1,134 @@
+import { describe, expect, it } from "vitest";
+import { PlanError } from "../../src/errors.ts";
+import { groupBySharing, planLayers } from "../../src/plan/index.ts";
+import { layerPlanSchema, type LayerPlan } from "../../src/plan/types.ts";
+import type { Closure } from "../../src/store/types.ts";
+import { byBytes, closureOf, layerNames, prng, randomClosure, shuffled, specOf, storePath, type ItemDef } from "./fixtures.ts";
+
+const plan = (closure: Closure, max: number): LayerPlan =>
+  planLayers(specOf({ roots: ["/x"], layers: { max, strategy: "sharing" } }), closure);
+
+/** Store layers as sorted name lists, the layers themselves sorted, so tests do not depend on image order. */
+const grouping = (p: LayerPlan): string[][] =>
+  layerNames(p)
+    .filter((l) => l[0] !== "<custom>")
+    .sort((a, b) => byBytes(a.join(","), b.join(",")));
+
+describe("sharing strategy: properties over random closures", () => {
+  it("every item in exactly one layer, at most max layers, all of them used, no empty layer", () => {
+    const rand = prng(7);
+    for (let round = 0; round < 40; round++) {
+      const closure = randomClosure(rand, 1 + Math.floor(rand() * 60), { maxSize: rand() < 0.5 ? 5 : 1e6 });
+      const max = 2 + Math.floor(rand() * 20);
+      const p = plan(closure, max);
+      expect(layerPlanSchema.parse(p)).toEqual(p);
+      expect(p.layers.length).toBeLessThanOrEqual(max);
+      expect(p.layers.length).toBe(Math.min(max, closure.items.length + 1));
+      const seen = p.layers.flatMap((l) => (l.kind === "store" ? l.items.map((i) => i.path) : []));
+      expect(seen.sort(byBytes)).toEqual(closure.items.map((i) => i.path));
+      for (const l of p.layers.slice(0, -1)) {
+        if (l.kind !== "store") throw new Error("store layers come first");
+        expect(l.items.length).toBeGreaterThan(0);
+        expect(l.reason).toMatch(/\w/);
+      }
+      expect(p.layers.at(-1)!.kind).toBe("customisation");
+    }
+  });
+
+  it("same closure, shuffled items and references: the same plan", () => {
+    const rand = prng(11);
+    for (let round = 0; round < 15; round++) {
+      const closure = randomClosure(rand, 5 + Math.floor(rand() * 50), { maxSize: 1000 });
+      const max = 2 + Math.floor(rand() * 12);
+      const mixed: Closure = { ...closure, items: shuffled(closure.items, rand).map((it) => ({ ...it, references: shuffled(it.references, rand) })) };
+      expect(plan(mixed, max)).toEqual(plan(closure, max));
+    }
+  });
+
+  it("does not depend on store hashes: renaming hashes keeps the grouping by name", () => {
+    const rand = prng(5);
+    const closure = randomClosure(rand, 40, { maxSize: 1e5 });
+    const renamed: Closure = {
+      ...closure,
+      items: closure.items.map((it) => ({
+        ...it,
+        path: rehash(it.path),
+        references: it.references.map(rehash),
+      })),
+    };
+    expect(grouping(plan(renamed, 9))).toEqual(grouping(plan(closure, 9)));
+  });
+});
+
+/** The same name under another hash, as an update gives it. */
+function rehash(path: string): string {
+  const name = path.slice(path.lastIndexOf("/") + 34);
+  return storePath(`${name}`, "/gnu/store").replace(/\/[^/]{32}-/, `/${"0".repeat(31)}${path.length % 10}-`);
+}
+
+describe("sharing strategy: crafted graphs", () => {
+  // Two applications with a tiny private library each, a shared library, and a profile.
+  const defs: ItemDef[] = [
+    { name: "profile", size: 10, refs: ["app-a", "app-b"] },
+    { name: "app-a", size: 1000, refs: ["liba", "libshared"] },
+    { name: "app-b", size: 1000, refs: ["libb", "libshared"] },
+    { name: "liba", size: 1, refs: [] },
+    { name: "libb", size: 1, refs: [] },
+    { name: "libshared", size: 1000, refs: [] },
+  ];
+
+  it("enough layers: every item alone", () => {
+    expect(grouping(plan(closureOf(defs), 7))).toEqual([["app-a"], ["app-b"], ["liba"], ["libb"], ["libshared"], ["profile"]]);
+  });
+
+  it("one layer short of that: the tiny private libraries join their applications, the profile stays alone", () => {
+    expect(grouping(plan(closureOf(defs), 5))).toEqual([["app-a", "liba"], ["app-b", "libb"], ["libshared"], ["profile"]]);
+  });
+
+  it("a large item that nothing small depends on stays alone; small leaf tools never join it", () => {
+    const tools: ItemDef[] = [
+      { name: "profile", size: 1000, refs: ["big", "tool1", "tool2", "tool3"] },
+      { name: "big", size: 500_000_000, refs: [] },
+      { name: "tool1", size: 200, refs: ["libc"] },
+      { name: "tool2", size: 300, refs: ["libc"] },
+      { name: "tool3", size: 100, refs: ["libc"] },
+      { name: "libc", size: 30_000_000, refs: [] },
+    ];
+    const groups = grouping(plan(closureOf(tools), 4));
+    expect(groups).toContainEqual(["big"]);
+    expect(groups.flat().sort()).toEqual(["big", "libc", "profile", "tool1", "tool2", "tool3"]);
+  });
+
+  it("the profile, which every update changes, gets a layer with nothing but what depends on everything", () => {
+    const p = plan(closureOf(defs), 5);
+    const profileLayer = p.layers.find((l) => l.kind === "store" && l.items.some((i) => i.path === storePath("profile")));
+    expect(profileLayer?.kind === "store" && profileLayer.items.length).toBe(1);
+    // Image order: the layer fewest updates touch at the bottom, the profile on top of the store layers.
+    expect(layerNames(p).at(-2)).toEqual(["profile"]);
+    expect(layerNames(p)[0]).toEqual(["libshared"]);
+  });
+
+  it("says why items share a layer", () => {
+    const p = plan(closureOf(defs), 5);
+    const reasons = p.layers.flatMap((l) => (l.kind === "store" ? [l.reason] : []));
+    expect(reasons).toContainEqual(expect.stringMatching(/^2 items \(1001 B\) that change together: 1 of the 3 updates/));
+    expect(reasons).toContainEqual(expect.stringMatching(/^libshared \(1000 B\) the largest item, alone: changes only when one of the 1 items/));
+  });
+
+  it("max 2: one store layer with everything", () => {
+    const p = plan(closureOf(defs), 2);
+    expect(p.layers.length).toBe(2);
+    expect(layerNames(p)[0]).toHaveLength(6);
+  });
+
+  it("refuses a reference cycle and a reference outside the closure", () => {
+    const cyc = closureOf([
+      { name: "a", refs: ["b"] },
+      { name: "b", refs: ["a"] },
+    ]);
+    expect(() => groupBySharing(cyc.items, 1)).toThrow(PlanError);
+    expect(() => groupBySharing(cyc.items, 1)).toThrow(/reference cycle/);
+    const broken = closureOf([{ name: "a", refs: ["missing"] }]).items;
+    expect(() => groupBySharing(broken, 1)).toThrow(/not in the closure/);
+  });
+});
