@@ -24,6 +24,8 @@ export interface CachedLayer extends LayerBlob {
   tarSize: number;
   /** NAR hash and size of each store item in the layer, when they were computed. */
   nar?: Record<string, NarInfo>;
+  /** `perms` globs that matched an entry of the layer (so a cache hit can still tell which rules match nothing). */
+  permsMatched?: string[];
 }
 
 export interface ScanRecord {

@@ -10,6 +10,7 @@ import { itemIdentity } from "../cache/cache.ts";
 import { canonicalJson } from "./config.ts";
 import type { LayerContent, LayerContext } from "./layer.ts";
 import type { Compression } from "./sink.ts";
+import { mayMatchUnder } from "./perms.ts";
 
 /** Bump when the tar writer or compressor settings change the bytes of an unchanged layer. */
 export const LAYER_FORMAT = 1;
@@ -23,6 +24,14 @@ function fileDigest(file: string): string {
   }
 }
 
+/** The perms rules that can touch this layer: every rule for non-store content, else those that may reach an item. */
+function relevantPerms(content: LayerContent, ctx: LayerContext): unknown[] {
+  const rules = ctx.perms ?? [];
+  const onlyStore = content.entries.length === 0 && (content.rootSystem ?? []).length === 0;
+  const relevant = onlyStore ? rules.filter((r) => content.items.some((it) => mayMatchUnder(r.path, it))) : rules;
+  return relevant.map((r) => [r.path, r.uid ?? null, r.gid ?? null, r.mode ?? null]);
+}
+
 export function layerKey(content: LayerContent, ctx: LayerContext, compression: Compression): string {
   const key = {
     format: LAYER_FORMAT,
@@ -30,9 +39,22 @@ export function layerKey(content: LayerContent, ctx: LayerContext, compression: 
     mtime: ctx.mtime,
     compression,
     items: content.items.map((p) => [p, itemIdentity(path.join(ctx.store.root, p))]),
-    entries: content.entries.map((e) =>
-      e.type === "file" && e.source !== undefined ? { ...e, sourceDigest: fileDigest(path.resolve(ctx.sourceDir, e.source)) } : e,
-    ),
+    entries: content.entries.map((e) => {
+      if (e.type === "file" && e.source !== undefined) return { ...e, sourceDigest: fileDigest(path.resolve(ctx.sourceDir, e.source)) };
+      if (e.type === "file" && e.generated !== undefined) {
+        const bytes = ctx.generated?.get(e.path);
+        return { ...e, generatedDigest: bytes ? createHash("sha256").update(bytes).digest("hex") : null };
+      }
+      return e;
+    }),
+    // The root system is keyed by content: paths, types, modes, owners, link targets and file bytes.
+    ...(content.rootSystem
+      ? {
+          rootSystem: content.rootSystem.map((e) => [e.path, e.type, e.mode, e.uid, e.gid, e.target ?? null, e.devmajor ?? null, e.devminor ?? null, e.type === "file" ? fileDigest(e.hostPath) : null]),
+        }
+      : {}),
   };
+  const perms = relevantPerms(content, ctx);
+  if (perms.length > 0) Object.assign(key, { perms });
   return createHash("sha256").update(canonicalJson(key)).digest("hex");
 }

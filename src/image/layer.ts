@@ -11,6 +11,10 @@ import { BuildError, StoreError } from "../errors.ts";
 import type { CustomEntry } from "../plan/types.ts";
 import type { StoreLocation } from "../store/types.ts";
 import { walkTree, type WalkEntry } from "../store/walk.ts";
+import type { RootSystemEntry } from "../store/types.ts";
+import { NarHasher, type NarResult } from "../store/nar.ts";
+import type { Perm } from "../spec/schema.ts";
+import { PermsMatcher } from "./perms.ts";
 import { encodeHeader, paddingFor, ZERO_BLOCKS, type TarHeader } from "./tar.ts";
 import type { LayerSink } from "./sink.ts";
 
@@ -19,6 +23,16 @@ export interface LayerContent {
   items: string[];
   /** Non-store entries (customisation layer), absolute image paths sorted bytewise, parents first. */
   entries: CustomEntry[];
+  /** A root system's entries (root-system layer), in tar --sort=name order. */
+  rootSystem?: RootSystemEntry[];
+}
+
+/** What writing a layer learnt besides its bytes. */
+export interface LayerWriteResult {
+  /** NAR hash and size of each store item, computed from the bytes as they were tarred. */
+  nar: Record<string, NarResult>;
+  /** `perms` globs that matched an entry of this layer. */
+  permsMatched: string[];
 }
 
 export interface LayerContext {
@@ -29,14 +43,27 @@ export interface LayerContext {
   sourceDir: string;
   /** Tar bytes produced so far, reported as they are handed on (progress display). */
   onBytes?: ((n: number) => void) | undefined;
+  /** Stops the build between entries (watch mode's Ctrl-C); the caller's cleanup removes partial files. */
+  signal?: AbortSignal | undefined;
+  /** `perms` rules: owner and mode overrides by glob. */
+  perms?: readonly Perm[];
+  /** Bytes of the `generated` custom entries (the store database), by image path, made before the layer. */
+  generated?: ReadonlyMap<string, Buffer>;
+  /** Makes a `generated` entry's bytes inside a layer that also holds store items (max 1): gets the NAR facts
+   * of the items this layer wrote. */
+  generate?: (entry: CustomEntry, ownNar: Readonly<Record<string, NarResult>>) => Buffer;
   /** Called for each entry written (for NAR hashing later); optional. */
   onEntry?: (entry: WalkEntry, item: string) => void;
 }
 
 const DIR_MODE = 0o755;
 
-function header(name: string, type: TarHeader["type"], mode: number, mtime: number, extra: Partial<TarHeader> = {}): Buffer {
-  return encodeHeader({ name, type, mode, mtime, uid: 0, gid: 0, uname: "root", gname: "root", ...extra });
+/** A header; `perms` may change its owner and mode. Owner names are "root" for id 0, else empty (numeric ids rule). */
+function header(name: string, type: TarHeader["type"], mode: number, mtime: number, extra: Partial<TarHeader> = {}, perms?: PermsMatcher): Buffer {
+  let owner = { mode, uid: extra.uid ?? 0, gid: extra.gid ?? 0 };
+  if (perms && !perms.empty) owner = perms.apply(`/${name}`, owner);
+  const names = { uname: owner.uid === 0 ? "root" : "", gname: owner.gid === 0 ? "root" : "" };
+  return encodeHeader({ name, type, mtime, ...extra, ...names, mode: owner.mode, uid: owner.uid, gid: owner.gid });
 }
 
 /** Store-dir parents (`gnu/`, `gnu/store/`), identical in every layer so an upper layer never changes them. */
@@ -45,7 +72,7 @@ function storeParents(storeDir: string): string[] {
   return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
-async function writeFileData(sink: LayerSink, file: string, size: number, label: string): Promise<void> {
+async function writeFileData(sink: LayerSink, file: string, size: number, label: string, hasher?: NarHasher): Promise<void> {
   let fd: number;
   try {
     fd = fs.openSync(file, "r");
@@ -65,6 +92,8 @@ async function writeFileData(sink: LayerSink, file: string, size: number, label:
         throw new StoreError(`reading ${label}: ${(cause as Error).message}`, { cause });
       }
       if (n === 0) throw new StoreError(`reading ${label}: file shrank while it was being archived (expected ${size} bytes)`);
+      // The NAR hash sees the very bytes the tar gets: one read serves both.
+      hasher?.data(view.subarray(0, n));
       sink.commit(n);
       left -= n;
     }
@@ -74,43 +103,89 @@ async function writeFileData(sink: LayerSink, file: string, size: number, label:
   await sink.zeros(paddingFor(size));
 }
 
-async function writeItem(sink: LayerSink, item: string, ctx: LayerContext): Promise<void> {
+/** What one layer's writing shares: the sink, the context, this layer's perms matcher. */
+interface Writer {
+  sink: LayerSink;
+  ctx: LayerContext;
+  perms: PermsMatcher;
+  /** NAR facts of the items written so far. */
+  nar: Record<string, NarResult>;
+}
+
+async function writeItem(w: Writer, item: string): Promise<NarResult> {
+  const { sink, ctx, perms } = w;
   const host = path.join(ctx.store.root, item);
   const base = item.slice(1);
+  const hasher = new NarHasher(item);
   for (const entry of walkTree(host, { label: item })) {
+    ctx.signal?.throwIfAborted();
     ctx.onEntry?.(entry, item);
+    hasher.entry(entry);
     const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
     switch (entry.type) {
       case "directory":
-        await sink.write(header(name, "directory", entry.mode, ctx.mtime));
+        await sink.write(header(name, "directory", entry.mode, ctx.mtime, {}, perms));
         break;
       case "symlink":
-        await sink.write(header(name, "symlink", 0o777, ctx.mtime, { linkname: entry.target! }));
+        await sink.write(header(name, "symlink", 0o777, ctx.mtime, { linkname: entry.target! }, perms));
         break;
       case "file":
-        await sink.write(header(name, "file", entry.mode, ctx.mtime, { size: entry.size }));
-        await writeFileData(sink, entry.hostPath, entry.size, `${item}/${entry.rel}`);
+        await sink.write(header(name, "file", entry.mode, ctx.mtime, { size: entry.size }, perms));
+        await writeFileData(sink, entry.hostPath, entry.size, `${item}/${entry.rel}`, hasher);
         break;
     }
   }
+  return hasher.end();
 }
 
-async function writeCustomEntry(sink: LayerSink, entry: CustomEntry, ctx: LayerContext): Promise<void> {
+async function writeRootSystemEntry(w: Writer, e: RootSystemEntry): Promise<void> {
+  const { sink, ctx, perms } = w;
+  const name = e.path.slice(1);
+  const owner = { uid: e.uid, gid: e.gid };
+  switch (e.type) {
+    case "directory":
+      await sink.write(header(name, "directory", e.mode, ctx.mtime, owner, perms));
+      return;
+    case "symlink":
+      await sink.write(header(name, "symlink", 0o777, ctx.mtime, { ...owner, linkname: e.target! }, perms));
+      return;
+    case "file":
+      await sink.write(header(name, "file", e.mode, ctx.mtime, { ...owner, size: e.size }, perms));
+      await writeFileData(sink, e.hostPath, e.size, e.hostPath);
+      return;
+    case "fifo":
+      await sink.write(header(name, "fifo", e.mode, ctx.mtime, owner, perms));
+      return;
+    default:
+      await sink.write(header(name, e.type, e.mode, ctx.mtime, { ...owner, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 }, perms));
+  }
+}
+
+async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
+  const { sink, ctx, perms } = w;
   const name = entry.path.replace(/^\/+/, "");
   switch (entry.type) {
     case "directory":
-      await sink.write(header(name, "directory", parseInt(entry.mode, 8), ctx.mtime));
+      await sink.write(header(name, "directory", parseInt(entry.mode, 8), ctx.mtime, {}, perms));
       return;
     case "symlink":
-      await sink.write(header(name, "symlink", 0o777, ctx.mtime, { linkname: entry.target }));
+      await sink.write(header(name, "symlink", 0o777, ctx.mtime, { linkname: entry.target }, perms));
       return;
     case "file": {
       const mode = parseInt(entry.mode, 8);
-      if (entry.content !== undefined) {
-        const data = Buffer.from(entry.content);
-        await sink.write(header(name, "file", mode, ctx.mtime, { size: data.length }));
-        await sink.write(data);
-        await sink.zeros(paddingFor(data.length));
+      const inline =
+        entry.generated !== undefined
+          ? (ctx.generated?.get(entry.path) ?? ctx.generate?.(entry, w.nar))
+          : entry.content !== undefined
+            ? Buffer.from(entry.content)
+            : undefined;
+      if (entry.generated !== undefined && inline === undefined) {
+        throw new BuildError(`${entry.path}: the ${entry.generated} was not generated before its layer was written`);
+      }
+      if (inline !== undefined) {
+        await sink.write(header(name, "file", mode, ctx.mtime, { size: inline.length }, perms));
+        await sink.write(inline);
+        await sink.zeros(paddingFor(inline.length));
         return;
       }
       const source = path.resolve(ctx.sourceDir, entry.source!);
@@ -122,7 +197,7 @@ async function writeCustomEntry(sink: LayerSink, entry: CustomEntry, ctx: LayerC
       } catch (cause) {
         throw new BuildError(`paths: ${entry.path}: reading source ${source}: ${(cause as Error).message}`, { cause });
       }
-      await sink.write(header(name, "file", mode, ctx.mtime, { size }));
+      await sink.write(header(name, "file", mode, ctx.mtime, { size }, perms));
       await writeFileData(sink, source, size, source);
       return;
     }
@@ -131,21 +206,37 @@ async function writeCustomEntry(sink: LayerSink, entry: CustomEntry, ctx: LayerC
 
 /**
  * Writes a whole layer: custom entries and the store part merged in name order (the store part sits where its top
- * directory sorts), then the end-of-archive blocks.
+ * directory sorts), then the end-of-archive blocks. Each store item's NAR hash is computed from the same reads.
+ * In a layer that also holds store items (max 1), generated entries (the store database, which needs those hashes)
+ * come last, and custom directories that are store parents are not repeated.
  */
-export async function writeLayer(sink: LayerSink, content: LayerContent, ctx: LayerContext): Promise<void> {
+export async function writeLayer(sink: LayerSink, content: LayerContent, ctx: LayerContext): Promise<LayerWriteResult> {
+  const nar: Record<string, NarResult> = {};
+  const w: Writer = { sink, ctx, perms: new PermsMatcher(ctx.perms ?? []), nar };
+  const parents = storeParents(ctx.store.dir);
+  const withItems = content.items.length > 0;
+  const deferred = withItems ? content.entries.filter((e) => e.type === "file" && e.generated !== undefined) : [];
+  const entries = withItems
+    ? content.entries.filter((e) => !deferred.includes(e) && !(e.type === "directory" && parents.includes(e.path.slice(1))))
+    : content.entries;
+  for (const e of content.rootSystem ?? []) {
+    ctx.signal?.throwIfAborted();
+    await writeRootSystemEntry(w, e);
+  }
   // Entries come sorted component by component (tar --sort=name order); the store part sits where its top
   // directory's name sorts among the top-level names.
-  const storeTop = Buffer.from(storeParents(ctx.store.dir)[0]!);
+  const storeTop = Buffer.from(parents[0]!);
   const top = (e: CustomEntry) => Buffer.from(e.path.split("/").filter(Boolean)[0] ?? "");
-  const split = content.entries.findIndex((e) => Buffer.compare(top(e), storeTop) > 0);
-  const before = split === -1 ? content.entries : content.entries.slice(0, split);
-  const after = split === -1 ? [] : content.entries.slice(split);
-  for (const e of before) await writeCustomEntry(sink, e, ctx);
-  if (content.items.length > 0) {
-    for (const dir of storeParents(ctx.store.dir)) await sink.write(header(dir, "directory", DIR_MODE, ctx.mtime));
-    for (const item of content.items) await writeItem(sink, item, ctx);
+  const split = entries.findIndex((e) => Buffer.compare(top(e), storeTop) > 0);
+  const before = split === -1 ? entries : entries.slice(0, split);
+  const after = split === -1 ? [] : entries.slice(split);
+  for (const e of before) await writeCustomEntry(w, e);
+  if (withItems) {
+    for (const dir of parents) await sink.write(header(dir, "directory", DIR_MODE, ctx.mtime, {}, w.perms));
+    for (const item of content.items) nar[item] = await writeItem(w, item);
   }
-  for (const e of after) await writeCustomEntry(sink, e, ctx);
+  for (const e of after) await writeCustomEntry(w, e);
+  for (const e of deferred) await writeCustomEntry(w, e);
   await sink.write(ZERO_BLOCKS);
+  return { nar, permsMatched: [...w.perms.matched].sort() };
 }

@@ -1,12 +1,13 @@
 /**
- * Looks paths up in the image's final file system view (store items of the closure + the customisation entries)
+ * Looks paths up in the image's final file system view (store items of the closure, the root system, the
+ * customisation entries on top)
  * without building it, so the entrypoint can be checked before anything is written.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PlanError } from "../errors.ts";
 import type { CustomEntry } from "../plan/types.ts";
-import type { Closure } from "../store/types.ts";
+import type { Closure, RootSystemEntry } from "../store/types.ts";
 
 type Node = { type: "directory" | "file" | "symlink"; mode: number; target?: string } | undefined;
 
@@ -15,6 +16,7 @@ export class ImageView {
   readonly #items: Set<string>;
   readonly #entries = new Map<string, CustomEntry>();
   readonly #implicitDirs = new Set<string>();
+  readonly #rootSystem = new Map<string, RootSystemEntry>();
 
   constructor(closure: Closure, entries: CustomEntry[]) {
     this.#closure = closure;
@@ -24,6 +26,7 @@ export class ImageView {
       for (let d = path.posix.dirname(p); d !== "/"; d = path.posix.dirname(d)) this.#implicitDirs.add(d);
     }
     this.#implicitDirs.add(closure.store.dir);
+    for (const e of closure.rootSystem?.entries ?? []) this.#rootSystem.set(e.path, e);
   }
 
   #node(p: string): Node {
@@ -31,6 +34,11 @@ export class ImageView {
     if (entry) {
       if (entry.type === "symlink") return { type: "symlink", mode: 0o777, target: entry.target };
       return { type: entry.type, mode: parseInt(entry.mode, 8) };
+    }
+    const low = this.#rootSystem.get(p);
+    if (low) {
+      if (low.type === "symlink") return { type: "symlink", mode: 0o777, target: low.target! };
+      return { type: low.type === "directory" ? "directory" : "file", mode: low.type === "file" ? low.mode : 0 };
     }
     const dir = this.#closure.store.dir;
     if (p.startsWith(`${dir}/`)) {

@@ -6,6 +6,8 @@ import { PlanError } from "../errors.ts";
 import type { ImageSpec } from "../spec/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { CustomEntry } from "./types.ts";
+import { accountFiles } from "./accounts.ts";
+import { databaseEntries, databaseLayout } from "../database/layout.ts";
 
 /** Mode of the parent directories nobody declared (what `mkdir -p` gives under umask 022, as Guix does). */
 export const IMPLICIT_DIR_MODE = "755";
@@ -91,6 +93,59 @@ function explicitEntries(spec: ImageSpec, profile: string | undefined): { parts:
   return out;
 }
 
+/** Entries made from `accounts` and `database`, after the spec's own. */
+function generatedEntries(spec: ImageSpec, closure: Closure): { parts: string[]; def: Defined }[] {
+  const out: { parts: string[]; def: Defined }[] = [];
+  const files = accountFiles(spec, closure);
+  if (files) {
+    for (const [name, content] of [["passwd", files.passwd], ["group", files.group]] as const) {
+      const entry: CustomEntry = { path: `/etc/${name}`, type: "file", mode: "644", content };
+      out.push({ parts: ["etc", name], def: { entry, origin: `accounts (/etc/${name})`, explicit: true } });
+    }
+  }
+  const layout = databaseLayout(spec, closure.store.dir);
+  if (layout) {
+    for (const entry of databaseEntries(layout, closure)) {
+      const origin = `database (${entry.path})`;
+      out.push({ parts: components(entry.path, origin), def: { entry, origin, explicit: true } });
+    }
+  }
+  return out;
+}
+
+/** Files of the root system that accounts rewrites (merged), so defining them again is intended. */
+const MERGED = new Set(["/etc/passwd", "/etc/group"]);
+
+/**
+ * Checks the customisation entries against the root system beneath them: a path both define is an error naming
+ * both, unless both are directories (then the entry is the same directory; an implicit one takes the root
+ * system's mode) or it is a file accounts merges. Root-system entries inside the store directory are refused.
+ */
+function checkRootSystem(byPath: Map<string, Defined>, closure: Closure, accounts: boolean): void {
+  const rs = closure.rootSystem;
+  if (!rs) return;
+  const store = closure.store.dir;
+  const under = new Map(rs.entries.map((e) => [e.path, e]));
+  for (const e of rs.entries) {
+    if (e.path === store || store.startsWith(`${e.path}/`)) {
+      if (e.type !== "directory") throw new PlanError(`rootSystem ${rs.source}: ${e.path} is a ${e.type}, but the store needs it to be a directory (${store})`);
+    } else if (e.path.startsWith(`${store}/`)) {
+      throw new PlanError(`rootSystem ${rs.source}: ${e.path} is inside the store directory ${store}; the store layers own it`);
+    }
+  }
+  for (const [p, def] of byPath) {
+    const low = under.get(p);
+    if (!low) continue;
+    if (low.type === "directory" && def.entry.type === "directory") {
+      if (!def.explicit) byPath.set(p, { ...def, entry: { ...def.entry, mode: low.mode.toString(8).padStart(3, "0") } });
+      continue;
+    }
+    if (accounts && MERGED.has(p) && low.type === "file") continue;
+    const what = low.type === "symlink" ? `a symlink to ${low.target}` : `a ${low.type}`;
+    throw new PlanError(`${def.origin} defines ${p} again: the root system ${rs.source} has it (${what}); keep one of them`);
+  }
+}
+
 /** Refuses entries that would replace the store directory, one of its parents, or something inside it. */
 function checkStoreOverlap(parts: string[], origin: string, storeDir: string): void {
   const store = storeDir.split("/").filter((c) => c !== "");
@@ -107,7 +162,7 @@ function checkStoreOverlap(parts: string[], origin: string, storeDir: string): v
  */
 export function customEntries(spec: ImageSpec, closure: Closure): CustomEntry[] {
   const byPath = new Map<string, Defined>();
-  const explicit = explicitEntries(spec, closure.profile);
+  const explicit = [...explicitEntries(spec, closure.profile), ...generatedEntries(spec, closure)];
   for (const { parts, def } of explicit) {
     checkStoreOverlap(parts, def.origin, closure.store.dir);
     const seen = byPath.get(def.entry.path);
@@ -130,6 +185,7 @@ export function customEntries(spec: ImageSpec, closure: Closure): CustomEntry[] 
       }
     }
   }
+  checkRootSystem(byPath, closure, spec.accounts !== undefined);
   return [...byPath.values()].map((d) => d.entry).sort((a, b) => comparePaths(a.path, b.path));
 }
 

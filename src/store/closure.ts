@@ -10,9 +10,10 @@ import { closureOf, readClosureInfo, readReferencesGraph } from "./graph.ts";
 import { narSize } from "./nar.ts";
 import { byBytes, hostPath, isStorePath, resolveProfile, resolveRoots } from "./path.ts";
 import { scanClosure, type ScanMemo } from "./scan.ts";
+import { readRootSystem } from "../image/root-system.ts";
 import type { Closure, StoreItem, StoreLocation } from "./types.ts";
 
-export type ClosureSpec = Pick<ImageSpec, "store" | "profile" | "roots" | "closure">;
+export type ClosureSpec = Pick<ImageSpec, "store" | "profile" | "roots" | "closure" | "rootSystem">;
 export type ClosureSource = "database" | "guix-graph" | "nix-closure-info" | "scan";
 
 export interface ResolveOptions {
@@ -128,5 +129,8 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
     .sort((a, b) => byBytes(a.path, b.path));
   const closure: Closure = { store, roots, items };
   if (profile !== undefined) closure.profile = profile;
+  // The root system is listed here, with the other inputs read from disk, so planning stays pure.
+  const rootSystem = readRootSystem(spec, configDir);
+  if (rootSystem !== undefined) closure.rootSystem = rootSystem;
   return closure;
 }

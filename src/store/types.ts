@@ -19,6 +19,39 @@ export interface StoreItem {
   narHash?: string;
 }
 
+/** One entry of a root system (`rootSystem`), as the resolve stage found it. */
+export interface RootSystemEntry {
+  /** Absolute image path, e.g. `/etc/passwd`. */
+  path: string;
+  hostPath: string;
+  type: "file" | "directory" | "symlink" | "char" | "block" | "fifo";
+  /** Permission bits incl. setuid/setgid/sticky. */
+  mode: number;
+  /** Bytes of a regular file; 0 otherwise. */
+  size: number;
+  target?: string;
+  /** 0 unless the root system keeps owners. */
+  uid: number;
+  gid: number;
+  devmajor?: number;
+  devminor?: number;
+}
+
+/** A provisioned root file system, listed (metadata only) by the resolve stage. */
+export interface RootSystem {
+  /** The directory as the spec writes it (goes into the plan). */
+  source: string;
+  /** Absolute host directory. */
+  dir: string;
+  keepOwners: boolean;
+  allowDevices: boolean;
+  /** In tar --sort=name order (parents first); the root directory itself is not an entry. */
+  entries: RootSystemEntry[];
+  /** Contents of its /etc/passwd and /etc/group when they are regular files (merged with `accounts`). */
+  passwd?: string;
+  group?: string;
+}
+
 export interface Closure {
   store: StoreLocation;
   /** The store paths the closure was computed from (the profile item, or `roots`), sorted. */
@@ -27,4 +60,6 @@ export interface Closure {
   profile?: string;
   /** Every item of the closure, sorted by path. */
   items: StoreItem[];
+  /** The spec's `rootSystem`, listed. */
+  rootSystem?: RootSystem;
 }

@@ -89,7 +89,7 @@ describe("layer cache", () => {
     fs.truncateSync(cache.blobPath(l0!.digest), 10);
     const blob1 = cache.blobPath(l1!.digest);
     const bytes = fs.readFileSync(blob1);
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1]! ^= 0xff;
     fs.chmodSync(blob1, 0o644);
     fs.writeFileSync(blob1, bytes);
     const second = await build({ out: "b.tar", cache });

@@ -78,8 +78,8 @@ export function randomClosure(rand: () => number, count: number, options: { maxS
 }
 
 /** The item names (the part after the hash) of each store layer, in layer order; names sorted within a layer. */
-export function layerNames(plan: { layers: ({ kind: "store"; items: { path: string }[] } | { kind: "customisation" })[] }): string[][] {
-  return plan.layers.map((l) => (l.kind === "store" ? l.items.map((it) => nameOf(it.path)).sort() : ["<custom>"]));
+export function layerNames(plan: { layers: ({ kind: "store"; items: { path: string }[] } | { kind: "customisation" } | { kind: "root-system" })[] }): string[][] {
+  return plan.layers.map((l) => (l.kind === "store" ? l.items.map((it) => nameOf(it.path)).sort() : l.kind === "root-system" ? ["<root-system>"] : ["<custom>"]));
 }
 
 export function nameOf(path: string): string {

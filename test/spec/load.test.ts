@@ -32,6 +32,8 @@ describe("a valid YAML config", () => {
       architecture: "amd64",
       os: "linux",
       output: { format: "docker-archive", path: path.join(cwd, "hello.tar") },
+      database: false,
+      perms: [],
     });
   });
 
