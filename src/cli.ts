@@ -11,8 +11,10 @@ import { checkCommand } from "./cli/check.ts";
 import { diffCommand } from "./cli/diff.ts";
 import { cacheCommand } from "./cli/cache.ts";
 import { watchCommand } from "./cli/watch.ts";
+import { pushCommand } from "./cli/push.ts";
+import { inspectCommand } from "./cli/inspect.ts";
 
-const COMMANDS: Command[] = [buildCommand, planCommand, watchCommand, cacheCommand, checkCommand, diffCommand];
+const COMMANDS: Command[] = [buildCommand, planCommand, watchCommand, cacheCommand, checkCommand, diffCommand, pushCommand, inspectCommand];
 
 const COMMON = `Config: [config] or -c FILE; without it, image.config.{ts,mts,js,mjs,yaml,yml,json}, .layerpackrc*
 or package.json#layerpack in the current directory.`;

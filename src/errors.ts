@@ -43,3 +43,8 @@ export class PlanError extends LayerpackError {
 export class BuildError extends LayerpackError {
   override name = "BuildError";
 }
+
+/** A registry could not be reached, refused the credentials, or answered with an error. */
+export class RegistryError extends LayerpackError {
+  override name = "RegistryError";
+}

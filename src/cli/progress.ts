@@ -37,6 +37,10 @@ export class Progress {
       if (this.#mode === "tty" && performance.now() - this.#lastDraw > 100) this.#draw();
       return;
     }
+    if (e.type === "blob") {
+      if (this.#mode === "plain" && e.status !== "uploading") this.#io.err(`blob ${e.digest.slice(7, 19)} ${formatBytes(e.size)} ${e.status === "exists" ? "already in the registry" : e.status}\n`);
+      return;
+    }
     if (e.type !== "layer-done") return;
     this.#done++;
     this.#count = e.count;
@@ -61,11 +65,19 @@ export class Progress {
     const seconds = ((performance.now() - this.#started) / 1000).toFixed(2);
     const s = result.stats;
     if (this.#mode === "json") {
-      this.#io.out(`${JSON.stringify({ type: "done", output: result.output, imageId: result.imageId, repoTag: result.repoTag, ...s, seconds: Number(seconds) })}\n`);
+      this.#io.out(`${JSON.stringify({ type: "done", output: result.output, imageId: result.imageId, repoTag: result.repoTag, ...s, ...(result.push ? { push: result.push } : {}), seconds: Number(seconds) })}\n`);
       return;
     }
     if (this.#mode === "quiet") {
-      this.#io.out(`${result.output}\n`);
+      this.#io.out(`${result.push ? result.push.references.map((r) => `${r}@${result.push!.digest}`).join("\n") : result.output}\n`);
+      return;
+    }
+    const push = result.push;
+    if (push) {
+      this.#io.err(
+        `pushed ${push.references.join(", ")}: ${push.uploaded} blobs uploaded (${formatBytes(push.uploadedBytes)}), ${push.mounted} mounted, ${push.existing} already there; ${s.rebuilt} layers built, ${s.reused} reused, ${seconds} s; manifest ${push.digest}\n`,
+      );
+      this.#io.out(`${push.references.map((r) => `${r}@${push.digest}`).join("\n")}\n`);
       return;
     }
     const written = s.upToDate ? "output up to date" : `${formatBytes(s.bytesWritten)} of new layers`;

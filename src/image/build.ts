@@ -13,21 +13,29 @@ import type { ImageSpec } from "../spec/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { LayerPlan, PlannedLayer } from "../plan/types.ts";
 import { resolveEntrypoint } from "../plan/custom.ts";
-import type { CachedLayer, LayerCache } from "../cache/cache.ts";
+import { LayerCache, type CachedLayer } from "../cache/cache.ts";
 import { canonicalJson, imageConfig, type HistoryEntry } from "./config.ts";
 import { createBlobFile, LayerSink, type BlobResult, type BlobTarget } from "./sink.ts";
-import { writeLayer, type LayerContent, type LayerContext } from "./layer.ts";
+import { writeLayer, type LayerContent, type LayerContext, type LayerWriteResult } from "./layer.ts";
+import { databaseFor, type NarFacts } from "../database/index.ts";
+import { imageUser } from "../plan/accounts.ts";
+import { unmatchedPermsWarnings } from "./perms.ts";
 import { layerKey } from "./layer-key.ts";
 import { checkOutputDir, writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
 import { ImageView } from "./view.ts";
 import { MEDIA_TYPES, type BuiltImage, type LayerBlob, type LayerDescriptor } from "./types.ts";
+import { fileHasDigest, ociLayoutHas, writeOciArchive, writeOciLayout, type ImageBlobs } from "./oci-layout.ts";
+import { parseReference } from "../registry/reference.ts";
+import { pushToRegistry } from "../registry/output.ts";
+import type { PushEvent, PushResult } from "../registry/push.ts";
 
 export type BuildEvent =
   | { type: "layer-start"; index: number; count: number; items: number; bytes: number }
   | { type: "layer-done"; index: number; count: number; blob: BlobResult; cached: boolean }
   | { type: "progress"; bytes: number }
-  | { type: "output"; path: string; upToDate: boolean };
+  | { type: "output"; path: string; upToDate: boolean }
+  | PushEvent;
 
 export interface BuildInput {
   spec: ImageSpec;
@@ -39,7 +47,11 @@ export interface BuildInput {
   cache?: LayerCache;
   /** Layers built at once; default: the number of cores. */
   concurrency?: number;
+  /** Aborts the build; partial files are removed and the previous output stays. */
+  signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
+  /** Where registry credentials are looked up (output.format registry); default process.env. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface BuildStats {
@@ -56,8 +68,14 @@ export interface BuildResult {
   /** `sha256:<hex>` of the config: the image ID. */
   imageId: string;
   repoTag: string;
+  /** Every `name:tag` (tag, then tags). */
+  repoTags: string[];
   layers: LayerDescriptor[];
   stats: BuildStats;
+  /** What a registry push sent (output.format registry). */
+  push?: PushResult;
+  /** Problems that did not stop the build (e.g. a `perms` glob that matched nothing), for the caller to show. */
+  warnings?: string[];
 }
 
 /** Seconds since the epoch of an RFC 3339 time. */
@@ -70,13 +88,18 @@ export function planTag(plan: LayerPlan): string {
   return createHash("sha256").update(canonicalJson(plan)).digest("hex").slice(0, 32);
 }
 
-export function layerContent(layer: PlannedLayer): LayerContent {
+export function layerContent(layer: PlannedLayer, closure?: Closure): LayerContent {
   if (layer.kind === "customisation") return { items: [], entries: layer.entries };
+  if (layer.kind === "root-system") {
+    if (!closure?.rootSystem) throw new BuildError(`the plan has a root-system layer (${layer.source}), but the closure has no root system listing`);
+    return { items: [], entries: [], rootSystem: closure.rootSystem.entries };
+  }
   return { items: layer.items.map((i) => i.path), entries: layer.entries ?? [] };
 }
 
 function historyComment(layer: PlannedLayer): string {
   if (layer.kind === "customisation") return `customisation: ${layer.entries.length} entries`;
+  if (layer.kind === "root-system") return `root system: ${layer.files} entries`;
   const names = layer.items.map((i) => path.posix.basename(i.path).slice(33));
   const shown = names.length > 8 ? `${names.slice(0, 8).join(", ")}, ... (${names.length} items)` : names.join(", ");
   return `store: ${shown}`;
@@ -85,16 +108,44 @@ function historyComment(layer: PlannedLayer): string {
 /** Layers whose NAR size suggests a tar near the 8 GiB ustar limit are written to a file first (see docker-archive). */
 const STREAM_LIMIT = 6 * 1024 ** 3;
 
-async function produceLayer(target: BlobTarget, content: LayerContent, spec: ImageSpec, ctx: LayerContext): Promise<BlobResult> {
+async function produceLayer(target: BlobTarget, content: LayerContent, spec: ImageSpec, ctx: LayerContext): Promise<BlobResult & LayerWriteResult> {
   const sink = new LayerSink(target, spec.compression);
   sink.onBytes = ctx.onBytes;
   try {
-    await writeLayer(sink, content, ctx);
-    return await sink.finish();
+    const facts = await writeLayer(sink, content, ctx);
+    return { ...(await sink.finish()), ...facts };
   } catch (err) {
     await sink.abort();
     throw err;
   }
+}
+
+/**
+ * Produces a job's layer and remembers what writing it learnt (NAR facts, matched perms). A layer holding the
+ * store database without store items (the customisation layer) waits for every other layer's NAR facts: its
+ * database bytes, and so its cache key, are made first.
+ */
+async function produceJob(target: BlobTarget, job: Job, p: Prepared): Promise<BlobResult & LayerWriteResult> {
+  if (job.needsDb) prepareDatabase(job, p);
+  const blob = await produceLayer(target, job.content, p.spec, job.ctx ?? p.ctx);
+  recordFacts(p, blob);
+  return blob;
+}
+
+function recordFacts(p: Prepared, facts: { nar?: Record<string, NarFacts> | undefined; permsMatched?: string[] | undefined }): void {
+  Object.assign(p.nar, facts.nar ?? {});
+  for (const g of facts.permsMatched ?? []) p.permsMatched.add(g);
+}
+
+/** Makes the database bytes of a job's generated entries from the NAR facts gathered so far; sets its key. */
+function prepareDatabase(job: Job, p: Prepared): void {
+  if (job.ctx) return;
+  const generated = new Map<string, Buffer>();
+  for (const e of job.content.entries) {
+    if (e.type === "file" && e.generated !== undefined) generated.set(e.path, databaseFor(e.generated, p.closure, p.nar, p.ctx.mtime));
+  }
+  job.ctx = { ...p.ctx, generated };
+  job.key = layerKey(job.content, job.ctx, p.spec.compression);
 }
 
 interface Job {
@@ -103,10 +154,20 @@ interface Job {
   content: LayerContent;
   bytes: number;
   key: string;
+  /** Holds generated entries but no store items: built after the others (see produceJob). */
+  needsDb: boolean;
+  /** This job's context when it differs from the shared one (generated bytes). */
+  ctx?: LayerContext;
 }
 
 interface Prepared {
   spec: ImageSpec;
+  closure: Closure;
+  /** NAR facts of the store items of the layers built or reused so far. */
+  nar: Record<string, NarFacts>;
+  /** Whether the image has a store database, so every store layer must know its NAR facts. */
+  wantNar: boolean;
+  permsMatched: Set<string>;
   output: string;
   created: string;
   entrypoint: string | undefined;
@@ -117,8 +178,10 @@ interface Prepared {
 
 function prepare(input: BuildInput): Prepared {
   const { spec, closure, plan } = input;
-  const output = path.resolve(spec.output.path);
-  checkOutputDir(output);
+  // A registry output is its reference (checked before any work); the others are paths.
+  const output = spec.output.format === "registry" ? spec.output.ref! : path.resolve(spec.output.path!);
+  if (spec.output.format === "registry") parseReference(output);
+  else checkOutputDir(output);
   const created = spec.created ?? "1970-01-01T00:00:01Z";
   const onEvent = input.onEvent;
   const ctx: LayerContext = {
@@ -126,14 +189,38 @@ function prepare(input: BuildInput): Prepared {
     mtime: epochSeconds(created),
     sourceDir: input.configDir,
     onBytes: onEvent && ((bytes) => onEvent({ type: "progress", bytes })),
+    signal: input.signal,
+    perms: spec.perms ?? [],
   };
   const entrypoint = resolveEntrypoint(spec, closure);
-  if (entrypoint) new ImageView(closure, plan.layers.flatMap((l) => layerContent(l).entries)).checkEntrypoint(entrypoint);
-  const jobs = plan.layers.map((layer, index) => {
-    const content = layerContent(layer);
-    return { index, layer, content, bytes: layer.kind === "store" ? layer.size : 0, key: layerKey(content, ctx, spec.compression) };
+  if (entrypoint) new ImageView(closure, plan.layers.flatMap((l) => layerContent(l, closure).entries)).checkEntrypoint(entrypoint);
+  const p: Prepared = {
+    spec: { ...spec, user: imageUser(spec, closure) },
+    closure,
+    nar: {},
+    wantNar: false,
+    permsMatched: new Set(),
+    output,
+    created,
+    entrypoint,
+    ctx,
+    mediaType: MEDIA_TYPES[spec.compression],
+    jobs: [],
+  };
+  p.jobs = plan.layers.map((layer, index): Job => {
+    const content = layerContent(layer, closure);
+    const generates = content.entries.some((e) => e.type === "file" && e.generated !== undefined);
+    p.wantNar ||= generates;
+    const needsDb = generates && content.items.length === 0;
+    // With max 1 the database is made inside the layer, after its items; their paths already key it.
+    const jobCtx: LayerContext | undefined =
+      generates && !needsDb ? { ...ctx, generate: (e, own) => databaseFor(e.type === "file" ? e.generated! : "guix-database", closure, { ...p.nar, ...own }, ctx.mtime) } : undefined;
+    const bytes = layer.kind === "store" || layer.kind === "root-system" ? layer.size : 0;
+    const job: Job = { index, layer, content, bytes, key: needsDb ? "" : layerKey(content, jobCtx ?? ctx, spec.compression), needsDb };
+    if (jobCtx) job.ctx = jobCtx;
+    return job;
   });
-  return { spec, output, created, entrypoint, ctx, mediaType: MEDIA_TYPES[spec.compression], jobs };
+  return p;
 }
 
 function finishImage(p: Prepared, plan: LayerPlan, layers: LayerDescriptor[]): BuiltImage & { repoTag: string } {
@@ -142,8 +229,9 @@ function finishImage(p: Prepared, plan: LayerPlan, layers: LayerDescriptor[]): B
     canonicalJson(imageConfig({ spec: p.spec, entrypoint: p.entrypoint, created: p.created, diffIds: layers.map((l) => l.diffId), history })),
   );
   const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
-  const repoTag = `${p.spec.name}:${p.spec.tag ?? planTag(plan)}`;
-  return { config, configDigest, repoTags: [repoTag], layers, repoTag };
+  const tags = [...new Set([...(p.spec.tag !== undefined ? [p.spec.tag] : []), ...(p.spec.tags ?? [])])];
+  const repoTags = (tags.length > 0 ? tags : [planTag(plan)]).map((t) => `${p.spec.name}:${t}`);
+  return { config, configDigest, repoTags, layers, repoTag: repoTags[0]! };
 }
 
 const describe = (b: { digest: string; diffId: string; size: number }, mediaType: string): LayerDescriptor => ({
@@ -157,16 +245,17 @@ const describe = (b: { digest: string; diffId: string; size: number }, mediaType
 async function buildIntoCache(job: Job, p: Prepared, cache: LayerCache): Promise<CachedLayer> {
   const temp = cache.tempPath(`layer-${job.index}`);
   const target = createBlobFile(temp);
-  let blob: BlobResult;
+  let blob: BlobResult & LayerWriteResult;
   try {
-    blob = await produceLayer(target, job.content, p.spec, p.ctx);
+    blob = await produceJob(target, job, p);
   } catch (err) {
     fs.closeSync(target.fd);
     fs.rmSync(temp, { force: true });
     throw err;
   }
   fs.closeSync(target.fd);
-  return cache.putLayer(job.key, temp, { ...describe(blob, p.mediaType), tarSize: blob.tarSize });
+  const facts = { ...(job.content.items.length > 0 ? { nar: blob.nar } : {}), ...(blob.permsMatched.length > 0 ? { permsMatched: blob.permsMatched } : {}) };
+  return cache.putLayer(job.key, temp, { ...describe(blob, p.mediaType), tarSize: blob.tarSize, ...facts });
 }
 
 /** Runs `work` over `jobs`, largest first, at most `limit` at a time; the first failure stops new work. */
@@ -201,19 +290,33 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   const count = p.jobs.length;
   const blobs = new Map<number, CachedLayer>();
   const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false };
-  for (const job of p.jobs) {
+  // A hit is usable when it knows its items' NAR facts, or nothing needs them.
+  const lookup = (job: Job) => {
     const hit = cache.getLayer(job.key);
-    if (hit) blobs.set(job.index, hit);
-  }
-  const misses = p.jobs.filter((j) => !blobs.has(j.index)).sort((a, b) => b.bytes - a.bytes || a.index - b.index);
-  await runPool(misses, input.concurrency ?? os.availableParallelism(), async (job) => {
+    if (hit && (!p.wantNar || job.content.items.every((it) => hit.nar?.[it] !== undefined))) {
+      blobs.set(job.index, hit);
+      recordFacts(p, hit);
+    }
+  };
+  for (const job of p.jobs) if (!job.needsDb) lookup(job);
+  const build = async (job: Job) => {
     input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
     const built = await buildIntoCache(job, p, cache);
     blobs.set(job.index, built);
     stats.rebuilt++;
     stats.bytesWritten += built.size;
     input.onEvent?.({ type: "layer-done", index: job.index, count, blob: built, cached: false });
-  });
+  };
+  const misses = p.jobs.filter((j) => !j.needsDb && !blobs.has(j.index)).sort((a, b) => b.bytes - a.bytes || a.index - b.index);
+  await runPool(misses, input.concurrency ?? os.availableParallelism(), build);
+  // The layers holding the database, once every NAR fact is known: keyed by the database's bytes.
+  for (const job of p.jobs.filter((j) => j.needsDb)) {
+    prepareDatabase(job, p);
+    lookup(job);
+    if (blobs.has(job.index)) continue;
+    misses.push(job);
+    await build(job);
+  }
   for (const job of p.jobs) {
     if (misses.includes(job)) continue;
     stats.reused++;
@@ -223,12 +326,15 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   const image = finishImage(p, input.plan, layers);
 
   const stampFile = path.join(cache.dir, "outputs", `${createHash("sha256").update(p.output).digest("hex")}.json`);
-  const before = outputStamp(p.output, image);
+  // Files are stamped; a layout is checked by its index and blobs (ociOutput); a registry by HEAD requests.
+  const stamped = p.spec.output.format === "docker-archive" || p.spec.output.format === "oci-archive";
+  const before = stamped ? outputStamp(p.output, image) : undefined;
   if (before !== undefined && fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8") === before) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
-    return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, layers, stats };
+    return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
   }
+  if (p.spec.output.format !== "docker-archive") return ociOutput(input, p, cache, image, blobs, new Set(misses.map((j) => j.index)), stats, stampFile);
   await writeAtomically(p.output, async (temp) => {
     const archive = new DockerArchiveWriter(temp, p.ctx.mtime);
     try {
@@ -255,7 +361,60 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     fs.writeFileSync(stampFile, after);
   }
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });
-  return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, layers, stats };
+  return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
+}
+
+/**
+ * OCI layout / archive and registry outputs, assembled from cache blobs. A reused blob is checked against its
+ * digest when an output reads it (a push reads only what the registry lacks); a damaged one is built again.
+ */
+async function ociOutput(
+  input: BuildInput,
+  p: Prepared,
+  cache: LayerCache,
+  image: BuiltImage & { repoTag: string },
+  blobs: Map<number, CachedLayer>,
+  fresh: Set<number>,
+  stats: BuildStats,
+  stampFile: string,
+): Promise<BuildResult> {
+  const format = p.spec.output.format;
+  const result = (push?: PushResult): BuildResult => ({
+    output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers: image.layers, stats, ...(push ? { push } : {}),
+  });
+  if (format === "oci-layout" && ociLayoutHas(p.output, image)) {
+    stats.upToDate = true;
+    input.onEvent?.({ type: "output", path: p.output, upToDate: true });
+    return result();
+  }
+  const layerFile = async (index: number): Promise<string> => {
+    const job = p.jobs[index]!;
+    const blob = blobs.get(index)!;
+    if (fresh.has(index) || (await fileHasDigest(blob.file, blob.digest, blob.size))) return blob.file;
+    cache.dropLayer(job.key, blob.digest);
+    const rebuilt = await buildIntoCache(job, p, cache);
+    if (rebuilt.digest !== blob.digest) throw new BuildError(`layer ${index + 1} was rebuilt as ${rebuilt.digest}, not ${blob.digest}: did the store change?`);
+    blobs.set(index, rebuilt);
+    fresh.add(index);
+    stats.rebuilt++;
+    stats.reused--;
+    stats.bytesWritten += rebuilt.size;
+    return rebuilt.file;
+  };
+  const withFiles: ImageBlobs = { ...image, layerFile };
+  let push: PushResult | undefined;
+  if (format === "oci-layout") await writeOciLayout(withFiles, p.output);
+  else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
+  else {
+    push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent });
+  }
+  const after = format === "oci-archive" ? outputStamp(p.output, image) : undefined;
+  if (after !== undefined) {
+    fs.mkdirSync(path.dirname(stampFile), { recursive: true });
+    fs.writeFileSync(stampFile, after);
+  }
+  input.onEvent?.({ type: "output", path: p.output, upToDate: false });
+  return result(push);
 }
 
 /** No cache: every layer streams straight into the archive, sequentially. */
@@ -273,14 +432,14 @@ async function buildStreaming(input: BuildInput, p: Prepared): Promise<BuildResu
           const file = `${temp}.layer-${job.index}`;
           const target = createBlobFile(file);
           try {
-            blob = await produceLayer(target, job.content, p.spec, p.ctx);
+            blob = await produceJob(target, job, p);
             archive.addLayerFile({ ...describe(blob, p.mediaType), file });
           } finally {
             fs.closeSync(target.fd);
             fs.rmSync(file, { force: true });
           }
         } else {
-          blob = await archive.addLayer(p.mediaType, (target) => produceLayer(target, job.content, p.spec, p.ctx));
+          blob = await archive.addLayer(p.mediaType, (target) => produceJob(target, job, p));
         }
         stats.rebuilt++;
         stats.bytesWritten += blob.size;
@@ -290,7 +449,7 @@ async function buildStreaming(input: BuildInput, p: Prepared): Promise<BuildResu
       const image = finishImage(p, input.plan, layers);
       archive.finish(image);
       input.onEvent?.({ type: "output", path: p.output, upToDate: false });
-      return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, layers, stats };
+      return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
     } finally {
       archive.close();
     }
@@ -299,5 +458,21 @@ async function buildStreaming(input: BuildInput, p: Prepared): Promise<BuildResu
 
 export async function buildImage(input: BuildInput): Promise<BuildResult> {
   const p = prepare(input);
-  return input.cache ? buildCached(input, p, input.cache) : buildStreaming(input, p);
+  const result = await buildPrepared(input, p);
+  const warnings = unmatchedPermsWarnings(input.spec.perms ?? [], p.permsMatched);
+  return warnings.length > 0 ? { ...result, warnings } : result;
+}
+
+async function buildPrepared(input: BuildInput, p: Prepared): Promise<BuildResult> {
+  if (input.cache) return buildCached(input, p, input.cache);
+  if (p.spec.output.format === "docker-archive") return buildStreaming(input, p);
+  // OCI outputs are assembled from blobs: without a cache, a temporary one (beside a file output, so layout blobs
+  // can be hard links) is removed afterwards.
+  const base = p.spec.output.format === "registry" ? os.tmpdir() : path.dirname(p.output);
+  const dir = fs.mkdtempSync(path.join(base, ".layerpack-nocache-"));
+  try {
+    return await buildCached(input, p, new LayerCache(dir));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -255,7 +255,8 @@ function createdFromEnv(env: Record<string, string | undefined>, file: string, s
 
 /** A new spec with host paths made absolute (see the decisions at the top). */
 function resolvePaths(spec: LoadedSpec, dir: string): LoadedSpec {
-  const out: LoadedSpec = { ...spec, output: { ...spec.output, path: resolveFrom(dir, spec.output.path) } };
+  const output = spec.output.path === undefined ? spec.output : { ...spec.output, path: resolveFrom(dir, spec.output.path) };
+  const out: LoadedSpec = { ...spec, output };
   if (spec.profile !== undefined) out.profile = resolveFrom(dir, spec.profile);
   if (spec.roots !== undefined) out.roots = spec.roots.map((r) => resolveFrom(dir, r));
   if (typeof spec.store === "object") out.store = { ...spec.store, root: resolveFrom(dir, spec.store.root) };

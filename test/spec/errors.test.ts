@@ -136,7 +136,7 @@ describe("validation", () => {
     expect(err.message.split("\n")).toEqual([
       "image.config.yaml:1:7: name: must be a lowercase repository name such as hello or team/hello",
       'image.config.yaml:3:1: bogus: unknown key "bogus"',
-      'image.config.yaml:4:34: output.format: must be one of "docker-archive"',
+      'image.config.yaml:4:34: output.format: must be one of "docker-archive", "oci-layout", "oci-archive", "registry"',
     ]);
     expect([err.keyPath, err.line, err.column]).toEqual(["name", 1, 7]);
   });

@@ -1,0 +1,51 @@
+import { readImage, type InspectedImage } from "../image/read-oci.ts";
+import { formatBytes, UsageError, type Command } from "./context.ts";
+
+export const inspectCommand: Command = {
+  name: "inspect",
+  summary: "show an image's manifest, config and layers (archive, OCI layout or registry)",
+  usage: `layerpack inspect PATH|REF [--ref NAME] [--json] [--insecure]
+
+  PATH               a docker archive, an OCI archive or an OCI layout directory
+  REF                a registry reference, REGISTRY/NAME[:TAG|@DIGEST] (when no such path exists)
+      --ref NAME     which image of an OCI layout holding several (its org.opencontainers.image.ref.name)
+      --json         print one JSON object: manifest, config, layers
+      --insecure     plain HTTP to the registry (loopback registries use it without this)`,
+  maxPositionals: 1,
+  options: { ref: { type: "string" }, json: { type: "boolean" }, insecure: { type: "boolean" } },
+  async run({ io, values, positionals }) {
+    const target = positionals[0];
+    if (target === undefined) throw new UsageError("inspect: give a path (archive or OCI layout) or a registry reference");
+    const image = await readImage(target, {
+      ...(typeof values.ref === "string" ? { ref: values.ref } : {}),
+      ...(values.insecure ? { insecure: true } : {}),
+      env: io.env,
+    });
+    io.out(values.json ? `${JSON.stringify(image, null, 2)}\n` : describe(image));
+    return 0;
+  },
+};
+
+function describe(image: InspectedImage): string {
+  const c = image.config;
+  const cfg = (c.config ?? {}) as Record<string, unknown>;
+  const total = image.layers.reduce((n, l) => n + l.size, 0);
+  const lines = [
+    `${image.kind} ${image.source}`,
+    `  names        ${image.names.join(", ") || "-"}`,
+    ...(image.manifestDigest ? [`  manifest     ${image.manifestDigest}`] : []),
+    `  config       ${image.configDigest} (image id)`,
+    `  platform     ${String(c.os)}/${String(c.architecture)}, created ${String(c.created)}`,
+  ];
+  for (const key of ["Entrypoint", "Cmd", "Env", "User", "WorkingDir", "ExposedPorts", "Labels"]) {
+    if (cfg[key] !== undefined && cfg[key] !== "") lines.push(`  ${key.padEnd(12)} ${JSON.stringify(cfg[key])}`);
+  }
+  lines.push(`  layers       ${image.layers.length}, ${formatBytes(total)}`);
+  image.layers.forEach((l, i) => {
+    const type = l.mediaType.replace(/^application\/vnd\.(oci|docker)\.image\.(layer\.v1\.|rootfs\.)?/, "");
+    lines.push(`  ${String(i + 1).padStart(3)}  ${l.digest}  ${formatBytes(l.size).padStart(10)}  ${type}`);
+    if (l.diffId && l.diffId !== l.digest) lines.push(`       diff_id ${l.diffId}`);
+    if (l.comment) lines.push(`       ${l.comment}`);
+  });
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,315 @@
+/**
+ * OCI image layout output (FORMATS.md §3): a directory (`oci-layout`, `index.json`, `blobs/sha256/<hex>`) or the
+ * same as a tar (an oci-archive, as skopeo and podman read it).
+ *
+ * Decisions:
+ * - One index entry per tag, all pointing at the same manifest; `org.opencontainers.image.ref.name` is `name:tag`
+ *   (what skopeo's `oci:DIR:name:tag` writes and podman load names the image by) and `io.containerd.image.name`
+ *   the fully qualified `docker.io/library/name:tag` form containerd expects.
+ * - A new directory is built beside the target and renamed into place. An existing layout gets the image added:
+ *   missing blobs are added (each by temp + rename; extra blobs never make a layout invalid), entries with the same
+ *   ref name are replaced, other entries kept, and index.json is replaced last, atomically: readers see the old
+ *   image or the new one. Blobs no longer referenced stay (`umoci gc` removes them).
+ * - An existing target that is not a layout (a file, or a non-empty directory without `oci-layout`) is an error.
+ * - Layer blobs are hard links to the cache's read-only blobs when they share a file system, else copies.
+ * - An oci-archive is always written whole (temp file + rename); an existing one is replaced.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { BuildError } from "../errors.ts";
+import { canonicalJson } from "./config.ts";
+import { tempPathFor, writeAtomically } from "./atomic.ts";
+import { writeError } from "./sink.ts";
+import { encodeHeader, paddingFor, ZERO_BLOCKS } from "./tar.ts";
+import { OCI_MEDIA_TYPES, type BuiltImage, type Descriptor, type OciIndex, type OciManifest } from "./types.ts";
+
+/** An image ready to be written: its documents plus where each layer's blob file is. */
+export interface ImageBlobs extends BuiltImage {
+  /** The blob file of `layers[index]`, checked against its digest (a damaged cached blob is rebuilt first). */
+  layerFile(index: number): Promise<string>;
+}
+
+const LAYOUT_FILE = `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}`;
+const hexOf = (digest: string) => digest.slice("sha256:".length);
+const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+
+/** The image manifest bytes (canonical JSON, so the manifest digest is reproducible). */
+export function ociManifest(image: Pick<BuiltImage, "config" | "configDigest" | "layers">): Buffer {
+  const manifest: OciManifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MEDIA_TYPES.manifest,
+    config: { mediaType: OCI_MEDIA_TYPES.config, digest: image.configDigest, size: image.config.length },
+    layers: image.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+  };
+  return Buffer.from(canonicalJson(manifest));
+}
+
+export function manifestDescriptor(manifest: Buffer): Descriptor {
+  return { mediaType: OCI_MEDIA_TYPES.manifest, digest: sha256(manifest), size: manifest.length };
+}
+
+/** `hello:1` -> `docker.io/library/hello:1`; names with a registry host are kept. */
+export function qualifiedName(repoTag: string): string {
+  const first = repoTag.split("/")[0]!;
+  if (repoTag.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) return repoTag;
+  return repoTag.includes("/") ? `docker.io/${repoTag}` : `docker.io/library/${repoTag}`;
+}
+
+function indexEntries(image: BuiltImage, manifest: Buffer): Descriptor[] {
+  const d = manifestDescriptor(manifest);
+  return image.repoTags.map((tag) => ({
+    ...d,
+    annotations: { "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag },
+  }));
+}
+
+function indexJson(manifests: Descriptor[]): Buffer {
+  const index: OciIndex = { schemaVersion: 2, mediaType: OCI_MEDIA_TYPES.index, manifests };
+  return Buffer.from(canonicalJson(index));
+}
+
+/** The existing layout's index, or undefined when `dir` does not exist or is an empty directory. */
+function existingLayout(dir: string): OciIndex | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    return undefined;
+  }
+  const notLayout = (why: string) =>
+    new BuildError(`output ${dir} exists and is not an OCI image layout (${why}); remove it or choose another output.path`);
+  if (!st.isDirectory()) throw notLayout("not a directory");
+  if (fs.readdirSync(dir).length === 0) return undefined;
+  try {
+    const layout = JSON.parse(fs.readFileSync(path.join(dir, "oci-layout"), "utf8")) as { imageLayoutVersion?: unknown };
+    if (typeof layout.imageLayoutVersion !== "string") throw new Error("no imageLayoutVersion");
+  } catch {
+    throw notLayout("no valid oci-layout file");
+  }
+  try {
+    const index = JSON.parse(fs.readFileSync(path.join(dir, "index.json"), "utf8")) as OciIndex;
+    if (!Array.isArray(index.manifests)) throw new Error("no manifests");
+    return index;
+  } catch {
+    throw notLayout("no valid index.json");
+  }
+}
+
+/** Puts `source` at `target` (a blob path) by hard link, or by copy across file systems; temp + rename. */
+function placeBlob(source: string, target: string): void {
+  const temp = tempPathFor(target);
+  try {
+    try {
+      fs.linkSync(source, temp);
+    } catch {
+      fs.copyFileSync(source, temp);
+      fs.chmodSync(temp, 0o444);
+    }
+    fs.renameSync(temp, target);
+  } catch (cause) {
+    fs.rmSync(temp, { force: true });
+    throw writeError(target, cause);
+  }
+}
+
+function writeBlobData(target: string, data: Buffer): void {
+  const temp = tempPathFor(target);
+  try {
+    fs.writeFileSync(temp, data, { mode: 0o444 });
+    fs.renameSync(temp, target);
+  } catch (cause) {
+    fs.rmSync(temp, { force: true });
+    throw writeError(target, cause);
+  }
+}
+
+const blobSize = (file: string): number => {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return -1;
+  }
+};
+
+/** Adds the image's blobs to `dir` (a layout, or a new one being built); returns the index entries for it. */
+async function addBlobs(dir: string, image: ImageBlobs): Promise<Descriptor[]> {
+  const blobs = path.join(dir, "blobs", "sha256");
+  fs.mkdirSync(blobs, { recursive: true });
+  const manifest = ociManifest(image);
+  for (let i = 0; i < image.layers.length; i++) {
+    const layer = image.layers[i]!;
+    const target = path.join(blobs, hexOf(layer.digest));
+    if (blobSize(target) === layer.size) continue;
+    placeBlob(await image.layerFile(i), target);
+  }
+  for (const data of [image.config, manifest]) {
+    const target = path.join(blobs, hexOf(sha256(data)));
+    if (blobSize(target) !== data.length) writeBlobData(target, data);
+  }
+  return indexEntries(image, manifest);
+}
+
+const refName = (d: Descriptor) => d.annotations?.["org.opencontainers.image.ref.name"];
+
+/** Writes (or adds to) the OCI image layout `dir`; see the module comment for what happens to an existing one. */
+export async function writeOciLayout(image: ImageBlobs, dir: string): Promise<void> {
+  const existing = existingLayout(dir);
+  if (existing === undefined) {
+    await writeAtomically(dir, async (temp) => {
+      fs.mkdirSync(temp, { mode: 0o755 });
+      const entries = await addBlobs(temp, image);
+      fs.writeFileSync(path.join(temp, "oci-layout"), LAYOUT_FILE);
+      fs.writeFileSync(path.join(temp, "index.json"), indexJson(entries));
+    });
+    return;
+  }
+  const entries = await addBlobs(dir, image);
+  const ours = new Set(image.repoTags);
+  const kept = existing.manifests.filter((m) => !ours.has(refName(m) ?? ""));
+  const indexFile = path.join(dir, "index.json");
+  const temp = tempPathFor(indexFile);
+  try {
+    fs.writeFileSync(temp, indexJson([...kept, ...entries]));
+    fs.renameSync(temp, indexFile);
+  } catch (cause) {
+    fs.rmSync(temp, { force: true });
+    throw writeError(indexFile, cause);
+  }
+}
+
+/** Whether `dir` already holds exactly this image under all its tags, with every blob present at its size. */
+export function ociLayoutHas(dir: string, image: BuiltImage): boolean {
+  let index: OciIndex | undefined;
+  try {
+    index = existingLayout(dir);
+  } catch {
+    return false;
+  }
+  if (!index) return false;
+  const manifest = ociManifest(image);
+  const digest = sha256(manifest);
+  for (const tag of image.repoTags) {
+    if (!index.manifests.some((m) => refName(m) === tag && m.digest === digest)) return false;
+  }
+  const blobs = path.join(dir, "blobs", "sha256");
+  const wanted: [string, number][] = [
+    [digest, manifest.length],
+    [image.configDigest, image.config.length],
+    ...image.layers.map((l): [string, number] => [l.digest, l.size]),
+  ];
+  return wanted.every(([d, size]) => blobSize(path.join(blobs, hexOf(d))) === size);
+}
+
+/** Whether `file` is `size` bytes whose sha256 is `digest` (a cached blob may have been damaged on disk). */
+export async function fileHasDigest(file: string, digest: string, size: number): Promise<boolean> {
+  if (blobSize(file) !== size) return false;
+  const hash = createHash("sha256");
+  try {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  } catch {
+    return false;
+  }
+  return `sha256:${hash.digest("hex")}` === digest;
+}
+
+/** Appends tar entries to a file, in order. */
+class TarFile {
+  readonly #fd: number;
+  readonly #file: string;
+  readonly #mtime: number;
+
+  constructor(file: string, mtime: number) {
+    this.#file = file;
+    this.#mtime = mtime;
+    try {
+      this.#fd = fs.openSync(file, "wx", 0o644);
+    } catch (cause) {
+      throw writeError(file, cause);
+    }
+  }
+
+  write(buf: Buffer): void {
+    try {
+      let off = 0;
+      while (off < buf.length) off += fs.writeSync(this.#fd, buf, off, buf.length - off);
+    } catch (cause) {
+      throw writeError(this.#file, cause);
+    }
+  }
+
+  header(name: string, type: "file" | "directory", size = 0): void {
+    const mode = type === "directory" ? 0o755 : name.startsWith("blobs/") ? 0o444 : 0o644;
+    this.write(encodeHeader({ name, type, mode, size, mtime: this.#mtime, uid: 0, gid: 0, uname: "root", gname: "root" }));
+  }
+
+  entry(name: string, data: Buffer): void {
+    this.header(name, "file", data.length);
+    this.write(data);
+    this.write(Buffer.alloc(paddingFor(data.length)));
+  }
+
+  /** Copies a blob file in, checking it is `size` bytes whose sha256 is `digest`. */
+  copyBlob(name: string, file: string, digest: string, size: number): void {
+    this.header(name, "file", size);
+    const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1)));
+    const hash = createHash("sha256");
+    const fd = fs.openSync(file, "r");
+    let copied = 0;
+    try {
+      while (copied < size) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - copied), null);
+        if (n === 0) break;
+        hash.update(buf.subarray(0, n));
+        this.write(buf.subarray(0, n));
+        copied += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (copied !== size || `sha256:${hash.digest("hex")}` !== digest) {
+      throw new BuildError(`layer blob ${file} is not ${digest} (${size} bytes); it changed while being copied`);
+    }
+    this.write(Buffer.alloc(paddingFor(size)));
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.#fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * Writes the layout as one tar file: `oci-layout` and `index.json` first, then `blobs/sha256/` with the config,
+ * the manifest and each distinct layer in manifest order. Every entry gets `mtime` (the image's creation time).
+ */
+export async function writeOciArchive(image: ImageBlobs, file: string, mtime: number): Promise<void> {
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
+    throw new BuildError(`output ${file} is a directory; an oci-archive is a file (use format oci-layout for a directory)`);
+  }
+  const manifest = ociManifest(image);
+  await writeAtomically(file, async (temp) => {
+    const tar = new TarFile(temp, mtime);
+    try {
+      tar.entry("oci-layout", Buffer.from(LAYOUT_FILE));
+      tar.entry("index.json", indexJson(indexEntries(image, manifest)));
+      tar.header("blobs", "directory");
+      tar.header("blobs/sha256", "directory");
+      tar.entry(`blobs/sha256/${hexOf(image.configDigest)}`, image.config);
+      tar.entry(`blobs/sha256/${hexOf(sha256(manifest))}`, manifest);
+      const written = new Set<string>([image.configDigest, sha256(manifest)]);
+      for (let i = 0; i < image.layers.length; i++) {
+        const layer = image.layers[i]!;
+        if (written.has(layer.digest)) continue;
+        written.add(layer.digest);
+        tar.copyBlob(`blobs/sha256/${hexOf(layer.digest)}`, await image.layerFile(i), layer.digest, layer.size);
+      }
+      tar.write(ZERO_BLOCKS);
+    } finally {
+      tar.close();
+    }
+  });
+}

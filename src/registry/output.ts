@@ -1,0 +1,81 @@
+/**
+ * `output.format: registry`: pushes a built image to `output.ref`, remembering in the layer cache which repository
+ * each blob went to (`<cache>/registry/<host>.json`), so a later push to another repository of the same registry
+ * mounts it instead of uploading it again.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { ImageSpec } from "../spec/schema.ts";
+import { parseReference } from "./reference.ts";
+import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
+
+export interface RegistryOutputOptions {
+  /** Where credentials are looked up; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** The layer cache directory, for mount hints; none: no hints. */
+  cacheDir?: string;
+  concurrency?: number;
+  onEvent?: (e: PushEvent) => void;
+}
+
+/** Mount hints kept in a small JSON file; written back once, after the push. */
+class FileHints implements MountHints {
+  readonly #file: string;
+  readonly #map: Record<string, string>;
+  #dirty = false;
+
+  constructor(file: string) {
+    this.#file = file;
+    let map: Record<string, string> = {};
+    try {
+      map = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
+    } catch {
+      // none yet, or damaged: hints only save uploads
+    }
+    this.#map = map;
+  }
+
+  get(digest: string): string | undefined {
+    return this.#map[digest];
+  }
+
+  put(digest: string, repository: string): void {
+    if (this.#map[digest] === repository) return;
+    this.#map[digest] = repository;
+    this.#dirty = true;
+  }
+
+  save(): void {
+    if (!this.#dirty) return;
+    try {
+      fs.mkdirSync(path.dirname(this.#file), { recursive: true });
+      const temp = `${this.#file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+      fs.writeFileSync(temp, JSON.stringify(this.#map));
+      fs.renameSync(temp, this.#file);
+    } catch {
+      // a read-only cache: the next push uploads instead of mounting
+    }
+  }
+}
+
+/** The tags in `repoTags` (`name:tag`). */
+const tagsOf = (repoTags: string[]) => repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1));
+
+export async function pushToRegistry(image: PushImage, output: ImageSpec["output"], opts: RegistryOutputOptions): Promise<PushResult> {
+  const ref = parseReference(output.ref ?? "");
+  const hints = opts.cacheDir ? new FileHints(path.join(opts.cacheDir, "registry", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`)) : undefined;
+  try {
+    return await pushImage(image, {
+      ref,
+      tags: tagsOf(image.repoTags),
+      ...(output.insecure ? { insecure: true } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+      ...(hints ? { hints } : {}),
+      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    });
+  } finally {
+    hints?.save();
+  }
+}

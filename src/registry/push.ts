@@ -1,0 +1,258 @@
+/**
+ * Pushes an image (config, layers, manifest) to a registry, sending only what it lacks:
+ * - each blob is HEADed first and skipped when present;
+ * - a blob this machine pushed before to another repository of the same registry is mounted from there;
+ * - otherwise uploaded: monolithic (POST, then PUT with the bytes) up to `chunkSize`, chunked (PATCH with
+ *   Content-Range, following the newest Location each time, then PUT) above it. A failed upload is started over
+ *   with backoff, then reported with the registry's answer;
+ * - at most `concurrency` blobs at once; the manifest last, once per tag, its digest checked against the answer.
+ */
+import * as fs from "node:fs";
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { RegistryError } from "../errors.ts";
+import { ociManifest } from "../image/oci-layout.ts";
+import { OCI_MEDIA_TYPES, type BuiltImage } from "../image/types.ts";
+import { RegistryClient, RequestError, resolveLocation, type BodyInit, type ClientOptions } from "./client.ts";
+import type { Reference } from "./reference.ts";
+
+export type PushEvent =
+  | { type: "blob"; digest: string; size: number; status: "exists" | "mounted" | "uploading" | "uploaded" }
+  | { type: "manifest"; reference: string; digest: string; unchanged: boolean };
+
+/** Where a blob was pushed before, per registry, so another repository can mount it instead of uploading. */
+export interface MountHints {
+  get(digest: string): string | undefined;
+  put(digest: string, repository: string): void;
+}
+
+export interface PushOptions extends Omit<ClientOptions, "registry" | "repository"> {
+  ref: Reference;
+  /** Tags to push the manifest under (the reference's own tag wins when it has one). */
+  tags: string[];
+  /** Blobs sent at once; default 4. */
+  concurrency?: number;
+  /** Blobs larger than this are uploaded in chunks of this size; default 64 MiB. */
+  chunkSize?: number;
+  hints?: MountHints;
+  onEvent?: (e: PushEvent) => void;
+}
+
+export interface PushResult {
+  /** `sha256:<hex>` of the manifest. */
+  digest: string;
+  /** `registry/repository:tag` for each tag pushed. */
+  references: string[];
+  uploaded: number;
+  uploadedBytes: number;
+  mounted: number;
+  existing: number;
+}
+
+export interface PushImage extends BuiltImage {
+  /** The blob file of `layers[index]`, checked against its digest. */
+  layerFile(index: number): Promise<string>;
+}
+
+interface Blob {
+  digest: string;
+  size: number;
+  /** Resolves the blob's file; call before open. */
+  ready(): Promise<void>;
+  /** Makes the body of bytes [start, end) (afresh on each call, so a request can be sent again). */
+  open(start: number, end: number): BodyInit;
+}
+
+const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+
+function fileBlob(digest: string, size: number, file: () => Promise<string>): Blob {
+  let path: string | undefined;
+  return {
+    digest,
+    size,
+    async ready() {
+      path ??= await file();
+    },
+    open(start, end) {
+      if (end <= start) return new Uint8Array(0);
+      if (path === undefined) throw new Error("blob file not resolved");
+      return Readable.toWeb(fs.createReadStream(path, { start, end: end - 1 })) as unknown as BodyInit;
+    },
+  };
+}
+
+function dataBlob(data: Buffer): Blob {
+  return { digest: sha256(data), size: data.length, ready: async () => {}, open: (start, end) => new Uint8Array(data.subarray(start, end)) };
+}
+
+/** Runs `work` on each item, at most `limit` at once; the first failure is thrown once all have stopped. */
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+}
+
+class Pusher {
+  readonly client: RegistryClient;
+  readonly opts: PushOptions;
+  readonly result: Omit<PushResult, "digest" | "references"> = { uploaded: 0, uploadedBytes: 0, mounted: 0, existing: 0 };
+
+  constructor(opts: PushOptions) {
+    this.opts = opts;
+    this.client = new RegistryClient({ ...opts, registry: opts.ref.registry, repository: opts.ref.repository });
+  }
+
+  get #where(): string {
+    return `${this.opts.ref.registry}/${this.opts.ref.repository}`;
+  }
+
+  async exists(digest: string): Promise<boolean> {
+    const res = await this.client.request("HEAD", this.client.repoUrl(`blobs/${digest}`), { expect: [200, 404] });
+    await res.body?.cancel();
+    return res.status === 200;
+  }
+
+  /** Returns the upload URL to use, or undefined when the blob was mounted. */
+  async start(blob: Blob): Promise<string | undefined> {
+    const from = this.opts.hints?.get(blob.digest);
+    const base = this.client.repoUrl("blobs/uploads/");
+    let url = base;
+    if (from !== undefined && from !== this.opts.ref.repository) {
+      await this.client.addPullScope(from);
+      url = `${base}?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(from)}`;
+    }
+    const res = await this.client.request("POST", url, { expect: [201, 202], body: () => ({ body: new Uint8Array(0), length: 0 }) });
+    await res.body?.cancel();
+    if (res.status === 201) return undefined;
+    return resolveLocation(res, url, `starting the upload of ${blob.digest} to ${this.#where}`);
+  }
+
+  async upload(blob: Blob, location: string): Promise<void> {
+    const chunkSize = this.opts.chunkSize ?? 64 << 20;
+    await blob.ready();
+    const put = async (at: string, start: number, end: number) => {
+      const u = new URL(at);
+      u.searchParams.append("digest", blob.digest);
+      const res = await this.client.request("PUT", u.href, {
+        headers: { "content-type": "application/octet-stream" },
+        body: () => ({ body: blob.open(start, end), length: end - start }),
+        expect: [201, 204],
+        retry: false,
+      });
+      await res.body?.cancel();
+    };
+    if (blob.size <= chunkSize) return put(location, 0, blob.size);
+    let at = location;
+    for (let start = 0; start < blob.size; start += chunkSize) {
+      const end = Math.min(start + chunkSize, blob.size);
+      const res = await this.client.request("PATCH", at, {
+        headers: { "content-type": "application/octet-stream", "content-range": `${start}-${end - 1}` },
+        body: () => ({ body: blob.open(start, end), length: end - start }),
+        expect: [202, 204],
+        retry: false,
+      });
+      await res.body?.cancel();
+      at = resolveLocation(res, at, `uploading ${blob.digest} to ${this.#where}`);
+    }
+    return put(at, 0, 0);
+  }
+
+  /** HEAD, then mount or upload; a failed upload starts over, up to the client's retries. */
+  async push(blob: Blob): Promise<void> {
+    const event = (status: "exists" | "mounted" | "uploading" | "uploaded") =>
+      this.opts.onEvent?.({ type: "blob", digest: blob.digest, size: blob.size, status });
+    if (await this.exists(blob.digest)) {
+      this.result.existing++;
+      this.opts.hints?.put(blob.digest, this.opts.ref.repository);
+      return event("exists");
+    }
+    const retries = this.opts.retries ?? 4;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const location = await this.start(blob);
+        if (location === undefined) {
+          this.result.mounted++;
+          this.opts.hints?.put(blob.digest, this.opts.ref.repository);
+          return event("mounted");
+        }
+        event("uploading");
+        await this.upload(blob, location);
+        this.result.uploaded++;
+        this.result.uploadedBytes += blob.size;
+        this.opts.hints?.put(blob.digest, this.opts.ref.repository);
+        return event("uploaded");
+      } catch (err) {
+        const retryable = err instanceof RequestError && err.retryable;
+        if (!retryable || attempt >= retries) {
+          const tries = attempt + 1;
+          throw new RegistryError(
+            `uploading blob ${blob.digest} (${blob.size} bytes) to ${this.#where} failed${tries > 1 ? ` after ${tries} attempts` : ""}: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        const wait = (err as RequestError).retryAfterMs ?? Math.min((this.opts.backoffMs ?? 500) * 2 ** attempt, 10_000);
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** Puts the manifest under `tag`; returns false when the tag already pointed at it (nothing sent). */
+  async putManifest(tag: string, manifest: Buffer, digest: string): Promise<boolean> {
+    const url = this.client.repoUrl(`manifests/${tag}`);
+    const head = await this.client.request("HEAD", url, { headers: { accept: OCI_MEDIA_TYPES.manifest }, expect: [200, 404] });
+    await head.body?.cancel();
+    if (head.status === 200 && head.headers.get("docker-content-digest") === digest) return false;
+    const res = await this.client.request("PUT", url, {
+      headers: { "content-type": OCI_MEDIA_TYPES.manifest },
+      body: () => ({ body: new Uint8Array(manifest), length: manifest.length }),
+      expect: [201, 200],
+    });
+    await res.body?.cancel();
+    const answered = res.headers.get("docker-content-digest");
+    if (answered && answered !== digest) {
+      throw new RegistryError(`registry ${this.opts.ref.registry} stored the manifest of ${this.#where}:${tag} as ${answered}, not ${digest}; it rewrote the manifest`);
+    }
+    return true;
+  }
+}
+
+export async function pushImage(image: PushImage, opts: PushOptions): Promise<PushResult> {
+  const tags = opts.ref.tag !== undefined ? [opts.ref.tag] : opts.tags;
+  if (opts.ref.digest !== undefined) throw new RegistryError(`push to ${opts.ref.registry}/${opts.ref.repository}: give a tag, not a digest`);
+  if (tags.length === 0) throw new RegistryError(`push to ${opts.ref.registry}/${opts.ref.repository}: no tag to push`);
+  const pusher = new Pusher(opts);
+  await pusher.client.ping();
+  const seen = new Set<string>();
+  const blobs: Blob[] = [];
+  image.layers.forEach((layer, i) => {
+    if (seen.has(layer.digest)) return;
+    seen.add(layer.digest);
+    blobs.push(fileBlob(layer.digest, layer.size, () => image.layerFile(i)));
+  });
+  if (!seen.has(image.configDigest)) blobs.push(dataBlob(image.config));
+  // Largest first: the long uploads start early and the small ones fill in.
+  blobs.sort((a, b) => b.size - a.size);
+  await pool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b));
+  const manifest = ociManifest(image);
+  const digest = sha256(manifest);
+  const references: string[] = [];
+  for (const tag of tags) {
+    const sent = await pusher.putManifest(tag, manifest, digest);
+    const reference = `${opts.ref.registry}/${opts.ref.repository}:${tag}`;
+    references.push(reference);
+    opts.onEvent?.({ type: "manifest", reference, digest, unchanged: !sent });
+  }
+  return { digest, references, ...pusher.result };
+}

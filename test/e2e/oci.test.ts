@@ -1,0 +1,162 @@
+/**
+ * OCI outputs end to end, checked by the tools that read them: oci-image-tool validates the layout, umoci unpacks
+ * it, skopeo reads it, podman loads the oci-archive (zstd layers too) and runs it; `layerpack inspect` reads all.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { makeExampleStore, GREETING, type ExampleStore } from "../../examples/make-store.ts";
+import { requireTool } from "../fixtures/tools.ts";
+import { layerpack } from "./cli.ts";
+import { podman, run, skopeoInspect } from "./run-tools.ts";
+
+let dir: string;
+let ex: ExampleStore;
+
+function writeConfig(name: string, output: string, extra = ""): string {
+  const file = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
+    `name: ${name}
+tag: test
+store: { dir: /gnu/store, root: ./store }
+closure: { from: scan }
+symlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"]
+profile: ./profile
+entrypoint: bin/hello
+${extra}
+output: ${output}
+`,
+  );
+  return file;
+}
+
+const readJson = (f: string) => JSON.parse(fs.readFileSync(f, "utf8"));
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-oci-"));
+  ex = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+});
+afterAll(() => {
+  execFileSync("chmod", ["-R", "u+w", dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("OCI image layout", () => {
+  const hasTools = requireTool("oci-image-tool") && requireTool("umoci") && requireTool("skopeo");
+  const layout = () => path.join(dir, "hello-oci");
+
+  it("writes a layout whose index names every tag and whose blobs hash to their names", () => {
+    const cfg = writeConfig("hello", "{ format: oci-layout, path: ./hello-oci }", "tags: [v1, latest]\ncompression: gzip");
+    const r = layerpack(["build", cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readJson(path.join(layout(), "oci-layout"))).toEqual({ imageLayoutVersion: "1.0.0" });
+    const index = readJson(path.join(layout(), "index.json"));
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations)).toEqual(
+      ["test", "v1", "latest"].map((t) => ({ "org.opencontainers.image.ref.name": `hello:${t}`, "io.containerd.image.name": `docker.io/library/hello:${t}` })),
+    );
+    const blobs = path.join(layout(), "blobs/sha256");
+    for (const name of fs.readdirSync(blobs)) {
+      expect(run("sha256sum", [path.join(blobs, name)]).split(" ")[0]).toBe(name);
+    }
+    const manifest = readJson(path.join(blobs, index.manifests[0].digest.slice(7)));
+    expect(manifest.config.mediaType).toBe("application/vnd.oci.image.config.v1+json");
+    expect(new Set(manifest.layers.map((l: { mediaType: string }) => l.mediaType))).toEqual(new Set(["application/vnd.oci.image.layer.v1.tar+gzip"]));
+    // The second build finds the layout already holds the image.
+    expect(layerpack(["build", cfg]).stderr).toMatch(/output up to date/);
+  });
+
+  it.runIf(hasTools)("is valid for oci-image-tool, unpacked by umoci and read by skopeo", () => {
+    run("oci-image-tool", ["validate", "--type", "image", layout()]);
+    const bundle = path.join(dir, "bundle");
+    run("umoci", ["unpack", "--rootless", "--image", `${layout()}:hello:v1`, bundle]);
+    expect(fs.readFileSync(path.join(bundle, "rootfs", ex.hello.slice(1), "bin/hello"), "utf8")).toContain(GREETING);
+    const info = skopeoInspect(`oci:${layout()}:hello:latest`) as { Layers: string[]; Digest: string };
+    const index = readJson(path.join(layout(), "index.json"));
+    const manifest = readJson(path.join(layout(), "blobs/sha256", index.manifests[0].digest.slice(7)));
+    expect(info.Digest).toBe(index.manifests[0].digest);
+    expect(info.Layers).toEqual(manifest.layers.map((l: { digest: string }) => l.digest));
+  });
+
+  it("adds another image to an existing layout and replaces an image of the same name", () => {
+    const other = writeConfig("other", "{ format: oci-layout, path: ./hello-oci }", "compression: none");
+    expect(layerpack(["build", other]).status).toBe(0);
+    const names = () => readJson(path.join(layout(), "index.json")).manifests.map((m: { annotations: Record<string, string> }) => m.annotations["org.opencontainers.image.ref.name"]);
+    expect(names()).toEqual(["hello:test", "hello:v1", "hello:latest", "other:test"]);
+    const changed = writeConfig("hello", "{ format: oci-layout, path: ./hello-oci }", "compression: none\nenv: { X: y }");
+    expect(layerpack(["build", changed]).status).toBe(0);
+    // hello:test now names the new image; the tags the new config no longer has keep the old one.
+    expect(names()).toEqual(["hello:v1", "hello:latest", "other:test", "hello:test"]);
+    const r = layerpack(["inspect", layout()]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/holds 3 images; choose one with --ref NAME/);
+    const shown = layerpack(["inspect", layout(), "--ref", "hello:test", "--json"]);
+    expect(JSON.parse(shown.stdout).config.config.Env).toEqual(["X=y"]);
+  });
+
+  it("refuses an existing output that is not an OCI layout, and leaves it alone", () => {
+    const target = path.join(dir, "not-a-layout");
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(target, "keep.txt"), "mine");
+    const cfg = writeConfig("refused", "{ format: oci-layout, path: ./not-a-layout }");
+    const r = layerpack(["build", cfg]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`output ${target} exists and is not an OCI image layout (no valid oci-layout file)`);
+    expect(fs.readdirSync(target)).toEqual(["keep.txt"]);
+    expect(fs.readdirSync(dir).filter((n) => n.includes(".tmp-") || n.includes("nocache"))).toEqual([]);
+  });
+
+  it("builds the same layout without a cache, leaving no temporary cache behind", () => {
+    const a = writeConfig("nc", "{ format: oci-layout, path: ./nc-a }", "compression: zstd");
+    const b = path.join(dir, "nc-b.yaml");
+    fs.writeFileSync(b, fs.readFileSync(a, "utf8").replace("./nc-a", "./nc-b"));
+    expect(layerpack(["build", a]).status).toBe(0);
+    const r = layerpack(["build", b, "--no-cache"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "nc-b/index.json"))).toEqual(fs.readFileSync(path.join(dir, "nc-a/index.json")));
+    expect(fs.readdirSync(dir).filter((n) => n.includes("nocache"))).toEqual([]);
+  });
+});
+
+describe("OCI archive", () => {
+  const hasTools = requireTool("podman") && requireTool("runc") && requireTool("skopeo");
+
+  it.runIf(hasTools)("with zstd layers is loaded and run by podman", () => {
+    const cfg = writeConfig("zhello", "{ format: oci-archive, path: ./zhello.tar }", "compression: zstd");
+    const r = layerpack(["build", cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    const out = path.join(dir, "zhello.tar");
+    const info = skopeoInspect(`oci-archive:${out}`, true) as { layers: { mediaType: string }[] };
+    expect(info.layers.every((l) => l.mediaType === "application/vnd.oci.image.layer.v1.tar+zstd")).toBe(true);
+    const pm = podman(path.join(dir, "podman"));
+    try {
+      expect(pm.load(out)).toContain("hello");
+      const loaded = /Loaded image: (\S+)/.exec(pm.load(out))![1]!;
+      expect(loaded).toMatch(/zhello:test$/);
+      expect(pm.run(loaded).trim()).toBe(GREETING);
+    } finally {
+      pm.cleanup();
+    }
+  });
+
+  it("is reproducible and read back by inspect with the store items of each layer", () => {
+    const cfg = writeConfig("arch", "{ format: oci-archive, path: ./arch.tar }", "compression: gzip");
+    expect(layerpack(["build", cfg]).status).toBe(0);
+    const out = path.join(dir, "arch.tar");
+    const first = fs.readFileSync(out);
+    fs.rmSync(out);
+    expect(layerpack(["build", cfg, "--no-cache"]).status).toBe(0);
+    expect(fs.readFileSync(out).equals(first)).toBe(true);
+    const shown = JSON.parse(layerpack(["inspect", out, "--json"]).stdout);
+    expect(shown.kind).toBe("oci-archive");
+    expect(shown.names).toEqual(["arch:test"]);
+    expect(shown.layers).toHaveLength(5);
+    expect(shown.layers.map((l: { comment: string }) => l.comment)).toEqual(["store: glibc", "store: dash", "store: profile", "store: hello", "customisation: 4 entries"]);
+    const text = layerpack(["inspect", out]).stdout;
+    expect(text).toContain(`manifest     ${shown.manifestDigest}`);
+    expect(text).toContain("store: hello");
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * `layerpack push` to a real registry (docker-registry behind the recording proxy, on 127.0.0.1), checked with
+ * skopeo: same digests via docker:// and after copying back; shared layers and repeated pushes upload nothing
+ * twice; htpasswd auth; and every bad input gives a clear error. The CLI runs asynchronously so the in-process
+ * proxy keeps answering.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFile, execFileSync } from "node:child_process";
+import { makeExampleStore, type ExampleStore } from "../../examples/make-store.ts";
+import { requireTool } from "../fixtures/tools.ts";
+import { freePort, startRegistry, type TestRegistry } from "../fixtures/registry.ts";
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/layerpack.js");
+let dir: string;
+let cacheDir: string;
+let ex: ExampleStore;
+
+function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      resolve({ status: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+const layerpack = (args: string[], env: Record<string, string> = {}) =>
+  exec(process.execPath, [BIN, ...args], { LAYERPACK_CACHE_DIR: cacheDir, LAYERPACK_REGISTRY_USER: "", LAYERPACK_REGISTRY_PASSWORD: "", ...env });
+async function skopeo(args: string[]): Promise<string> {
+  const r = await exec("skopeo", args);
+  if (r.status !== 0) throw new Error(`skopeo ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function writeConfig(name: string, extra: string): string {
+  const file = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
+    `name: ${name}\ntag: test\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nsymlinks: ["/lib64=${ex.glibc}/lib"]\ncompression: gzip\n${extra}\noutput: { path: ./${name}.tar }\n`,
+  );
+  return file;
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-reg-e2e-"));
+  cacheDir = path.join(dir, "cache");
+  ex = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+});
+afterAll(() => {
+  execFileSync("chmod", ["-R", "u+w", dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const hasTools = requireTool("docker-registry") && requireTool("skopeo");
+
+describe.runIf(hasTools)("push to a registry", () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(async () => reg?.stop());
+
+  const uploads = (from: number, repo: string) => reg.requests.slice(from).filter((r) => (r.method === "PUT" || r.method === "PATCH") && r.path.includes(`/${repo}/blobs/`));
+
+  it("pushes an image that skopeo reads, and copies back with the same digests", async () => {
+    const cfg = writeConfig("img-a", `roots: ["${ex.hello}"]\nentrypoint: ${ex.hello}/bin/hello`);
+    const r = await layerpack(["push", cfg, "--to", `${reg.host}/team/img-a:1.0`]);
+    expect(r.status, r.stderr).toBe(0);
+    const [pushed, digest] = r.stdout.trim().split("@");
+    expect(pushed).toBe(`${reg.host}/team/img-a:1.0`);
+    expect(r.stderr).toMatch(/pushed .*: 5 blobs uploaded .*0 mounted, 0 already there/);
+
+    const raw = JSON.parse(await skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${reg.host}/team/img-a:1.0`]));
+    const info = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${reg.host}/team/img-a:1.0`]));
+    expect(info.Digest).toBe(digest);
+    expect(raw.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
+    expect(info.Layers).toEqual(raw.layers.map((l: { digest: string }) => l.digest));
+
+    const back = path.join(dir, "copied");
+    await skopeo(["copy", "--src-tls-verify=false", "--preserve-digests", `docker://${reg.host}/team/img-a:1.0`, `oci:${back}:x`]);
+    const index = JSON.parse(fs.readFileSync(path.join(back, "index.json"), "utf8"));
+    expect(index.manifests[0].digest).toBe(digest);
+    const manifest = JSON.parse(fs.readFileSync(path.join(back, "blobs/sha256", digest!.slice(7)), "utf8"));
+    expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual(info.Layers);
+
+    // inspect reads it from the registry too, with each layer's store items.
+    const shown = JSON.parse((await layerpack(["inspect", `${reg.host}/team/img-a:1.0`, "--json"])).stdout);
+    expect(shown.manifestDigest).toBe(digest);
+    expect(shown.layers.map((l: { comment: string }) => l.comment)).toContain("store: hello");
+  });
+
+  it("a second image sharing layers sends only its new blobs; the same push again sends nothing", async () => {
+    const cfg = writeConfig("img-b", `roots: ["${ex.shell}"]\nentrypoint: ${ex.shell}/bin/sh`);
+    // img-b's glibc and shell layers (and the /lib64 customisation layer) are img-a's: only its config is new.
+    let from = reg.requests.length;
+    const r = await layerpack(["push", cfg, "--to", `${reg.host}/team/img-a:b`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/: 1 blobs uploaded .* 0 mounted, 3 already there/);
+    expect(uploads(from, "team/img-a")).toHaveLength(1);
+
+    // Another repository on the same registry: blobs this machine pushed before are mounted, not uploaded.
+    from = reg.requests.length;
+    const other = await layerpack(["push", cfg, "--to", `${reg.host}/other/img-b:1`]);
+    expect(other.status, other.stderr).toBe(0);
+    expect(uploads(from, "other/img-b")).toHaveLength(0);
+    expect(reg.requests.slice(from).filter((q) => q.method === "POST" && q.query.includes("mount="))).toHaveLength(4);
+
+    from = reg.requests.length;
+    const again = await layerpack(["push", cfg, "--to", `${reg.host}/other/img-b:1`]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/0 blobs uploaded \(0 B\), 0 mounted, 4 already there; 0 layers built, 3 reused/);
+    expect(reg.requests.slice(from).filter((q) => q.method !== "HEAD" && q.method !== "GET")).toEqual([]);
+  });
+
+  it("output.format registry pushes on build, under every tag", async () => {
+    const cfg = path.join(dir, "reg.yaml");
+    fs.writeFileSync(
+      cfg,
+      fs.readFileSync(writeConfig("img-c", `roots: ["${ex.hello}"]\ntags: [x, y]`), "utf8").replace("output: { path: ./img-c.tar }", `output: { format: registry, ref: "${reg.host}/c" }`),
+    );
+    const r = await layerpack(["build", cfg, "-q"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").map((l) => l.split("@")[0])).toEqual(["test", "x", "y"].map((t) => `${reg.host}/c:${t}`));
+    const tags = JSON.parse(await skopeo(["list-tags", "--tls-verify=false", `docker://${reg.host}/c`])).Tags;
+    expect(tags.sort()).toEqual(["test", "x", "y"]);
+  });
+
+  it("shows the registry's error code and message", async () => {
+    reg.failNext((req) => req.method === "PUT" && req.url!.includes("/denied/manifests/"), 1, 403, "DENIED", "requested access to the resource is denied");
+    const cfg = writeConfig("img-d", `roots: ["${ex.hello}"]`);
+    const r = await layerpack(["push", cfg, "--to", `${reg.host}/denied:1`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("DENIED: requested access to the resource is denied");
+  });
+
+  it("refuses a malformed reference (before any work) and reports an unreachable registry", async () => {
+    const cfg = writeConfig("img-e", `roots: ["${ex.hello}"]`);
+    const bad = await layerpack(["push", cfg, "--to", `${reg.host}/Bad:1`]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`layerpack: malformed image reference '${reg.host}/Bad:1': 'Bad' is not a valid repository name component`);
+    const port = await freePort();
+    const down = await layerpack(["push", cfg, "--to", `127.0.0.1:${port}/x:1`]);
+    expect(down.status).toBe(1);
+    expect(down.stderr).toMatch(new RegExp(`layerpack: cannot reach registry 127\\.0\\.0\\.1:${port} \\(GET /v2/\\): .*ECONNREFUSED`));
+    expect(down.stderr).not.toContain("internal error");
+  });
+});
+
+describe.runIf(hasTools && requireTool("htpasswd", "apache2-utils"))("push with htpasswd auth", () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry({ htpasswd: { user: "alice", password: "wonderland" } });
+  });
+  afterAll(async () => reg?.stop());
+
+  it("works with the right credentials, from the environment or an auth file", async () => {
+    const cfg = writeConfig("auth-a", `roots: ["${ex.hello}"]`);
+    const r = await layerpack(["push", cfg, "--to", `${reg.host}/auth:1`], { LAYERPACK_REGISTRY_USER: "alice", LAYERPACK_REGISTRY_PASSWORD: "wonderland" });
+    expect(r.status, r.stderr).toBe(0);
+    const authFile = path.join(dir, "auth.json");
+    fs.writeFileSync(authFile, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from("alice:wonderland").toString("base64") } } }));
+    const viaFile = await exec(process.execPath, [BIN, "push", cfg, "--to", `${reg.host}/auth:2`], { LAYERPACK_CACHE_DIR: cacheDir, REGISTRY_AUTH_FILE: authFile });
+    expect(viaFile.status, viaFile.stderr).toBe(0);
+  });
+
+  it("fails clearly with wrong or missing credentials, never printing them", async () => {
+    const cfg = writeConfig("auth-b", `roots: ["${ex.hello}"]`);
+    const wrong = await layerpack(["push", cfg, "--to", `${reg.host}/auth:3`], { LAYERPACK_REGISTRY_USER: "alice", LAYERPACK_REGISTRY_PASSWORD: "hunter2" });
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/authentication with registry .* failed .*UNAUTHORIZED.*: the credentials from LAYERPACK_REGISTRY_USER\/LAYERPACK_REGISTRY_PASSWORD were refused/);
+    expect(wrong.stderr + wrong.stdout).not.toContain("hunter2");
+    const none = await exec(process.execPath, [BIN, "push", cfg, "--to", `${reg.host}/auth:3`], { LAYERPACK_CACHE_DIR: cacheDir, HOME: dir, REGISTRY_AUTH_FILE: "" });
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/no credentials found: set LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD/);
+    expect(reg.count("PUT", "/auth/manifests/3")).toBe(0);
+  });
+});
