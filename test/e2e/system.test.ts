@@ -12,19 +12,18 @@ import { requireTool } from "../fixtures/tools.ts";
 import { makeRootfs, HOSTNAME } from "../../examples/system/make-rootfs.ts";
 import { layerpack } from "./cli.ts";
 import { extractLayers, podman } from "./run-tools.ts";
-import { buildNixClosure, chmodRemove, type NixClosure } from "./nix-closure.ts";
+import { buildNixClosure, chmodRemove } from "./nix-closure.ts";
 
 const EXAMPLES = path.resolve(import.meta.dirname, "../../examples/system");
 const hasTools = requireTool("nix-build", "nix-bin") && requireTool("busybox", "busybox-static") && requireTool("podman") && requireTool("runc");
 
 describe.runIf(hasTools)("system and non-root images", () => {
   let dir: string;
-  let c: NixClosure;
   let pm: ReturnType<typeof podman>;
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-system-e2e-"));
-    c = buildNixClosure(dir);
+    buildNixClosure(dir);
     makeRootfs(path.join(dir, "rootfs"));
     for (const f of ["system.yaml", "non-root.yaml"]) fs.copyFileSync(path.join(EXAMPLES, f), path.join(dir, f));
     pm = podman(path.join(dir, "podman"));

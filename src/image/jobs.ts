@@ -1,0 +1,223 @@
+/**
+ * The layer jobs of one build: what each layer holds, its cache key, and producing it (tar -> sink) once, with the
+ * NAR facts and matched perms that writing it learns. Shared by the cached, streaming and OCI paths of build.ts.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { BuildError } from "../errors.ts";
+import type { ImageSpec } from "../spec/schema.ts";
+import type { Closure } from "../store/types.ts";
+import type { LayerPlan, PlannedLayer } from "../plan/types.ts";
+import { resolveEntrypoint } from "../plan/custom.ts";
+import type { CachedLayer, LayerCache } from "../cache/cache.ts";
+import { canonicalJson, imageConfig, type HistoryEntry } from "./config.ts";
+import { createBlobFile, LayerSink, type BlobResult, type BlobTarget } from "./sink.ts";
+import { writeLayer, type LayerContent, type LayerContext, type LayerWriteResult } from "./layer.ts";
+import { databaseFor, type NarFacts } from "../database/index.ts";
+import { imageUser } from "../plan/accounts.ts";
+import { layerKey } from "./layer-key.ts";
+import { checkOutputDir } from "./atomic.ts";
+import { ImageView } from "./view.ts";
+import { MEDIA_TYPES, type BuiltImage, type LayerDescriptor } from "./types.ts";
+import { parseReference } from "../registry/reference.ts";
+import type { BuildInput } from "./build.ts";
+
+/** Seconds since the epoch of an RFC 3339 time. */
+export function epochSeconds(created: string): number {
+  return Math.floor(Date.parse(created) / 1000);
+}
+
+/** The default tag: a digest of the plan, so it changes exactly when the layer contents' description does. */
+export function planTag(plan: LayerPlan): string {
+  return createHash("sha256").update(canonicalJson(plan)).digest("hex").slice(0, 32);
+}
+
+export function layerContent(layer: PlannedLayer, closure?: Closure): LayerContent {
+  if (layer.kind === "customisation") return { items: [], entries: layer.entries };
+  if (layer.kind === "root-system") {
+    if (!closure?.rootSystem) throw new BuildError(`the plan has a root-system layer (${layer.source}), but the closure has no root system listing`);
+    return { items: [], entries: [], rootSystem: closure.rootSystem.entries };
+  }
+  return { items: layer.items.map((i) => i.path), entries: layer.entries ?? [] };
+}
+
+function historyComment(layer: PlannedLayer): string {
+  if (layer.kind === "customisation") return `customisation: ${layer.entries.length} entries`;
+  if (layer.kind === "root-system") return `root system: ${layer.files} entries`;
+  const names = layer.items.map((i) => path.posix.basename(i.path).slice(33));
+  const shown = names.length > 8 ? `${names.slice(0, 8).join(", ")}, ... (${names.length} items)` : names.join(", ");
+  return `store: ${shown}`;
+}
+
+/** Layers whose NAR size suggests a tar near the 8 GiB ustar limit are written to a file first (see docker-archive). */
+export const STREAM_LIMIT = 6 * 1024 ** 3;
+
+async function produceLayer(target: BlobTarget, content: LayerContent, spec: ImageSpec, ctx: LayerContext): Promise<BlobResult & LayerWriteResult> {
+  const sink = new LayerSink(target, spec.compression);
+  sink.onBytes = ctx.onBytes;
+  try {
+    const facts = await writeLayer(sink, content, ctx);
+    return { ...(await sink.finish()), ...facts };
+  } catch (err) {
+    await sink.abort();
+    throw err;
+  }
+}
+
+/**
+ * Produces a job's layer and remembers what writing it learnt (NAR facts, matched perms). A layer holding the
+ * store database without store items (the customisation layer) waits for every other layer's NAR facts: its
+ * database bytes, and so its cache key, are made first.
+ */
+export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Promise<BlobResult & LayerWriteResult> {
+  if (job.needsDb) prepareDatabase(job, p);
+  const blob = await produceLayer(target, job.content, p.spec, job.ctx ?? p.ctx);
+  recordFacts(p, blob);
+  return blob;
+}
+
+export function recordFacts(p: Prepared, facts: { nar?: Record<string, NarFacts> | undefined; permsMatched?: string[] | undefined }): void {
+  Object.assign(p.nar, facts.nar ?? {});
+  for (const g of facts.permsMatched ?? []) p.permsMatched.add(g);
+}
+
+/** Makes the database bytes of a job's generated entries from the NAR facts gathered so far; sets its key. */
+export function prepareDatabase(job: Job, p: Prepared): void {
+  if (job.ctx) return;
+  const generated = new Map<string, Buffer>();
+  for (const e of job.content.entries) {
+    if (e.type === "file" && e.generated !== undefined) generated.set(e.path, databaseFor(e.generated, p.closure, p.nar, p.ctx.mtime));
+  }
+  job.ctx = { ...p.ctx, generated };
+  job.key = layerKey(job.content, job.ctx, p.spec.compression);
+}
+
+export interface Job {
+  index: number;
+  layer: PlannedLayer;
+  content: LayerContent;
+  bytes: number;
+  key: string;
+  /** Holds generated entries but no store items: built after the others (see produceJob). */
+  needsDb: boolean;
+  /** This job's context when it differs from the shared one (generated bytes). */
+  ctx?: LayerContext;
+}
+
+export interface Prepared {
+  spec: ImageSpec;
+  closure: Closure;
+  /** NAR facts of the store items of the layers built or reused so far. */
+  nar: Record<string, NarFacts>;
+  /** Whether the image has a store database, so every store layer must know its NAR facts. */
+  wantNar: boolean;
+  permsMatched: Set<string>;
+  output: string;
+  created: string;
+  entrypoint: string | undefined;
+  ctx: LayerContext;
+  mediaType: string;
+  jobs: Job[];
+}
+
+export function prepare(input: BuildInput): Prepared {
+  const { spec, closure, plan } = input;
+  // A registry output is its reference (checked before any work); the others are paths.
+  const output = spec.output.format === "registry" ? spec.output.ref! : path.resolve(spec.output.path!);
+  if (spec.output.format === "registry") parseReference(output);
+  else checkOutputDir(output);
+  const created = spec.created ?? "1970-01-01T00:00:01Z";
+  const onEvent = input.onEvent;
+  const ctx: LayerContext = {
+    store: closure.store,
+    mtime: epochSeconds(created),
+    sourceDir: input.configDir,
+    onBytes: onEvent && ((bytes) => onEvent({ type: "progress", bytes })),
+    signal: input.signal,
+    perms: spec.perms ?? [],
+  };
+  const entrypoint = resolveEntrypoint(spec, closure);
+  if (entrypoint) new ImageView(closure, plan.layers.flatMap((l) => layerContent(l, closure).entries)).checkEntrypoint(entrypoint);
+  const p: Prepared = {
+    spec: { ...spec, user: imageUser(spec, closure) },
+    closure,
+    nar: {},
+    wantNar: false,
+    permsMatched: new Set(),
+    output,
+    created,
+    entrypoint,
+    ctx,
+    mediaType: MEDIA_TYPES[spec.compression],
+    jobs: [],
+  };
+  p.jobs = plan.layers.map((layer, index): Job => {
+    const content = layerContent(layer, closure);
+    const generates = content.entries.some((e) => e.type === "file" && e.generated !== undefined);
+    p.wantNar ||= generates;
+    const needsDb = generates && content.items.length === 0;
+    // With max 1 the database is made inside the layer, after its items; their paths already key it.
+    const jobCtx: LayerContext | undefined =
+      generates && !needsDb ? { ...ctx, generate: (e, own) => databaseFor(e.type === "file" ? e.generated! : "guix-database", closure, { ...p.nar, ...own }, ctx.mtime) } : undefined;
+    const bytes = layer.kind === "store" || layer.kind === "root-system" ? layer.size : 0;
+    const job: Job = { index, layer, content, bytes, key: needsDb ? "" : layerKey(content, jobCtx ?? ctx, spec.compression), needsDb };
+    if (jobCtx) job.ctx = jobCtx;
+    return job;
+  });
+  return p;
+}
+
+export function finishImage(p: Prepared, plan: LayerPlan, layers: LayerDescriptor[]): BuiltImage & { repoTag: string } {
+  const history: HistoryEntry[] = p.jobs.map((j) => ({ created: p.created, created_by: "layerpack", comment: historyComment(j.layer) }));
+  const config = Buffer.from(
+    canonicalJson(imageConfig({ spec: p.spec, entrypoint: p.entrypoint, created: p.created, diffIds: layers.map((l) => l.diffId), history })),
+  );
+  const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
+  const tags = [...new Set([...(p.spec.tag !== undefined ? [p.spec.tag] : []), ...(p.spec.tags ?? [])])];
+  const repoTags = (tags.length > 0 ? tags : [planTag(plan)]).map((t) => `${p.spec.name}:${t}`);
+  return { config, configDigest, repoTags, layers, repoTag: repoTags[0]! };
+}
+
+export const describe = (b: { digest: string; diffId: string; size: number }, mediaType: string): LayerDescriptor => ({
+  digest: b.digest,
+  diffId: b.diffId,
+  size: b.size,
+  mediaType,
+});
+
+/** Builds one missing layer into the cache. */
+export async function buildIntoCache(job: Job, p: Prepared, cache: LayerCache): Promise<CachedLayer> {
+  const temp = cache.tempPath(`layer-${job.index}`);
+  const target = createBlobFile(temp);
+  let blob: BlobResult & LayerWriteResult;
+  try {
+    blob = await produceJob(target, job, p);
+  } catch (err) {
+    fs.closeSync(target.fd);
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  fs.closeSync(target.fd);
+  const facts = { ...(job.content.items.length > 0 ? { nar: blob.nar } : {}), ...(blob.permsMatched.length > 0 ? { permsMatched: blob.permsMatched } : {}) };
+  return cache.putLayer(job.key, temp, { ...describe(blob, p.mediaType), tarSize: blob.tarSize, ...facts });
+}
+
+/** Runs `work` over `jobs`, largest first, at most `limit` at a time; the first failure stops new work. */
+export async function runPool<T>(jobs: T[], limit: number, work: (job: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < jobs.length) {
+      const job = jobs[next++]!;
+      try {
+        await work(job);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+  if (failed !== undefined) throw failed;
+}
+

@@ -1,0 +1,123 @@
+/**
+ * Writing the output from cache blobs: the docker archive, OCI layout or archive, or a registry push. A reused blob
+ * is checked against its digest when an output reads it (a push reads only what the registry lacks); a damaged one
+ * is built again. File outputs are stamped so that a rebuild of the same image leaves them alone.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { BuildError } from "../errors.ts";
+import type { CachedLayer, LayerCache } from "../cache/cache.ts";
+import { canonicalJson } from "./config.ts";
+import { writeAtomically } from "./atomic.ts";
+import { DockerArchiveWriter } from "./docker-archive.ts";
+import type { BuiltImage, LayerBlob } from "./types.ts";
+import { fileHasDigest, ociLayoutHas, writeOciArchive, writeOciLayout, type ImageBlobs } from "./oci-layout.ts";
+import { pushToRegistry } from "../registry/output.ts";
+import type { PushResult } from "../registry/push.ts";
+import { buildIntoCache, type Prepared } from "./jobs.ts";
+import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
+
+/** Identity of a written output, so a rebuild that would write the same bytes again can leave it alone. */
+function outputStamp(file: string, image: BuiltImage): string | undefined {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return canonicalJson({ image: image.configDigest, tags: image.repoTags, layers: image.layers.map((l) => l.digest), size: `${st.size}`, ino: `${st.ino}`, mtime: `${st.mtimeNs}` });
+  } catch {
+    return undefined;
+  }
+}
+
+
+function stampPath(cache: LayerCache, output: string): string {
+  return path.join(cache.dir, "outputs", `${createHash("sha256").update(output).digest("hex")}.json`);
+}
+
+function writeStamp(cache: LayerCache, output: string, image: BuiltImage): void {
+  const stamp = outputStamp(output, image);
+  if (stamp === undefined) return;
+  const file = stampPath(cache, output);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, stamp);
+}
+
+/** Whether `output` is a file this cache wrote with exactly this image, untouched since. */
+export function upToDateFile(cache: LayerCache, output: string, image: BuiltImage): boolean {
+  const stamp = outputStamp(output, image);
+  const file = stampPath(cache, output);
+  return stamp !== undefined && fs.existsSync(file) && fs.readFileSync(file, "utf8") === stamp;
+}
+
+/** Assembles a docker archive from cache blobs. */
+export async function dockerOutput(p: Prepared, cache: LayerCache, image: BuiltImage, blobs: Map<number, CachedLayer>, stats: BuildStats): Promise<void> {
+  await writeAtomically(p.output, async (temp) => {
+    const archive = new DockerArchiveWriter(temp, p.ctx.mtime);
+    try {
+      for (const job of p.jobs) {
+        let blob: LayerBlob = blobs.get(job.index)!;
+        if (!archive.addLayerFile(blob)) {
+          // The cached blob is damaged: forget it and build the layer again.
+          cache.dropLayer(job.key, blob.digest);
+          blob = await buildIntoCache(job, p, cache);
+          stats.rebuilt++;
+          stats.reused--;
+          stats.bytesWritten += blob.size;
+          if (!archive.addLayerFile(blob)) throw new BuildError(`layer ${job.index + 1}: the rebuilt blob ${blob.file} does not match its digest`);
+        }
+      }
+      archive.finish(image);
+    } finally {
+      archive.close();
+    }
+  });
+  writeStamp(cache, p.output, image);
+}
+
+/**
+ * OCI layout / archive and registry outputs, assembled from cache blobs. A reused blob is checked against its
+ * digest when an output reads it (a push reads only what the registry lacks); a damaged one is built again.
+ */
+export async function ociOutput(
+  input: BuildInput,
+  p: Prepared,
+  cache: LayerCache,
+  image: BuiltImage & { repoTag: string },
+  blobs: Map<number, CachedLayer>,
+  fresh: Set<number>,
+  stats: BuildStats,
+): Promise<BuildResult> {
+  const format = p.spec.output.format;
+  const result = (push?: PushResult): BuildResult => ({
+    output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers: image.layers, stats, ...(push ? { push } : {}),
+  });
+  if (format === "oci-layout" && ociLayoutHas(p.output, image)) {
+    stats.upToDate = true;
+    input.onEvent?.({ type: "output", path: p.output, upToDate: true });
+    return result();
+  }
+  const layerFile = async (index: number): Promise<string> => {
+    const job = p.jobs[index]!;
+    const blob = blobs.get(index)!;
+    if (fresh.has(index) || (await fileHasDigest(blob.file, blob.digest, blob.size))) return blob.file;
+    cache.dropLayer(job.key, blob.digest);
+    const rebuilt = await buildIntoCache(job, p, cache);
+    if (rebuilt.digest !== blob.digest) throw new BuildError(`layer ${index + 1} was rebuilt as ${rebuilt.digest}, not ${blob.digest}: did the store change?`);
+    blobs.set(index, rebuilt);
+    fresh.add(index);
+    stats.rebuilt++;
+    stats.reused--;
+    stats.bytesWritten += rebuilt.size;
+    return rebuilt.file;
+  };
+  const withFiles: ImageBlobs = { ...image, layerFile };
+  let push: PushResult | undefined;
+  if (format === "oci-layout") await writeOciLayout(withFiles, p.output);
+  else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
+  else {
+    push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent });
+  }
+  if (format === "oci-archive") writeStamp(cache, p.output, image);
+  input.onEvent?.({ type: "output", path: p.output, upToDate: false });
+  return result(push);
+}
+
