@@ -1,6 +1,8 @@
 /**
  * The content-addressed layer cache. Layout under the cache directory:
  *   blobs/sha256/<hex>   stored (compressed) layer blobs, read-only, named by digest
+ *   packs/<id>.tar       docker archives this cache wrote, hard-linked here: their layers are blobs at an offset,
+ *                        so a cold build writes each layer once (into the archive) and still fills the cache
  *   layers/<key>.json    what a layer key produced: digests, sizes, media type, NAR hashes of its store items
  *   scan/<hash>.json     what a reference scan found in a store item (store items are immutable)
  *   tmp/                 temp files, renamed into place when complete
@@ -20,6 +22,8 @@ export interface NarInfo {
 }
 
 export interface CachedLayer extends LayerBlob {
+  /** Where the blob starts in `file` when it lives in a pack (0 or absent for a loose blob). */
+  offset?: number;
   /** Bytes of the uncompressed tar. */
   tarSize: number;
   /** NAR hash and size of each store item in the layer, when they were computed. */
@@ -50,7 +54,7 @@ export class LayerCache {
 
   constructor(dir: string) {
     this.dir = dir;
-    for (const sub of ["blobs/sha256", "layers", "scan", "tmp"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    for (const sub of ["blobs/sha256", "packs", "layers", "scan", "tmp"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   }
 
   blobPath(digest: string): string {
@@ -83,18 +87,20 @@ export class LayerCache {
    */
   getLayer(key: string): CachedLayer | undefined {
     const file = path.join(this.dir, "layers", `${key}.json`);
-    const entry = this.#readJson<Omit<CachedLayer, "file">>(file);
+    const entry = this.#readJson<Omit<CachedLayer, "file"> & { pack?: string }>(file);
     if (!entry) return undefined;
-    const blob = this.blobPath(entry.digest);
+    const { pack, ...layer } = entry;
+    const blob = pack !== undefined ? path.join(this.dir, "packs", pack) : this.blobPath(entry.digest);
+    const end = (layer.offset ?? 0) + layer.size;
     let size: number;
     try {
       size = fs.statSync(blob).size;
     } catch {
       size = -1;
     }
-    if (size !== entry.size) {
+    if (pack !== undefined ? size < end : size !== end) {
       fs.rmSync(file, { force: true });
-      if (size >= 0) fs.rmSync(blob, { force: true });
+      if (size >= 0 && pack === undefined) fs.rmSync(blob, { force: true });
       return undefined;
     }
     // Touch the entry: prune keeps what was used recently.
@@ -104,7 +110,57 @@ export class LayerCache {
     } catch {
       // read-only cache: fine
     }
-    return { ...entry, file: blob };
+    return { ...layer, file: blob };
+  }
+
+  /**
+   * Keeps a docker archive this build just wrote as a pack: hard-linked (no bytes copied) and every layer's entry
+   * pointed at its offset in it. Packs no entry refers to any more are removed. Where a hard link is impossible
+   * (another file system), the layers are copied out as loose blobs instead.
+   */
+  adoptPack(archive: string, layers: { key: string; offset: number; layer: Omit<CachedLayer, "file" | "offset"> }[]): void {
+    const name = `${randomBytes(12).toString("hex")}.tar`;
+    const pack = path.join(this.dir, "packs", name);
+    try {
+      fs.linkSync(archive, pack);
+    } catch {
+      for (const l of layers) this.loosen(l.key, { ...l.layer, file: archive, offset: l.offset });
+      return;
+    }
+    for (const l of layers) this.#writeJson(path.join(this.dir, "layers", `${l.key}.json`), { ...l.layer, pack: name, offset: l.offset });
+    this.#collectPacks();
+  }
+
+  /** Copies a packed blob out as a loose blob file (OCI layouts hard-link loose blobs; pushes read whole files). */
+  loosen(key: string, layer: CachedLayer): CachedLayer {
+    if (layer.offset === undefined) return layer;
+    const { offset, file, ...rest } = layer;
+    const temp = this.tempPath("loosen");
+    const src = fs.openSync(file, "r");
+    const dst = fs.openSync(temp, "wx", 0o644);
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(layer.size, 1)));
+      for (let done = 0; done < layer.size; ) {
+        const n = fs.readSync(src, buf, 0, Math.min(buf.length, layer.size - done), offset + done);
+        if (n === 0) break;
+        fs.writeSync(dst, buf, 0, n);
+        done += n;
+      }
+    } finally {
+      fs.closeSync(src);
+      fs.closeSync(dst);
+    }
+    return this.putLayer(key, temp, rest);
+  }
+
+  /** Removes packs no layer entry refers to (a rebuild re-points every entry at its own, newer pack). */
+  #collectPacks(): void {
+    const used = new Set<string>();
+    for (const f of fs.readdirSync(path.join(this.dir, "layers"))) {
+      const pack = this.#readJson<{ pack?: string }>(path.join(this.dir, "layers", f))?.pack;
+      if (pack !== undefined) used.add(pack);
+    }
+    for (const f of fs.readdirSync(path.join(this.dir, "packs"))) if (!used.has(f)) fs.rmSync(path.join(this.dir, "packs", f), { force: true });
   }
 
   /** Moves a finished blob file into the store and records the layer under `key`. */
@@ -112,11 +168,12 @@ export class LayerCache {
     const blob = this.blobPath(layer.digest);
     fs.chmodSync(tempBlob, 0o444);
     fs.renameSync(tempBlob, blob);
-    this.#writeJson(path.join(this.dir, "layers", `${key}.json`), layer);
-    return { ...layer, file: blob };
+    const { offset: _offset, ...loose } = layer as Omit<CachedLayer, "file">;
+    this.#writeJson(path.join(this.dir, "layers", `${key}.json`), loose);
+    return { ...loose, file: blob };
   }
 
-  /** Forgets a layer whose blob turned out to be corrupt. */
+  /** Forgets a layer whose blob turned out to be corrupt (a damaged pack is left to prune). */
   dropLayer(key: string, digest: string): void {
     fs.rmSync(path.join(this.dir, "layers", `${key}.json`), { force: true });
     fs.rmSync(this.blobPath(digest), { force: true });

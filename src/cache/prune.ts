@@ -6,7 +6,11 @@ import type { LayerCache } from "./cache.ts";
 export interface CacheInfo {
   dir: string;
   layers: number;
+  /** Loose blob files. */
   blobs: number;
+  /** Docker archives kept as packs of layers. */
+  packs: number;
+  /** Bytes of loose blobs and packs. */
   blobBytes: number;
   scans: number;
   /** Last use of the least and most recently used layer entries (ms since the epoch). */
@@ -16,7 +20,8 @@ export interface CacheInfo {
 
 interface Entry {
   file: string;
-  digest: string;
+  /** What holds the blob: `sha256:<hex>` of a loose blob, or `pack:<name>`. */
+  holder: string;
   used: number;
 }
 
@@ -34,23 +39,26 @@ function layerEntries(cache: LayerCache): Entry[] {
   for (const name of listDir(dir)) {
     const file = path.join(dir, name);
     try {
-      const { digest } = JSON.parse(fs.readFileSync(file, "utf8")) as { digest: string };
-      out.push({ file, digest, used: fs.statSync(file).mtimeMs });
+      const { digest, pack } = JSON.parse(fs.readFileSync(file, "utf8")) as { digest: string; pack?: string };
+      out.push({ file, holder: pack !== undefined ? `pack:${pack}` : digest, used: fs.statSync(file).mtimeMs });
     } catch {
-      out.push({ file, digest: "", used: 0 });
+      out.push({ file, holder: "", used: 0 });
     }
   }
   return out;
 }
 
-function blobs(cache: LayerCache): Map<string, number> {
-  const dir = path.join(cache.dir, "blobs", "sha256");
-  const out = new Map<string, number>();
-  for (const name of listDir(dir)) {
-    try {
-      out.set(`sha256:${name}`, fs.statSync(path.join(dir, name)).size);
-    } catch {
-      // removed meanwhile
+/** Every blob holder (loose blob or pack) with its size and file. */
+function blobs(cache: LayerCache): Map<string, { size: number; file: string }> {
+  const out = new Map<string, { size: number; file: string }>();
+  for (const [sub, prefix] of [["blobs/sha256", "sha256:"], ["packs", "pack:"]] as const) {
+    const dir = path.join(cache.dir, sub);
+    for (const name of listDir(dir)) {
+      try {
+        out.set(`${prefix}${name}`, { size: fs.statSync(path.join(dir, name)).size, file: path.join(dir, name) });
+      } catch {
+        // removed meanwhile
+      }
     }
   }
   return out;
@@ -60,11 +68,13 @@ export function cacheInfo(cache: LayerCache): CacheInfo {
   const entries = layerEntries(cache);
   const b = blobs(cache);
   const uses = entries.map((e) => e.used).filter((u) => u > 0);
+  const holders = [...b.keys()];
   const info: CacheInfo = {
     dir: cache.dir,
     layers: entries.length,
-    blobs: b.size,
-    blobBytes: [...b.values()].reduce((n, s) => n + s, 0),
+    blobs: holders.filter((h) => h.startsWith("sha256:")).length,
+    packs: holders.filter((h) => h.startsWith("pack:")).length,
+    blobBytes: [...b.values()].reduce((n, s) => n + s.size, 0),
     scans: listDir(path.join(cache.dir, "scan")).length,
   };
   if (uses.length > 0) {
@@ -104,23 +114,23 @@ export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResul
     fs.rmSync(e.file, { force: true });
   };
   for (const e of entries) {
-    if (options.all || e.digest === "" || !allBlobs.has(e.digest)) drop(e);
+    if (options.all || e.holder === "" || !allBlobs.has(e.holder)) drop(e);
     else if (options.olderThanMs !== undefined && now - e.used > options.olderThanMs) drop(e);
   }
   if (options.maxBytes !== undefined) {
-    const bytesOf = () => [...new Set([...keep].map((e) => e.digest))].reduce((n, d) => n + (allBlobs.get(d) ?? 0), 0);
+    const bytesOf = () => [...new Set([...keep].map((e) => e.holder))].reduce((n, h) => n + (allBlobs.get(h)?.size ?? 0), 0);
     for (const e of entries) {
       if (!keep.has(e)) continue;
       if (bytesOf() <= options.maxBytes) break;
       drop(e);
     }
   }
-  const referenced = new Set([...keep].map((e) => e.digest));
+  const referenced = new Set([...keep].map((e) => e.holder));
   let blobsRemoved = 0;
   let bytesFreed = 0;
-  for (const [digest, size] of allBlobs) {
-    if (referenced.has(digest)) continue;
-    fs.rmSync(cache.blobPath(digest), { force: true });
+  for (const [holder, { size, file }] of allBlobs) {
+    if (referenced.has(holder)) continue;
+    fs.rmSync(file, { force: true });
     blobsRemoved++;
     bytesFreed += size;
   }

@@ -12,13 +12,14 @@ import type { Closure } from "../store/types.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { LayerCache, type CachedLayer } from "../cache/cache.ts";
 import { createBlobFile, type BlobResult } from "./sink.ts";
+import type { LayerWriteResult } from "./layer.ts";
 import { unmatchedPermsWarnings } from "./perms.ts";
 import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
 import type { LayerDescriptor } from "./types.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
-import { buildIntoCache, describe, finishImage, prepare, prepareDatabase, produceJob, recordFacts, runPool, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
-import { dockerOutput, ociOutput, upToDateFile } from "./outputs.ts";
+import { buildIntoCache, cacheRecord, describe, finishImage, prepare, prepareDatabase, produceJob, recordFacts, runPool, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
+import { dockerOutput, ociOutput, upToDateFile, writeStamp } from "./outputs.ts";
 
 export { epochSeconds, layerContent, planTag } from "./jobs.ts";
 
@@ -83,6 +84,12 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     }
   };
   for (const job of p.jobs) if (!job.needsDb) lookup(job);
+  // Streaming into the archive writes each new layer once, but one after another: worth it unless several layers
+  // need gzip, whose CPU cost is better spread over the cores.
+  const missing = p.jobs.filter((j) => !j.needsDb && !blobs.has(j.index)).length;
+  if (p.spec.output.format === "docker-archive" && missing > 0 && (p.spec.compression !== "gzip" || missing === 1)) {
+    return streamArchive(input, p, cache, blobs, lookup);
+  }
   const build = async (job: Job) => {
     input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
     const built = await buildIntoCache(job, p, cache);
@@ -122,17 +129,36 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
 }
 
-/** No cache: every layer streams straight into the archive, sequentially. */
-async function buildStreaming(input: BuildInput, p: Prepared): Promise<BuildResult> {
+/**
+ * Streams the docker archive in layer order: cached layers are copied in, the others written straight into it, each
+ * byte once. With a cache, the finished archive becomes a pack of it (hard link), so its new layers are cached
+ * without being written twice.
+ */
+async function streamArchive(input: BuildInput, p: Prepared, cache?: LayerCache, hits = new Map<number, CachedLayer>(), lookup?: (job: Job) => void): Promise<BuildResult> {
   const count = p.jobs.length;
   const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false };
   return writeAtomically(p.output, async (temp) => {
     const archive = new DockerArchiveWriter(temp, p.ctx.mtime);
     try {
       const layers: LayerDescriptor[] = [];
+      const records: { key: string; digest: string; record: Omit<CachedLayer, "file" | "offset"> }[] = [];
       for (const job of p.jobs) {
+        if (job.needsDb) {
+          prepareDatabase(job, p);
+          lookup?.(job);
+        }
+        const hit = hits.get(job.index);
+        if (hit && archive.addLayerFile(hit)) {
+          stats.reused++;
+          input.onEvent?.({ type: "layer-done", index: job.index, count, blob: hit, cached: true });
+          layers.push(describe(hit, p.mediaType));
+          // A layer from an older pack moves to this one, so the older pack can go once nothing points at it.
+          if (hit.offset !== undefined) records.push({ key: job.key, digest: hit.digest, record: cacheRecord(job, hit, p.mediaType) });
+          continue;
+        }
+        if (hit) cache?.dropLayer(job.key, hit.digest);
         input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
-        let blob: BlobResult;
+        let blob: BlobResult & LayerWriteResult;
         if (job.bytes > STREAM_LIMIT) {
           const file = `${temp}.layer-${job.index}`;
           const target = createBlobFile(file);
@@ -150,9 +176,14 @@ async function buildStreaming(input: BuildInput, p: Prepared): Promise<BuildResu
         stats.bytesWritten += blob.size;
         input.onEvent?.({ type: "layer-done", index: job.index, count, blob, cached: false });
         layers.push(describe(blob, p.mediaType));
+        records.push({ key: job.key, digest: blob.digest, record: cacheRecord(job, blob, p.mediaType) });
       }
       const image = finishImage(p, input.plan, layers);
       archive.finish(image);
+      if (cache) {
+        cache.adoptPack(temp, records.map((r) => ({ key: r.key, offset: archive.offsetOf(r.digest)!, layer: r.record })));
+        writeStamp(cache, p.output, image, temp);
+      }
       input.onEvent?.({ type: "output", path: p.output, upToDate: false });
       return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
     } finally {
@@ -170,7 +201,7 @@ export async function buildImage(input: BuildInput): Promise<BuildResult> {
 
 async function buildPrepared(input: BuildInput, p: Prepared): Promise<BuildResult> {
   if (input.cache) return buildCached(input, p, input.cache);
-  if (p.spec.output.format === "docker-archive") return buildStreaming(input, p);
+  if (p.spec.output.format === "docker-archive") return streamArchive(input, p);
   // OCI outputs are assembled from blobs: without a cache, a temporary one (beside a file output, so layout blobs
   // can be hard links) is removed afterwards.
   const base = p.spec.output.format === "registry" ? os.tmpdir() : path.dirname(p.output);

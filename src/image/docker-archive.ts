@@ -30,6 +30,8 @@ export class DockerArchiveWriter {
   readonly #file: string;
   readonly #mtime: number;
   readonly #names = new Set<string>();
+  /** Where each layer's bytes start in the archive, by digest (the cache keeps the archive as a pack). */
+  readonly #offsets = new Map<string, number>();
   #pos = 0;
 
   /** Creates `file` (a temp name; the caller renames it into place). `mtime` is stamped on every entry. */
@@ -63,7 +65,7 @@ export class DockerArchiveWriter {
    * Streams one layer into the archive: `produce` writes the stored blob to the given target (sequentially, from
    * the current position) and returns its digests. Layers over 8 GiB must use `addLayerFile` instead.
    */
-  async addLayer(mediaType: string, produce: (target: BlobTarget) => Promise<BlobResult>): Promise<BlobResult> {
+  async addLayer<T extends BlobResult>(mediaType: string, produce: (target: BlobTarget) => Promise<T>): Promise<T> {
     const headerAt = this.#pos;
     this.#write(Buffer.alloc(512));
     const blob = await produce({ fd: this.#fd, label: this.#file, position: this.#pos });
@@ -75,6 +77,7 @@ export class DockerArchiveWriter {
       return blob;
     }
     this.#names.add(name);
+    this.#offsets.set(blob.digest, headerAt + 512);
     this.#pos += blob.size;
     this.#write(Buffer.alloc(paddingFor(blob.size)));
     this.#write(this.#header(name, blob.size), headerAt);
@@ -85,11 +88,13 @@ export class DockerArchiveWriter {
    * Copies a layer that already exists as a file (a cached blob, or one too big to stream), checking its digest on
    * the way. Returns false, having written nothing, when the file is not the blob it claims to be.
    */
-  addLayerFile(layer: LayerBlob): boolean {
+  addLayerFile(layer: LayerBlob & { offset?: number }): boolean {
     const name = layerFileName(layer);
     if (this.#names.has(name)) return true;
     const start = this.#pos;
     this.#write(this.#header(name, layer.size));
+    const dataAt = this.#pos;
+    const from = layer.offset ?? 0;
     const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(layer.size, 1)));
     const hash = createHash("sha256");
     let fd: number;
@@ -102,7 +107,7 @@ export class DockerArchiveWriter {
     try {
       let copied = 0;
       while (copied < layer.size) {
-        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, layer.size - copied), null);
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, layer.size - copied), from + copied);
         if (n === 0) break;
         hash.update(buf.subarray(0, n));
         this.#write(buf.subarray(0, n));
@@ -116,8 +121,14 @@ export class DockerArchiveWriter {
       return false;
     }
     this.#names.add(name);
+    this.#offsets.set(layer.digest, dataAt);
     this.#write(Buffer.alloc(paddingFor(layer.size)));
     return true;
+  }
+
+  /** Where a layer added to this archive starts. */
+  offsetOf(digest: string): number | undefined {
+    return this.#offsets.get(digest);
   }
 
   #entry(name: string, data: Buffer): void {

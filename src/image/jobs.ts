@@ -199,8 +199,18 @@ export async function buildIntoCache(job: Job, p: Prepared, cache: LayerCache): 
     throw err;
   }
   fs.closeSync(target.fd);
-  const facts = { ...(job.content.items.length > 0 ? { nar: blob.nar } : {}), ...(blob.permsMatched.length > 0 ? { permsMatched: blob.permsMatched } : {}) };
-  return cache.putLayer(job.key, temp, { ...describe(blob, p.mediaType), tarSize: blob.tarSize, ...facts });
+  return cache.putLayer(job.key, temp, cacheRecord(job, blob, p.mediaType));
+}
+
+/** What the cache keeps about a layer besides its blob: digests, sizes and what writing it learnt. */
+export function cacheRecord(job: Job, blob: BlobResult & Partial<LayerWriteResult> & Pick<CachedLayer, "nar">, mediaType: string): Omit<CachedLayer, "file" | "offset"> {
+  const perms = blob.permsMatched ?? [];
+  return {
+    ...describe(blob, mediaType),
+    tarSize: blob.tarSize,
+    ...(job.content.items.length > 0 && blob.nar ? { nar: blob.nar } : {}),
+    ...(perms.length > 0 ? { permsMatched: perms } : {}),
+  };
 }
 
 /** Runs `work` over `jobs`, largest first, at most `limit` at a time; the first failure stops new work. */

@@ -33,8 +33,9 @@ function stampPath(cache: LayerCache, output: string): string {
   return path.join(cache.dir, "outputs", `${createHash("sha256").update(output).digest("hex")}.json`);
 }
 
-function writeStamp(cache: LayerCache, output: string, image: BuiltImage): void {
-  const stamp = outputStamp(output, image);
+/** Records the output's identity; `written` is the file as written (a temp name about to be renamed to `output`). */
+export function writeStamp(cache: LayerCache, output: string, image: BuiltImage, written = output): void {
+  const stamp = outputStamp(written, image);
   if (stamp === undefined) return;
   const file = stampPath(cache, output);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -97,7 +98,12 @@ export async function ociOutput(
   }
   const layerFile = async (index: number): Promise<string> => {
     const job = p.jobs[index]!;
-    const blob = blobs.get(index)!;
+    let blob = blobs.get(index)!;
+    // A layer kept inside a docker archive pack becomes a loose blob file first: layouts link whole files.
+    if (blob.offset !== undefined) {
+      blob = cache.loosen(job.key, blob);
+      blobs.set(index, blob);
+    }
     if (fresh.has(index) || (await fileHasDigest(blob.file, blob.digest, blob.size))) return blob.file;
     cache.dropLayer(job.key, blob.digest);
     const rebuilt = await buildIntoCache(job, p, cache);
