@@ -14,6 +14,7 @@
  * - Layer blobs are hard links to the cache's read-only blobs when they share a file system, else copies.
  * - An oci-archive is always written whole (temp file + rename); an existing one is replaced.
  */
+import { TarFileWriter } from "./tar-file.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
@@ -21,7 +22,6 @@ import { BuildError } from "../errors.ts";
 import { canonicalJson } from "./config.ts";
 import { tempPathFor, writeAtomically } from "./atomic.ts";
 import { writeError } from "./sink.ts";
-import { encodeHeader, paddingFor, ZERO_BLOCKS } from "./tar.ts";
 import { OCI_MEDIA_TYPES, type BuiltImage, type Descriptor, type OciIndex, type OciManifest } from "./types.ts";
 
 /** An image ready to be written: its documents plus where each layer's blob file is. */
@@ -213,75 +213,6 @@ export async function fileHasDigest(file: string, digest: string, size: number):
   return `sha256:${hash.digest("hex")}` === digest;
 }
 
-/** Appends tar entries to a file, in order. */
-class TarFile {
-  readonly #fd: number;
-  readonly #file: string;
-  readonly #mtime: number;
-
-  constructor(file: string, mtime: number) {
-    this.#file = file;
-    this.#mtime = mtime;
-    try {
-      this.#fd = fs.openSync(file, "wx", 0o644);
-    } catch (cause) {
-      throw writeError(file, cause);
-    }
-  }
-
-  write(buf: Buffer): void {
-    try {
-      let off = 0;
-      while (off < buf.length) off += fs.writeSync(this.#fd, buf, off, buf.length - off);
-    } catch (cause) {
-      throw writeError(this.#file, cause);
-    }
-  }
-
-  header(name: string, type: "file" | "directory", size = 0): void {
-    const mode = type === "directory" ? 0o755 : name.startsWith("blobs/") ? 0o444 : 0o644;
-    this.write(encodeHeader({ name, type, mode, size, mtime: this.#mtime, uid: 0, gid: 0, uname: "root", gname: "root" }));
-  }
-
-  entry(name: string, data: Buffer): void {
-    this.header(name, "file", data.length);
-    this.write(data);
-    this.write(Buffer.alloc(paddingFor(data.length)));
-  }
-
-  /** Copies a blob file in, checking it is `size` bytes whose sha256 is `digest`. */
-  copyBlob(name: string, file: string, digest: string, size: number): void {
-    this.header(name, "file", size);
-    const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1)));
-    const hash = createHash("sha256");
-    const fd = fs.openSync(file, "r");
-    let copied = 0;
-    try {
-      while (copied < size) {
-        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - copied), null);
-        if (n === 0) break;
-        hash.update(buf.subarray(0, n));
-        this.write(buf.subarray(0, n));
-        copied += n;
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-    if (copied !== size || `sha256:${hash.digest("hex")}` !== digest) {
-      throw new BuildError(`layer blob ${file} is not ${digest} (${size} bytes); it changed while being copied`);
-    }
-    this.write(Buffer.alloc(paddingFor(size)));
-  }
-
-  close(): void {
-    try {
-      fs.closeSync(this.#fd);
-    } catch {
-      // already closed
-    }
-  }
-}
-
 /**
  * Writes the layout as one tar file: `oci-layout` and `index.json` first, then `blobs/sha256/` with the config,
  * the manifest and each distinct layer in manifest order. Every entry gets `mtime` (the image's creation time).
@@ -292,22 +223,25 @@ export async function writeOciArchive(image: ImageBlobs, file: string, mtime: nu
   }
   const manifest = ociManifest(image);
   await writeAtomically(file, async (temp) => {
-    const tar = new TarFile(temp, mtime);
+    const tar = new TarFileWriter(temp, mtime);
     try {
       tar.entry("oci-layout", Buffer.from(LAYOUT_FILE));
       tar.entry("index.json", indexJson(indexEntries(image, manifest)));
-      tar.header("blobs", "directory");
-      tar.header("blobs/sha256", "directory");
-      tar.entry(`blobs/sha256/${hexOf(image.configDigest)}`, image.config);
-      tar.entry(`blobs/sha256/${hexOf(sha256(manifest))}`, manifest);
+      tar.directory("blobs");
+      tar.directory("blobs/sha256");
+      tar.entry(`blobs/sha256/${hexOf(image.configDigest)}`, image.config, 0o444);
+      tar.entry(`blobs/sha256/${hexOf(sha256(manifest))}`, manifest, 0o444);
       const written = new Set<string>([image.configDigest, sha256(manifest)]);
       for (let i = 0; i < image.layers.length; i++) {
         const layer = image.layers[i]!;
         if (written.has(layer.digest)) continue;
         written.add(layer.digest);
-        tar.copyBlob(`blobs/sha256/${hexOf(layer.digest)}`, await image.layerFile(i), layer.digest, layer.size);
+        const file = await image.layerFile(i);
+        if (!tar.copyEntry(`blobs/sha256/${hexOf(layer.digest)}`, { file, digest: layer.digest, size: layer.size }, 0o444)) {
+          throw new BuildError(`layer blob ${file} is not ${layer.digest} (${layer.size} bytes); it changed while being copied`);
+        }
       }
-      tar.write(ZERO_BLOCKS);
+      tar.end();
     } finally {
       tar.close();
     }

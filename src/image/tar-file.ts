@@ -1,0 +1,111 @@
+/**
+ * A tar file written entry by entry with explicit positions (so a header can be filled in after its data), for the
+ * archive outputs: docker archives and OCI archives. Entries are owned by root and stamped with one mtime.
+ */
+import * as fs from "node:fs";
+import { createHash } from "node:crypto";
+import { writeError } from "./sink.ts";
+import { encodeHeader, paddingFor, ZERO_BLOCKS } from "./tar.ts";
+
+export class TarFileWriter {
+  readonly fd: number;
+  readonly file: string;
+  readonly #mtime: number;
+  /** Where the next entry goes. */
+  pos = 0;
+
+  /** Creates `file` (a temp name; the caller renames it into place). */
+  constructor(file: string, mtime: number) {
+    this.file = file;
+    this.#mtime = mtime;
+    try {
+      this.fd = fs.openSync(file, "wx", 0o644);
+    } catch (cause) {
+      throw writeError(file, cause);
+    }
+  }
+
+  /** Writes at `position`, or appends at the current end when none is given. */
+  write(buf: Buffer, position?: number): void {
+    const at = position ?? this.pos;
+    try {
+      let off = 0;
+      while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off, at + off);
+    } catch (cause) {
+      throw writeError(this.file, cause);
+    }
+    if (position === undefined) this.pos += buf.length;
+  }
+
+  header(name: string, size: number, options: { type?: "file" | "directory"; mode?: number } = {}): Buffer {
+    const type = options.type ?? "file";
+    const mode = options.mode ?? (type === "directory" ? 0o755 : 0o644);
+    return encodeHeader({ name, type, mode, size, mtime: this.#mtime, uid: 0, gid: 0, uname: "root", gname: "root" });
+  }
+
+  entry(name: string, data: Buffer, mode?: number): void {
+    this.write(this.header(name, data.length, mode === undefined ? {} : { mode }));
+    this.write(data);
+    this.write(Buffer.alloc(paddingFor(data.length)));
+  }
+
+  directory(name: string): void {
+    this.write(this.header(name, 0, { type: "directory" }));
+  }
+
+  /**
+   * Copies `size` bytes of `file` from `offset` in as entry `name`, checking their sha256 is `digest`. Returns
+   * false, having written nothing, when the bytes are not what they claim to be (or cannot be read).
+   */
+  copyEntry(name: string, blob: { file: string; digest: string; size: number; offset?: number }, mode?: number): boolean {
+    const start = this.pos;
+    this.write(this.header(name, blob.size, mode === undefined ? {} : { mode }));
+    const from = blob.offset ?? 0;
+    const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(blob.size, 1)));
+    const hash = createHash("sha256");
+    let fd: number;
+    try {
+      fd = fs.openSync(blob.file, "r");
+    } catch {
+      this.pos = start;
+      return false;
+    }
+    let copied = 0;
+    try {
+      while (copied < blob.size) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, blob.size - copied), from + copied);
+        if (n === 0) break;
+        hash.update(buf.subarray(0, n));
+        this.write(buf.subarray(0, n));
+        copied += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (copied !== blob.size || `sha256:${hash.digest("hex")}` !== blob.digest) {
+      this.pos = start;
+      return false;
+    }
+    this.write(Buffer.alloc(paddingFor(blob.size)));
+    return true;
+  }
+
+  /** Writes the end-of-archive blocks, drops anything past them (rewound entries), and closes the file. */
+  end(): void {
+    this.write(ZERO_BLOCKS);
+    try {
+      fs.ftruncateSync(this.fd, this.pos);
+    } catch (cause) {
+      throw writeError(this.file, cause);
+    }
+    this.close();
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+  }
+}
