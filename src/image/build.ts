@@ -18,8 +18,9 @@ import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
 import type { LayerDescriptor } from "./types.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
-import { buildIntoCache, cacheRecord, describe, finishImage, prepare, prepareDatabase, produceJob, recordFacts, runPool, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
+import { buildIntoCache, cacheRecord, describe, finishImage, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { dockerOutput, ociOutput, upToDateFile, writeStamp } from "./outputs.ts";
+import { runPool } from "../util/pool.ts";
 
 export { epochSeconds, layerContent, planTag } from "./jobs.ts";
 

@@ -213,21 +213,4 @@ export function cacheRecord(job: Job, blob: BlobResult & Partial<LayerWriteResul
   };
 }
 
-/** Runs `work` over `jobs`, largest first, at most `limit` at a time; the first failure stops new work. */
-export async function runPool<T>(jobs: T[], limit: number, work: (job: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < jobs.length) {
-      const job = jobs[next++]!;
-      try {
-        await work(job);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
-  if (failed !== undefined) throw failed;
-}
 

@@ -7,6 +7,7 @@
  *   with backoff, then reported with the registry's answer;
  * - at most `concurrency` blobs at once; the manifest last, once per tag, its digest checked against the answer.
  */
+import { runPool } from "../util/pool.ts";
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
@@ -84,24 +85,6 @@ function fileBlob(digest: string, size: number, file: () => Promise<string>): Bl
 
 function dataBlob(data: Buffer): Blob {
   return { digest: sha256(data), size: data.length, ready: async () => {}, open: (start, end) => new Uint8Array(data.subarray(start, end)) };
-}
-
-/** Runs `work` on each item, at most `limit` at once; the first failure is thrown once all have stopped. */
-async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
 }
 
 class Pusher {
@@ -244,7 +227,7 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
   if (!seen.has(image.configDigest)) blobs.push(dataBlob(image.config));
   // Largest first: the long uploads start early and the small ones fill in.
   blobs.sort((a, b) => b.size - a.size);
-  await pool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b));
+  await runPool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b));
   const manifest = ociManifest(image);
   const digest = sha256(manifest);
   const references: string[] = [];

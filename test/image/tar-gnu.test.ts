@@ -4,7 +4,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeHeader, paddingFor, ZERO_BLOCKS, type TarHeader, type TarType } from "../../src/image/tar.ts";
+import { archive, type Entry } from "./tar-archive.ts";
+import { encodeHeader, type TarType } from "../../src/image/tar.ts";
 
 /** True when GNU tar is on PATH; in CI its absence fails this file, locally it skips with a printed reason. */
 function haveGnuTar(): boolean {
@@ -16,20 +17,6 @@ function haveGnuTar(): boolean {
 }
 const hasTar = haveGnuTar();
 
-interface Entry {
-  h: TarHeader;
-  data?: Buffer;
-}
-
-function archive(entries: Entry[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const { h, data } of entries) {
-    parts.push(encodeHeader({ ...h, size: data?.length ?? h.size }));
-    if (data) parts.push(data, Buffer.alloc(paddingFor(data.length)));
-  }
-  parts.push(ZERO_BLOCKS);
-  return Buffer.concat(parts);
-}
 
 function run(args: string[], opts: { cwd?: string } = {}): string {
   const r = spawnSync("tar", args, { ...opts, encoding: "utf8", env: { ...process.env, TZ: "UTC", LC_ALL: "C.UTF-8" } });

@@ -1,23 +1,10 @@
 // Unit tests of the header encoder, read back by tar-stream's extract as an independent parser.
 import { describe, expect, it } from "vitest";
 import { extract, type Header } from "tar-stream";
+import { archive, type Entry } from "./tar-archive.ts";
 import { encodeHeader, paddingFor, validateEntryName, ZERO_BLOCKS, type TarHeader } from "../../src/image/tar.ts";
 import { BuildError } from "../../src/errors.ts";
 
-interface Entry {
-  h: TarHeader;
-  data?: Buffer;
-}
-
-function archive(entries: Entry[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const { h, data } of entries) {
-    parts.push(encodeHeader({ ...h, size: data?.length ?? h.size }));
-    if (data) parts.push(data, Buffer.alloc(paddingFor(data.length)));
-  }
-  parts.push(ZERO_BLOCKS);
-  return Buffer.concat(parts);
-}
 
 async function readBack(buf: Buffer): Promise<{ header: Header; data: Buffer }[]> {
   const ex = extract();
