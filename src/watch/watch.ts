@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import { loadResolvePlan } from "../pipeline.ts";
+import { SEARCH_PLACES } from "../spec/load.ts";
 import { buildImage, type BuildResult } from "../image/build.ts";
 import type { LayerCache } from "../cache/cache.ts";
 import type { ImageSpec } from "../spec/schema.ts";
@@ -66,6 +67,7 @@ export class Watcher {
   #pending: string[] = [];
   #running: Promise<void> | undefined;
   #abort = new AbortController();
+  #discovery: FSWatcher | undefined;
   #closed = false;
 
   constructor(options: WatchOptions) {
@@ -132,10 +134,30 @@ export class Watcher {
       if (!this.#closed) o.onEvent({ type: "build-failed", error });
     } finally {
       // Keep watching what we know of even when the config is broken, so fixing it triggers a build.
-      if (watch) this.#updateWatched(watch);
+      if (watch) {
+        this.#updateWatched(watch);
+        // A config was found: the directory need not be watched for one any more.
+        await this.#discovery?.close();
+        this.#discovery = undefined;
+      }
       else if (o.configPath) this.#updateWatched([...this.#watched, path.resolve(o.cwd, o.configPath)]);
+      else this.#watchForConfig();
       for (const [p, s] of before) if (this.#stamps.has(p) && this.#stamps.get(p) !== s) this.#pending.push(p);
     }
+  }
+
+  /**
+   * No config was found: watch the directory itself (not below it) for one to appear at a searched place. The
+   * main watcher cannot: files that do not exist yet are not reported.
+   */
+  #watchForConfig(): void {
+    if (this.#discovery || this.#closed) return;
+    const names = new Set<string>(SEARCH_PLACES);
+    this.#discovery = chokidarWatch(this.#options.cwd, { ignoreInitial: true, depth: 0 });
+    this.#discovery.on("all", (_event, file) => {
+      if (!names.has(path.basename(file)) || path.dirname(file) !== path.resolve(this.#options.cwd)) return;
+      this.#changed(file);
+    });
   }
 
   #updateWatched(paths: string[]): void {
@@ -157,5 +179,6 @@ export class Watcher {
     this.#abort.abort();
     await this.#running;
     await this.#watcher?.close();
+    await this.#discovery?.close();
   }
 }

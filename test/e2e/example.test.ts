@@ -128,6 +128,20 @@ describe("the example image", () => {
     expect(lb).toHaveLength(3);
   });
 
+  it.runIf(hasTools)("the embedded default: `layerpack build` at the top of the checkout builds image.config.ts, which runs", () => {
+    const repo = path.resolve(import.meta.dirname, "../..");
+    const out = path.join(dir, "default.tar");
+    const r = layerpack(["build", "-o", out], { cwd: repo });
+    expect(r.status, r.stderr).toBe(0);
+    const pm = podman(path.join(dir, "podman-default"));
+    try {
+      expect(pm.load(out)).toContain("layerpack-example:latest");
+      expect(pm.run("localhost/layerpack-example:latest").trim()).toBe(GREETING);
+    } finally {
+      pm.cleanup();
+    }
+  });
+
   it("`plan` prints every layer with its items, as YAML and JSON", () => {
     const cfg = writeConfig("planned", "profile: ./profile\nentrypoint: bin/hello");
     const yaml = layerpack(["plan", cfg]);

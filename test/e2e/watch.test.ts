@@ -140,3 +140,51 @@ ${extra}`;
     expect(fs.readdirSync(path.join(dir, "cache", "tmp"))).toEqual([]);
   });
 });
+
+describe("layerpack watch without a config yet", () => {
+  it("reports that none was found, then builds as soon as one appears", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-empty-"));
+    makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+    const child = spawn(process.execPath, [BIN, "watch", "--json"], {
+      cwd: dir,
+      env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const seen: Event[] = [];
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((r) => child.on("exit", r));
+    const next = (type: string) =>
+      new Promise<Event>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${type}; saw ${JSON.stringify(seen.map((e) => e.type))}; stderr: ${stderr}`)), 20_000);
+        const poll = setInterval(() => {
+          const e = seen.find((x) => x.type === type);
+          if (e) {
+            clearTimeout(timer);
+            clearInterval(poll);
+            resolve(e);
+          }
+        }, 20);
+      });
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (let nl; (nl = buffered.indexOf("\n")) >= 0; buffered = buffered.slice(nl + 1)) seen.push(JSON.parse(buffered.slice(0, nl)) as Event);
+    });
+    try {
+      expect((await next("build-failed")).error).toMatch(/no config found/);
+      await new Promise((r) => setTimeout(r, 500));
+      fs.writeFileSync(
+        path.join(dir, "image.config.yaml"),
+        'name: late\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\noutput: { path: ./late.tar }\n',
+      );
+      expect((await next("build-done")).result!.stats.rebuilt).toBe(5);
+      expect(fs.existsSync(path.join(dir, "late.tar"))).toBe(true);
+    } finally {
+      child.kill("SIGINT");
+      await exited;
+      execFileSync("chmod", ["-R", "u+w", dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
