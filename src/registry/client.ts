@@ -160,7 +160,7 @@ export class RegistryClient {
   }
 
   /** Sends one request, following redirects by hand (Authorization only to this registry's origin). */
-  async #send(method: string, url: string, headers: Record<string, string>, body: BodyInit | undefined): Promise<Response> {
+  async #send(method: string, url: string, headers: Record<string, string>, body: BodyInit | undefined): Promise<{ res: Response; from: string }> {
     let current = url;
     for (let hops = 0; hops < 6; hops++) {
       const h: Record<string, string> = { ...headers };
@@ -177,7 +177,7 @@ export class RegistryClient {
         current = new URL(location, current).href;
         continue;
       }
-      return res;
+      return { res, from: current };
     }
     throw new RequestError(`${this.#where(method, url)}: too many redirects`, { retryable: false });
   }
@@ -187,10 +187,11 @@ export class RegistryClient {
     let reauthenticated = false;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
+      let from: string;
       try {
         const made = init.body?.();
         const headers = { ...init.headers, ...(made ? { "content-length": String(made.length) } : {}) };
-        res = await this.#send(method, url, headers, made?.body);
+        ({ res, from } = await this.#send(method, url, headers, made?.body));
       } catch (cause) {
         if (cause instanceof RegistryError) throw cause;
         const code = causeCode(cause);
@@ -200,6 +201,12 @@ export class RegistryClient {
         if (!retry || !retryable || attempt >= this.#retries) throw err;
         await this.#backoff(attempt, undefined);
         continue;
+      }
+      // Only the registry itself may ask for credentials: a 401 from a host a redirect led to (a CDN) must not get
+      // them, nor decide where the token service is.
+      if (res.status === 401 && new URL(from).origin !== this.origin) {
+        await res.body?.cancel();
+        throw new RequestError(`${this.#where(method, url)}: ${new URL(from).origin}, where the registry redirected, asks for credentials; they are only sent to ${this.origin}`, { status: 401, retryable: false });
       }
       if (res.status === 401 && !reauthenticated && !init.expect.includes(401)) {
         reauthenticated = true;
