@@ -47,6 +47,8 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
   return path.join(base, "layerpack");
 }
 
+const PACK_GRACE_MS = 10 * 60_000;
+
 const hexOf = (digest: string) => digest.slice("sha256:".length);
 
 export class LayerCache {
@@ -131,12 +133,20 @@ export class LayerCache {
     this.#collectPacks();
   }
 
-  /** Copies a packed blob out as a loose blob file (OCI layouts hard-link loose blobs; pushes read whole files). */
-  loosen(key: string, layer: CachedLayer): CachedLayer {
+  /**
+   * Copies a packed blob out as a loose blob file (OCI layouts hard-link loose blobs; pushes read whole files).
+   * Undefined when the pack is gone (another build replaced it): the caller builds the layer again.
+   */
+  loosen(key: string, layer: CachedLayer): CachedLayer | undefined {
     if (layer.offset === undefined) return layer;
     const { offset, file, ...rest } = layer;
     const temp = this.tempPath("loosen");
-    const src = fs.openSync(file, "r");
+    let src: number;
+    try {
+      src = fs.openSync(file, "r");
+    } catch {
+      return undefined;
+    }
     const dst = fs.openSync(temp, "wx", 0o644);
     try {
       const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(layer.size, 1)));
@@ -153,14 +163,26 @@ export class LayerCache {
     return this.putLayer(key, temp, rest);
   }
 
-  /** Removes packs no layer entry refers to (a rebuild re-points every entry at its own, newer pack). */
+  /**
+   * Removes packs no layer entry refers to (a rebuild re-points every entry at its own, newer pack), once they are
+   * ten minutes old: a build running at the same time may still be copying from one, or linking one in.
+   */
   #collectPacks(): void {
     const used = new Set<string>();
     for (const f of fs.readdirSync(path.join(this.dir, "layers"))) {
       const pack = this.#readJson<{ pack?: string }>(path.join(this.dir, "layers", f))?.pack;
       if (pack !== undefined) used.add(pack);
     }
-    for (const f of fs.readdirSync(path.join(this.dir, "packs"))) if (!used.has(f)) fs.rmSync(path.join(this.dir, "packs", f), { force: true });
+    const now = Date.now();
+    for (const f of fs.readdirSync(path.join(this.dir, "packs"))) {
+      if (used.has(f)) continue;
+      const pack = path.join(this.dir, "packs", f);
+      try {
+        if (now - fs.statSync(pack).ctimeMs > PACK_GRACE_MS) fs.rmSync(pack, { force: true });
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   /** Moves a finished blob file into the store and records the layer under `key`. */
@@ -173,10 +195,16 @@ export class LayerCache {
     return { ...loose, file: blob };
   }
 
-  /** Forgets a layer whose blob turned out to be corrupt (a damaged pack is left to prune). */
-  dropLayer(key: string, digest: string): void {
-    fs.rmSync(path.join(this.dir, "layers", `${key}.json`), { force: true });
-    fs.rmSync(this.blobPath(digest), { force: true });
+  /**
+   * Forgets a layer whose blob turned out to be damaged — unless another build has meanwhile re-pointed the entry
+   * elsewhere, which is then left alone. A damaged pack is left to prune.
+   */
+  dropLayer(key: string, blob: Pick<CachedLayer, "digest" | "offset" | "file">): void {
+    const file = path.join(this.dir, "layers", `${key}.json`);
+    const entry = this.#readJson<{ digest: string; offset?: number; pack?: string }>(file);
+    const same = entry !== undefined && entry.digest === blob.digest && entry.offset === blob.offset && (entry.pack === undefined) === (blob.offset === undefined);
+    if (same) fs.rmSync(file, { force: true });
+    if (blob.offset === undefined && same) fs.rmSync(this.blobPath(blob.digest), { force: true });
   }
 
   /** The scan record of the item at `hostPath`, if it was scanned in this very place before. */

@@ -49,13 +49,14 @@ function layerEntries(cache: LayerCache): Entry[] {
 }
 
 /** Every blob holder (loose blob or pack) with its size and file. */
-function blobs(cache: LayerCache): Map<string, { size: number; file: string }> {
-  const out = new Map<string, { size: number; file: string }>();
+function blobs(cache: LayerCache): Map<string, { size: number; file: string; changed: number }> {
+  const out = new Map<string, { size: number; file: string; changed: number }>();
   for (const [sub, prefix] of [["blobs/sha256", "sha256:"], ["packs", "pack:"]] as const) {
     const dir = path.join(cache.dir, sub);
     for (const name of listDir(dir)) {
       try {
-        out.set(`${prefix}${name}`, { size: fs.statSync(path.join(dir, name)).size, file: path.join(dir, name) });
+        const st = fs.statSync(path.join(dir, name));
+        out.set(`${prefix}${name}`, { size: st.size, file: path.join(dir, name), changed: st.ctimeMs });
       } catch {
         // removed meanwhile
       }
@@ -106,8 +107,10 @@ export interface PruneResult {
  */
 export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResult {
   const now = options.now ?? Date.now();
-  const entries = layerEntries(cache).sort((a, b) => a.used - b.used || (a.file < b.file ? -1 : 1));
+  // Blobs are listed before entries: a blob a running build records meanwhile is then not seen as unreferenced.
   const allBlobs = blobs(cache);
+  const entries = layerEntries(cache).sort((a, b) => a.used - b.used || (a.file < b.file ? -1 : 1));
+  const recorded = new Set(entries.map((e) => e.holder));
   const keep = new Set<Entry>(entries);
   const drop = (e: Entry) => {
     keep.delete(e);
@@ -128,8 +131,10 @@ export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResul
   const referenced = new Set([...keep].map((e) => e.holder));
   let blobsRemoved = 0;
   let bytesFreed = 0;
-  for (const [holder, { size, file }] of allBlobs) {
+  for (const [holder, { size, file, changed }] of allBlobs) {
     if (referenced.has(holder)) continue;
+    // A young blob no entry knew of may belong to a build that has not recorded it yet.
+    if (!options.all && !recorded.has(holder) && now - changed < 3_600_000) continue;
     fs.rmSync(file, { force: true });
     blobsRemoved++;
     bytesFreed += size;

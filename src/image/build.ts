@@ -5,6 +5,7 @@
  * Without a cache, layers stream straight into the docker archive, each byte written once.
  */
 import * as fs from "node:fs";
+import { BuildError } from "../errors.ts";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ImageSpec } from "../spec/schema.ts";
@@ -125,7 +126,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
   }
   if (p.spec.output.format !== "docker-archive") return ociOutput(input, p, cache, image, blobs, new Set(misses.map((j) => j.index)), stats);
-  await dockerOutput(p, cache, image, blobs, stats);
+  await dockerOutput(p, cache, image, blobs, stats, new Set(misses.map((j) => j.index)));
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });
   return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
 }
@@ -157,7 +158,7 @@ async function streamArchive(input: BuildInput, p: Prepared, cache?: LayerCache,
           if (hit.offset !== undefined) records.push({ key: job.key, digest: hit.digest, record: cacheRecord(job, hit, p.mediaType) });
           continue;
         }
-        if (hit) cache?.dropLayer(job.key, hit.digest);
+        if (hit) cache?.dropLayer(job.key, hit);
         input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
         let blob: BlobResult & LayerWriteResult;
         if (job.bytes > STREAM_LIMIT) {
@@ -165,7 +166,7 @@ async function streamArchive(input: BuildInput, p: Prepared, cache?: LayerCache,
           const target = createBlobFile(file);
           try {
             blob = await produceJob(target, job, p);
-            archive.addLayerFile({ ...describe(blob, p.mediaType), file });
+            if (!archive.addLayerFile({ ...describe(blob, p.mediaType), file })) throw new BuildError(`layer ${job.index + 1}: cannot copy ${file} into the archive`);
           } finally {
             fs.closeSync(target.fd);
             fs.rmSync(file, { force: true });

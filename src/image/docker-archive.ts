@@ -66,8 +66,8 @@ export class DockerArchiveWriter {
   addLayerFile(layer: LayerBlob & { offset?: number }): boolean {
     const name = layerFileName(layer);
     if (this.#names.has(name)) return true;
-    const dataAt = this.#tar.pos + 512;
-    if (!this.#tar.copyEntry(name, layer)) return false;
+    const dataAt = this.#tar.copyEntry(name, layer);
+    if (dataAt === undefined) return false;
     this.#names.add(name);
     this.#offsets.set(layer.digest, dataAt);
     return true;

@@ -72,7 +72,14 @@ async function produceLayer(target: BlobTarget, content: LayerContent, spec: Ima
  */
 export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Promise<BlobResult & LayerWriteResult> {
   if (job.needsDb) prepareDatabase(job, p);
-  const blob = await produceLayer(target, job.content, p.spec, job.ctx ?? p.ctx);
+  const ctx = job.ctx ?? p.ctx;
+  const blob = await produceLayer(target, job.content, p.spec, ctx);
+  // Host files (paths sources, the root system) are keyed by their content before they are read: if one changed
+  // meanwhile, the bytes written match neither key, and caching them would poison the cache.
+  const hostInputs = job.content.entries.some((e) => e.type === "file" && e.source !== undefined) || (job.content.rootSystem?.length ?? 0) > 0;
+  if (hostInputs && layerKey(job.content, ctx, p.spec.compression) !== job.key) {
+    throw new BuildError(`layer ${job.index + 1}: a file it copies from this host changed while it was being written; build again`);
+  }
   recordFacts(p, blob);
   return blob;
 }

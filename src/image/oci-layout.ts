@@ -237,7 +237,7 @@ export async function writeOciArchive(image: ImageBlobs, file: string, mtime: nu
         if (written.has(layer.digest)) continue;
         written.add(layer.digest);
         const file = await image.layerFile(i);
-        if (!tar.copyEntry(`blobs/sha256/${hexOf(layer.digest)}`, { file, digest: layer.digest, size: layer.size }, 0o444)) {
+        if (tar.copyEntry(`blobs/sha256/${hexOf(layer.digest)}`, { file, digest: layer.digest, size: layer.size }, 0o444) === undefined) {
           throw new BuildError(`layer blob ${file} is not ${layer.digest} (${layer.size} bytes); it changed while being copied`);
         }
       }

@@ -11,11 +11,11 @@ import type { CachedLayer, LayerCache } from "../cache/cache.ts";
 import { canonicalJson } from "./config.ts";
 import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
-import type { BuiltImage, LayerBlob } from "./types.ts";
+import type { BuiltImage } from "./types.ts";
 import { fileHasDigest, ociLayoutHas, writeOciArchive, writeOciLayout, type ImageBlobs } from "./oci-layout.ts";
 import { pushToRegistry } from "../registry/output.ts";
 import type { PushResult } from "../registry/push.ts";
-import { buildIntoCache, type Prepared } from "./jobs.ts";
+import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
 
 /** Identity of a written output, so a rebuild that would write the same bytes again can leave it alone. */
@@ -49,22 +49,33 @@ export function upToDateFile(cache: LayerCache, output: string, image: BuiltImag
   return stamp !== undefined && fs.existsSync(file) && fs.readFileSync(file, "utf8") === stamp;
 }
 
-/** Assembles a docker archive from cache blobs. */
-export async function dockerOutput(p: Prepared, cache: LayerCache, image: BuiltImage, blobs: Map<number, CachedLayer>, stats: BuildStats): Promise<void> {
+/**
+ * A cached blob turned out damaged or gone when an output read it: forget it and build the layer again. The image
+ * (manifest, diff_ids) was made from the old digest, so a different result means the inputs changed under us.
+ */
+async function rebuildDamaged(job: Job, p: Prepared, cache: LayerCache, old: CachedLayer, stats: BuildStats, fresh: Set<number>): Promise<CachedLayer> {
+  cache.dropLayer(job.key, old);
+  const rebuilt = await buildIntoCache(job, p, cache);
+  if (rebuilt.digest !== old.digest) {
+    throw new BuildError(`layer ${job.index + 1} was rebuilt as ${rebuilt.digest}, not ${old.digest}: did its inputs change during the build? Build again`);
+  }
+  if (!fresh.has(job.index)) stats.reused--;
+  fresh.add(job.index);
+  stats.rebuilt++;
+  stats.bytesWritten += rebuilt.size;
+  return rebuilt;
+}
+
+/** Assembles a docker archive from cache blobs; `fresh` are the layers built in this run. */
+export async function dockerOutput(p: Prepared, cache: LayerCache, image: BuiltImage, blobs: Map<number, CachedLayer>, stats: BuildStats, fresh: Set<number>): Promise<void> {
   await writeAtomically(p.output, async (temp) => {
     const archive = new DockerArchiveWriter(temp, p.ctx.mtime);
     try {
       for (const job of p.jobs) {
-        let blob: LayerBlob = blobs.get(job.index)!;
-        if (!archive.addLayerFile(blob)) {
-          // The cached blob is damaged: forget it and build the layer again.
-          cache.dropLayer(job.key, blob.digest);
-          blob = await buildIntoCache(job, p, cache);
-          stats.rebuilt++;
-          stats.reused--;
-          stats.bytesWritten += blob.size;
-          if (!archive.addLayerFile(blob)) throw new BuildError(`layer ${job.index + 1}: the rebuilt blob ${blob.file} does not match its digest`);
-        }
+        const blob = blobs.get(job.index)!;
+        if (archive.addLayerFile(blob)) continue;
+        const rebuilt = await rebuildDamaged(job, p, cache, blob, stats, fresh);
+        if (!archive.addLayerFile(rebuilt)) throw new BuildError(`layer ${job.index + 1}: the rebuilt blob ${rebuilt.file} does not match its digest`);
       }
       archive.finish(image);
     } finally {
@@ -100,20 +111,14 @@ export async function ociOutput(
     const job = p.jobs[index]!;
     let blob = blobs.get(index)!;
     // A layer kept inside a docker archive pack becomes a loose blob file first: layouts link whole files.
-    if (blob.offset !== undefined) {
-      blob = cache.loosen(job.key, blob);
-      blobs.set(index, blob);
+    const loose = blob.offset !== undefined ? cache.loosen(job.key, blob) : blob;
+    if (loose && (fresh.has(index) || (await fileHasDigest(loose.file, loose.digest, loose.size)))) {
+      blobs.set(index, loose);
+      return loose.file;
     }
-    if (fresh.has(index) || (await fileHasDigest(blob.file, blob.digest, blob.size))) return blob.file;
-    cache.dropLayer(job.key, blob.digest);
-    const rebuilt = await buildIntoCache(job, p, cache);
-    if (rebuilt.digest !== blob.digest) throw new BuildError(`layer ${index + 1} was rebuilt as ${rebuilt.digest}, not ${blob.digest}: did the store change?`);
-    blobs.set(index, rebuilt);
-    fresh.add(index);
-    stats.rebuilt++;
-    stats.reused--;
-    stats.bytesWritten += rebuilt.size;
-    return rebuilt.file;
+    blob = await rebuildDamaged(job, p, cache, blob, stats, fresh);
+    blobs.set(index, blob);
+    return blob.file;
   };
   const withFiles: ImageBlobs = { ...image, layerFile };
   let push: PushResult | undefined;

@@ -55,11 +55,13 @@ export class TarFileWriter {
 
   /**
    * Copies `size` bytes of `file` from `offset` in as entry `name`, checking their sha256 is `digest`. Returns
-   * false, having written nothing, when the bytes are not what they claim to be (or cannot be read).
+   * where the entry's data starts (after a header that may be PAX-extended), or undefined, having written nothing,
+   * when the bytes are not what they claim to be (or cannot be read).
    */
-  copyEntry(name: string, blob: { file: string; digest: string; size: number; offset?: number }, mode?: number): boolean {
+  copyEntry(name: string, blob: { file: string; digest: string; size: number; offset?: number }, mode?: number): number | undefined {
     const start = this.pos;
     this.write(this.header(name, blob.size, mode === undefined ? {} : { mode }));
+    const dataAt = this.pos;
     const from = blob.offset ?? 0;
     const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(blob.size, 1)));
     const hash = createHash("sha256");
@@ -68,7 +70,7 @@ export class TarFileWriter {
       fd = fs.openSync(blob.file, "r");
     } catch {
       this.pos = start;
-      return false;
+      return undefined;
     }
     let copied = 0;
     try {
@@ -84,10 +86,10 @@ export class TarFileWriter {
     }
     if (copied !== blob.size || `sha256:${hash.digest("hex")}` !== blob.digest) {
       this.pos = start;
-      return false;
+      return undefined;
     }
     this.write(Buffer.alloc(paddingFor(blob.size)));
-    return true;
+    return dataAt;
   }
 
   /** Writes the end-of-archive blocks, drops anything past them (rewound entries), and closes the file. */

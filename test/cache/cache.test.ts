@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { imageSpecSchema, type ImageSpec } from "../../src/spec/schema.ts";
 import { resolveClosure } from "../../src/store/closure.ts";
 import { planLayers } from "../../src/plan/index.ts";
@@ -36,7 +37,16 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function build(opts: { out: string; cache?: LayerCache; concurrency?: number; compression?: "gzip" | "none"; format?: string; events?: BuildEvent[] }) {
+async function build(opts: {
+  out: string;
+  cache?: LayerCache;
+  concurrency?: number;
+  compression?: "gzip" | "none";
+  format?: string;
+  paths?: unknown[];
+  events?: BuildEvent[];
+  onEvent?: (e: BuildEvent) => void;
+}) {
   const spec: ImageSpec = imageSpecSchema.parse({
     name: "cached",
     tag: "t",
@@ -47,12 +57,14 @@ async function build(opts: { out: string; cache?: LayerCache; concurrency?: numb
     entrypoint: "bin/app",
     compression: opts.compression ?? "gzip",
     output: { format: opts.format ?? "docker-archive", path: path.join(dir, opts.out) },
+    ...(opts.paths ? { paths: opts.paths } : {}),
   });
   const scanMemo = opts.cache && { get: (p: string) => opts.cache!.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => opts.cache!.putScan(p, r) };
   const closure = await resolveClosure(spec, { configDir: dir, ...(scanMemo ? { scanMemo } : {}) });
   const plan = planLayers(spec, closure);
   const events = opts.events;
-  return buildImage({ spec, closure, plan, configDir: dir, cache: opts.cache, concurrency: opts.concurrency, onEvent: events && ((e) => events.push(e)) });
+  const onEvent = opts.onEvent ?? (events && ((e: BuildEvent) => void events.push(e)));
+  return buildImage({ spec, closure, plan, configDir: dir, cache: opts.cache, concurrency: opts.concurrency, onEvent });
 }
 
 describe("layer cache", () => {
@@ -137,6 +149,26 @@ describe("layer cache", () => {
     expect(layout.stats).toMatchObject({ rebuilt: 0, reused: 5 });
     for (const l of layout.layers) expect(sha(path.join(dir, "layout", "blobs", "sha256", l.digest.slice(7)))).toBe(l.digest.slice(7));
     expect(cacheInfo(cache)).toMatchObject({ layers: 5, blobs: 5 });
+  });
+
+  it("refuses to cache a layer whose host file changed while it was written", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    const src = path.join(dir, "motd");
+    fs.writeFileSync(src, "AAAA\n");
+    const paths = [{ path: "/etc/motd", type: "file", source: "motd" }];
+    const edit = (e: BuildEvent) => {
+      if (e.type === "layer-start" && e.index === e.count - 1) fs.writeFileSync(src, "BBBB\n");
+    };
+    await expect(build({ out: "a.tar", cache, compression: "none", paths, onEvent: edit })).rejects.toThrow(/changed while it was being written/);
+    expect(fs.existsSync(path.join(dir, "a.tar"))).toBe(false);
+    fs.writeFileSync(src, "AAAA\n");
+    const again = await build({ out: "a.tar", cache, compression: "none", paths });
+    expect(again.stats.rebuilt).toBeGreaterThan(0);
+    const x = path.join(dir, "x");
+    fs.mkdirSync(x);
+    execFileSync("tar", ["-xf", path.join(dir, "a.tar"), "-C", x]);
+    const manifest = JSON.parse(fs.readFileSync(path.join(x, "manifest.json"), "utf8"))[0];
+    expect(execFileSync("tar", ["-xOf", path.join(x, manifest.Layers.at(-1)), "etc/motd"], { encoding: "utf8" })).toBe("AAAA\n");
   });
 
   it("reports info and prunes by size, age and entirely", async () => {
