@@ -46,6 +46,8 @@ export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDi
   return [...out].sort();
 }
 
+const MAX_WAIT_MS = 1000;
+
 /** A cheap fingerprint of a path: enough to tell whether an event was a real change. */
 function stamp(file: string): string {
   try {
@@ -68,6 +70,7 @@ export class Watcher {
   #running: Promise<void> | undefined;
   #abort = new AbortController();
   #discovery: FSWatcher | undefined;
+  #waitingSince: number | undefined;
   #closed = false;
 
   constructor(options: WatchOptions) {
@@ -98,11 +101,16 @@ export class Watcher {
   /** (Re)starts the quiet period after which the pending changes are built. */
   #schedule(): void {
     clearTimeout(this.#timer);
+    // A steady stream of changes (a long copy) must not postpone the build forever: at most a second of waiting.
+    this.#waitingSince ??= performance.now();
+    const quiet = this.#options.debounceMs ?? 150;
+    const delay = Math.max(0, Math.min(quiet, this.#waitingSince + MAX_WAIT_MS - performance.now()));
     this.#timer = setTimeout(() => {
       const reason = [...new Set(this.#pending)].sort();
       this.#pending = [];
+      this.#waitingSince = undefined;
       this.#trigger(reason);
-    }, this.#options.debounceMs ?? 150);
+    }, delay);
   }
 
   #trigger(reason: string[]): void {
