@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { BuildError, StoreError } from "../errors.ts";
 import type { CustomEntry } from "../plan/types.ts";
 import type { StoreLocation } from "../store/types.ts";
-import { walkTree, type WalkEntry } from "../store/walk.ts";
+import { openForRead, readInto, walkTree, type WalkEntry } from "../store/walk.ts";
 import type { RootSystemEntry } from "../store/types.ts";
 import { NarHasher, type NarResult } from "../store/nar.ts";
 import type { Perm } from "../spec/schema.ts";
@@ -73,24 +73,14 @@ function storeParents(storeDir: string): string[] {
 }
 
 async function writeFileData(sink: LayerSink, file: string, size: number, label: string, hasher?: NarHasher): Promise<void> {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch (cause) {
-    throw new StoreError(`reading ${label}: ${(cause as Error).message}`, { cause });
-  }
+  const fd = openForRead(file, label);
   try {
     let left = size;
     while (left > 0) {
       if (sink.free === 0) await sink.flush();
       const view = sink.batchView();
       const want = Math.min(view.length, left);
-      let n: number;
-      try {
-        n = fs.readSync(fd, view, 0, want, null);
-      } catch (cause) {
-        throw new StoreError(`reading ${label}: ${(cause as Error).message}`, { cause });
-      }
+      const n = readInto(fd, view, want, label);
       if (n === 0) throw new StoreError(`reading ${label}: file shrank while it was being archived (expected ${size} bytes)`);
       // The NAR hash sees the very bytes the tar gets: one read serves both.
       hasher?.data(view.subarray(0, n));

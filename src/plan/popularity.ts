@@ -14,8 +14,7 @@
  * memory). Counts grow with the number of paths through the graph, so they are exact doubles up to 2^53 and
  * recomputed with BigInt for the rare item above that.
  */
-import { postOrder } from "./graph.ts";
-import { PlanError } from "../errors.ts";
+import { indexGraph, postOrder } from "./graph.ts";
 import type { StoreItem } from "../store/types.ts";
 
 const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -37,24 +36,7 @@ interface Graph {
 }
 
 function buildGraph(items: readonly StoreItem[]): Graph {
-  const index = new Map<string, number>();
-  items.forEach((it, i) => {
-    if (index.has(it.path)) throw new PlanError(`the closure lists ${it.path} twice; the resolve stage must give each item once`);
-    index.set(it.path, i);
-  });
-  const referenced = new Uint8Array(items.length);
-  const children = items.map((it, i) => {
-    const out = new Set<number>();
-    for (const ref of it.references) {
-      const j = index.get(ref);
-      if (j === undefined) throw new PlanError(`${it.path} refers to ${ref}, which is not in the closure; resolve the closure again`);
-      if (j !== i) {
-        out.add(j);
-        referenced[j] = 1;
-      }
-    }
-    return [...out];
-  });
+  const { children, referenced } = indexGraph(items);
   const roots = items.map((_, i) => i).filter((i) => !referenced[i]);
   return { paths: items.map((it) => it.path), children, postOrder: postOrder(items, children), roots };
 }

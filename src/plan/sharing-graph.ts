@@ -6,8 +6,7 @@
  * changes exactly when P is in X's closure (X itself included), and a layer is re-pulled when P is in the union of
  * its items' closures: that union is the layer's "trigger set".
  */
-import { postOrder } from "./graph.ts";
-import { PlanError } from "../errors.ts";
+import { indexGraph, postOrder } from "./graph.ts";
 import type { StoreItem } from "../store/types.ts";
 import { packageNameKey } from "./popularity.ts";
 
@@ -59,21 +58,7 @@ export function buildSharingGraph(input: readonly StoreItem[]): SharingGraph {
 /** The graph of `items`, in the order given. */
 function closuresOf(items: StoreItem[]): SharingGraph {
   const n = items.length;
-  const index = new Map<string, number>();
-  items.forEach((it, i) => index.set(it.path, i));
-  const referenced = new Uint8Array(n);
-  const children = items.map((it, i) => {
-    const out = new Set<number>();
-    for (const ref of it.references) {
-      const j = index.get(ref);
-      if (j === undefined) throw new PlanError(`${it.path} refers to ${ref}, which is not in the closure; resolve the closure again`);
-      if (j !== i) {
-        out.add(j);
-        referenced[j] = 1;
-      }
-    }
-    return [...out].sort((a, b) => a - b);
-  });
+  const { children, referenced } = indexGraph(items);
   const words = Math.max(1, Math.ceil(n / 32));
   const closure = items.map(() => new Uint32Array(words));
   for (const i of postOrder(items, children)) {

@@ -9,7 +9,7 @@
 import { createHash, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import { StoreError } from "../errors.ts";
-import { walkTree, type WalkEntry } from "./walk.ts";
+import { openForRead, readInto, walkTree, type WalkEntry } from "./walk.ts";
 
 const pad8 = (n: number): number => (8 - (n % 8)) % 8;
 /** Serialised length of str(s) for a byte length `n`. */
@@ -201,20 +201,10 @@ let sharedBuffer: Buffer | undefined;
 export function readFileChunks(host: string, label: string, onChunk: (chunk: Buffer) => void): void {
   sharedBuffer ??= Buffer.allocUnsafe(CHUNK);
   const buf = sharedBuffer;
-  let fd: number;
-  try {
-    fd = fs.openSync(host, "r");
-  } catch (cause) {
-    throw new StoreError(`reading ${label}: ${(cause as Error).message}`, { cause });
-  }
+  const fd = openForRead(host, label);
   try {
     for (;;) {
-      let n: number;
-      try {
-        n = fs.readSync(fd, buf, 0, CHUNK, null);
-      } catch (cause) {
-        throw new StoreError(`reading ${label}: ${(cause as Error).message}`, { cause });
-      }
+      const n = readInto(fd, buf, CHUNK, label);
       if (n === 0) break;
       onChunk(buf.subarray(0, n));
     }

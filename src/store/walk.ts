@@ -90,3 +90,21 @@ function* walkChildren(dir: WalkEntry, names: string[], label: string): Generato
     if (entry.type === "directory") yield* walkChildren(entry, readNames(entry, label), label);
   }
 }
+
+/** Opens a file of a walked tree for reading; failures name it (`label`) as a StoreError. */
+export function openForRead(hostPath: string, label: string): number {
+  try {
+    return fs.openSync(hostPath, "r");
+  } catch (cause) {
+    throw new StoreError(`reading ${label}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** Reads the next bytes of an open file into `buf`; failures name it (`label`) as a StoreError. */
+export function readInto(fd: number, buf: Buffer, length: number, label: string): number {
+  try {
+    return fs.readSync(fd, buf, 0, length, null);
+  } catch (cause) {
+    throw new StoreError(`reading ${label}: ${(cause as Error).message}`, { cause });
+  }
+}

@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { makeExampleStore, GREETING, type ExampleStore } from "../../examples/make-store.ts";
+import { GREETING, type ExampleStore } from "../../examples/make-store.ts";
+import { exampleConfig, removeExample, setUpExample } from "./example-dir.ts";
 import { requireTool } from "../fixtures/tools.ts";
 import { layerpack } from "./cli.ts";
 import { extractLayers, podman, skopeoInspect } from "./run-tools.ts";
@@ -19,30 +19,11 @@ let dir: string;
 let ex: ExampleStore;
 
 function writeConfig(name: string, extra: string, symlinks = '["/bin=bin", "/lib=lib", "/lib64=lib"]'): string {
-  const file = path.join(dir, `${name}.yaml`);
-  fs.writeFileSync(
-    file,
-    `name: ${name}
-tag: test
-store: { dir: /gnu/store, root: ./store }
-closure: { from: scan }
-symlinks: ${symlinks}
-${extra}
-output: { path: ./${name}.tar }
-`,
-  );
-  return file;
+  return exampleConfig(dir, name, `symlinks: ${symlinks}\n${extra}\noutput: { path: ./${name}.tar }`);
 }
 
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-e2e-"));
-  ex = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
-});
-afterAll(() => {
-  // The store is read-only like a real one; make it writable again so it can be removed.
-  execFileSync("chmod", ["-R", "u+w", dir]);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => ({ dir, ex } = setUpExample("layerpack-e2e-")));
+afterAll(() => removeExample(dir));
 
 describe("the example image", () => {
   const hasTools = requireTool("skopeo") && requireTool("podman") && requireTool("runc");

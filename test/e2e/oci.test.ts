@@ -4,10 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
-import { makeExampleStore, GREETING, type ExampleStore } from "../../examples/make-store.ts";
+import { GREETING, type ExampleStore } from "../../examples/make-store.ts";
+import { exampleConfig, removeExample, setUpExample } from "./example-dir.ts";
 import { requireTool } from "../fixtures/tools.ts";
 import { layerpack } from "./cli.ts";
 import { podman, run, skopeoInspect } from "./run-tools.ts";
@@ -16,33 +15,13 @@ let dir: string;
 let ex: ExampleStore;
 
 function writeConfig(name: string, output: string, extra = ""): string {
-  const file = path.join(dir, `${name}.yaml`);
-  fs.writeFileSync(
-    file,
-    `name: ${name}
-tag: test
-store: { dir: /gnu/store, root: ./store }
-closure: { from: scan }
-symlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"]
-profile: ./profile
-entrypoint: bin/hello
-${extra}
-output: ${output}
-`,
-  );
-  return file;
+  return exampleConfig(dir, name, `symlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"]\nprofile: ./profile\nentrypoint: bin/hello\n${extra}\noutput: ${output}`);
 }
 
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, "utf8"));
 
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-oci-"));
-  ex = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
-});
-afterAll(() => {
-  execFileSync("chmod", ["-R", "u+w", dir]);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => ({ dir, ex } = setUpExample("layerpack-oci-")));
+afterAll(() => removeExample(dir));
 
 describe("OCI image layout", () => {
   const hasTools = requireTool("oci-image-tool") && requireTool("umoci") && requireTool("skopeo");
