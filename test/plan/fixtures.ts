@@ -44,17 +44,8 @@ export function specOf(over: Partial<ImageSpecInput> = {}): ImageSpec {
   return imageSpecSchema.parse(base);
 }
 
-/** mulberry32: a tiny seeded PRNG, so property tests are reproducible without a dependency. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the benchmarks use (mulberry32), so property tests are reproducible without a dependency. */
+export { prng } from "../../bench/closures.ts";
 
 export function shuffled<T>(xs: readonly T[], rand: () => number): T[] {
   const out = [...xs];
