@@ -28,7 +28,16 @@ export interface DistroParams {
   /** Total NAR bytes the sizes are scaled to. */
   totalBytes: number;
   seed: number;
+  /** The profile's share of the bytes (default PROFILE_SHARE). */
+  profileShare?: number;
 }
+
+/**
+ * A profile is a tree of symlinks to its packages' files (about 250 bytes of NAR per file), so its size grows with
+ * the closure. 0.55 % reproduces the issue's measurements on real closures: updating a small leaf tool of a 3.0 GB
+ * closure changes 18 MB (the tool plus the profile), and a 10 MB leaf application of a 1.2 GB one changes 10 MB.
+ */
+export const PROFILE_SHARE = 0.0055;
 
 /** A closure plus what the generator knows about each item (kind, name), keyed by path. */
 export interface Distro {
@@ -126,12 +135,23 @@ export function distroClosure(params: DistroParams): Distro {
     if (r() < 0.25) for (const j of pickWeighted(r, limit, 1 + Math.floor(r() * 2), dataScore)) refs.add(j);
     add({ name: `app${i}-${1 + (i % 5)}.${i % 11}`, kind: "app", weight: lognormal(900 * 1024, 2.2), refs: [...refs].sort((a, b) => a - b) });
   }
-  // Scale to the total, clamped to [64 B, 400 MiB]; the profile (a symlink tree) gets ~0.1 % of the bytes.
+  // A library is in a closure because something uses it: one nobody picked gets a later library or app as a user.
+  for (let i = 0; i < defs.length; i++) {
+    if (defs[i]!.kind !== "lib" || dependents[i]! > 0) continue;
+    const later: number[] = [];
+    for (let j = i + 1; j < defs.length; j++) if (defs[j]!.kind === "lib" || defs[j]!.kind === "app") later.push(j);
+    if (later.length === 0) continue;
+    const j = later[Math.floor(r() * later.length)]!;
+    defs[j]!.refs = [...defs[j]!.refs, i].sort((a, b) => a - b);
+    dependents[i] = 1;
+  }
+  // Scale to the total, clamped to [64 B, 400 MiB]; the profile gets PROFILE_SHARE of the bytes.
   const sum = defs.reduce((s, d) => s + d.weight, 0);
-  const scale = (params.totalBytes * 0.999) / sum;
+  const share = params.profileShare ?? PROFILE_SHARE;
+  const scale = (params.totalBytes * (1 - share)) / sum;
   const sizes = defs.map((d) => Math.round(Math.min(400 * MB, Math.max(64, d.weight * scale))));
   const profileRefs = defs.map((_, i) => i).filter((i) => dependents[i] === 0 || defs[i]!.kind === "app" || defs[i]!.kind === "data");
-  const profileSize = Math.round(params.totalBytes * 0.001);
+  const profileSize = Math.round(params.totalBytes * share);
   const paths = defs.map((d) => storePath(d.name));
   const kind = new Map<string, Kind>();
   const items: StoreItem[] = defs.map((d, i) => {
@@ -251,7 +271,7 @@ export function siblingImages(d: Distro): SiblingPair[] {
   const byName = [...apps].sort((a, b) => byBytes(nameOf(a), nameOf(b)));
   const even = byName.filter((_, i) => i % 2 === 0);
   const odd = byName.filter((_, i) => i % 2 === 1);
-  const psize = (xs: string[]): number => 2000 + 300 * xs.length;
+  const psize = (xs: string[]): number => Math.round(PROFILE_SHARE * subClosure(closure, xs, "x", 0).items.reduce((n, it) => n + it.narSize, 0));
   return [
     { label: `${nameOf(big[0]!)} vs ${nameOf(big[1]!)}`, a: subClosure(closure, [big[0]!], "profile-a", psize([big[0]!])), b: subClosure(closure, [big[1]!], "profile-b", psize([big[1]!])) },
     { label: "even apps vs odd apps", a: subClosure(closure, even, "profile-even", psize(even)), b: subClosure(closure, odd, "profile-odd", psize(odd)) },
