@@ -13,6 +13,7 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
+import { planFamily } from "../src/plan/family.ts";
 import { planLayers } from "../src/plan/index.ts";
 import type { LayerPlan, StoreLayer } from "../src/plan/types.ts";
 import { imageSpecSchema } from "../src/spec/schema.ts";
@@ -23,9 +24,21 @@ export const STRATEGIES = ["size", "popularity", "sharing"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** Plans `closure` with `strategy` and `max` layers, as `layerpack plan` would (no customisation entries). */
-export function planWith(strategy: Strategy, closure: Closure, max: number): LayerPlan {
-  const spec = imageSpecSchema.parse({ name: "bench", roots: closure.roots, paths: [], layers: { max, strategy }, output: { path: "x.tar" } });
-  return planLayers(spec, closure);
+export function planWith(strategy: Strategy, closure: Closure, max: number, name = "bench"): LayerPlan {
+  return planLayers(specFor(strategy, closure, max, name), closure);
+}
+
+const specFor = (strategy: Strategy, closure: Closure, max: number, name: string) =>
+  imageSpecSchema.parse({ name, roots: closure.roots, paths: [], layers: { max, strategy }, output: { path: "x.tar" } });
+
+/** Two images planned as a family (`layerpack plan --family`), then each with the family plan as its previous plan. */
+export function planSiblings(strategy: Strategy, a: Closure, b: Closure, max: number): [LayerPlan, LayerPlan] {
+  const images = [
+    { spec: specFor(strategy, a, max, "a"), closure: a },
+    { spec: specFor(strategy, b, max, "b"), closure: b },
+  ];
+  const family = planFamily(images);
+  return [planLayers(images[0]!.spec, a, { previous: family }), planLayers(images[1]!.spec, b, { previous: family })];
 }
 
 const storeLayers = (plan: LayerPlan): StoreLayer[] => plan.layers.filter((l): l is StoreLayer => l.kind === "store");
@@ -132,10 +145,18 @@ function benchDistro(title: string, d: Distro, max: number, sweep: number, out: 
     out.push(`| ${s} | ${x(sw[s].geomean)} | ${x(sw[s].worst)} | ${worst.label} (${MB(worst.ideal)} MB changed) |`);
   }
   out.push("");
-  const sib = siblingImages(d).map((pair) => {
-    const row: Record<string, number> = {};
-    for (const s of STRATEGIES) row[s] = siblingSharing(planWith(s, pair.a, max), planWith(s, pair.b, max)).fraction;
-    return { label: `${pair.label} (${pair.a.items.length} + ${pair.b.items.length} items)`, row };
+  const sib = siblingImages(d).flatMap((pair) => {
+    const alone: Record<string, number> = {};
+    const family: Record<string, number> = {};
+    for (const s of STRATEGIES) {
+      alone[s] = siblingSharing(planWith(s, pair.a, max), planWith(s, pair.b, max)).fraction;
+      family[s] = siblingSharing(...planSiblings(s, pair.a, pair.b, max)).fraction;
+    }
+    const label = `${pair.label} (${pair.a.items.length} + ${pair.b.items.length} items)`;
+    return [
+      { label: `${label}, planned alone`, row: alone },
+      { label: `${label}, planned as a family`, row: family },
+    ];
   });
   out.push(`| sibling images: bytes in common that sit in identical layers | ${STRATEGIES.join(" | ")} |`, `|---|${STRATEGIES.map(() => "---").join("|")}|`);
   for (const r of sib) out.push(`| ${r.label} | ${STRATEGIES.map((s) => `${(r.row[s]! * 100).toFixed(1)}%`).join(" | ")} |`);

@@ -21,12 +21,18 @@ export interface PipelineOptions {
   previous?: string | undefined;
 }
 
-export async function loadResolvePlan(o: PipelineOptions) {
+/** Load and resolve: the spec (output.path overridden if asked) and its closure. */
+export async function loadResolve(o: PipelineOptions) {
   const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env });
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
   const scanMemo = cache && { get: (p: string) => cache.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => cache.putScan(p, r) };
   const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
+  return { ...loaded, spec, closure };
+}
+
+export async function loadResolvePlan(o: PipelineOptions) {
+  const { spec, closure, ...loaded } = await loadResolve(o);
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   const plan = planLayers(spec, closure, previous.plan ? { previous: previous.plan } : {});

@@ -1,21 +1,30 @@
 import * as path from "node:path";
+import { planFamily } from "../plan/family.ts";
 import { planFingerprint } from "../plan/fingerprint.ts";
 import { planFileText, writePlanFile } from "../plan/plan-file.ts";
 import { planToJson, planToYaml } from "../plan/serialize.ts";
-import { loadAndPlan, type Command } from "./context.ts";
+import type { LayerPlan } from "../plan/types.ts";
+import { loadResolve } from "../pipeline.ts";
+import { loadAndPlan, UsageError, type Command, type Io } from "./context.ts";
 
 export const planCommand: Command = {
   name: "plan",
   summary: "print the layer plan: every layer, its items and sizes",
   usage: `layerpack plan [config] [--json] [--write FILE] [--previous FILE]
+       layerpack plan --family CONFIG CONFIG... [--json] [--write FILE]
 
   --json             print JSON instead of YAML
   --write FILE       write the plan file to commit (with the inputs' fingerprint), e.g. image.plan.yaml;
                      layerpack check compares the inputs against it
-  --previous FILE    sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
-  maxPositionals: 1,
-  options: { json: { type: "boolean" }, write: { type: "string" }, previous: { type: "string" } },
+  --previous FILE    sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)
+  --family           plan several images from one store together, so that every layer holds items that the
+                     same images contain and the bytes they have in common are the same layers in all of them;
+                     each config then names the written plan in layers.previous`,
+  maxPositionals: 64,
+  options: { json: { type: "boolean" }, write: { type: "string" }, previous: { type: "string" }, family: { type: "boolean" } },
   async run({ io, values, positionals }) {
+    if (values.family) return runFamily(io, positionals, values);
+    if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).join(" ")} (give several configs with --family)`);
     const { plan, spec, closure, previous } = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
     if (typeof values.write !== "string") {
@@ -26,8 +35,30 @@ export const planCommand: Command = {
     const fingerprint = planFingerprint(spec, closure);
     const text = file.endsWith(".json") || values.json ? planToJson({ ...plan, fingerprint }) : planFileText(plan, fingerprint);
     writePlanFile(file, text);
-    const t = plan.totals;
-    io.err(`wrote ${values.write}: ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes\n`);
+    reportWritten(io, values.write, plan);
     return 0;
   },
 };
+
+function reportWritten(io: Io, file: string, plan: LayerPlan): void {
+  const t = plan.totals;
+  io.err(`wrote ${file}: ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes\n`);
+}
+
+/** `plan --family`: one plan for several configs (no fingerprint: `check` compares each image with its own plan). */
+async function runFamily(io: Io, configs: string[], values: Record<string, unknown>): Promise<number> {
+  if (configs.length < 2) throw new UsageError("--family needs at least two configs, e.g. layerpack plan --family web/image.config.ts worker/image.config.ts");
+  if (values.previous !== undefined) throw new UsageError("--previous cannot be used with --family: a family plan is made afresh from its images");
+  const images = [];
+  // One at a time: each resolve may read a whole store.
+  for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env }));
+  const plan = planFamily(images);
+  if (typeof values.write !== "string") {
+    io.out(values.json ? planToJson(plan) : planToYaml(plan));
+    return 0;
+  }
+  const file = path.resolve(io.cwd, values.write);
+  writePlanFile(file, file.endsWith(".json") || values.json ? planToJson(plan) : planToYaml(plan));
+  reportWritten(io, values.write, plan);
+  return 0;
+}

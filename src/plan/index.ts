@@ -47,7 +47,7 @@ function order(strategy: ImageSpec["layers"]["strategy"], items: readonly StoreI
 }
 
 /** Checks what the planner relies on: integral sizes, unique paths, every item directly in the store dir. */
-function checkClosure(closure: Closure): void {
+export function checkClosure(closure: Closure): void {
   const dir = closure.store.dir;
   const seen = new Set<string>();
   for (const it of closure.items) {
@@ -90,6 +90,11 @@ function storeLayers(spec: ImageSpec, items: readonly StoreItem[]): StoreLayer[]
   return layers;
 }
 
+/** The strategy's store layers for `items` in at most `budget` (>= 1) layers: sticky and family plans place items with it. */
+export function placeItems(spec: ImageSpec, items: readonly StoreItem[], budget: number): StoreLayer[] {
+  return storeLayers({ ...spec, layers: { ...spec.layers, max: budget + 1 } }, items);
+}
+
 export interface PlanOptions {
   /** Sticky planning (src/plan/sticky.ts): keep this plan's grouping wherever it is still valid. Read by the caller. */
   previous?: LayerPlan;
@@ -116,9 +121,7 @@ export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptio
     const storeSpec = { ...spec, layers: { ...spec.layers, max: max - 1 } };
     const { previous } = options;
     const store = previous
-      ? stickyStoreLayers(closure.items, previous, max - 2, (free, budget) =>
-          storeLayers({ ...spec, layers: { ...spec.layers, max: budget + 1 } }, free),
-        )
+      ? stickyStoreLayers(closure.items, previous, max - 2, (free, budget) => placeItems(spec, free, budget))
       : storeLayers(storeSpec, closure.items);
     layers = [...store, rootLayer, { kind: "customisation", entries }];
   } else if (max === 1) {
@@ -128,9 +131,7 @@ export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptio
     const { previous } = options;
     // Free items are placed by the strategy as if the image had the store layers left, plus the customisation one.
     const store = previous
-      ? stickyStoreLayers(closure.items, previous, max - 1, (free, budget) =>
-          storeLayers({ ...spec, layers: { ...spec.layers, max: budget + 1 } }, free),
-        )
+      ? stickyStoreLayers(closure.items, previous, max - 1, (free, budget) => placeItems(spec, free, budget))
       : storeLayers(spec, closure.items);
     layers = [...store, { kind: "customisation", entries }];
   }

@@ -73,7 +73,7 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
     throw new PlanError(`${at(offset)}: not a valid layer plan: ${keyPath(issue.path)}: ${issue.message}${more}`);
   }
   const plan = parsed.data;
-  if (options.expectName !== undefined && plan.name !== options.expectName) {
+  if (options.expectName !== undefined && plan.name !== options.expectName && !plan.family?.includes(options.expectName)) {
     const config = options.configLabel ? ` (${options.configLabel})` : "";
     throw new PlanError(
       `${file} is the plan of image "${plan.name}", not of "${options.expectName}"${config}: give this config's plan file, or write it with layerpack plan --write`,

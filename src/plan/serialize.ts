@@ -45,6 +45,7 @@ function canonicalPlan(p: LayerPlan): LayerPlan {
     storeDir: p.storeDir,
     strategy: p.strategy,
     max: p.max,
+    ...(p.family !== undefined ? { family: [...p.family] } : {}),
     ...(p.fingerprint !== undefined ? { fingerprint: p.fingerprint } : {}),
     totals: { items: p.totals.items, bytes: p.totals.bytes, layers: p.totals.layers },
     layers: p.layers.map(canonicalLayer),

@@ -65,6 +65,9 @@ export const layerPlanSchema = z.strictObject({
   storeDir: z.string(),
   strategy: z.string(),
   max: z.number().int(),
+  /** Only in a family plan (src/plan/family.ts): the images it was planned for. Each of them may use it as its
+   * previous plan; every store layer holds items that the same set of these images contain. */
+  family: z.array(z.string()).optional(),
   /** Digest of the inputs that shape the layers (src/plan/fingerprint.ts); written by `plan --write`, so `check`
    * can tell "inputs changed" from "plan edited". Optional: plans printed without it are still version 1. */
   fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits").optional(),

@@ -37,7 +37,7 @@ describe("golden plan files of the (synthetic) example", () => {
   }
 });
 
-const plan = planLayers(specOf({ name: "hello", layers: { max: 3 } }), closureOf([{ name: "profile", size: 10, refs: ["a"] }, { name: "a", size: 50 }], { profile: "profile" }));
+const plan = planLayers(specOf({ name: "hello", layers: { max: 3, strategy: "size" } }), closureOf([{ name: "profile", size: 10, refs: ["a"] }, { name: "a", size: 50 }], { profile: "profile" }));
 const FP = `sha256:${"ab".repeat(32)}`;
 
 describe("parsePlanFile", () => {

@@ -8,7 +8,7 @@ import { closureOf, prng, randomClosure, specOf, storePath } from "./fixtures.ts
 const small = planLayers(
   specOf({
     name: "hello",
-    layers: { max: 3 },
+    layers: { max: 3, strategy: "size" },
     symlinks: ["/bin=bin"],
     paths: [
       { path: "/tmp", type: "directory", mode: "1777" },

@@ -56,10 +56,10 @@ describe("size strategy (Guix): layer split by max", () => {
 
   it("more items than max: 100 items, max 3 and max 100", () => {
     const many = closureOf(Array.from({ length: 100 }, (_, i) => ({ name: `p${String(i).padStart(3, "0")}`, size: 1000 + i })));
-    const three = planLayers(specOf({ roots: ["/x"], layers: { max: 3 } }), many);
+    const three = planLayers(specOf({ roots: ["/x"], layers: { max: 3, strategy: "size" } }), many);
     expect(layerNames(three).map((l) => l.length)).toEqual([1, 99, 1]);
     expect(layerNames(three)[0]).toEqual(["p099"]);
-    const hundred = planLayers(specOf({ roots: ["/x"], layers: { max: 100 } }), many);
+    const hundred = planLayers(specOf({ roots: ["/x"], layers: { max: 100, strategy: "size" } }), many);
     expect(hundred.layers).toHaveLength(100);
     // the 98 largest alone, largest at the bottom; the 2 smallest share the 99th layer
     expect(layerNames(hundred).slice(0, 3)).toEqual([["p099"], ["p098"], ["p097"]]);
@@ -92,7 +92,7 @@ describe("size strategy (Guix): layer split by max", () => {
   });
 
   it("labels each layer with the reason it exists", () => {
-    const plan = planLayers(specOf({ layers: { max: 3 } }), five);
+    const plan = planLayers(specOf({ layers: { max: 3, strategy: "size" } }), five);
     expect(plan.layers[0]).toMatchObject({ reason: "size rank 1: 50 bytes" });
     expect(plan.layers[1]).toMatchObject({ reason: "the 4 smallest items share this layer (max 3 layers)" });
   });
