@@ -16,7 +16,10 @@
  *
  * Pure and deterministic: items are put in a canonical order (name, then hash) first, and every tie is broken by
  * that order, never by input order or Map iteration. A heap of candidate merges keeps the merging at O(n²) cost
- * evaluations (each a pass over two bitsets with per-byte weight tables).
+ * evaluations (each a pass over two bitsets with per-byte weight tables). Above EXACT_LIMIT groups that is too
+ * slow (3 s for 2000 items, 17 s for 4000), so a coarse pass first merges only nearby pairs (an item and what it
+ * refers to, items of about the same size) down to EXACT_LIMIT groups: 0.5 s and 0.8 s, and on the generated
+ * 2000-item closure no worse a plan.
  */
 import type { StoreItem } from "../store/types.ts";
 import { PairHeap } from "./sharing-heap.ts";
@@ -73,21 +76,27 @@ function mergeCost(s: State, a: number, b: number): number {
 }
 
 /**
- * Merges groups greedily, cheapest merge first (ties: lowest slots), until at most `target` remain; `fixed` slots
- * (the largest items) never merge and count towards the target.
+ * Merges groups greedily, cheapest merge first (ties: lowest slots), until at most `goal` unfixed groups remain;
+ * `fixed` slots (the largest items) never merge. With `near`, only groups that are near each other are candidates
+ * (a merged group is near what either part was near): the coarse first pass for large closures.
  */
-function mergeDown(s: State, target: number, fixed: Uint8Array): void {
+function mergeDown(s: State, goal: number, fixed: Uint8Array, near?: Set<number>[]): void {
   const n = s.alive.length;
-  const fixedCount = fixed.reduce((sum, f) => sum + f, 0);
-  let count = n - fixedCount;
-  const goal = target - fixedCount;
+  const free = (a: number): boolean => s.alive[a] === 1 && fixed[a] === 0;
+  let count = 0;
+  for (let a = 0; a < n; a++) if (free(a)) count++;
   if (count <= goal) return;
   const heap = new PairHeap();
+  const push = (a: number, b: number): void => {
+    const [lo, hi] = a < b ? [a, b] : [b, a];
+    heap.push(mergeCost(s, lo, hi), lo, hi, s.version[lo]!, s.version[hi]!);
+  };
   for (let a = 0; a < n; a++) {
-    if (fixed[a]) continue;
-    for (let b = a + 1; b < n; b++) if (!fixed[b]) heap.push(mergeCost(s, a, b), a, b, 0, 0);
+    if (!free(a)) continue;
+    if (near) for (const b of near[a]!) (b > a && free(b) && push(a, b));
+    else for (let b = a + 1; b < n; b++) if (free(b)) push(a, b);
   }
-  while (count > goal) {
+  while (count > goal && heap.size > 0) {
     const [, lo, hi, vlo, vhi] = heap.pop()!;
     if (!s.alive[lo] || !s.alive[hi] || s.version[lo] !== vlo || s.version[hi] !== vhi) continue;
     const tl = s.trig[lo]!;
@@ -100,13 +109,45 @@ function mergeDown(s: State, target: number, fixed: Uint8Array): void {
     count--;
     if (count <= goal) break;
     // Only pairs with the merged group changed cost; the old entries of lo and hi are now stale.
-    for (let a = 0; a < n; a++) {
-      if (a === lo || !s.alive[a] || fixed[a]) continue;
-      const c = mergeCost(s, a, lo);
-      if (a < lo) heap.push(c, a, lo, s.version[a]!, s.version[lo]!);
-      else heap.push(c, lo, a, s.version[lo]!, s.version[a]!);
+    if (near) {
+      for (const b of near[hi]!) near[lo]!.add(b);
+      near[lo]!.delete(lo);
+      near[lo]!.delete(hi);
+      for (const b of near[lo]!) if (free(b)) push(b, lo);
+    } else {
+      for (let a = 0; a < n; a++) if (a !== lo && free(a)) push(a, lo);
     }
   }
+}
+
+/** Groups the exact greedy is run on at most: its cost grows with the cube of the count. */
+const EXACT_LIMIT = 800;
+/** How many neighbours in size order an item is near in the coarse pass. */
+const SIZE_WINDOW = 6;
+
+/**
+ * What the coarse pass may merge: items and the items they refer to (they change together), and items of about
+ * the same size with the same standing (both referred to, or both not), which is how leaf applications group.
+ */
+function nearSets(s: State, fixed: Uint8Array): Set<number>[] {
+  const { g } = s;
+  const n = g.items.length;
+  const near = g.items.map(() => new Set<number>());
+  for (let a = 0; a < n; a++) {
+    for (const b of g.children[a]!) {
+      near[a]!.add(b);
+      near[b]!.add(a);
+    }
+  }
+  const order = g.items.map((_, i) => i).filter((i) => !fixed[i]);
+  order.sort((a, b) => g.referenced[a]! - g.referenced[b]! || s.bytes[a]! - s.bytes[b]! || a - b);
+  for (let k = 0; k < order.length; k++) {
+    for (let d = 1; d <= SIZE_WINDOW && k + d < order.length; d++) {
+      near[order[k]!]!.add(order[k + d]!);
+      near[order[k + d]!]!.add(order[k]!);
+    }
+  }
+  return near;
 }
 
 const nameOf = (path: string): string => path.slice(path.lastIndexOf("/") + 1).replace(/^[0-9a-z]{32}-/, "");
@@ -172,7 +213,10 @@ export function groupBySharing(items: readonly StoreItem[], layers: number): Sha
     const bySize = g.items.map((_, i) => i).sort((a, b) => g.items[b]!.narSize - g.items[a]!.narSize || a - b);
     for (const i of bySize.slice(0, Math.floor((target - 1) / 2))) fixed[i] = 1;
   }
-  mergeDown(s, target, fixed);
+  const fixedCount = fixed.reduce((sum, f) => sum + f, 0);
+  // Large closures: a coarse pass over nearby pairs brings the groups down to what the exact pass handles quickly.
+  if (n - fixedCount > EXACT_LIMIT) mergeDown(s, Math.max(EXACT_LIMIT, target - fixedCount), fixed, nearSets(s, fixed));
+  mergeDown(s, target - fixedCount, fixed);
   const slots: { slot: number; triggers: number }[] = [];
   for (let a = 0; a < n; a++) if (s.alive[a]) slots.push({ slot: a, triggers: countBits(s.trig[a]!) });
   slots.sort((x, y) => x.triggers - y.triggers || x.slot - y.slot);

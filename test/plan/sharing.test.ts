@@ -45,6 +45,17 @@ describe("sharing strategy: properties over random closures", () => {
     }
   });
 
+  it("large closures (a coarse pass first): valid, and the same plan for shuffled input", () => {
+    const rand = prng(23);
+    const closure = randomClosure(rand, 1300, { maxSize: 1e6 });
+    const p = plan(closure, 100);
+    expect(p.layers.length).toBe(100);
+    const seen = p.layers.flatMap((l) => (l.kind === "store" ? l.items.map((i) => i.path) : []));
+    expect(seen.sort(byBytes)).toEqual(closure.items.map((i) => i.path));
+    const mixed: Closure = { ...closure, items: shuffled(closure.items, rand) };
+    expect(plan(mixed, 100)).toEqual(p);
+  });
+
   it("does not depend on store hashes: renaming hashes keeps the grouping by name", () => {
     const rand = prng(5);
     const closure = randomClosure(rand, 40, { maxSize: 1e5 });
