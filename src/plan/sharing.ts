@@ -181,6 +181,7 @@ function reasonFor(s: State, slot: number, large: number): string {
   if (always === n && members.some((m) => !g.referenced[m])) {
     return `${members.length} roots or items depending on the whole closure (${size}): every update changes them all, so they share a small layer of their own`;
   }
+  if (always === 0) return `${members.length} items (${size}) put together to stay within max layers; no one update changes them all`;
   return `${members.length} items (${size}) that change together: ${always} of the ${triggers} updates that change one of them change all of them`;
 }
 
