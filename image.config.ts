@@ -14,7 +14,7 @@ export default defineConfig({
   symlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"],
   entrypoint: "bin/hello",
   env: { LANG: "C.UTF-8" },
-  layers: { max: 100, strategy: "size" },
+  layers: { max: 100, strategy: "sharing" },
   compression: "gzip",
   output: { format: "docker-archive", path: "./layerpack-example.tar" },
 });

@@ -76,7 +76,10 @@ export const layersSchema = z.strictObject({
       `must be at most ${MAX_LAYERS}: overlay file systems stack at most about 128 layers, and images built on top need room for their own (100 is a good value)`,
     )
     .default(100),
-  strategy: z.enum(["size", "popularity", "sharing"]).default("size"),
+  strategy: z
+    .enum(["size", "popularity", "sharing"])
+    .default("sharing")
+    .describe("sharing: items that change together share a layer, so an update re-pulls little more than what changed; size: Guix's (largest items alone, the rest in one layer); popularity: Nix's buildLayeredImage"),
   previous: z
     .string()
     .min(1)
@@ -205,7 +208,7 @@ export const imageSpecSchema = z
     labels: z.record(z.string(), z.string()).default({}),
     exposedPorts: z.array(portSpec).default([]),
     paths: z.array(pathEntrySchema).default([{ path: "/tmp", type: "directory", mode: "1777" }]),
-    layers: layersSchema.default({ max: 100, strategy: "size" }),
+    layers: layersSchema.default({ max: 100, strategy: "sharing" }),
     compression: z.enum(["gzip", "zstd", "none"]).default("gzip"),
     created: rfc3339.optional().describe("default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z"),
     architecture: z.string().min(1).default("amd64"),

@@ -133,7 +133,7 @@ describe("OCI archive", () => {
     expect(shown.kind).toBe("oci-archive");
     expect(shown.names).toEqual(["arch:test"]);
     expect(shown.layers).toHaveLength(5);
-    expect(shown.layers.map((l: { comment: string }) => l.comment)).toEqual(["store: glibc", "store: dash", "store: profile", "store: hello", "customisation: 4 entries"]);
+    expect(shown.layers.map((l: { comment: string }) => l.comment)).toEqual(["store: glibc", "store: dash", "store: hello", "store: profile", "customisation: 4 entries"]);
     const text = layerpack(["inspect", out]).stdout;
     expect(text).toContain(`manifest     ${shown.manifestDigest}`);
     expect(text).toContain("store: hello");

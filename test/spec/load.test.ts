@@ -26,7 +26,7 @@ describe("a valid YAML config", () => {
       labels: {},
       exposedPorts: [],
       paths: [{ path: "/tmp", type: "directory", mode: "1777" }],
-      layers: { max: 100, strategy: "size" },
+      layers: { max: 100, strategy: "sharing" },
       compression: "gzip",
       created: DEFAULT_CREATED,
       architecture: "amd64",
@@ -72,7 +72,7 @@ describe("config formats", () => {
     const cwd = tmpConfigDir({ "image.config.json": JSON.stringify({ $schema: "./schemas/image-spec.schema.json", ...MINIMAL, layers: { max: 5 } }) });
     const r = await loadSpec({ cwd, env: {} });
     expect(r.path).toBe(path.join(cwd, "image.config.json"));
-    expect(r.config.layers).toEqual({ max: 5, strategy: "size" });
+    expect(r.config.layers).toEqual({ max: 5, strategy: "sharing" });
   });
 
   test("package.json#layerpack", async () => {

@@ -22,7 +22,7 @@ describe("TS configs (in process)", () => {
     const r = await loadSpec({ cwd, env: {} });
     expect(r.path).toBe(path.join(cwd, "image.config.ts"));
     expect(r.dependencies[0]).toBe(r.path);
-    expect(r.config.layers).toEqual({ max: 7, strategy: "size" });
+    expect(r.config.layers).toEqual({ max: 7, strategy: "sharing" });
     expect(r.config.profile).toBe(path.join(cwd, "profile"));
   });
 
