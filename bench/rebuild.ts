@@ -64,7 +64,12 @@ function updateOneApp(store: GeneratedStore): string {
   });
   const newProfile = copyItem(store.storeRoot, store.profile, "profile-updated", [[app.path, newApp]]);
   const link = path.join(path.dirname(store.profileLink), "profile-updated");
-  fs.rmSync(link, { force: true });
+  // The link points into the logical store, so it dangles on the host; rmSync would not remove it.
+  try {
+    fs.unlinkSync(link);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
   fs.symlinkSync(newProfile, link);
   return link;
 }
