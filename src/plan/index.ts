@@ -95,6 +95,9 @@ export function placeItems(spec: ImageSpec, items: readonly StoreItem[], budget:
   return storeLayers({ ...spec, layers: { ...spec.layers, max: budget + 1 } }, items);
 }
 
+/** `sharing` places the unchanged items of broken layers itself: it groups by what changes together. */
+const stickyOptions = (spec: ImageSpec) => ({ regroupSurvivors: spec.layers.strategy === "sharing" });
+
 export interface PlanOptions {
   /** Sticky planning (src/plan/sticky.ts): keep this plan's grouping wherever it is still valid. Read by the caller. */
   previous?: LayerPlan;
@@ -121,7 +124,7 @@ export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptio
     const storeSpec = { ...spec, layers: { ...spec.layers, max: max - 1 } };
     const { previous } = options;
     const store = previous
-      ? stickyStoreLayers(closure.items, previous, max - 2, (free, budget) => placeItems(spec, free, budget))
+      ? stickyStoreLayers(closure.items, previous, max - 2, (free, budget) => placeItems(spec, free, budget), stickyOptions(spec))
       : storeLayers(storeSpec, closure.items);
     layers = [...store, rootLayer, { kind: "customisation", entries }];
   } else if (max === 1) {
@@ -131,7 +134,7 @@ export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptio
     const { previous } = options;
     // Free items are placed by the strategy as if the image had the store layers left, plus the customisation one.
     const store = previous
-      ? stickyStoreLayers(closure.items, previous, max - 1, (free, budget) => placeItems(spec, free, budget))
+      ? stickyStoreLayers(closure.items, previous, max - 1, (free, budget) => placeItems(spec, free, budget), stickyOptions(spec))
       : storeLayers(spec, closure.items);
     layers = [...store, { kind: "customisation", entries }];
   }

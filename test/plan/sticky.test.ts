@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { planLayers } from "../../src/plan/index.ts";
+import { placeItems, planLayers } from "../../src/plan/index.ts";
+import { distroClosure, updateClosure } from "../../bench/closures.ts";
 import { stickyStoreLayers } from "../../src/plan/sticky.ts";
 import type { LayerPlan, StoreLayer } from "../../src/plan/types.ts";
 import type { Closure, StoreItem } from "../../src/store/types.ts";
-import { byBytes, closureOf, layerNames, prng, randomClosure, specOf, storePath, type ItemDef } from "./fixtures.ts";
+import { byBytes, closureOf, layerNames, nameOf, prng, randomClosure, specOf, storePath, type ItemDef } from "./fixtures.ts";
 
-type Strategy = "size" | "popularity";
+type Strategy = "size" | "popularity" | "sharing";
 const plan = (c: Closure, max: number, strategy: Strategy = "size", previous?: LayerPlan) =>
   planLayers(specOf({ name: "t", layers: { max, strategy } }), c, previous ? { previous } : {});
 
@@ -86,6 +87,51 @@ describe("sticky planning", () => {
     expect(repull(p0, plan(c1, 5))).toBe(500 + 400);
   });
 
+  it("with regroupSurvivors (the sharing strategy), places a broken layer's unchanged items again with the new ones", () => {
+    const c0 = closureOf(defs, { profile: "profile" });
+    const p0 = plan(c0, 5);
+    const c1 = closureOf(update(update(defs, "tool", "tool-2", 350), "profile", "profile-2", 10), { profile: "profile-2" });
+    const given: string[][] = [];
+    const place = (free: StoreItem[]): StoreLayer[] => {
+      given.push(free.map((it) => nameOf(it.path)).sort());
+      return [{ kind: "store", size: free.reduce((n, it) => n + it.narSize, 0), items: free.map((it) => ({ path: it.path, size: it.narSize })).sort((a, b) => byBytes(a.path, b.path)) }];
+    };
+    stickyStoreLayers(c1.items, p0, 6, place);
+    expect(given).toEqual([["tool-2"]]);
+    given.length = 0;
+    const layers = stickyStoreLayers(c1.items, p0, 6, place, { regroupSurvivors: true });
+    expect(given).toEqual([["locales", "tool-2", "tzdata"]]);
+    expect(layers.map((l) => l.items.map((it) => nameOf(it.path)).sort())).toEqual([["glibc"], ["app"], ["lib"], ["locales", "tool-2", "tzdata"], ["profile-2"]]);
+  });
+
+  it("sharing with sticky plans stays close to fresh plans over many updates in a row", () => {
+    // Three chains of updates: fresh plans; sticky plans (survivors regrouped, as planLayers does for sharing); and
+    // sticky plans that keep the survivors of broken layers together, as for the other strategies.
+    const d = distroClosure({ items: 200, totalBytes: 4e8, seed: 4 });
+    const max = 40;
+    const sharingSpec = specOf({ name: "t", layers: { max, strategy: "sharing" } });
+    let fresh = plan(d.closure, max, "sharing");
+    let [sticky, kept] = [fresh, fresh];
+    let closure = d.closure;
+    const rand = prng(9);
+    let [pullFresh, pullSticky, pullKept] = [0, 0, 0];
+    for (let step = 0; step < 20; step++) {
+      const candidates = closure.items.filter((it) => !closure.roots.includes(it.path));
+      const next = updateClosure(closure, candidates[Math.floor(rand() * candidates.length)]!.path, 50 + step);
+      const f = plan(next, max, "sharing");
+      const s = plan(next, max, "sharing", sticky);
+      const k: LayerPlan = { ...s, layers: [...stickyStoreLayers(next.items, kept, max - 1, (free, budget) => placeItems(sharingSpec, free, budget)), s.layers.at(-1)!] };
+      expectValid(s, next, max);
+      expectValid(k, next, max);
+      pullFresh += repull(fresh, f);
+      pullSticky += repull(sticky, s);
+      pullKept += repull(kept, k);
+      [fresh, sticky, kept, closure] = [f, s, k, next];
+    }
+    expect(pullSticky).toBeLessThan(pullKept);
+    expect(pullSticky).toBeLessThan(1.25 * pullFresh);
+  });
+
   it("gives up the smallest kept layers when the budget is full", () => {
     const c0 = closureOf(defs, { profile: "profile" });
     const p0 = plan(c0, 100); // every item in its own layer
@@ -126,7 +172,7 @@ describe("sticky planning", () => {
     for (let round = 0; round < 300; round++) {
       const count = 1 + Math.floor(rand() * 40);
       const c0 = randomClosure(rand, count, { maxSize: 1000 });
-      const strategy: Strategy = rand() < 0.5 ? "size" : "popularity";
+      const strategy: Strategy = (["size", "popularity", "sharing"] as const)[Math.floor(rand() * 3)]!;
       const max0 = 1 + Math.floor(rand() * 12);
       const p0 = plan(c0, max0, strategy);
       // Update: drop some items, resize some (a new path, as a new version would be), add a few new ones.
