@@ -16,6 +16,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import type { Closure, StoreItem } from "../src/store/types.ts";
+import { byBytes } from "../src/util/bytes.ts";
 
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
 const DIR = "/gnu/store";
@@ -68,7 +69,6 @@ export function storePath(name: string, generation = 0, dir = DIR): string {
 }
 
 export const nameOf = (path: string): string => path.slice(path.lastIndexOf("/") + 1).replace(/^[0-9a-z]{32}-/, "");
-const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 interface Def {
   name: string;

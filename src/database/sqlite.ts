@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { BuildError } from "../errors.ts";
 import type { DatabaseFlavor } from "./layout.ts";
+import { byBytes } from "../util/bytes.ts";
 
 export interface RegisteredPath {
   path: string;
@@ -85,7 +86,6 @@ ${REFS_AND_DERIVATIONS}
 `,
 };
 
-const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 function fill(db: DatabaseSync, input: DatabaseInput): void {
   const items = [...input.items].sort((a, b) => byBytes(a.path, b.path));

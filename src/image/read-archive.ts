@@ -5,6 +5,7 @@
  * extracted, and only small JSON entries are kept in memory.
  */
 import { createHash } from "node:crypto";
+import { byBytes } from "../util/bytes.ts";
 import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -96,7 +97,7 @@ async function listLayer(source: Readable, gzipped: boolean): Promise<LayerListi
     }
   })();
   await Promise.all([piped, listing]);
-  const sorted = [...items].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sorted = [...items].sort(([a], [b]) => byBytes(a, b));
   return {
     diffId: `sha256:${hash.digest("hex")}`,
     uncompressedSize,

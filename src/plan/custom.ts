@@ -8,6 +8,7 @@ import type { Closure } from "../store/types.ts";
 import type { CustomEntry } from "./types.ts";
 import { accountFiles } from "./accounts.ts";
 import { databaseEntries, databaseLayout } from "../database/layout.ts";
+import { byBytes } from "../util/bytes.ts";
 
 /** Mode of the parent directories nobody declared (what `mkdir -p` gives under umask 022, as Guix does). */
 export const IMPLICIT_DIR_MODE = "755";
@@ -20,7 +21,6 @@ interface Defined {
   explicit: boolean;
 }
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** Compares absolute paths component by component, bytewise: tar --sort=name order, parents first. */
 export function comparePaths(a: string, b: string): number {
@@ -28,7 +28,7 @@ export function comparePaths(a: string, b: string): number {
   const pb = b.split("/");
   const n = Math.min(pa.length, pb.length);
   for (let i = 0; i < n; i++) {
-    const c = cmpBytes(pa[i]!, pb[i]!);
+    const c = byBytes(pa[i]!, pb[i]!);
     if (c !== 0) return c;
   }
   return pa.length - pb.length;

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { LayerpackError } from "../errors.ts";
 import type { CustomEntry, LayerPlan } from "./types.ts";
+import { byBytes } from "../util/bytes.ts";
 
 export interface DiffItem {
   path: string;
@@ -81,7 +82,6 @@ export interface PlanDiff {
   notes: string[];
 }
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 const sum = (xs: readonly { size: number }[]): number => xs.reduce((n, x) => n + x.size, 0);
 const key = (it: DiffItem): string => `${it.path}\0${it.size}`;
 
@@ -190,7 +190,7 @@ function entryChanges(o: string[], n: string[]): { entriesIn?: string[]; entries
   return { ...(entriesIn.length > 0 ? { entriesIn } : {}), ...(entriesOut.length > 0 ? { entriesOut } : {}) };
 }
 
-const bySize = (a: DiffItem, b: DiffItem) => b.size - a.size || cmpBytes(a.path, b.path);
+const bySize = (a: DiffItem, b: DiffItem) => b.size - a.size || byBytes(a.path, b.path);
 
 /** Compares two sides of one kind. Images for different platforms are refused with an explanation. */
 export function diffSides(o: DiffSide, n: DiffSide): PlanDiff {

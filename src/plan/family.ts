@@ -14,6 +14,7 @@ import type { ImageSpec } from "../spec/schema.ts";
 import type { Closure, StoreItem } from "../store/types.ts";
 import { checkClosure, placeItems } from "./index.ts";
 import type { LayerPlan, StoreLayer } from "./types.ts";
+import { byBytes } from "../util/bytes.ts";
 
 export interface FamilyImage {
   spec: ImageSpec;
@@ -29,7 +30,6 @@ interface Class {
   folded: boolean;
 }
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 const key = (images: readonly number[]): string => images.join(",");
 const isSubset = (a: readonly number[], b: readonly number[]): boolean => a.every((x) => b.includes(x));
 
@@ -93,7 +93,7 @@ function membershipClasses(images: readonly FamilyImage[]): Class[] {
 function fitClassCount(classes: Class[], budgets: readonly number[]): Class[] {
   let out = [...classes];
   const of = (i: number): Class[] => out.filter((c) => c.images.includes(i));
-  const bySize = (a: Class, b: Class): number => a.bytes - b.bytes || cmpBytes(key(a.images), key(b.images));
+  const bySize = (a: Class, b: Class): number => a.bytes - b.bytes || byBytes(key(a.images), key(b.images));
   for (let i = 0; i < budgets.length; i++) {
     while (of(i).length > budgets[i]!) {
       const mine = of(i).sort(bySize);
@@ -152,13 +152,13 @@ export function planFamily(images: readonly FamilyImage[]): LayerPlan {
   const names = images.map((im) => im.spec.name);
   const budgets = images.map((im) => budgetOf(im.spec));
   const classes = fitClassCount(membershipClasses(images), budgets);
-  classes.sort((a, b) => b.images.length - a.images.length || cmpBytes(key(a.images), key(b.images)));
+  classes.sort((a, b) => b.images.length - a.images.length || byBytes(key(a.images), key(b.images)));
   const counts = allot(classes, budgets);
   const spec = images[0]!.spec;
   const layers: StoreLayer[] = [];
   classes.forEach((c, k) => {
     const paths = new Set(c.items.map((it) => it.path));
-    const own = [...c.items].sort((a, b) => cmpBytes(a.path, b.path)).map((it) => ({ ...it, references: it.references.filter((r) => paths.has(r)) }));
+    const own = [...c.items].sort((a, b) => byBytes(a.path, b.path)).map((it) => ({ ...it, references: it.references.filter((r) => paths.has(r)) }));
     const held = c.images.length === images.length ? "every image of the family" : c.images.length === 1 ? `image ${names[c.images[0]!]} only` : `images ${c.images.map((i) => names[i]).join(", ")}`;
     const note = c.folded ? `items of ${held} (some only in a few of them: too many image combinations for the layer budget)` : `items of ${held}`;
     for (const l of placeItems(spec, own, counts[k]!)) layers.push({ ...l, reason: `${note}; ${l.reason ?? ""}`.replace(/; $/, "") });

@@ -13,6 +13,7 @@ import { orderBySize, ownLayerCount } from "./size.ts";
 import { groupBySharing } from "./sharing.ts";
 import { stickyStoreLayers } from "./sticky.ts";
 import type { LayerPlan, PlannedLayer, RootSystemLayer, StoreLayer } from "./types.ts";
+import { byBytes } from "../util/bytes.ts";
 
 export { customEntries, resolveEntrypoint, comparePaths } from "./custom.ts";
 export { accountFiles, imageUser } from "./accounts.ts";
@@ -23,7 +24,6 @@ export { planToYaml, planToJson, parsePlan } from "./serialize.ts";
 export { planFingerprint } from "./fingerprint.ts";
 export { stickyStoreLayers, validPreviousLayers } from "./sticky.ts";
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** A strategy's ordering: most deserving of a layer of its own first, with a note per item for reviewers. */
 interface Ordering {
@@ -64,7 +64,7 @@ export function checkClosure(closure: Closure): void {
 }
 
 function storeLayer(items: readonly StoreItem[], reason: string): StoreLayer {
-  const sorted = [...items].sort((a, b) => cmpBytes(a.path, b.path));
+  const sorted = [...items].sort((a, b) => byBytes(a.path, b.path));
   return {
     kind: "store",
     size: sorted.reduce((sum, it) => sum + it.narSize, 0),

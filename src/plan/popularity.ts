@@ -16,8 +16,8 @@
  */
 import { indexGraph, postOrder } from "./graph.ts";
 import type { StoreItem } from "../store/types.ts";
+import { byBytes } from "../util/bytes.ts";
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** closure-graph.py's sort key: the hash part moved after the name, so equally popular items sort by name. */
 export function packageNameKey(path: string): string {
@@ -108,6 +108,6 @@ export function popularityContest(items: readonly StoreItem[]): Map<string, bigi
 export function orderByPopularity(items: readonly StoreItem[]): { ordered: StoreItem[]; popularity: Map<string, bigint> } {
   const popularity = popularityContest(items);
   const keyed = items.map((item) => ({ item, pop: popularity.get(item.path)!, key: packageNameKey(item.path) }));
-  keyed.sort((a, b) => (a.pop === b.pop ? cmpBytes(a.key, b.key) : a.pop > b.pop ? -1 : 1));
+  keyed.sort((a, b) => (a.pop === b.pop ? byBytes(a.key, b.key) : a.pop > b.pop ? -1 : 1));
   return { ordered: keyed.map((k) => k.item), popularity };
 }

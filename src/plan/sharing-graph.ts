@@ -9,8 +9,8 @@
 import { indexGraph, postOrder } from "./graph.ts";
 import type { StoreItem } from "../store/types.ts";
 import { packageNameKey } from "./popularity.ts";
+import { byBytes } from "../util/bytes.ts";
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export interface SharingGraph {
   /** Items in canonical order: most dependents first, then by package name, then hash. An update changes hashes
@@ -40,7 +40,7 @@ export function sizeClass(bytes: number): number {
 
 export function canonicalOrder(items: readonly StoreItem[]): StoreItem[] {
   const keyed = items.map((item) => ({ item, key: packageNameKey(item.path) }));
-  keyed.sort((a, b) => cmpBytes(a.key, b.key) || cmpBytes(a.item.path, b.item.path));
+  keyed.sort((a, b) => byBytes(a.key, b.key) || byBytes(a.item.path, b.item.path));
   return keyed.map((k) => k.item);
 }
 

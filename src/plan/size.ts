@@ -6,12 +6,12 @@
  * then the shared layer of the smallest items, then the customisation layer.
  */
 import type { StoreItem } from "../store/types.ts";
+import { byBytes } from "../util/bytes.ts";
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** Items largest first; equal sizes by path, bytewise, so the order never depends on the input order. */
 export function orderBySize(items: readonly StoreItem[]): StoreItem[] {
-  return [...items].sort((a, b) => b.narSize - a.narSize || cmpBytes(a.path, b.path));
+  return [...items].sort((a, b) => b.narSize - a.narSize || byBytes(a.path, b.path));
 }
 
 /**

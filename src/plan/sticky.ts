@@ -17,6 +17,7 @@
  */
 import type { StoreItem } from "../store/types.ts";
 import type { LayerPlan, StoreLayer } from "./types.ts";
+import { byBytes } from "../util/bytes.ts";
 
 /** Places `free` items (never empty) in at most `budget` (>= 1) store layers, by the configured strategy. */
 export type PlaceFree = (free: StoreItem[], budget: number) => StoreLayer[];
@@ -27,7 +28,6 @@ interface Kept {
   layer: StoreLayer;
 }
 
-const cmpBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** The previous store layers that are still valid for `items`, in their previous order. */
 export function validPreviousLayers(items: readonly StoreItem[], previous: LayerPlan): Kept[] {
@@ -40,7 +40,7 @@ export function validPreviousLayers(items: readonly StoreItem[], previous: Layer
     // A layer that lists one path twice is not a layer the planner would make: give it up.
     if (!valid || new Set(layer.items.map((pi) => pi.path)).size !== layer.items.length) return;
     for (const pi of layer.items) claimed.add(pi.path);
-    const sorted = [...layer.items].sort((a, b) => cmpBytes(a.path, b.path)).map((pi) => ({ path: pi.path, size: pi.size }));
+    const sorted = [...layer.items].sort((a, b) => byBytes(a.path, b.path)).map((pi) => ({ path: pi.path, size: pi.size }));
     kept.push({
       index,
       layer: {
@@ -64,13 +64,13 @@ interface Survivors {
 }
 
 function survivorLayer(g: Survivors): StoreLayer {
-  const items = [...g.items].sort((a, b) => cmpBytes(a.path, b.path)).map((it) => ({ path: it.path, size: it.narSize }));
+  const items = [...g.items].sort((a, b) => byBytes(a.path, b.path)).map((it) => ({ path: it.path, size: it.narSize }));
   const where = g.from === 1 ? "a previous layer" : `${g.from} previous layers`;
   return { kind: "store", size: g.size, reason: `the ${items.length} unchanged items of ${where} whose other items changed`, items };
 }
 
 function rootsLayer(roots: StoreItem[]): StoreLayer {
-  const items = [...roots].sort((a, b) => cmpBytes(a.path, b.path)).map((it) => ({ path: it.path, size: it.narSize }));
+  const items = [...roots].sort((a, b) => byBytes(a.path, b.path)).map((it) => ({ path: it.path, size: it.narSize }));
   const what = items.length === 1 ? "the new root item (nothing refers to it" : `the ${items.length} new root items (nothing refers to them`;
   return { kind: "store", size: items.reduce((n, it) => n + it.size, 0), reason: `${what}; it changes with every update)`, items };
 }

@@ -6,6 +6,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
 import type { StoreLocation } from "./types.ts";
+import { byBytes } from "../util/bytes.ts";
+
+export { byBytes };
 
 /** Hash alphabet of store paths (nix32): digits and lowercase letters without e, o, t, u. */
 export const NIX32_ALPHABET = "0123456789abcdfghijklmnpqrsvwxyz";
@@ -139,7 +142,6 @@ export function resolveRoots(store: StoreLocation, roots: string[]): string[] {
   return [...out].sort(byBytes);
 }
 
-export const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 // --- nix32 -------------------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
+import { byBytes } from "../util/bytes.ts";
 
 export type EntryType = "file" | "directory" | "symlink";
 
@@ -31,7 +32,6 @@ export interface WalkOptions {
   label?: string;
 }
 
-const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** Sorts names bytewise (UTF-8), the order of NAR and GNU tar --sort=name. */
 export function sortNames(names: string[]): string[] {
