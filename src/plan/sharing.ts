@@ -18,7 +18,7 @@
  * that order, never by input order or Map iteration. A heap of candidate merges keeps the merging at O(n²) cost
  * evaluations (each a pass over two bitsets with per-byte weight tables). Above EXACT_LIMIT groups that is too
  * slow (3 s for 2000 items, 17 s for 4000), so a coarse pass first merges only nearby pairs (an item and what it
- * refers to, items of about the same size) down to EXACT_LIMIT groups: 0.65 s and 1.2 s, and on the generated
+ * refers to, items of about the same size) down to EXACT_LIMIT groups: 0.56 s and 0.94 s, and on the generated
  * 2000-item closure no worse a plan.
  */
 import type { StoreItem } from "../store/types.ts";
@@ -93,8 +93,11 @@ function mergeDown(s: State, goal: number, fixed: Uint8Array, near?: Set<number>
   };
   for (let a = 0; a < n; a++) {
     if (!free(a)) continue;
-    const partners = near ? near[a]! : Array.from({ length: n - a - 1 }, (_, k) => a + 1 + k);
-    for (const b of partners) if (b > a && free(b)) push(a, b);
+    if (near) {
+      for (const b of near[a]!) if (b > a && free(b)) push(a, b);
+    } else {
+      for (let b = a + 1; b < n; b++) if (free(b)) push(a, b);
+    }
   }
   while (count > goal && heap.size > 0) {
     const [, lo, hi, vlo, vhi] = heap.pop()!;
