@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { planFamily } from "../plan/family.ts";
 import { planFingerprint } from "../plan/fingerprint.ts";
-import { planFileText, writePlanFile } from "../plan/plan-file.ts";
+import { writePlanFile } from "../plan/plan-file.ts";
 import { planToJson, planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { loadResolve } from "../pipeline.ts";
@@ -27,22 +27,22 @@ export const planCommand: Command = {
     if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).join(" ")} (give several configs with --family)`);
     const { plan, spec, closure, previous } = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
-    if (typeof values.write !== "string") {
-      io.out(values.json ? planToJson(plan) : planToYaml(plan));
-      return 0;
-    }
-    const file = path.resolve(io.cwd, values.write);
-    const fingerprint = planFingerprint(spec, closure);
-    const text = file.endsWith(".json") || values.json ? planToJson({ ...plan, fingerprint }) : planFileText(plan, fingerprint);
-    writePlanFile(file, text);
-    reportWritten(io, values.write, plan);
-    return 0;
+    return emit(io, values, plan, () => planFingerprint(spec, closure));
   },
 };
 
-function reportWritten(io: Io, file: string, plan: LayerPlan): void {
+/** Prints the plan, or with --write writes it (with the inputs' fingerprint when there is one) and says so. */
+function emit(io: Io, values: Record<string, unknown>, plan: LayerPlan, fingerprint?: () => string): number {
+  if (typeof values.write !== "string") {
+    io.out(values.json ? planToJson(plan) : planToYaml(plan));
+    return 0;
+  }
+  const file = path.resolve(io.cwd, values.write);
+  const stamped = fingerprint ? { ...plan, fingerprint: fingerprint() } : plan;
+  writePlanFile(file, file.endsWith(".json") || values.json ? planToJson(stamped) : planToYaml(stamped));
   const t = plan.totals;
-  io.err(`wrote ${file}: ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes\n`);
+  io.err(`wrote ${values.write}: ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes\n`);
+  return 0;
 }
 
 /** `plan --family`: one plan for several configs (no fingerprint: `check` compares each image with its own plan). */
@@ -52,13 +52,5 @@ async function runFamily(io: Io, configs: string[], values: Record<string, unkno
   const images = [];
   // One at a time: each resolve may read a whole store.
   for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env }));
-  const plan = planFamily(images);
-  if (typeof values.write !== "string") {
-    io.out(values.json ? planToJson(plan) : planToYaml(plan));
-    return 0;
-  }
-  const file = path.resolve(io.cwd, values.write);
-  writePlanFile(file, file.endsWith(".json") || values.json ? planToJson(plan) : planToYaml(plan));
-  reportWritten(io, values.write, plan);
-  return 0;
+  return emit(io, values, planFamily(images));
 }
