@@ -185,7 +185,12 @@ function main(): void {
       "paths-new": { type: "string" },
     },
   });
-  const max = Number(values.max);
+  const whole = (name: "max" | "sweep" | "seed", min: number): number => {
+    const v = Number(values[name]);
+    if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: ${values[name]} is not a whole number of at least ${min}`);
+    return v;
+  };
+  const max = whole("max", 1);
   const out: string[] = [];
   const json: Record<string, unknown> = {};
   if (values["paths-old"] !== undefined || values["paths-new"] !== undefined) {
@@ -197,12 +202,19 @@ function main(): void {
     out.push(`${prev.items.length} -> ${next.items.length} items, max ${max}`, "", ...table([r]));
     json.update = r;
   } else {
-    const sweep = Number(values.sweep);
-    benchDistro("system-profile-like closure", distroClosure({ items: 800, totalBytes: 3.0e9, seed: Number(values.seed) }), max, sweep, out, json);
+    const sweep = whole("sweep", 0);
+    benchDistro("system-profile-like closure", distroClosure({ items: 800, totalBytes: 3.0e9, seed: whole("seed", 0) }), max, sweep, out, json);
     benchDistro("application-sized closure", distroClosure({ items: 300, totalBytes: 1.2e9, seed: 3 }), max, sweep, out, json);
   }
   console.log(out.join("\n"));
   if (values.json !== undefined) fs.writeFileSync(values.json, JSON.stringify(json, null, 2) + "\n");
 }
 
-if (import.meta.main) main();
+if (import.meta.main) {
+  try {
+    main();
+  } catch (err) {
+    console.error(`bench/sharing.ts: ${(err as Error).message}`);
+    process.exitCode = 2;
+  }
+}
