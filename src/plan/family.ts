@@ -119,8 +119,8 @@ function allot(classes: readonly Class[], budgets: readonly number[]): number[] 
   const weight = classes.map((c) => c.items.length);
   const share = (i: number): number => classes.reduce((s, c, k) => (c.images.includes(i) ? s + weight[k]! : s), 0);
   const shares = budgets.map((_, i) => share(i));
-  const layers = classes.map((c, k) => Math.max(1, Math.min(...c.images.map((i) => Math.floor((budgets[i]! * weight[k]!) / shares[i]!)))));
-  layers.forEach((n, k) => (layers[k] = Math.min(n, classes[k]!.items.length)));
+  // Never more layers than items; at least one.
+  const layers = classes.map((c, k) => Math.min(c.items.length, Math.max(1, Math.min(...c.images.map((i) => Math.floor((budgets[i]! * weight[k]!) / shares[i]!))))));
   const used = (i: number): number => classes.reduce((s, c, k) => (c.images.includes(i) ? s + layers[k]! : s), 0);
   // The floor of 1 can overdraw an image (there are never more classes than layers): take from its largest.
   budgets.forEach((budget, i) => {
