@@ -14,6 +14,11 @@
  * with what their updates change, and gathers the profile and other roots, which change on every update, with
  * nothing but each other.
  *
+ * Order of work: the largest items get half of the layers, one each; the small items only one of them uses join
+ * its layer (sharing-refine.ts: attachToLarge); the greedy merges the rest into the other half; single items then
+ * move between those groups while that lowers the objective (refine). On the generated 800-item closures (eight
+ * seeds) the two steps lower the mean update ratio from 1.58 to 1.47 and the named scenarios' from 1.26 to 1.22.
+ *
  * Pure and deterministic: items are put in a canonical order (name, then hash) first, and every tie is broken by
  * that order, never by input order or Map iteration. A heap of candidate merges keeps the merging at O(n²) cost
  * evaluations (each a pass over two bitsets with per-byte weight tables). Above EXACT_LIMIT groups that is too
@@ -23,7 +28,9 @@
  */
 import type { StoreItem } from "../store/types.ts";
 import { PairHeap } from "./sharing-heap.ts";
-import { buildSharingGraph, countBits, intersect, sizeClass, type SharingGraph } from "./sharing-graph.ts";
+import { buildSharingGraph, countBits, intersect, sizeClass } from "./sharing-graph.ts";
+import { attachToLarge, refine } from "./sharing-refine.ts";
+import { weightTable, wordWeight, type State } from "./sharing-state.ts";
 
 export interface SharingGroup {
   /** In canonical order (the planner sorts them by path). */
@@ -31,46 +38,18 @@ export interface SharingGroup {
   reason: string;
 }
 
-interface State {
-  g: SharingGraph;
-  /** table[c * 256 + v]: summed weight 1/changed(P) of the updates P in byte c of a bitset when it holds v. */
-  table: Float64Array;
-  alive: Uint8Array;
-  version: Int32Array;
-  /** Per group slot (the lowest canonical index of its items): trigger set, bytes, members. */
-  trig: Uint32Array[];
-  bytes: Float64Array;
-  members: number[][];
-}
-
-/** Per-byte sums of the update weights, so a weighted set difference costs four lookups per 32 items. */
-function weightTable(weight: Float64Array, words: number): Float64Array {
-  const table = new Float64Array(words * 4 * 256);
-  for (let c = 0; c < words * 4; c++) {
-    for (let v = 1; v < 256; v++) {
-      const low = 31 - Math.clz32(v & -v);
-      table[c * 256 + v] = table[c * 256 + (v & (v - 1))]! + (weight[c * 8 + low] ?? 0);
-    }
-  }
-  return table;
-}
-
 /** Increase of the summed update ratios when groups a and b share a layer. */
 function mergeCost(s: State, a: number, b: number): number {
   const ta = s.trig[a]!;
   const tb = s.trig[b]!;
-  const t = s.table;
   let onlyA = 0;
   let onlyB = 0;
   for (let k = 0; k < ta.length; k++) {
     const x = ta[k]!;
     const y = tb[k]!;
     if (x === y) continue;
-    const base = k << 10;
-    const d = x & ~y;
-    if (d !== 0) onlyA += t[base + (d & 255)]! + t[base + 256 + ((d >>> 8) & 255)]! + t[base + 512 + ((d >>> 16) & 255)]! + t[base + 768 + (d >>> 24)]!;
-    const e = y & ~x;
-    if (e !== 0) onlyB += t[base + (e & 255)]! + t[base + 256 + ((e >>> 8) & 255)]! + t[base + 512 + ((e >>> 16) & 255)]! + t[base + 768 + (e >>> 24)]!;
+    onlyA += wordWeight(s.table, k, x & ~y);
+    onlyB += wordWeight(s.table, k, y & ~x);
   }
   return s.bytes[b]! * onlyA + s.bytes[a]! * onlyB;
 }
@@ -176,10 +155,18 @@ function reasonFor(s: State, slot: number, large: number): string {
   const n = g.items.length;
   const triggers = countBits(s.trig[slot]!);
   const size = formatBytes(members.reduce((sum, m) => sum + g.items[m]!.narSize, 0));
+  const closureNote = `changes only when one of the ${triggers} items of its closure is updated`;
   if (members.length === 1) {
     const it = g.items[members[0]!]!;
     const why = large === 1 ? "the largest item, alone" : large > 1 ? `one of the ${large} largest items, alone` : "alone";
-    return `${nameOf(it.path)} (${size}) ${why}: changes only when one of the ${triggers} items of its closure is updated`;
+    return `${nameOf(it.path)} (${size}) ${why}: ${closureNote}`;
+  }
+  if (large > 0) {
+    // A large item with the small items only it uses (attachToLarge): its slot is the large item itself.
+    const name = nameOf(g.items[slot]!.path);
+    const rank = large === 1 ? "the largest item" : `one of the ${large} largest items`;
+    const own = formatBytes(g.items[slot]!.narSize);
+    return `${name} (${own}), ${rank}, with ${members.length - 1} small items only it uses (${size} in all): updating one of them changes ${name} too, so the layer ${closureNote}`;
   }
   let common = g.closure[members[0]!]!;
   for (const m of members) common = intersect(common, g.closure[m]!);
@@ -196,7 +183,7 @@ function reasonFor(s: State, slot: number, large: number): string {
  * updates touch (base libraries) below, the profile and roots on top. Throws PlanError on a reference to an item
  * outside the closure or a reference cycle.
  */
-export function groupBySharing(items: readonly StoreItem[], layers: number): SharingGroup[] {
+export function groupBySharing(items: readonly StoreItem[], layers: number, options: { refine?: boolean } = {}): SharingGroup[] {
   const g = buildSharingGraph(items);
   const n = g.items.length;
   if (n === 0) return [];
@@ -211,9 +198,10 @@ export function groupBySharing(items: readonly StoreItem[], layers: number): Sha
     bytes: Float64Array.from(g.items, (it) => sizeClass(it.narSize)),
     members: g.items.map((_, i) => [i]),
     version: new Int32Array(n),
+    itemBytes: Float64Array.from(g.items, (it) => sizeClass(it.narSize)),
   };
-  // The largest items get half of the layers, one each, before any merging: a large item alone is re-pulled only
-  // when it changes, and it is alone in every image that holds it, so sibling images share it.
+  // The largest items get half of the layers, one each, before any merging: a large item is re-pulled only when it
+  // changes (the small items that join it change it too), and sibling images holding it tend to share its layer.
   const target = Math.max(1, layers);
   const fixed = new Uint8Array(n);
   if (n > target) {
@@ -221,9 +209,11 @@ export function groupBySharing(items: readonly StoreItem[], layers: number): Sha
     for (const i of bySize.slice(0, Math.floor((target - 1) / 2))) fixed[i] = 1;
   }
   const fixedCount = fixed.reduce((sum, f) => sum + f, 0);
+  const free = n - fixedCount - attachToLarge(s, fixed);
   // Large closures: a coarse pass over nearby pairs brings the groups down to what the exact pass handles quickly.
-  if (n - fixedCount > EXACT_LIMIT) mergeDown(s, Math.max(EXACT_LIMIT, target - fixedCount), fixed, nearSets(s, fixed));
+  if (free > EXACT_LIMIT) mergeDown(s, Math.max(EXACT_LIMIT, target - fixedCount), fixed, nearSets(s, fixed));
   mergeDown(s, target - fixedCount, fixed);
+  if (options.refine !== false) refine(s, fixed);
   const slots: { slot: number; triggers: number }[] = [];
   for (let a = 0; a < n; a++) if (s.alive[a]) slots.push({ slot: a, triggers: countBits(s.trig[a]!) });
   slots.sort((x, y) => x.triggers - y.triggers || x.slot - y.slot);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PlanError } from "../../src/errors.ts";
 import { groupBySharing, planLayers } from "../../src/plan/index.ts";
+import { sizeClass } from "../../src/plan/sharing-graph.ts";
 import { layerPlanSchema, type LayerPlan } from "../../src/plan/types.ts";
 import type { Closure } from "../../src/store/types.ts";
 import { byBytes, closureOf, layerNames, prng, randomClosure, shuffled, specOf, storePath, type ItemDef } from "./fixtures.ts";
@@ -132,6 +133,39 @@ describe("sharing strategy: crafted graphs", () => {
     expect(layerNames(p)[0]).toHaveLength(6);
   });
 
+  it("small items only a large item uses share its layer; shared, root-held and relatively large ones do not", () => {
+    const MB = 1e6;
+    const defs: ItemDef[] = [
+      { name: "profile", size: 10 * MB, refs: ["big-app", "app2"] },
+      { name: "big-app", size: 200 * MB, refs: ["libonly", "libmid", "libshared", "libhuge"] },
+      { name: "libonly", size: 1 * MB, refs: ["libdeep"] },
+      { name: "libdeep", size: 0.5 * MB, refs: [] },
+      { name: "libmid", size: 55 * MB, refs: [] },
+      { name: "libshared", size: 1 * MB, refs: [] },
+      { name: "libhuge", size: 60 * MB, refs: [] },
+      { name: "app2", size: 5 * MB, refs: ["libshared"] },
+    ];
+    // max 7: 6 store layers, the 2 largest items (big-app, libhuge) fixed.
+    const p = plan(closureOf(defs), 7);
+    const groups = grouping(p);
+    expect(groups).toContainEqual(["big-app", "libdeep", "libonly"]);
+    expect(groups).toContainEqual(["libhuge"]);
+    expect(groups.find((g) => g.includes("libmid"))).not.toContain("big-app"); // 55 MB is over a quarter of 200 MB
+    expect(groups.find((g) => g.includes("libshared"))).not.toContain("big-app"); // app2 uses it too
+    const reason = p.layers.flatMap((l) => (l.kind === "store" && l.items.length === 3 ? [l.reason] : []))[0];
+    expect(reason).toMatch(/^big-app \(191 MiB\), one of the 2 largest items, with 2 small items only it uses \(192 MiB in all\): updating one of them changes big-app too/);
+  });
+
+  it("the root is never a large item that others join, though it uses everything", () => {
+    const defs: ItemDef[] = [
+      { name: "profile", size: 500_000_000, refs: ["a", "b", "c"] },
+      { name: "a", size: 100, refs: [] },
+      { name: "b", size: 200, refs: [] },
+      { name: "c", size: 300, refs: [] },
+    ];
+    expect(grouping(plan(closureOf(defs), 4))).toContainEqual(["profile"]);
+  });
+
   it("refuses a reference cycle and a reference outside the closure", () => {
     const cyc = closureOf([
       { name: "a", refs: ["b"] },
@@ -141,5 +175,46 @@ describe("sharing strategy: crafted graphs", () => {
     expect(() => groupBySharing(cyc.items, 1)).toThrow(/reference cycle/);
     const broken = closureOf([{ name: "a", refs: ["missing"] }]).items;
     expect(() => groupBySharing(broken, 1)).toThrow(/not in the closure/);
+  });
+});
+
+/** The objective the strategy lowers (sharing-state.ts), computed here from scratch: Σ_L bytes(L) · Σ_{P ∈ T_L} 1/(changed(P) + 1). */
+function objective(items: readonly { path: string; narSize: number; references: string[] }[], groups: { items: { path: string }[] }[]): number {
+  const byPath = new Map(items.map((it) => [it.path, it]));
+  const closures = new Map<string, Set<string>>();
+  const closure = (p: string): Set<string> => {
+    let c = closures.get(p);
+    if (c) return c;
+    c = new Set([p]);
+    for (const r of byPath.get(p)!.references) if (r !== p) for (const q of closure(r)) c.add(q);
+    closures.set(p, c);
+    return c;
+  };
+  const changed = new Map<string, number>();
+  for (const it of items) for (const p of closure(it.path)) changed.set(p, (changed.get(p) ?? 0) + sizeClass(it.narSize));
+  let sum = 0;
+  for (const g of groups) {
+    const triggers = new Set(g.items.flatMap((it) => [...closure(it.path)]));
+    const bytes = g.items.reduce((n, it) => n + sizeClass(byPath.get(it.path)!.narSize), 0);
+    for (const p of triggers) sum += bytes / (sizeClass(changed.get(p)!) + 1);
+  }
+  return sum;
+}
+
+describe("sharing strategy: refining the greedy grouping", () => {
+  it("never raises the summed update cost, and lowers it on some closures", () => {
+    const rand = prng(31);
+    let lowered = 0;
+    for (let round = 0; round < 30; round++) {
+      const closure = randomClosure(rand, 20 + Math.floor(rand() * 120), { maxSize: 1e7 });
+      const layers = 3 + Math.floor(rand() * 15);
+      const greedy = objective(closure.items, groupBySharing(closure.items, layers, { refine: false }));
+      const refined = groupBySharing(closure.items, layers);
+      expect(refined.length).toBe(Math.min(layers, closure.items.length));
+      const cost = objective(closure.items, refined);
+      expect(cost).toBeLessThanOrEqual(greedy * (1 + 1e-9));
+      if (cost < greedy * (1 - 1e-6)) lowered++;
+    }
+    expect(lowered).toBeGreaterThan(5);
   });
 });
