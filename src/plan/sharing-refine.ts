@@ -50,7 +50,7 @@ export function attachToLarge(s: State, fixed: Uint8Array): number {
   return attached;
 }
 
-/** Moves items between the free groups, first improving move in canonical order, until none improves. */
+/** Moves each item, in canonical order, to the free group where it lowers the objective most; repeats until none moves. */
 export function refine(s: State, fixed: Uint8Array): void {
   const { g } = s;
   const n = s.alive.length;

@@ -190,15 +190,16 @@ export function groupBySharing(items: readonly StoreItem[], layers: number, opti
   const weight = new Float64Array(n);
   // +1: an update that changes only empty items still costs something to re-pull, and never divides by zero.
   for (let p = 0; p < n; p++) weight[p] = 1 / (sizeClass(g.changedBytes[p]!) + 1);
+  const itemBytes = Float64Array.from(g.items, (it) => sizeClass(it.narSize));
   const s: State = {
     g,
     table: weightTable(weight, g.words),
     alive: new Uint8Array(n).fill(1),
     trig: g.closure.map((c) => c.slice()),
-    bytes: Float64Array.from(g.items, (it) => sizeClass(it.narSize)),
+    bytes: itemBytes.slice(),
     members: g.items.map((_, i) => [i]),
     version: new Int32Array(n),
-    itemBytes: Float64Array.from(g.items, (it) => sizeClass(it.narSize)),
+    itemBytes,
   };
   // The largest items get half of the layers, one each, before any merging: a large item is re-pulled only when it
   // changes (the small items that join it change it too), and sibling images holding it tend to share its layer.
