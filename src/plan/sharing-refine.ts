@@ -11,7 +11,7 @@
  * Both keep the large items' layers as they are apart from what attaches to them, and decide in canonical order
  * with ties to the lowest slot, so the result depends on the closure only.
  */
-import { weightOf, type State } from "./sharing-state.ts";
+import { weightOf, wordWeight, type State } from "./sharing-state.ts";
 
 /** An item joins a large item's layer only when it is at most this share of the large item's bytes. */
 const ATTACH_SHARE = 0.25;
@@ -37,7 +37,7 @@ export function attachToLarge(s: State, fixed: Uint8Array): number {
   for (let a = 0; a < n; a++) if (fixed[a] && g.referenced[a]) home[a] = a;
   let attached = 0;
   for (let x = n - 1; x >= 0; x--) {
-    if (fixed[x] || !s.alive[x]) continue;
+    if (fixed[x]) continue;
     const users = parents[x]!;
     const h = users.length > 0 ? home[users[0]!]! : -1;
     if (h < 0 || users.some((p) => home[p] !== h) || g.items[x]!.narSize > ATTACH_SHARE * g.items[h]!.narSize) continue;
@@ -61,13 +61,17 @@ export function refine(s: State, fixed: Uint8Array): void {
   for (const a of groups) for (const m of s.members[a]!) groupOf[m] = a;
   const w = new Float64Array(n);
   for (const a of groups) w[a] = weightOf(s, s.trig[a]!);
+  // The words where an item's closure has bits: most are empty (canonical order packs the shared libraries into
+  // the first words), and only those can add to a group's trigger set.
+  const busy = g.closure.map((c) => Int32Array.from(c.keys()).filter((k) => c[k] !== 0));
+  let without: Uint32Array = new Uint32Array(words);
   for (let pass = 0; pass < REFINE_PASSES; pass++) {
     let moved = 0;
     for (let x = 0; x < n; x++) {
       const a = groupOf[x]!;
       if (a < 0 || s.members[a]!.length === 1) continue;
       const bx = s.itemBytes[x]!;
-      const without = new Uint32Array(words);
+      without.fill(0);
       for (const m of s.members[a]!) {
         if (m === x) continue;
         const c = g.closure[m]!;
@@ -76,19 +80,24 @@ export function refine(s: State, fixed: Uint8Array): void {
       const wWithout = weightOf(s, without);
       const saved = s.bytes[a]! * w[a]! - (s.bytes[a]! - bx) * wWithout;
       const cx = g.closure[x]!;
+      const cxWords = busy[x]!;
       let best = -1;
       // A move must gain more than rounding noise, or two equal groups could trade an item forever.
       let bestDelta = -1e-12 * (saved + 1);
       for (const b of groups) {
         if (b === a) continue;
-        const added = (s.bytes[b]! + bx) * (w[b]! + weightOf(s, cx, s.trig[b]!)) - s.bytes[b]! * w[b]!;
+        const tb = s.trig[b]!;
+        let gained = 0;
+        for (const k of cxWords) gained += wordWeight(s.table, k, cx[k]! & ~tb[k]!);
+        const added = (s.bytes[b]! + bx) * (w[b]! + gained) - s.bytes[b]! * w[b]!;
         if (added - saved < bestDelta) {
           bestDelta = added - saved;
           best = b;
         }
       }
       if (best < 0) continue;
-      s.trig[a] = without;
+      // The group takes the scratch set; its old set becomes the next scratch.
+      [s.trig[a], without] = [without, s.trig[a]!];
       w[a] = wWithout;
       s.bytes[a]! -= bx;
       s.members[a] = s.members[a]!.filter((m) => m !== x);
