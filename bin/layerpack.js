@@ -1,18 +1,61 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: Node 24 strips types natively, so there is no build step.
+// The command's entry point: runs the compiled code in dist/ (built by `npm ci`/`npm pack` through `prepare`).
+// Written in syntax every Node since 10 parses, so that an old Node gets one clear line instead of a SyntaxError,
+// and it answers --version without loading anything else: both are measured by bench/startup.ts.
+import { readFileSync } from "node:fs";
 
-import { enableCompileCache } from "node:module";
+// Node 22 from 22.15 has everything used here (unflagged node:sqlite, zstd in node:zlib, module.registerHooks and
+// module.stripTypeScriptTypes for TS configs); Node 23 is no LTS but has them too.
+var MINIMUM = [22, 15, 0];
+var version = process.versions.node;
+var parts = version.split(".").map(Number);
+var older = false;
+for (var i = 0; i < 3; i++) {
+  if (parts[i] !== MINIMUM[i]) {
+    older = parts[i] < MINIMUM[i];
+    break;
+  }
+}
+if (older) {
+  process.stderr.write("layerpack needs Node >= " + MINIMUM.join(".") + " (22 or 24 LTS); this is " + version + "\n");
+  process.exit(1);
+}
 
-// V8's code cache on disk (under the OS temp dir) makes every run after the first start faster.
-enableCompileCache?.();
+var args = process.argv.slice(2);
+if (args.indexOf("--version") !== -1 || args[0] === "-V" || args[0] === "-v") {
+  var pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+  process.stdout.write("layerpack " + pkg.version + "\n");
+} else {
+  // No top-level await: Node 12-14.7 would read it as a SyntaxError before the check above could run.
+  import("node:module")
+    .then(function (nodeModule) {
+      // V8's code cache on disk (under the OS temp dir) makes every run after the first start faster.
+      if (nodeModule.enableCompileCache) nodeModule.enableCompileCache();
+      quietExperimentalWarnings();
+      return import("../dist/cli.js").catch(function (e) {
+        if (e && e.code === "ERR_MODULE_NOT_FOUND" && String(e.message).indexOf("dist") !== -1) {
+          process.stderr.write("layerpack: dist/ is missing; in a checkout, run `npm ci` (or `npm run build`) first\n");
+          process.exit(1);
+        }
+        throw e;
+      });
+    })
+    .then(function (cli) {
+      return cli.main(args);
+    })
+    .then(function (status) {
+      process.exitCode = status;
+    });
+}
 
-// node:sqlite (used read-only for store databases) still announces itself as experimental on every run; that
-// warning says nothing to a user of this tool. Every other warning is kept.
-const emitWarning = process.emitWarning;
-process.emitWarning = function (warning, ...rest) {
-  if (String(warning).startsWith("SQLite is an experimental feature")) return;
-  return emitWarning.call(process, warning, ...rest);
-};
-
-const { main } = await import("../src/cli.ts");
-process.exitCode = await main(process.argv.slice(2));
+// node:sqlite (store databases) and stripTypeScriptTypes (TS configs) announce themselves as experimental on every
+// run; that says nothing to a user of this tool. Every other warning is kept.
+function quietExperimentalWarnings() {
+  var emitWarning = process.emitWarning;
+  process.emitWarning = function (warning) {
+    var text = String(warning);
+    if (text.indexOf("SQLite is an experimental feature") === 0) return;
+    if (text.indexOf("stripTypeScriptTypes is an experimental feature") === 0) return;
+    return emitWarning.apply(process, arguments);
+  };
+}
