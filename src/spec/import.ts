@@ -1,22 +1,37 @@
 /**
- * Importing a TS/JS config with Node's own loader (Node 24 strips types). Each load gets a fresh module instance,
- * and so do the local files it imports, so a reload sees edits; those files are returned as dependencies for
- * watch mode. A resolve hook, active only inside a config's import graph, does both, and lets a config outside this
- * package's checkout `import { defineConfig } from "layerpack"` when no installed layerpack can be found:
- * it then gets this copy of the library.
+ * Importing a TS/JS config with Node's own module loader, on every supported Node and in any project: a resolve and
+ * a load hook, active only inside a config's import graph (its URLs carry a load token), do four things.
+ * - Fresh module instances per load, for the config and the local files it imports, so a reload sees edits; those
+ *   files are returned as dependencies for watch mode.
+ * - TypeScript (.ts, .mts, .cts) is stripped by Node's own `stripTypeScriptTypes` (Node 22 does not strip files by
+ *   default), and the module format follows the file, not the project's package.json: .mts/.mjs are ES modules,
+ *   .cts/.cjs CommonJS, and .ts/.js are ES modules when they use import/export syntax, as a TS user writes them in a
+ *   `"type": "commonjs"` project too.
+ * - `import { defineConfig } from "layerpack"` gets the project's installed layerpack, else this running copy (a
+ *   global install or npx); any other package that is not installed gets a message saying how to install it.
+ * - Relative imports may leave out the extension (`./base` for ./base.ts), as TS users write them.
  */
-import { registerHooks } from "node:module";
+import { readFileSync } from "node:fs";
+import { registerHooks, stripTypeScriptTypes } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
+import vm from "node:vm";
+import { requireCjs } from "./cjs.ts";
 
 const QUERY = "layerpack-config";
 const LIBRARY_DIR = fileURLToPath(new URL("../", import.meta.url));
-const LIBRARY_ENTRY = new URL("../index.ts", import.meta.url).href;
+// src/spec/import.ts in a checkout run by Node 24 or vitest, dist/spec/import.js when installed.
+const LIBRARY_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../index.ts" : "../index.js", import.meta.url));
+const SCRIPT = /\.(?:[cm]?[jt]s)$/;
+const TYPESCRIPT = /\.[cm]?ts$/;
+const EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", "/index.ts", "/index.js"];
 
 /** Files seen per load, by load token. */
 const loads = new Map<string, Set<string>>();
 let loadCount = 0;
 let hooked = false;
+/** The last local file the load hook supplied: the one a syntax error without a position is in. */
+let lastLoaded: string | undefined;
 
 function tokenOf(url: string | undefined): string | undefined {
   if (url === undefined || !url.startsWith("file:")) return undefined;
@@ -30,6 +45,44 @@ function isLocalFile(url: string): boolean {
   return !file.startsWith(LIBRARY_DIR) && !file.split(path.sep).includes("node_modules");
 }
 
+/** A config module's import that cannot be resolved: this running copy for layerpack, or the reason. */
+function unresolved(specifier: string, context: { parentURL?: string | undefined }, nextResolve: (s: string, c?: object) => { url: string }, e: unknown) {
+  if ((e as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw e;
+  if (specifier.startsWith("./") || specifier.startsWith("../")) {
+    for (const ext of EXTENSIONS) {
+      try {
+        return nextResolve(specifier + ext, context);
+      } catch {
+        // try the next extension
+      }
+    }
+    throw e;
+  }
+  const from = context.parentURL ? fileURLToPath(context.parentURL) : "the config";
+  return { url: pathToFileURL(missingPackage(specifier, from, e)).href, shortCircuit: true };
+}
+
+/** A package a config imports that is not installed: this running library for layerpack, else how to install it. */
+function missingPackage(specifier: string, from: string, e: unknown): string {
+  if (specifier === "layerpack") return LIBRARY_ENTRY;
+  const name = /^(@[^/]+\/[^/]+|[^/]+)/.exec(specifier)?.[1];
+  if (name === undefined || specifier.startsWith("/") || specifier.includes(":")) throw e;
+  throw new Error(`${path.basename(from)} imports '${specifier}', which is not installed here: run \`npm install --save-dev ${name}\``, { cause: e });
+}
+
+/** ESM unless the (stripped) source parses as a CommonJS function body and has no import/export. */
+function formatOf(file: string, source: string): "module" | "commonjs" {
+  if (/\.m[jt]s$/.test(file)) return "module";
+  if (/\.c[jt]s$/.test(file)) return "commonjs";
+  try {
+    new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file });
+    return "commonjs";
+  } catch {
+    // import/export or top-level await; a real syntax error surfaces from the ES module loader with its position
+    return "module";
+  }
+}
+
 function installHooks(): void {
   if (hooked) return;
   hooked = true;
@@ -41,18 +94,97 @@ function installHooks(): void {
       try {
         resolved = nextResolve(specifier, context);
       } catch (e) {
-        if (specifier === "layerpack" && (e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") {
-          return { url: LIBRARY_ENTRY, shortCircuit: true };
-        }
-        throw e;
+        resolved = unresolved(specifier, context, nextResolve, e);
       }
       if (!isLocalFile(resolved.url)) return resolved;
       const url = new URL(resolved.url);
       loads.get(token)?.add(fileURLToPath(url));
       url.searchParams.set(QUERY, token);
-      return { ...resolved, url: url.href };
+      return { ...resolved, url: url.href, shortCircuit: true };
+    },
+    load(url, context, nextLoad) {
+      if (tokenOf(url) === undefined) return nextLoad(url, context);
+      const file = fileURLToPath(url);
+      if (!SCRIPT.test(file)) return nextLoad(url, context);
+      const source = sourceOf(file, readFileSync(file, "utf8"));
+      lastLoaded = file;
+      return { format: formatOf(file, source), source, shortCircuit: true };
     },
   });
+}
+
+function sourceOf(file: string, source: string): string {
+  return TYPESCRIPT.test(file) ? stripTypes(source, file) : source;
+}
+
+/**
+ * Types become blanks, so every position in the module stays where it was in the file; only TS that has no such
+ * form (enum, namespace, parameter properties) is transformed instead.
+ */
+function stripTypes(source: string, file: string): string {
+  try {
+    return stripTypeScriptTypes(source, { mode: "strip" });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX") throw located(e, file);
+    try {
+      return stripTypeScriptTypes(source, { mode: "transform", sourceUrl: file });
+    } catch (e2) {
+      throw located(e2, file);
+    }
+  }
+}
+
+/** Where a syntax error is: a file, 1-based line and column. */
+export interface SyntaxErrorLocation {
+  file: string;
+  line: number;
+  column: number;
+}
+
+const LOCATION = Symbol("layerpack.syntaxErrorLocation");
+
+/**
+ * Attach the position to a syntax error in `file`. V8 keeps the position of an ES module's syntax error out of the
+ * error (it prints it only for an uncaught one); for those (`reparse`), Node's TS parser, which reads JavaScript as
+ * well, finds it again.
+ */
+function located(e: unknown, file: string, reparse = false): unknown {
+  let stack = String((e as Error).stack ?? "");
+  if (reparse) {
+    try {
+      stripTypeScriptTypes(readFileSync(file, "utf8"), { mode: "strip" });
+    } catch (again) {
+      stack = String((again as Error).stack ?? "");
+    }
+  }
+  const at = caretPosition(stack);
+  if (at && e instanceof Error) Object.assign(e, { [LOCATION]: { file, line: at.line, column: at.column } });
+  return e;
+}
+
+/**
+ * Node shows a syntax error's position only as a code frame in the stack: V8's (and Node 24's TS parser's)
+ * "URL:LINE" + source line + caret line, or Node 22's TS parser's " LINE | source" + " : caret" lines.
+ */
+function caretPosition(stack: string): { line: number; column: number; url?: string } | undefined {
+  const framed = /\n *(\d+) \| [^\n]*\n( *: *)\^/.exec(stack);
+  if (framed) return { line: Number(framed[1]), column: framed[2]!.length - framed[2]!.indexOf(":") - 1 };
+  // Node 24's TS parser shows the lines before the error too: the caret is under the last one shown.
+  const v8 = /^(.*):(\d+)\n(?:[^\n]*\n)*?( *)\^/.exec(stack);
+  if (v8) return { url: v8[1], line: Number(v8[2]), column: v8[3]!.length + 1 };
+  return undefined;
+}
+
+/** The position of a syntax error in a config module or a file it imports, when Node tells it. */
+export function syntaxErrorLocation(e: unknown): SyntaxErrorLocation | undefined {
+  if (!(e instanceof SyntaxError)) return undefined;
+  const known = (e as unknown as Record<symbol, SyntaxErrorLocation | undefined>)[LOCATION];
+  if (known) return known;
+  const at = caretPosition(e.stack ?? "");
+  if (at?.url === undefined) return undefined;
+  if (path.isAbsolute(at.url)) return { file: at.url, line: at.line, column: at.column };
+  if (!at.url.startsWith("file:")) return undefined;
+  return { file: fileURLToPath(at.url.replace(/\?.*$/, "")), line: at.line, column: at.column };
 }
 
 /** Import `file` afresh; returns its module namespace and the local files it imported (sorted). */
@@ -61,11 +193,22 @@ export async function importConfigModule(file: string): Promise<{ exports: unkno
   const token = `${process.pid}-${++loadCount}`; // no dot: a trailing ".N" reads as a file extension to some tools
   const seen = new Set<string>();
   loads.set(token, seen);
+  lastLoaded = undefined;
   try {
+    if (formatOf(file, sourceOf(file, readFileSync(file, "utf8"))) === "commonjs") {
+      const load = { seen, modules: new Map(), isLocal: (f: string) => isLocalFile(pathToFileURL(f).href), sourceOf, missing: missingPackage };
+      const exports = requireCjs(file, load) as { __esModule?: unknown; default?: unknown } | undefined;
+      // A config compiled by tsc to CommonJS keeps its default export as exports.default.
+      const config = exports?.__esModule && "default" in exports ? exports.default : exports;
+      seen.delete(file);
+      return { exports: { default: config }, dependencies: [...seen].sort() };
+    }
     const url = pathToFileURL(file);
     url.searchParams.set(QUERY, token);
     const exports: unknown = await import(url.href);
     return { exports, dependencies: [...seen].sort() };
+  } catch (e) {
+    throw lastLoaded !== undefined && e instanceof SyntaxError && syntaxErrorLocation(e) === undefined ? located(e, lastLoaded, true) : e;
   } finally {
     loads.delete(token);
   }

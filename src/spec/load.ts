@@ -19,15 +19,17 @@ import { cosmiconfig } from "cosmiconfig";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, type KeyPath } from "./format.ts";
-import { importConfigModule } from "./import.ts";
+import { importConfigModule, syntaxErrorLocation } from "./import.ts";
 import { imageSpecSchema, type ImageSpec } from "./schema.ts";
 
 /** Where the search looks, in this order, inside the working directory. */
 export const SEARCH_PLACES = [
   "image.config.ts",
   "image.config.mts",
+  "image.config.cts",
   "image.config.js",
   "image.config.mjs",
+  "image.config.cjs",
   "image.config.yaml",
   "image.config.yml",
   "image.config.json",
@@ -78,7 +80,7 @@ function kindOf(file: string): Kind | undefined {
   const ext = path.extname(base);
   if (ext === ".json") return "json";
   if (ext === ".yaml" || ext === ".yml" || ext === "" || base === ".layerpackrc") return "yaml";
-  if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) return "module";
+  if ([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"].includes(ext)) return "module";
   return undefined;
 }
 
@@ -125,6 +127,8 @@ async function search(cwd: string): Promise<string> {
     loaders: {
       ".ts": () => FOUND,
       ".mts": () => FOUND,
+      ".cts": () => FOUND,
+      ".cjs": () => FOUND,
       ".js": () => FOUND,
       ".mjs": () => FOUND,
       ".yaml": () => FOUND,
@@ -192,7 +196,7 @@ function parseData(text: string, file: string, shown: string): { doc: Document.P
 async function readSource(file: string, shown: string): Promise<Source> {
   const kind = kindOf(file);
   if (kind === undefined) {
-    throw new SpecError(`${shown}: unsupported config file type; use .ts, .mts, .js, .mjs, .yaml, .yml or .json`, { file });
+    throw new SpecError(`${shown}: unsupported config file type; use .ts, .mts, .cts, .js, .mjs, .cjs, .yaml, .yml or .json`, { file });
   }
   if (kind === "module") {
     await readText(file, shown); // same "missing"/"unreadable" errors as for data files
@@ -204,6 +208,12 @@ async function readSource(file: string, shown: string): Promise<Source> {
       return { data: exports.default, dependencies };
     } catch (e) {
       if (e instanceof SpecError) throw e;
+      const at = syntaxErrorLocation(e);
+      if (at) {
+        const where = at.file === file ? shown : displayPath(path.dirname(file), at.file);
+        const what = (e as Error).message.trim().split("\n")[0]!.replace(/^x /, "");
+        throw new SpecError(`${where}:${at.line}:${at.column}: syntax error: ${what}`, { file: at.file, line: at.line, column: at.column }, { cause: e });
+      }
       throw new SpecError(`${shown}: loading the config module failed: ${(e as Error).message}`, { file }, { cause: e });
     }
   }

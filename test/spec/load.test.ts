@@ -104,6 +104,7 @@ describe("config formats", () => {
 /** A valid config of the kind each search place holds, named so the test can tell which one was read. */
 function configFor(place: string, index: number): string {
   const spec = { ...MINIMAL, labels: { place: String(index) } };
+  if (/\.c[jt]s$/.test(place)) return `module.exports = ${JSON.stringify(spec)};\n`;
   if (/\.(m?ts|m?js)$/.test(place)) return `export default ${JSON.stringify(spec)};\n`;
   if (place === "package.json") return JSON.stringify({ name: "app", layerpack: spec });
   return JSON.stringify(spec); // JSON is YAML too
@@ -112,7 +113,7 @@ function configFor(place: string, index: number): string {
 describe("search", () => {
   test("the search order is the documented one", () => {
     expect(SEARCH_PLACES).toEqual([
-      "image.config.ts", "image.config.mts", "image.config.js", "image.config.mjs",
+      "image.config.ts", "image.config.mts", "image.config.cts", "image.config.js", "image.config.mjs", "image.config.cjs",
       "image.config.yaml", "image.config.yml", "image.config.json",
       ".layerpackrc", ".layerpackrc.json", ".layerpackrc.yaml", ".layerpackrc.yml", "package.json",
     ]);

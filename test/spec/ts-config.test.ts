@@ -90,14 +90,52 @@ describe("TS configs under Node's loader", () => {
     });
   });
 
-  test("a TS syntax error names the file", () => {
-    const cwd = tmpConfigDir({ "image.config.ts": "export default {{ name: 'x' };\n" });
-    const out = loadInNode(
-      "try { await loadSpec({ env: {} }); console.log('null'); } catch (e) { console.log(JSON.stringify([e.name, e.message, e.file])); }",
+  const loadOutcome = (cwd: string) =>
+    loadInNode(
+      "try { const r = await loadSpec({ env: {} }); console.log(JSON.stringify({ name: r.config.name, deps: r.dependencies })); }" +
+        " catch (e) { console.log(JSON.stringify({ error: [e.name, e.message, e.file, e.line, e.column] })); }",
       cwd,
-    ) as string[];
-    expect(out[0]).toBe("SpecError");
-    expect(out[1]).toMatch(/^image\.config\.ts: loading the config module failed: /);
-    expect(out[2]).toBe(path.join(cwd, "image.config.ts"));
+    ) as { name?: string; deps?: string[]; error?: unknown[] };
+
+  test("a TS syntax error names file:line:column", () => {
+    const cwd = tmpConfigDir({ "image.config.ts": "const n: number = 1;\nexport default {{ name: 'x' };\n" });
+    const { error } = loadOutcome(cwd);
+    expect(error?.[0]).toBe("SpecError");
+    expect(error?.[1]).toMatch(/^image\.config\.ts:2:17: syntax error: \S/);
+    expect(error?.slice(2)).toEqual([path.join(cwd, "image.config.ts"), 2, 17]);
+  });
+
+  test("a JavaScript syntax error in an imported file names that file:line:column", () => {
+    const cwd = tmpConfigDir({
+      "image.config.mjs": 'import base from "./base.mjs";\nexport default base;\n',
+      "base.mjs": "export default {\n  name: 'x',,\n};\n",
+    });
+    const { error } = loadOutcome(cwd);
+    expect(error?.[1]).toMatch(/^base\.mjs:2:13: syntax error: Unexpected token ','/);
+    expect(error?.slice(2)).toEqual([path.join(cwd, "base.mjs"), 2, 13]);
+  });
+
+  const config = '{ name: "n", profile: "./p", output: { path: "o.tar" } }';
+  test.each([
+    ["commonjs", "image.config.ts", `import { defineConfig } from "layerpack";\nconst c: object = ${config};\nexport default defineConfig(c as never);\n`],
+    ["commonjs", "image.config.cts", `const { defineConfig } = require("layerpack");\nconst c: object = ${config};\nmodule.exports = defineConfig(c);\n`],
+    ["module", "image.config.cjs", `module.exports = ${config};\n`],
+    ["module", "image.config.cts", `const c: object = ${config};\nmodule.exports = c;\n`],
+    ["commonjs", "image.config.mts", `enum E { A }\nexport default { ...${config}, labels: { e: String(E.A) } };\n`],
+    ["none", "image.config.js", `import base from "./base";\nexport default base;\n`],
+  ])('a "type": "%s" project loads %s', (type, file, body) => {
+    const files: Record<string, string> = { [file]: body, "base.ts": `export default ${config};\n` };
+    if (type !== "none") files["package.json"] = JSON.stringify({ name: "app", type });
+    const r = loadOutcome(tmpConfigDir(files));
+    expect(r).toMatchObject({ name: "n" });
+  });
+
+  test("a package the config imports that is not installed says how to install it", () => {
+    const cwd = tmpConfigDir({ "image.config.ts": 'import merge from "lodash-es/merge";\nexport default merge({}, {});\n' });
+    const { error } = loadOutcome(cwd);
+    expect(error?.[1]).toBe(
+      "image.config.ts: loading the config module failed: image.config.ts imports 'lodash-es/merge', which is not installed here: " +
+        "run `npm install --save-dev lodash-es`",
+    );
   });
 });
