@@ -4,19 +4,22 @@
  */
 import { parseArgs } from "node:util";
 import * as fs from "node:fs";
-import { formatError, type Command, type Io } from "./cli/context.ts";
-import { buildCommand } from "./cli/build.ts";
-import { planCommand } from "./cli/plan.ts";
-import { checkCommand } from "./cli/check.ts";
-import { diffCommand } from "./cli/diff.ts";
-import { cacheCommand } from "./cli/cache.ts";
-import { watchCommand } from "./cli/watch.ts";
-import { pushCommand } from "./cli/push.ts";
-import { inspectCommand } from "./cli/inspect.ts";
+import { formatError } from "./errors.ts";
+import type { Command, Io } from "./cli/context.ts";
 
-const COMMANDS: Command[] = [buildCommand, planCommand, watchCommand, cacheCommand, checkCommand, diffCommand, pushCommand, inspectCommand];
+/** Every command, loaded only when it runs: `layerpack --help` or `plan` never load the image writer. */
+const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: "build", summary: "build the image the config describes", load: async () => (await import("./cli/build.ts")).buildCommand },
+  { name: "plan", summary: "print the layer plan: every layer, its items and sizes", load: async () => (await import("./cli/plan.ts")).planCommand },
+  { name: "watch", summary: "build, then rebuild whenever the config or its inputs change", load: async () => (await import("./cli/watch.ts")).watchCommand },
+  { name: "cache", summary: "show (info) or trim (prune) the layer cache", load: async () => (await import("./cli/cache.ts")).cacheCommand },
+  { name: "check", summary: "fail when the committed plan file no longer matches the inputs (for CI)", load: async () => (await import("./cli/check.ts")).checkCommand },
+  { name: "diff", summary: "compare two plan files or two images: layers changed, items moved, bytes to pull", load: async () => (await import("./cli/diff.ts")).diffCommand },
+  { name: "push", summary: "build the image and push it to a registry, sending only the blobs it lacks", load: async () => (await import("./cli/push.ts")).pushCommand },
+  { name: "inspect", summary: "show an image's manifest, config and layers (archive, OCI layout or registry)", load: async () => (await import("./cli/inspect.ts")).inspectCommand },
+];
 
-const COMMON = `Config: [config] or -c FILE; without it, image.config.{ts,mts,js,mjs,yaml,yml,json}, .layerpackrc*
+const COMMON = `Config: [config] or -c FILE; without it, image.config.{ts,mts,cts,js,mjs,cjs,yaml,yml,json}, .layerpackrc*
 or package.json#layerpack in the current directory.`;
 
 function usage(): string {
@@ -50,11 +53,12 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     io.out(usage());
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     io.err(`layerpack: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  const command = await entry.load();
   let parsed;
   try {
     parsed = parseArgs({

@@ -48,3 +48,16 @@ export class BuildError extends LayerpackError {
 export class RegistryError extends LayerpackError {
   override name = "RegistryError";
 }
+
+/** What the CLI prints for a failure: the message and its informative causes; a stack only for a bug. */
+export function formatError(err: unknown): string {
+  if (!(err instanceof LayerpackError)) return `layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+  let text = `layerpack: ${err.message}\n`;
+  // Causes that add information (an errno message not already quoted) are shown below the message.
+  let cause = err.cause;
+  while (cause instanceof Error && !(err instanceof SpecError)) {
+    if (!err.message.includes(cause.message)) text += `  caused by: ${cause.message}\n`;
+    cause = cause.cause;
+  }
+  return text;
+}

@@ -4,7 +4,6 @@ import { Progress, progressMode } from "./progress.ts";
 
 export const buildCommand: Command = {
   name: "build",
-  summary: "build the image the config describes",
   usage: `layerpack build [config] [-o PATH] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
 
   -o, --output PATH  override output.path

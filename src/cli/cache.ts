@@ -17,7 +17,6 @@ export function parseAge(text: string): number {
 
 export const cacheCommand: Command = {
   name: "cache",
-  summary: "show (info) or trim (prune) the layer cache",
   usage: `layerpack cache info [--json] [--cache-dir DIR]
        layerpack cache prune [--older-than AGE] [--max-size SIZE] [--all] [--cache-dir DIR]
 

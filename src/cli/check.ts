@@ -37,7 +37,6 @@ function otherChanges(committed: LayerPlan, current: LayerPlan): string[] {
 
 export const checkCommand: Command = {
   name: "check",
-  summary: "fail when the committed plan file no longer matches the inputs (for CI)",
   usage: `layerpack check [config] [--plan FILE] [--previous FILE]
 
   --plan FILE        the committed plan file (default: image.plan.yaml beside the config)

@@ -1,5 +1,5 @@
 /** What every command gets: its parsed arguments, output streams and the environment. */
-import { LayerpackError, SpecError } from "../errors.ts";
+import { LayerpackError } from "../errors.ts";
 import { defaultCacheDir, LayerCache } from "../cache/cache.ts";
 import { loadResolvePlan } from "../pipeline.ts";
 import * as path from "node:path";
@@ -23,8 +23,6 @@ export interface CommandContext {
 
 export interface Command {
   name: string;
-  /** One line for the command list. */
-  summary: string;
   /** Usage line(s) and command-specific options, shown by `layerpack <command> --help`. */
   usage: string;
   options: OptionSpec;
@@ -34,17 +32,6 @@ export interface Command {
   run(ctx: CommandContext): Promise<number>;
 }
 
-export function formatError(err: unknown): string {
-  if (!(err instanceof LayerpackError)) return `layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
-  let text = `layerpack: ${err.message}\n`;
-  // Causes that add information (an errno message not already quoted) are shown below the message.
-  let cause = err.cause;
-  while (cause instanceof Error && !(err instanceof SpecError)) {
-    if (!err.message.includes(cause.message)) text += `  caused by: ${cause.message}\n`;
-    cause = cause.cause;
-  }
-  return text;
-}
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

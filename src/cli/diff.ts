@@ -32,7 +32,6 @@ function sniff(file: string, shown: string): Input {
 
 export const diffCommand: Command = {
   name: "diff",
-  summary: "compare two plan files or two images: layers changed, items moved, bytes to pull",
   usage: `layerpack diff OLD NEW [--format text|markdown|json]
 
   OLD, NEW           plan files (layerpack plan --write) or docker archives (layerpack build), told apart by content

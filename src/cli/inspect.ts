@@ -3,7 +3,6 @@ import { formatBytes, UsageError, type Command } from "./context.ts";
 
 export const inspectCommand: Command = {
   name: "inspect",
-  summary: "show an image's manifest, config and layers (archive, OCI layout or registry)",
   usage: `layerpack inspect PATH|REF [--ref NAME] [--json] [--insecure]
 
   PATH               a docker archive, an OCI archive or an OCI layout directory

@@ -9,7 +9,6 @@ import { loadAndPlan, UsageError, type Command, type Io } from "./context.ts";
 
 export const planCommand: Command = {
   name: "plan",
-  summary: "print the layer plan: every layer, its items and sizes",
   usage: `layerpack plan [config] [--json] [--write FILE] [--previous FILE]
        layerpack plan --family CONFIG CONFIG... [--json] [--write FILE]
 

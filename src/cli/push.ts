@@ -6,7 +6,6 @@ import { Progress, progressMode } from "./progress.ts";
 
 export const pushCommand: Command = {
   name: "push",
-  summary: "build the image and push it to a registry, sending only the blobs it lacks",
   usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
 
       --to REF       where to push (default: output.ref of a config with output.format registry); without a

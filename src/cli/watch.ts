@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { Watcher, type WatchEvent } from "../watch/watch.ts";
 import type { BuildResult } from "../image/build.ts";
-import { cacheFromOptions, cacheOptions, formatBytes, formatError, type Command, type Io } from "./context.ts";
+import { formatError } from "../errors.ts";
+import { cacheFromOptions, cacheOptions, formatBytes, type Command, type Io } from "./context.ts";
 
 function line(io: Io, json: boolean, e: WatchEvent): void {
   if (json) {
@@ -40,7 +41,6 @@ function runExec(io: Io, command: string, result: BuildResult): Promise<void> {
 
 export const watchCommand: Command = {
   name: "watch",
-  summary: "build, then rebuild whenever the config or its inputs change",
   usage: `layerpack watch [config] [--exec CMD] [-o PATH] [--json] [--cache-dir DIR | --no-cache] [-j N]
 
       --exec CMD     run CMD (with sh -c) after each successful build; $LAYERPACK_OUTPUT is the image path
