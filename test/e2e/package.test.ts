@@ -1,0 +1,203 @@
+/**
+ * layerpack as users get it: `npm pack`, the tarball installed into a fresh project (from npm's cache, no other
+ * network), a TS config importing `defineConfig` and a YAML config with the schema line, built on Node 24 and on the
+ * oldest Node 22 the package claims, and run under podman; the user's own `tsc` (strict, no skipLibCheck) accepts
+ * the typed API; a global install loads a config that imports layerpack without it being installed in the project.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { GREETING } from "../../examples/make-store.ts";
+import { removeExample, setUpExample } from "./example-dir.ts";
+import { requireTool } from "../fixtures/tools.ts";
+import { podman } from "./run-tools.ts";
+import { nodeBinary, NODE_22_FLOOR } from "../fixtures/node-versions.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+  version: string;
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+};
+
+function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
+  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, all: `${r.stdout}${r.stderr}` };
+}
+
+function ok(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): string {
+  const r = sh(cmd, args, opts);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.all}`);
+  return r.stdout;
+}
+
+/** npm as a user runs it, with this process's cache dir and no audit or funding noise. */
+const npm = (args: string[], cwd: string) => ok("npm", [...args, "--no-audit", "--no-fund", "--prefer-offline"], { cwd, env: { npm_config_loglevel: "error" } });
+
+let work: string;
+let tarball: string;
+let files: string[];
+let app: string;
+let node22: string;
+const CACHE = () => path.join(work, "cache");
+
+beforeAll(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-package-"));
+  const packed = JSON.parse(npm(["pack", "--json", "--pack-destination", work], ROOT)) as { filename: string; files: { path: string }[] }[];
+  tarball = path.join(work, packed[0]!.filename);
+  files = packed[0]!.files.map((f) => f.path).sort();
+  node22 = nodeBinary(NODE_22_FLOOR);
+  const { dir } = setUpExample("layerpack-package-app-");
+  app = dir;
+  fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "user-app", private: true, type: "commonjs" }));
+  npm(["install", "--save-dev", tarball, `typescript@${PKG.devDependencies.typescript}`, `@types/node@${PKG.devDependencies["@types/node"]}`], app);
+}, 300_000);
+
+afterAll(() => {
+  removeExample(app);
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe("the packed tarball", () => {
+  test("ships what users need and nothing of test/, bench/ or .ci/", () => {
+    expect(files.filter((f) => /^(test|bench|\.ci|src|examples|scripts)\//.test(f))).toEqual([]);
+    for (const f of ["LICENSE", "README.md", "package.json", "bin/layerpack.js", "dist/index.js", "dist/index.d.ts", "dist/cli.js", "schemas/image-spec.schema.json", "schemas/plan.schema.json"]) {
+      expect(files).toContain(f);
+    }
+    expect(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8")).toMatch(/GNU GENERAL PUBLIC LICENSE\s+Version 3/);
+  });
+});
+
+describe.each([
+  ["Node 24", () => process.execPath],
+  [`Node ${NODE_22_FLOOR}`, () => node22],
+])("installed in a project, on %s", (label, node) => {
+  const hasTools = requireTool("podman") && requireTool("runc");
+  const bin = () => path.join(app, "node_modules/layerpack/bin/layerpack.js");
+  const layerpack = (args: string[], cwd = app) => sh(node(), [bin(), ...args], { cwd, env: { LAYERPACK_CACHE_DIR: CACHE() } });
+
+  test("--version", () => {
+    const r = layerpack(["--version"]);
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, `layerpack ${PKG.version}\n`, ""]);
+  });
+
+  test.skipIf(!hasTools)("builds a TS config importing defineConfig, in a CommonJS project, and the image runs", () => {
+    const tag = label.replace(/\W+/g, "-").toLowerCase();
+    fs.writeFileSync(
+      path.join(app, "image.config.ts"),
+      [
+        'import { defineConfig } from "layerpack";',
+        "const max: number = 20;",
+        "export default defineConfig({",
+        `  name: "user-ts", tag: "${tag}", store: { dir: "/gnu/store", root: "./store" }, profile: "./profile",`,
+        '  closure: { from: "scan" }, symlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"], entrypoint: "bin/hello",',
+        `  layers: { max }, output: { path: "./user-ts-${tag}.tar" },`,
+        "});",
+        "",
+      ].join("\n"),
+    );
+    const r = layerpack(["build"]);
+    expect(r.stderr).toMatch(new RegExp(`built user-ts:${tag}`));
+    expect(r.status).toBe(0);
+    const p = podman(fs.mkdtempSync("/tmp/lpp-")); // podman refuses a runroot path over 50 characters
+    try {
+      p.load(path.join(app, `user-ts-${tag}.tar`));
+      expect(p.run(`localhost/user-ts:${tag}`)).toBe(`${GREETING}\n`);
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  test.skipIf(!hasTools)("builds a YAML config that names the installed JSON Schema, and the image runs", () => {
+    const tag = label.replace(/\W+/g, "-").toLowerCase();
+    const schema = "./node_modules/layerpack/schemas/image-spec.schema.json";
+    expect(fs.existsSync(path.join(app, schema))).toBe(true);
+    fs.writeFileSync(
+      path.join(app, "image.config.yaml"),
+      `# yaml-language-server: $schema=${schema}\nname: user-yaml\ntag: ${tag}\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\n` +
+        `closure: { from: scan }\nsymlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"]\nentrypoint: bin/hello\noutput: { path: ./user-yaml-${tag}.tar }\n`,
+    );
+    const r = layerpack(["build", "image.config.yaml"]);
+    expect(r.status, r.stderr).toBe(0);
+    const p = podman(fs.mkdtempSync("/tmp/lpp-"));
+    try {
+      p.load(path.join(app, `user-yaml-${tag}.tar`));
+      expect(p.run(`localhost/user-yaml:${tag}`)).toBe(`${GREETING}\n`);
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  test("the library imports from an ES module and from CommonJS", () => {
+    fs.writeFileSync(path.join(app, "use.mjs"), 'import { defineConfig, imageSpecSchema } from "layerpack";\nconsole.log(typeof defineConfig, typeof imageSpecSchema.parse);\n');
+    fs.writeFileSync(path.join(app, "use.cjs"), 'const { defineConfig } = require("layerpack");\nconsole.log(typeof defineConfig);\n');
+    expect(ok(node(), ["use.mjs"], { cwd: app })).toBe("function function\n");
+    expect(ok(node(), ["use.cjs"], { cwd: app })).toBe("function\n");
+  });
+
+  test("a syntax error in a TS config names file:line:column", () => {
+    const dir = fs.mkdtempSync(path.join(app, "broken-"));
+    fs.writeFileSync(path.join(dir, "image.config.ts"), 'import { defineConfig } from "layerpack";\nexport default defineConfig({ name: "x",, });\n');
+    const r = layerpack(["plan"], dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^layerpack: image\.config\.ts:2:41: syntax error: \S.*\n$/);
+  });
+});
+
+describe("the user's TypeScript", () => {
+  test("tsc --strict without skipLibCheck accepts the typed API", () => {
+    fs.writeFileSync(
+      path.join(app, "typed.ts"),
+      [
+        'import { defineConfig, loadSpec, planLayers, resolveClosure, type ImageSpec, type LayerPlan } from "layerpack";',
+        'const config = defineConfig({ name: "typed", profile: "./profile", layers: { max: 10, strategy: "size" }, output: { path: "t.tar" } });',
+        "export async function plan(): Promise<LayerPlan> {",
+        "  const { config: spec } = await loadSpec({ cwd: process.cwd() });",
+        "  const name: ImageSpec['name'] = spec.name;",
+        "  void name;",
+        "  return planLayers(spec, await resolveClosure(spec, { configDir: process.cwd() }));",
+        "}",
+        "export default config;",
+        "",
+      ].join("\n"),
+    );
+    fs.writeFileSync(
+      path.join(app, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", types: ["node"] }, files: ["typed.ts"] }),
+    );
+    const r = sh(process.execPath, [path.join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: app });
+    expect(r.all).toBe("");
+    expect(r.status).toBe(0);
+    // and a type error in a config is caught by it
+    fs.writeFileSync(path.join(app, "typed.ts"), 'import { defineConfig } from "layerpack";\nexport default defineConfig({ name: "t", layers: { max: "ten" } });\n');
+    expect(sh(process.execPath, [path.join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: app }).all).toMatch(/typed\.ts\(2,\d+\): error TS2322/);
+  });
+});
+
+describe("other ways to install and run it", () => {
+  test("a global install loads a config importing layerpack from a project that does not have it", () => {
+    const prefix = path.join(work, "global");
+    ok("npm", ["install", "--global", "--prefix", prefix, tarball, "--no-audit", "--no-fund", "--prefer-offline"], { env: { npm_config_loglevel: "error" } });
+    const project = fs.mkdtempSync(path.join(work, "bare-"));
+    fs.writeFileSync(
+      path.join(project, "image.config.mts"),
+      'import { defineConfig } from "layerpack";\n' +
+        `export default defineConfig({ name: "bare", store: { dir: "/gnu/store", root: ${JSON.stringify(path.join(app, "store"))} }, ` +
+        `profile: ${JSON.stringify(path.join(app, "profile"))}, closure: { from: "scan" }, output: { path: "bare.tar" } });\n`,
+    );
+    const r = sh(process.execPath, [path.join(prefix, "bin/layerpack"), "plan", "--json"], { cwd: project, env: { LAYERPACK_CACHE_DIR: CACHE() } });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as { layers: unknown[] }).layers.length).toBeGreaterThan(1);
+  });
+
+  test("an older Node gets one clear line and exit 1", () => {
+    const r = sh(nodeBinary("20.19.0"), [path.join(app, "node_modules/layerpack/bin/layerpack.js"), "build"], { cwd: app });
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("layerpack needs Node >= 22.15.0 (22 or 24 LTS); this is 20.19.0\n");
+    expect(r.status).toBe(1);
+    expect(PKG.engines.node).toBe(`^${NODE_22_FLOOR} || ^24.0.0`);
+  });
+});
