@@ -7,6 +7,7 @@ import { loadSpec } from "./spec/load.ts";
 import { resolveClosure } from "./store/closure.ts";
 import { planLayers } from "./plan/index.ts";
 import { previousPlanFor } from "./plan/plan-file.ts";
+import { memoPlan, planKey } from "./plan/memo.ts";
 import type { LayerCache } from "./cache/cache.ts";
 
 export interface PipelineOptions {
@@ -26,7 +27,7 @@ export async function loadResolve(o: PipelineOptions) {
   const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env });
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
-  const scanMemo = cache && { get: (p: string) => cache.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => cache.putScan(p, r) };
+  const scanMemo = cache?.scanMemo();
   const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
   return { ...loaded, spec, closure };
 }
@@ -35,6 +36,10 @@ export async function loadResolvePlan(o: PipelineOptions) {
   const { spec, closure, ...loaded } = await loadResolve(o);
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
-  const plan = planLayers(spec, closure, previous.plan ? { previous: previous.plan } : {});
+  const plan = memoPlan(
+    o.cache,
+    () => planKey(spec, closure, previous.plan),
+    () => planLayers(spec, closure, previous.plan ? { previous: previous.plan } : {}),
+  );
   return { ...loaded, spec, closure, plan, previous };
 }

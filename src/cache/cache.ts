@@ -4,7 +4,9 @@
  *   packs/<id>.tar       docker archives this cache wrote, hard-linked here: their layers are blobs at an offset,
  *                        so a cold build writes each layer once (into the archive) and still fills the cache
  *   layers/<key>.json    what a layer key produced: digests, sizes, media type, NAR hashes of its store items
- *   scan/<hash>.json     what a reference scan found in a store item (store items are immutable)
+ *   scan/<hash>.json     what reference scans found in the store items of one store directory (items are immutable),
+ *                        one file per directory so that a build reads one file, not one per item
+ *   plans/<key>.json     layer plans by the inputs that shape them (src/plan/memo.ts)
  *   tmp/                 temp files, renamed into place when complete
  * Every write is temp + rename, so concurrent builds on one cache never see partial files; two builds that make the
  * same blob write identical bytes, so whichever rename wins is right.
@@ -14,6 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import type { LayerBlob } from "../image/types.ts";
+import type { ScanMemo } from "../store/scan.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -56,7 +59,7 @@ export class LayerCache {
 
   constructor(dir: string) {
     this.dir = dir;
-    for (const sub of ["blobs/sha256", "packs", "layers", "scan", "tmp"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    for (const sub of ["blobs/sha256", "packs", "layers", "scan", "plans", "tmp"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   }
 
   blobPath(digest: string): string {
@@ -207,14 +210,53 @@ export class LayerCache {
     if (blob.offset === undefined && same) fs.rmSync(this.blobPath(blob.digest), { force: true });
   }
 
-  /** The scan record of the item at `hostPath`, if it was scanned in this very place before. */
-  getScan(hostPath: string): ScanRecord | undefined {
-    const record = this.#readJson<ScanRecord>(path.join(this.dir, "scan", `${scanKey(hostPath)}.json`));
-    return record && record.identity === itemIdentity(hostPath) ? record : undefined;
+  /**
+   * Remembered scan results (store/scan.ts's ScanMemo): one file per store directory, read once per memo and
+   * written once when the scan is complete. A record counts only while the item on disk is the one scanned.
+   */
+  scanMemo(): ScanMemo {
+    const groups = new Map<string, { records: Record<string, ScanRecord>; dirty: boolean }>();
+    const group = (dir: string) => {
+      let g = groups.get(dir);
+      if (!g) {
+        const stored = this.#readJson<{ dir?: unknown; records?: unknown }>(path.join(this.dir, "scan", `${scanKey(dir)}.json`));
+        const records = stored?.dir === dir && typeof stored.records === "object" && stored.records !== null ? (stored.records as Record<string, ScanRecord>) : {};
+        g = { records, dirty: false };
+        groups.set(dir, g);
+      }
+      return g;
+    };
+    return {
+      get: (hostPath) => {
+        const r = group(path.dirname(hostPath)).records[path.basename(hostPath)];
+        const valid = r && typeof r.narSize === "number" && Array.isArray(r.references) && r.references.every((x) => typeof x === "string");
+        return valid && r.identity === itemIdentity(hostPath) ? { narSize: r.narSize, references: r.references } : undefined;
+      },
+      put: (hostPath, record) => {
+        const g = group(path.dirname(hostPath));
+        g.records[path.basename(hostPath)] = { identity: itemIdentity(hostPath), ...record };
+        g.dirty = true;
+      },
+      save: () => {
+        for (const [dir, g] of groups) {
+          if (g.dirty) this.#writeJson(path.join(this.dir, "scan", `${scanKey(dir)}.json`), { dir, records: g.records });
+          g.dirty = false;
+        }
+      },
+    };
   }
 
-  putScan(hostPath: string, record: Omit<ScanRecord, "identity">): void {
-    this.#writeJson(path.join(this.dir, "scan", `${scanKey(hostPath)}.json`), { identity: itemIdentity(hostPath), ...record });
+  /** A plan remembered under `key` (unvalidated: the caller parses it), or undefined. */
+  getPlan(key: string): unknown {
+    const file = path.join(this.dir, "plans", `${key}.json`);
+    const plan = this.#readJson<unknown>(file);
+    // Its age is its last use, for `cache prune --older-than`.
+    if (plan !== undefined) fs.promises.utimes(file, new Date(), new Date()).catch(() => {});
+    return plan;
+  }
+
+  putPlan(key: string, plan: unknown): void {
+    this.#writeJson(path.join(this.dir, "plans", `${key}.json`), plan);
   }
 }
 

@@ -13,6 +13,8 @@ export interface CacheInfo {
   /** Bytes of loose blobs and packs. */
   blobBytes: number;
   scans: number;
+  /** Remembered layer plans (src/plan/memo.ts). */
+  plans: number;
   /** Last use of the least and most recently used layer entries (ms since the epoch). */
   oldestUse?: number;
   newestUse?: number;
@@ -65,6 +67,16 @@ function blobs(cache: LayerCache): Map<string, { size: number; file: string; cha
   return out;
 }
 
+/** How many items a scan file (one store directory's) remembers. */
+function scanRecords(file: string): number {
+  try {
+    const { records } = JSON.parse(fs.readFileSync(file, "utf8")) as { records?: object };
+    return records ? Object.keys(records).length : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export function cacheInfo(cache: LayerCache): CacheInfo {
   const entries = layerEntries(cache);
   const b = blobs(cache);
@@ -76,7 +88,8 @@ export function cacheInfo(cache: LayerCache): CacheInfo {
     blobs: holders.filter((h) => h.startsWith("sha256:")).length,
     packs: holders.filter((h) => h.startsWith("pack:")).length,
     blobBytes: [...b.values()].reduce((n, s) => n + s.size, 0),
-    scans: listDir(path.join(cache.dir, "scan")).length,
+    scans: listDir(path.join(cache.dir, "scan")).reduce((n, name) => n + scanRecords(path.join(cache.dir, "scan", name)), 0),
+    plans: listDir(path.join(cache.dir, "plans")).length,
   };
   if (uses.length > 0) {
     info.oldestUse = Math.min(...uses);
@@ -139,8 +152,16 @@ export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResul
     blobsRemoved++;
     bytesFreed += size;
   }
-  for (const sub of options.all ? ["scan", "outputs"] : []) {
+  for (const sub of options.all ? ["scan", "outputs", "plans"] : []) {
     for (const name of listDir(path.join(cache.dir, sub))) fs.rmSync(path.join(cache.dir, sub, name), { force: true });
+  }
+  // Plans are small and remade in a fraction of a second: they go by age alone (a hit refreshes the age).
+  if (!options.all && options.olderThanMs !== undefined) {
+    for (const name of listDir(path.join(cache.dir, "plans"))) {
+      const file = path.join(cache.dir, "plans", name);
+      const used = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs;
+      if (used !== undefined && now - used > options.olderThanMs) fs.rmSync(file, { force: true });
+    }
   }
   const tmp = path.join(cache.dir, "tmp");
   for (const name of listDir(tmp)) {

@@ -42,7 +42,7 @@ export const cacheCommand: Command = {
       else {
         const when = (t?: number) => (t === undefined ? "-" : new Date(t).toISOString());
         io.out(
-          `cache ${info.dir}\n  layers ${info.layers}, blobs ${info.blobs}, packs ${info.packs} (${formatBytes(info.blobBytes)}), scanned items ${info.scans}\n  least recently used ${when(info.oldestUse)}, most recently ${when(info.newestUse)}\n`,
+          `cache ${info.dir}\n  layers ${info.layers}, blobs ${info.blobs}, packs ${info.packs} (${formatBytes(info.blobBytes)}), scanned items ${info.scans}, plans ${info.plans}\n  least recently used ${when(info.oldestUse)}, most recently ${when(info.newestUse)}\n`,
         );
       }
       return 0;
