@@ -189,6 +189,8 @@ export function scanItem(host: string, scanner: HashScanner, label = host, store
 export interface ScanMemo {
   get(hostPath: string): { narSize: number; references: string[] } | undefined;
   put(hostPath: string, record: { narSize: number; references: string[] }): void;
+  /** Called once the closure is scanned: a memo may keep what was put until then. */
+  save?(): void;
 }
 
 export function scanClosure(store: StoreLocation, roots: string[], memo?: ScanMemo): StoreItem[] {
@@ -219,5 +221,6 @@ export function scanClosure(store: StoreLocation, roots: string[], memo?: ScanMe
     items.set(p, { path: p, narSize, references });
     for (const r of references) if (!items.has(r)) queue.push(r);
   }
+  memo?.save?.();
   return [...items.values()].sort((a, b) => byBytes(a.path, b.path));
 }

@@ -59,7 +59,7 @@ async function build(opts: {
     output: { format: opts.format ?? "docker-archive", path: path.join(dir, opts.out) },
     ...(opts.paths ? { paths: opts.paths } : {}),
   });
-  const scanMemo = opts.cache && { get: (p: string) => opts.cache!.getScan(p), put: (p: string, r: { narSize: number; references: string[] }) => opts.cache!.putScan(p, r) };
+  const scanMemo = opts.cache?.scanMemo();
   const closure = await resolveClosure(spec, { configDir: dir, ...(scanMemo ? { scanMemo } : {}) });
   const plan = planLayers(spec, closure);
   const events = opts.events;
