@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { BuildError } from "../errors.ts";
 import type { DatabaseFlavor } from "./layout.ts";
 import { byBytes } from "../util/bytes.ts";
@@ -115,7 +115,9 @@ export function storeDatabaseBytes(input: DatabaseInput): Buffer {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-db-"));
   const file = path.join(dir, "db.sqlite");
   try {
-    const db = new DatabaseSync(file);
+    // Loaded on first use: most builds write no database, and node:sqlite announces itself as experimental.
+    const sqlite = process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
+    const db = new sqlite.DatabaseSync(file);
     try {
       db.exec("PRAGMA page_size = 4096; PRAGMA journal_mode = DELETE; PRAGMA encoding = 'UTF-8'; PRAGMA auto_vacuum = NONE;");
       db.exec("BEGIN");

@@ -13,7 +13,6 @@ import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
 import type { BuiltImage } from "./types.ts";
 import { fileHasDigest, ociLayoutHas, writeOciArchive, writeOciLayout, type ImageBlobs } from "./oci-layout.ts";
-import { pushToRegistry } from "../registry/output.ts";
 import type { PushResult } from "../registry/push.ts";
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
@@ -125,6 +124,7 @@ export async function ociOutput(
   if (format === "oci-layout") await writeOciLayout(withFiles, p.output);
   else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
   else {
+    const { pushToRegistry } = await import("../registry/output.ts"); // the registry client only for pushes
     push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent });
   }
   if (format === "oci-archive") writeStamp(cache, p.output, image);

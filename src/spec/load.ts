@@ -15,7 +15,6 @@
 import { constants as fsConstants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import path from "node:path";
-import { cosmiconfig } from "cosmiconfig";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, type KeyPath } from "./format.ts";
@@ -119,6 +118,8 @@ function displayPath(cwd: string, file: string): string {
 const FOUND = { found: true };
 
 async function search(cwd: string): Promise<string> {
+  // Only a search needs cosmiconfig (and the loaders it brings): an explicit config path never loads it.
+  const { cosmiconfig } = await import("cosmiconfig");
   const explorer = cosmiconfig(PACKAGE_PROP, {
     searchPlaces: [...SEARCH_PLACES],
     searchStrategy: "none",
