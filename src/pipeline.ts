@@ -41,5 +41,7 @@ export async function loadResolvePlan(o: PipelineOptions) {
     () => planKey(spec, closure, previous.plan),
     () => planLayers(spec, closure, previous.plan ? { previous: previous.plan } : {}),
   );
-  return { ...loaded, spec, closure, plan, previous };
+  // The files the build is configured from, the config first: an output may never replace one (BuildInput.inputs).
+  const inputs = [loaded.path, ...loaded.dependencies.filter((d) => d !== loaded.path), ...(previous.file ? [previous.file] : [])];
+  return { ...loaded, spec, closure, plan, previous, inputs };
 }

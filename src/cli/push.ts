@@ -37,6 +37,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       closure: loaded.closure,
       plan: loaded.plan,
       configDir: loaded.configDir,
+      inputs: loaded.inputs,
       cache,
       concurrency: jobsOption(values.jobs),
       onEvent: progress.event,

@@ -38,6 +38,8 @@ export interface BuildInput {
   plan: LayerPlan;
   /** Directory relative `paths[].source` files are read from. */
   configDir: string;
+  /** The config file, then the files it reads (imports, previous plan): the output may never replace one. */
+  inputs?: string[];
   /** Layer cache; without one every layer is built and streamed into the output. */
   cache?: LayerCache;
   /** Layers built at once; default: the number of cores. */

@@ -18,6 +18,9 @@ import { databaseFor, type NarFacts } from "../database/index.ts";
 import { imageUser } from "../plan/accounts.ts";
 import { layerKey } from "./layer-key.ts";
 import { checkOutputDir } from "./atomic.ts";
+import { checkOutputPath, type OutputGuard } from "./output-guard.ts";
+import { rootSystemOptions } from "./root-system.ts";
+import { hostPath } from "../store/path.ts";
 import { ImageView } from "./view.ts";
 import { MEDIA_TYPES, type BuiltImage, type LayerDescriptor } from "./types.ts";
 import { parseReference } from "../registry/reference.ts";
@@ -128,12 +131,29 @@ export interface Prepared {
   jobs: Job[];
 }
 
+/** What the output must keep clear of: the build's inputs, the store and the cache. */
+function protectedPaths(input: BuildInput): OutputGuard["protected"] {
+  const { spec, closure, configDir } = input;
+  const out: OutputGuard["protected"] = (input.inputs ?? []).map((f, i) => ({ path: f, role: i === 0 ? "the config" : "a file the config reads (an import or the previous plan)" }));
+  spec.paths.forEach((e, i) => {
+    if (e.type === "file" && e.source !== undefined) out.push({ path: path.resolve(configDir, e.source), role: `paths[${i}].source` });
+  });
+  const rs = rootSystemOptions(spec);
+  if (rs) out.push({ path: path.resolve(configDir, rs.dir), role: "the rootSystem directory", tree: true });
+  out.push({ path: hostPath(closure.store, closure.store.dir), role: "the store", tree: true });
+  if (input.cache) out.push({ path: input.cache.dir, role: "the layer cache", tree: true });
+  return out;
+}
+
 export function prepare(input: BuildInput): Prepared {
   const { spec, closure, plan } = input;
   // A registry output is its reference (checked before any work); the others are paths.
   const output = spec.output.format === "registry" ? spec.output.ref! : path.resolve(spec.output.path!);
   if (spec.output.format === "registry") parseReference(output);
-  else checkOutputDir(output);
+  else {
+    checkOutputDir(output);
+    checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: protectedPaths(input) });
+  }
   const created = spec.created ?? "1970-01-01T00:00:01Z";
   const onEvent = input.onEvent;
   const ctx: LayerContext = {

@@ -133,11 +133,11 @@ export class Watcher {
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
     try {
-      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous } = await loadResolvePlan(o);
+      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs } = await loadResolvePlan(o);
       watch = watchedPaths(config, configDir, [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure);
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
-      const result = await buildImage({ spec, closure, plan, configDir, cache: o.cache, concurrency: o.concurrency, signal: this.#abort.signal });
+      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, signal: this.#abort.signal });
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {

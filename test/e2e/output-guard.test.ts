@@ -1,0 +1,137 @@
+/**
+ * Outputs never destroy inputs or devices: an output path that is the config, a file it imports, a paths[].source,
+ * a device, FIFO or directory, or that lies in the store, the root system or the cache is refused before any work,
+ * naming both roles — and the thing it named is left exactly as it was.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { removeExample, setUpExample } from "./example-dir.ts";
+import { layerpack } from "./cli.ts";
+
+let dir: string;
+let storeItem: string;
+
+beforeAll(() => {
+  const { dir: d, ex } = setUpExample("layerpack-guard-");
+  dir = d;
+  storeItem = path.join(ex.storeRoot, "gnu/store", fs.readdirSync(path.join(ex.storeRoot, "gnu/store"))[0]!);
+  fs.writeFileSync(path.join(dir, "motd"), "hello\n");
+  fs.mkdirSync(path.join(dir, "rootfs/etc"), { recursive: true });
+  fs.writeFileSync(path.join(dir, "rootfs/etc/hostname"), "box\n");
+});
+afterAll(() => removeExample(dir));
+
+/** Writes the config (YAML, or TS when `ts`) and returns its path. */
+function config(output: string, extra = "", name = "image.yaml"): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(
+    file,
+    `name: guarded\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\n` +
+      `paths: [{ path: /etc/motd, type: file, mode: "644", source: ./motd }]\n${extra}output: ${output}\n`,
+  );
+  return file;
+}
+
+function refused(file: string, message: RegExp, protect: string, cacheDir?: string) {
+  const before = fs.lstatSync(protect, { bigint: true });
+  const content = before.isFile() ? fs.readFileSync(protect) : undefined;
+  const r = layerpack(["build", file, ...(cacheDir ? ["--cache-dir", cacheDir] : [])], { cwd: dir });
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  expect(r.status).toBe(1);
+  const after = fs.lstatSync(protect, { bigint: true });
+  expect([after.ino, after.mode, after.size, after.mtimeNs]).toEqual([before.ino, before.mode, before.size, before.mtimeNs]);
+  if (content) expect(fs.readFileSync(protect)).toEqual(content);
+  expect(fs.readdirSync(dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+}
+
+describe("outputs never destroy inputs", () => {
+  it("the config itself", () => {
+    const file = config("{ path: ./image.yaml }");
+    refused(file, /output\.path .*image\.yaml is the config \(.*image\.yaml\); writing the image there would destroy it/, file);
+  });
+
+  it("package.json holding the config", () => {
+    const pkg = path.join(dir, "package.json");
+    fs.writeFileSync(pkg, JSON.stringify({ name: "app", layerpack: { name: "p", store: { dir: "/gnu/store", root: "./store" }, profile: "./profile", closure: { from: "scan" }, output: { path: "./package.json" } } }));
+    try {
+      refused(pkg, /output\.path .*package\.json is the config/, pkg);
+    } finally {
+      fs.rmSync(pkg);
+    }
+  });
+
+  it("a file a TS config imports, reached through a symlinked directory", () => {
+    fs.mkdirSync(path.join(dir, "lib"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "lib/base.ts"), 'export const store = { dir: "/gnu/store", root: "./store" };\n');
+    fs.symlinkSync("lib", path.join(dir, "lib-link"));
+    const file = path.join(dir, "image.config.ts");
+    fs.writeFileSync(
+      file,
+      'import { store } from "./lib/base.ts";\nexport default { name: "ts", store, profile: "./profile", closure: { from: "scan" }, output: { path: "./lib-link/base.ts" } };\n',
+    );
+    try {
+      refused(file, /output\.path .*lib-link\/base\.ts is a file the config reads \(an import or the previous plan\)/, path.join(dir, "lib/base.ts"));
+    } finally {
+      fs.rmSync(file);
+    }
+  });
+
+  it("a paths[].source, also as a hard link", () => {
+    refused(config("{ path: ./motd }"), /output\.path .*motd is paths\[0\]\.source/, path.join(dir, "motd"));
+    fs.linkSync(path.join(dir, "motd"), path.join(dir, "motd-link"));
+    refused(config("{ path: ./motd-link }"), /output\.path .*motd-link is paths\[0\]\.source/, path.join(dir, "motd"));
+    fs.rmSync(path.join(dir, "motd-link"));
+  });
+
+  it("anything in the store or the root system", () => {
+    const inStore = path.join(storeItem, "image.tar");
+    refused(config(`{ path: ${inStore} }`), /output\.path .*image\.tar is inside the store \(.*gnu\/store\)/, storeItem);
+    refused(config("{ path: ./rootfs/etc/hostname }", "rootSystem: ./rootfs\nlayers: { max: 10 }\n"), /is inside the rootSystem directory/, path.join(dir, "rootfs/etc/hostname"));
+  });
+
+  it("the layer cache", () => {
+    const cacheDir = path.join(dir, "cache");
+    fs.mkdirSync(cacheDir, { recursive: true });
+    fs.writeFileSync(path.join(cacheDir, "image.tar"), "not an image");
+    refused(config("{ path: ./cache/image.tar }"), /output\.path .*cache\/image\.tar is inside the layer cache/, path.join(cacheDir, "image.tar"), cacheDir);
+  });
+
+  it("an OCI layout directory holding the config", () => {
+    const file = config("{ format: oci-layout, path: . }");
+    refused(file, /output\.path .* is a directory that holds no OCI layout|holds the config/, file);
+  });
+});
+
+describe("outputs never replace devices, FIFOs or directories", () => {
+  it("a device", () => {
+    refused(config("{ path: /dev/null }"), /output\.path \/dev\/null is a device; the image is written as a file there/, "/dev/null");
+  });
+
+  it("a FIFO (without hanging)", () => {
+    const fifo = path.join(dir, "pipe");
+    execFileSync("mkfifo", [fifo]);
+    refused(config("{ path: ./pipe }"), /output\.path .*pipe is a FIFO/, fifo);
+    fs.rmSync(fifo);
+  });
+
+  it("a directory, for an archive", () => {
+    fs.mkdirSync(path.join(dir, "outdir"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "outdir/keep"), "x");
+    refused(config("{ path: ./outdir }"), /output\.path .*outdir is a directory; the image is written as a file there/, path.join(dir, "outdir/keep"));
+  });
+
+  it("a file, for an OCI layout", () => {
+    fs.writeFileSync(path.join(dir, "notes.txt"), "mine\n");
+    refused(config("{ format: oci-layout, path: ./notes.txt }"), /output\.path .*notes\.txt is a file; an OCI layout is written as a directory/, path.join(dir, "notes.txt"));
+  });
+
+  it("a regular old output is still replaced", () => {
+    fs.writeFileSync(path.join(dir, "old.tar"), "old");
+    const r = layerpack(["build", config("{ path: ./old.tar }"), "-q"], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.statSync(path.join(dir, "old.tar")).size).toBeGreaterThan(1000);
+  });
+});
