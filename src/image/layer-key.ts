@@ -15,12 +15,24 @@ import { mayMatchUnder } from "./perms.ts";
 /** Bump when the tar writer or compressor settings change the bytes of an unchanged layer. */
 export const LAYER_FORMAT = 1;
 
-function fileDigest(file: string): string {
+/**
+ * sha256 of a host file, read in chunks (any size, constant memory). Only a regular file is read: opened without
+ * blocking (a FIFO would hang) and checked on the open descriptor. Anything else gets a key that never matches;
+ * the build itself then reports the file.
+ */
+export function fileDigest(file: string): string {
+  let fd: number | undefined;
   try {
-    return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) return `not-a-file:${Date.now()}`;
+    const hash = createHash("sha256");
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    return hash.digest("hex");
   } catch {
-    // Unreadable now: the build will report it; a key that never matches is fine meanwhile.
     return `unreadable:${Date.now()}`;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 

@@ -87,6 +87,10 @@ async function writeFileData(sink: LayerSink, file: string, size: number, label:
       sink.commit(n);
       left -= n;
     }
+    // A file that grew since its size was taken would be cut short in the tar: that is an error, never silent.
+    if (readInto(fd, Buffer.alloc(1), 1, label) !== 0) {
+      throw new StoreError(`reading ${label}: file grew while it was being archived (expected ${size} bytes); build again once it is complete`);
+    }
   } finally {
     fs.closeSync(fd);
   }
