@@ -20,6 +20,8 @@ export interface PipelineOptions {
   cache?: LayerCache | undefined;
   /** Previous plan file for sticky planning (relative to cwd); default: the config's layers.previous. */
   previous?: string | undefined;
+  /** Problems that did not stop the stages, for the caller to show. */
+  onWarning?: ((message: string) => void) | undefined;
 }
 
 /** Load and resolve: the spec (output.path overridden if asked) and its closure. */
@@ -28,7 +30,7 @@ export async function loadResolve(o: PipelineOptions) {
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
   const scanMemo = cache?.scanMemo();
-  const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}) });
+  const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
   return { ...loaded, spec, closure };
 }
 

@@ -71,5 +71,5 @@ export function cacheFromOptions(io: Io, values: CommandContext["values"]): Laye
 
 /** Load, resolve and plan: the stages every command that reads a config runs. */
 export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string } = {}) {
-  return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, ...overrides });
+  return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, onWarning: (m) => io.err(`layerpack: warning: ${m}\n`), ...overrides });
 }

@@ -21,6 +21,8 @@ export interface ResolveOptions {
   configDir: string;
   /** Scan results remembered between builds (the layer cache provides one). */
   scanMemo?: ScanMemo;
+  /** Problems that did not stop resolving (e.g. `auto` falling back to a scan), for the caller to show. */
+  onWarning?: (message: string) => void;
 }
 
 /** The spec's store as a StoreLocation with an absolute root. */
@@ -36,7 +38,13 @@ function hostOrLogical(store: StoreLocation, p: string, configDir: string): stri
 }
 
 /** Which source `auto` picks: the host store's database when it exists and knows every root, else scanning. */
-export function pickSource(spec: ClosureSpec, store: StoreLocation, roots: string[], configDir: string): { source: ClosureSource; file?: string } {
+export function pickSource(
+  spec: ClosureSpec,
+  store: StoreLocation,
+  roots: string[],
+  configDir: string,
+  onWarning?: (message: string) => void,
+): { source: ClosureSource; file?: string } {
   const from = spec.closure.from;
   const given = spec.closure.file === undefined ? undefined : path.resolve(configDir, spec.closure.file);
   if (from === "scan") return { source: "scan" };
@@ -54,7 +62,14 @@ export function pickSource(spec: ClosureSpec, store: StoreLocation, roots: strin
     }
     return { source: "database", file: dbFile };
   }
-  if (dbFile !== undefined && fs.existsSync(dbFile) && databaseHas(dbFile, roots)) return { source: "database", file: dbFile };
+  if (dbFile === undefined || !fs.existsSync(dbFile)) return { source: "scan" };
+  try {
+    if (databaseHas(dbFile, roots)) return { source: "database", file: dbFile };
+  } catch (e) {
+    // `auto` only prefers the database: one that cannot be read is a reason to scan, not to fail.
+    if (!(e instanceof StoreError)) throw e;
+    onWarning?.(`closure: ${e.message}; scanning the store instead`);
+  }
   return { source: "scan" };
 }
 
@@ -113,7 +128,7 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
   } else {
     throw new StoreError("the spec has neither profile nor roots");
   }
-  const { source, file } = pickSource(spec, store, roots, configDir);
+  const { source, file } = pickSource(spec, store, roots, configDir, options.onWarning);
   const found = fromSource(source, file, store, roots, options.scanMemo);
   checkPresent(found, store, roots);
   const items: StoreItem[] = found

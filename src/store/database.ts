@@ -1,8 +1,11 @@
 /**
  * Closure from a host store database (Guix `/var/guix/db/db.sqlite`, Nix `/nix/var/nix/db/db.sqlite`), opened
- * read-only: ValidPaths gives each item's NAR hash and size, Refs its references.
+ * without writing anything (see withStoreDatabase): ValidPaths gives each item's NAR hash and size, Refs its references.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import type { DatabaseSync } from "node:sqlite";
 import { StoreError } from "../errors.ts";
 import { byBytes, normaliseNarHash } from "./path.ts";
@@ -34,28 +37,48 @@ function sqlite(): typeof import("node:sqlite") {
   return process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
 }
 
-/** Opens a store database read-only; StoreError naming the file when it cannot. */
-export function openStoreDatabase(file: string): DatabaseSync {
+/**
+ * Runs `read` on the store database at `file`, opened without writing anything beside it: as an immutable file
+ * (no locks, no -wal/-shm files, so a user who may read the database but not write its directory can), or, when a
+ * live -wal file holds changes not yet in the main file, on a private copy of both. StoreError naming the file when
+ * it cannot be read.
+ */
+export function withStoreDatabase<T>(file: string, read: (db: DatabaseSync) => T): T {
   if (!fs.existsSync(file)) throw new StoreError(`store database ${file} does not exist`);
+  let copy: string | undefined;
+  let db: DatabaseSync | undefined;
   try {
-    const db = new (sqlite().DatabaseSync)(file, { readOnly: true });
+    let url = pathToFileURL(file);
+    if ((fs.statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+      copy = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-db-"));
+      fs.copyFileSync(file, path.join(copy, "db.sqlite"));
+      fs.copyFileSync(`${file}-wal`, path.join(copy, "db.sqlite-wal"));
+      url = pathToFileURL(path.join(copy, "db.sqlite"));
+    } else {
+      url.searchParams.set("immutable", "1");
+    }
+    db = new (sqlite().DatabaseSync)(url, { readOnly: copy === undefined });
     db.prepare("SELECT id, path, hash, narSize FROM ValidPaths LIMIT 0").all();
     db.prepare("SELECT referrer, reference FROM Refs LIMIT 0").all();
-    return db;
   } catch (cause) {
+    db?.close();
+    if (copy) fs.rmSync(copy, { recursive: true, force: true });
     throw new StoreError(`reading store database ${file}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    return read(db);
+  } finally {
+    db.close();
+    if (copy) fs.rmSync(copy, { recursive: true, force: true });
   }
 }
 
 /** Whether the database at `file` knows (has registered as valid) every one of `paths`. */
 export function databaseHas(file: string, paths: string[]): boolean {
-  const db = openStoreDatabase(file);
-  try {
+  return withStoreDatabase(file, (db) => {
     const stmt = db.prepare("SELECT 1 FROM ValidPaths WHERE path = ?");
     return paths.every((p) => stmt.get(p) !== undefined);
-  } finally {
-    db.close();
-  }
+  });
 }
 
 /**
@@ -63,36 +86,35 @@ export function databaseHas(file: string, paths: string[]): boolean {
  * references (sorted, deduplicated, self references kept), NAR size and normalised NAR hash.
  */
 export function readDatabaseClosure(file: string, roots: string[]): SourceItem[] {
-  const db = openStoreDatabase(file);
-  try {
-    const byPath = db.prepare("SELECT id, hash, narSize FROM ValidPaths WHERE path = ?");
-    const refsOf = db.prepare(
-      "SELECT v.path AS path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?",
-    );
-    const items = new Map<string, SourceItem>();
-    const queue = [...new Set(roots)];
-    for (let i = 0; i < queue.length; i++) {
-      const p = queue[i]!;
-      if (items.has(p)) continue;
-      const row = byPath.get(p) as PathRow | undefined;
-      if (row === undefined) {
-        const what = roots.includes(p) ? `${p}` : `${p} (a reference in the closure)`;
-        throw new StoreError(`store database ${file} does not know ${what}; is it registered in this store?`);
+  return withStoreDatabase(file, (db) => {
+    try {
+      const byPath = db.prepare("SELECT id, hash, narSize FROM ValidPaths WHERE path = ?");
+      const refsOf = db.prepare(
+        "SELECT v.path AS path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?",
+      );
+      const items = new Map<string, SourceItem>();
+      const queue = [...new Set(roots)];
+      for (let i = 0; i < queue.length; i++) {
+        const p = queue[i]!;
+        if (items.has(p)) continue;
+        const row = byPath.get(p) as PathRow | undefined;
+        if (row === undefined) {
+          const what = roots.includes(p) ? `${p}` : `${p} (a reference in the closure)`;
+          throw new StoreError(`store database ${file} does not know ${what}; is it registered in this store?`);
+        }
+        const narHash = normaliseNarHash(row.hash);
+        if (narHash === undefined) throw new StoreError(`store database ${file}: ${p} has an unreadable hash "${row.hash}"`);
+        const refs = (refsOf.all(row.id) as { path: string }[]).map((r) => r.path);
+        const references = [...new Set(refs)].sort(byBytes);
+        const item: SourceItem = { path: p, references, narHash };
+        if (row.narSize !== null && row.narSize !== undefined) item.narSize = Number(row.narSize);
+        items.set(p, item);
+        for (const r of references) if (!items.has(r)) queue.push(r);
       }
-      const narHash = normaliseNarHash(row.hash);
-      if (narHash === undefined) throw new StoreError(`store database ${file}: ${p} has an unreadable hash "${row.hash}"`);
-      const refs = (refsOf.all(row.id) as { path: string }[]).map((r) => r.path);
-      const references = [...new Set(refs)].sort(byBytes);
-      const item: SourceItem = { path: p, references, narHash };
-      if (row.narSize !== null && row.narSize !== undefined) item.narSize = Number(row.narSize);
-      items.set(p, item);
-      for (const r of references) if (!items.has(r)) queue.push(r);
+      return [...items.values()].sort((a, b) => byBytes(a.path, b.path));
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`reading store database ${file}: ${(err as Error).message}`, { cause: err });
     }
-    return [...items.values()].sort((a, b) => byBytes(a.path, b.path));
-  } catch (err) {
-    if (err instanceof StoreError) throw err;
-    throw new StoreError(`reading store database ${file}: ${(err as Error).message}`, { cause: err });
-  } finally {
-    db.close();
-  }
+  });
 }
