@@ -42,7 +42,9 @@ const defaultIo = (): Io => ({
   isTTY: Boolean(process.stderr.isTTY),
 });
 
-export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
+let DEFAULT_IO: Io | undefined;
+
+export async function main(argv: string[], io: Io = (DEFAULT_IO = defaultIo())): Promise<number> {
   const [name, ...args] = argv;
   if (name === "-V" || name === "--version") {
     const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -81,10 +83,20 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     io.err(`layerpack ${name}: too many arguments: ${positionals.slice(command.maxPositionals).join(" ")}\n\nUsage: ${command.usage}\n`);
     return 2;
   }
+  // Ctrl-C and SIGTERM abort the command: a build removes its temp files and keeps the previous output.
+  const interrupt = new AbortController();
+  const stop = () => interrupt.abort();
+  if (io === DEFAULT_IO) for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, stop);
   try {
-    return await command.run({ io, values, positionals });
+    return await command.run({ io, values, positionals, signal: interrupt.signal });
   } catch (err) {
+    if (interrupt.signal.aborted) {
+      io.err(`layerpack ${name}: interrupted; temp files removed, any previous output kept\n`);
+      return 130;
+    }
     io.err(formatError(err));
     return 1;
+  } finally {
+    for (const s of ["SIGINT", "SIGTERM"] as const) process.off(s, stop);
   }
 }

@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import type { LayerBlob } from "../image/types.ts";
 import type { ScanMemo } from "../store/scan.ts";
+import { collectStale, isStale, tempName } from "../util/temp.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -57,9 +58,19 @@ const hexOf = (digest: string) => digest.slice("sha256:".length);
 export class LayerCache {
   readonly dir: string;
 
-  constructor(dir: string) {
+  /**
+   * Opens (creating) the cache at `dir` for a build: throws when it cannot be written — mkdir succeeds on an
+   * existing directory that is read-only, so a probe file is written — and collects the temp files builds that
+   * were killed left in tmp/. `readOnly` opens it for looking only (cache info): nothing is created or removed.
+   */
+  constructor(dir: string, options: { readOnly?: boolean } = {}) {
     this.dir = dir;
+    if (options.readOnly) return;
     for (const sub of ["blobs/sha256", "packs", "layers", "scan", "plans", "tmp"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    const probe = this.tempPath("probe");
+    fs.writeFileSync(probe, "");
+    fs.rmSync(probe);
+    collectStale(path.join(dir, "tmp"), isStale);
   }
 
   blobPath(digest: string): string {
@@ -68,7 +79,7 @@ export class LayerCache {
 
   /** A fresh temp file name inside the cache (same file system as the blobs, so rename is atomic). */
   tempPath(hint: string): string {
-    return path.join(this.dir, "tmp", `${hint}-${process.pid}-${randomBytes(6).toString("hex")}`);
+    return path.join(this.dir, "tmp", tempName(hint));
   }
 
   #writeJson(file: string, value: unknown): void {

@@ -15,6 +15,9 @@ export interface CacheInfo {
   scans: number;
   /** Remembered layer plans (src/plan/memo.ts). */
   plans: number;
+  /** Temp files in tmp/: builds running now, or ones killed on another host (this host's are collected). */
+  tempFiles: number;
+  tempBytes: number;
   /** Last use of the least and most recently used layer entries (ms since the epoch). */
   oldestUse?: number;
   newestUse?: number;
@@ -90,6 +93,8 @@ export function cacheInfo(cache: LayerCache): CacheInfo {
     blobBytes: [...b.values()].reduce((n, s) => n + s.size, 0),
     scans: listDir(path.join(cache.dir, "scan")).reduce((n, name) => n + scanRecords(path.join(cache.dir, "scan", name)), 0),
     plans: listDir(path.join(cache.dir, "plans")).length,
+    tempFiles: listDir(path.join(cache.dir, "tmp")).length,
+    tempBytes: listDir(path.join(cache.dir, "tmp")).reduce((n, name) => n + (fs.statSync(path.join(cache.dir, "tmp", name), { throwIfNoEntry: false })?.size ?? 0), 0),
   };
   if (uses.length > 0) {
     info.oldestUse = Math.min(...uses);

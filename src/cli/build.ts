@@ -15,11 +15,11 @@ export const buildCommand: Command = {
       --previous FILE  sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
   maxPositionals: 1,
   options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...cacheOptions },
-  async run({ io, values, positionals }) {
+  async run({ io, values, positionals, signal }) {
     const cache = cacheFromOptions(io, values);
     const { spec, closure, plan, configDir, inputs } = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
     const progress = new Progress(io, progressMode(io, values));
-    const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env });
+    const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env, signal });
     for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
     progress.summary(result);
     return 0;

@@ -1,5 +1,6 @@
 import { cacheInfo, pruneCache, type PruneOptions } from "../cache/prune.ts";
-import { cacheFromOptions, formatBytes, UsageError, type Command } from "./context.ts";
+import { LayerCache } from "../cache/cache.ts";
+import { cacheDirFromOptions, formatBytes, UsageError, type Command } from "./context.ts";
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -33,16 +34,16 @@ export const cacheCommand: Command = {
     all: { type: "boolean" },
   },
   async run({ io, values, positionals }) {
-    const cache = cacheFromOptions(io, values);
-    if (!cache) throw new UsageError("no usable cache directory");
+    const dir = cacheDirFromOptions(io, values);
     const [action] = positionals;
     if (action === "info") {
-      const info = cacheInfo(cache);
+      // Looking creates nothing: a cache that does not exist yet is shown empty.
+      const info = cacheInfo(new LayerCache(dir, { readOnly: true }));
       if (values.json) io.out(`${JSON.stringify(info)}\n`);
       else {
         const when = (t?: number) => (t === undefined ? "-" : new Date(t).toISOString());
         io.out(
-          `cache ${info.dir}\n  layers ${info.layers}, blobs ${info.blobs}, packs ${info.packs} (${formatBytes(info.blobBytes)}), scanned items ${info.scans}, plans ${info.plans}\n  least recently used ${when(info.oldestUse)}, most recently ${when(info.newestUse)}\n`,
+          `cache ${info.dir}\n  layers ${info.layers}, blobs ${info.blobs}, packs ${info.packs} (${formatBytes(info.blobBytes)}), scanned items ${info.scans}, plans ${info.plans}, temp files ${info.tempFiles} (${formatBytes(info.tempBytes)})\n  least recently used ${when(info.oldestUse)}, most recently ${when(info.newestUse)}\n`,
         );
       }
       return 0;
@@ -51,6 +52,12 @@ export const cacheCommand: Command = {
       const options: PruneOptions = { all: Boolean(values.all) };
       if (typeof values["older-than"] === "string") options.olderThanMs = parseAge(values["older-than"]);
       if (typeof values["max-size"] === "string") options.maxBytes = parseSize(values["max-size"]);
+      let cache: LayerCache;
+      try {
+        cache = new LayerCache(dir);
+      } catch (cause) {
+        throw new UsageError(`cannot prune the cache directory ${dir}: ${(cause as Error).message}`, { cause });
+      }
       const r = pruneCache(cache, options);
       io.out(`removed ${r.layersRemoved} layers, ${r.blobsRemoved} blobs, ${formatBytes(r.bytesFreed)} freed\n`);
       return 0;

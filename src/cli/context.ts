@@ -19,6 +19,8 @@ export interface CommandContext {
   io: Io;
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
+  /** Aborted on SIGINT/SIGTERM (the command line's own process only). */
+  signal?: AbortSignal;
 }
 
 export interface Command {
@@ -55,16 +57,20 @@ export const cacheOptions = {
   jobs: { type: "string", short: "j" },
 } as const satisfies OptionSpec;
 
+/** The cache directory the options name: --cache-dir, else the default (see defaultCacheDir). */
+export function cacheDirFromOptions(io: Io, values: CommandContext["values"]): string {
+  return typeof values["cache-dir"] === "string" ? path.resolve(io.cwd, values["cache-dir"]) : defaultCacheDir(io.env);
+}
+
 export function cacheFromOptions(io: Io, values: CommandContext["values"]): LayerCache | undefined {
   if (values["no-cache"]) return undefined;
-  const dir = typeof values["cache-dir"] === "string" ? path.resolve(io.cwd, values["cache-dir"]) : defaultCacheDir(io.env);
+  const dir = cacheDirFromOptions(io, values);
   try {
     return new LayerCache(dir);
   } catch (cause) {
-    // A cache only saves time: a build without one is still right, so this is a warning unless asked for by name.
-    const message = `cannot use the cache directory ${dir}: ${(cause as Error).message}`;
-    if (typeof values["cache-dir"] === "string") throw new UsageError(message, { cause });
-    io.err(`layerpack: warning: ${message}; building without a cache (set --cache-dir DIR or LAYERPACK_CACHE_DIR)\n`);
+    // A cache only saves time: a build without one is still right, so this is a warning, before any work.
+    const why = (cause as NodeJS.ErrnoException).code === "EACCES" || (cause as NodeJS.ErrnoException).code === "EROFS" ? "it is not writable" : (cause as Error).message;
+    io.err(`layerpack: warning: cannot use the cache directory ${dir}: ${why}; building without a cache (set --cache-dir DIR or LAYERPACK_CACHE_DIR)\n`);
     return undefined;
   }
 }

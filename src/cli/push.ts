@@ -20,7 +20,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
 ~/.docker/config.json (auths); they are never printed.`,
   maxPositionals: 1,
   options: { to: { type: "string" }, insecure: { type: "boolean" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...cacheOptions },
-  async run({ io, values, positionals }) {
+  async run({ io, values, positionals, signal }) {
     const to = values.to as string | undefined;
     // A bad reference is refused before any work.
     if (to !== undefined) parseReference(to);
@@ -42,6 +42,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       concurrency: jobsOption(values.jobs),
       onEvent: progress.event,
       env: io.env,
+      signal,
     });
     progress.summary(result);
     return 0;

@@ -1,8 +1,8 @@
 /** Outputs appear whole or not at all: write beside the target under a temp name, rename at the end. */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import { BuildError } from "../errors.ts";
+import { collectStale, isStale, tempName } from "../util/temp.ts";
 
 /** Fails early, before any work, when the output's directory does not exist. */
 export function checkOutputDir(outPath: string): void {
@@ -17,7 +17,13 @@ export function checkOutputDir(outPath: string): void {
 }
 
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  return path.join(path.dirname(target), tempName(`.${path.basename(target)}.tmp`));
+}
+
+/** Removes what killed builds of `target` left beside it: its temp files and no-cache directories. */
+export function collectStaleBeside(target: string): void {
+  const own = `.${path.basename(target)}.tmp-`;
+  collectStale(path.dirname(target), (name) => (name.startsWith(own) || name.startsWith(".layerpack-nocache-")) && isStale(name));
 }
 
 /** Runs `write(temp)` and renames temp to target; removes temp on any failure. */

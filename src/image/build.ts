@@ -22,6 +22,7 @@ import type { PushEvent, PushResult } from "../registry/push.ts";
 import { buildIntoCache, cacheRecord, describe, finishImage, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { dockerOutput, ociOutput, upToDateFile, writeStamp } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
+import { tempName } from "../util/temp.ts";
 
 export { epochSeconds, layerContent, planTag } from "./jobs.ts";
 
@@ -209,7 +210,8 @@ async function buildPrepared(input: BuildInput, p: Prepared): Promise<BuildResul
   // OCI outputs are assembled from blobs: without a cache, a temporary one (beside a file output, so layout blobs
   // can be hard links) is removed afterwards.
   const base = p.spec.output.format === "registry" ? os.tmpdir() : path.dirname(p.output);
-  const dir = fs.mkdtempSync(path.join(base, ".layerpack-nocache-"));
+  const dir = path.join(base, tempName(".layerpack-nocache"));
+  fs.mkdirSync(dir);
   try {
     return await buildCached(input, p, new LayerCache(dir));
   } finally {

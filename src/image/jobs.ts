@@ -17,7 +17,7 @@ import { writeLayer, type LayerContent, type LayerContext, type LayerWriteResult
 import { databaseFor, type NarFacts } from "../database/index.ts";
 import { imageUser } from "../plan/accounts.ts";
 import { layerKey } from "./layer-key.ts";
-import { checkOutputDir } from "./atomic.ts";
+import { checkOutputDir, collectStaleBeside } from "./atomic.ts";
 import { checkOutputPath, type OutputGuard } from "./output-guard.ts";
 import { rootSystemOptions } from "./root-system.ts";
 import { hostPath } from "../store/path.ts";
@@ -153,6 +153,7 @@ export function prepare(input: BuildInput): Prepared {
   else {
     checkOutputDir(output);
     checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: protectedPaths(input) });
+    collectStaleBeside(output);
   }
   const created = spec.created ?? "1970-01-01T00:00:01Z";
   const onEvent = input.onEvent;

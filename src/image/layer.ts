@@ -72,12 +72,15 @@ function storeParents(storeDir: string): string[] {
   return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
-async function writeFileData(sink: LayerSink, file: string, size: number, label: string, hasher?: NarHasher): Promise<void> {
+async function writeFileData(sink: LayerSink, file: string, size: number, label: string, signal: AbortSignal | undefined, hasher?: NarHasher): Promise<void> {
   const fd = openForRead(file, label);
   try {
     let left = size;
     while (left > 0) {
-      if (sink.free === 0) await sink.flush();
+      if (sink.free === 0) {
+        signal?.throwIfAborted(); // a large file stops between batches, not at its end
+        await sink.flush();
+      }
       const view = sink.batchView();
       const want = Math.min(view.length, left);
       const n = readInto(fd, view, want, label);
@@ -125,7 +128,7 @@ async function writeItem(w: Writer, item: string): Promise<NarResult> {
         break;
       case "file":
         await sink.write(header(name, "file", entry.mode, ctx.mtime, { size: entry.size }, perms));
-        await writeFileData(sink, entry.hostPath, entry.size, `${item}/${entry.rel}`, hasher);
+        await writeFileData(sink, entry.hostPath, entry.size, `${item}/${entry.rel}`, ctx.signal, hasher);
         break;
     }
   }
@@ -145,7 +148,7 @@ async function writeRootSystemEntry(w: Writer, e: RootSystemEntry): Promise<void
       return;
     case "file":
       await sink.write(header(name, "file", e.mode, ctx.mtime, { ...owner, size: e.size }, perms));
-      await writeFileData(sink, e.hostPath, e.size, e.hostPath);
+      await writeFileData(sink, e.hostPath, e.size, e.hostPath, w.ctx.signal);
       return;
     case "fifo":
       await sink.write(header(name, "fifo", e.mode, ctx.mtime, owner, perms));
@@ -192,7 +195,7 @@ async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
         throw new BuildError(`paths: ${entry.path}: reading source ${source}: ${(cause as Error).message}`, { cause });
       }
       await sink.write(header(name, "file", mode, ctx.mtime, { size }, perms));
-      await writeFileData(sink, source, size, source);
+      await writeFileData(sink, source, size, source, ctx.signal);
       return;
     }
   }

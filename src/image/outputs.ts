@@ -37,8 +37,12 @@ export function writeStamp(cache: LayerCache, output: string, image: BuiltImage,
   const stamp = outputStamp(written, image);
   if (stamp === undefined) return;
   const file = stampPath(cache, output);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, stamp);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, stamp);
+  } catch {
+    // A stamp only lets the next build skip rewriting an unchanged output: the image is in place either way.
+  }
 }
 
 /** Whether `output` is a file this cache wrote with exactly this image, untouched since. */

@@ -83,7 +83,7 @@ describe("OCI image layout", () => {
     const cfg = writeConfig("refused", "{ format: oci-layout, path: ./not-a-layout }");
     const r = layerpack(["build", cfg]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`output ${target} exists and is not an OCI image layout (no valid oci-layout file)`);
+    expect(r.stderr).toContain(`output.path ${target} is a directory that holds no OCI layout (no oci-layout file)`);
     expect(fs.readdirSync(target)).toEqual(["keep.txt"]);
     expect(fs.readdirSync(dir).filter((n) => n.includes(".tmp-") || n.includes("nocache"))).toEqual([]);
   });

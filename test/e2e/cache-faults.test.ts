@@ -1,0 +1,124 @@
+/**
+ * Cache faults and interrupted builds: an unusable cache directory is one warning and a build without it;
+ * `cache info` creates nothing; SIGINT/SIGTERM remove the build's temp files and keep the previous output; temp
+ * files a killed (SIGKILL) build left are collected by the next build.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { requireTool } from "../fixtures/tools.ts";
+import { removeExample, setUpExample } from "./example-dir.ts";
+import { layerpack } from "./cli.ts";
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/layerpack.js");
+let dir: string;
+
+beforeAll(() => {
+  ({ dir } = setUpExample("layerpack-cachefaults-"));
+  // Random bytes compress slowly: a build of this takes long enough to be interrupted.
+  const big = fs.openSync(path.join(dir, "big.bin"), "w");
+  for (let i = 0; i < 128; i++) fs.writeSync(big, randomBytes(1 << 20));
+  fs.closeSync(big);
+  fs.mkdirSync(path.join(dir, "out"));
+});
+afterAll(() => removeExample(dir));
+
+function config(name: string, source?: string): string {
+  const file = path.join(dir, `${name}.yaml`);
+  const paths = source ? `paths: [{ path: /data/big.bin, type: file, mode: "644", source: ${source} }]\n` : "";
+  fs.writeFileSync(file, `name: ${name}\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\n${paths}output: { path: ./out/image.tar }\n`);
+  return file;
+}
+
+const temps = (d: string) => (fs.existsSync(d) ? fs.readdirSync(d).filter((n) => n !== "image.tar") : []);
+
+/** Starts a build, waits until it has a temp file in `watchDir`, then sends `signal`; resolves with its exit. */
+function interrupt(args: string[], watchDir: string, signal: NodeJS.Signals, env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; sawTemp: boolean }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, ...env } });
+    let stderr = "";
+    let sawTemp = false;
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const poll = setInterval(() => {
+      if (temps(watchDir).length > 0 && !sawTemp) {
+        sawTemp = true;
+        setTimeout(() => child.kill(signal), 100);
+      }
+    }, 10);
+    child.on("exit", (code, sig) => {
+      clearInterval(poll);
+      resolve({ code, signal: sig, stderr, sawTemp });
+    });
+  });
+}
+
+describe("cache faults", () => {
+  it("a cache directory that cannot be made is one warning, and the build goes on without it", () => {
+    fs.writeFileSync(path.join(dir, "a-file"), "");
+    const r = layerpack(["build", config("small"), "--cache-dir", "./a-file/cache"], { cwd: dir });
+    expect(r.stderr.match(/warning/g)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^layerpack: warning: cannot use the cache directory .*a-file\/cache: .*; building without a cache/);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(path.join(dir, "out/image.tar"))).toBe(true);
+  });
+
+  it.runIf(process.getuid?.() !== 0 || requireTool("setpriv", "util-linux"))("an existing cache directory this user cannot write is one warning, before any work", () => {
+    const cache = path.join(dir, "root-cache");
+    fs.mkdirSync(path.join(cache, "tmp"), { recursive: true });
+    execFileSync("chmod", ["-R", "a+rX", dir]);
+    execFileSync("chmod", ["0777", path.join(dir, "out")]);
+    const asRoot = process.getuid?.() === 0;
+    if (!asRoot) execFileSync("chmod", ["-R", "a-w", cache]);
+    const cmd = [...(asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []), process.execPath, BIN, "build", config("small"), "--cache-dir", cache];
+    const r = spawnSync(cmd[0]!, cmd.slice(1), { cwd: dir, encoding: "utf8", env: { ...process.env, HOME: dir } });
+    execFileSync("chmod", ["-R", "u+w", cache]);
+    expect(r.stderr).toMatch(/^layerpack: warning: cannot use the cache directory .*root-cache: it is not writable; building without a cache/);
+    expect(r.stderr.match(/warning/g)).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.status).toBe(0);
+  });
+
+  it("cache info creates nothing", () => {
+    const missing = path.join(dir, "no-cache-here");
+    const r = layerpack(["cache", "info", "--cache-dir", missing], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/layers 0, blobs 0/);
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+});
+
+describe("interrupted builds", () => {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    it(`${sig} removes the temp files (cache and beside the output) and keeps the previous output`, async () => {
+      fs.writeFileSync(path.join(dir, "out/image.tar"), "previous");
+      const cache = path.join(dir, `cache-${sig}`);
+      const cached = await interrupt(["build", config("big", "./big.bin"), "--cache-dir", cache], path.join(cache, "tmp"), sig);
+      expect(cached.sawTemp).toBe(true);
+      expect(cached.stderr).toMatch(/layerpack build: interrupted; temp files removed, any previous output kept/);
+      expect(cached.code).toBe(130);
+      expect(temps(path.join(cache, "tmp"))).toEqual([]);
+      const uncached = await interrupt(["build", config("big", "./big.bin"), "--no-cache"], path.join(dir, "out"), sig);
+      expect(uncached.sawTemp).toBe(true);
+      expect(uncached.code).toBe(130);
+      expect(temps(path.join(dir, "out"))).toEqual([]);
+      expect(fs.readFileSync(path.join(dir, "out/image.tar"), "utf8")).toBe("previous");
+    });
+  }
+
+  it("temp files of a build killed with SIGKILL are collected by the next build", async () => {
+    const cache = path.join(dir, "cache-kill");
+    const killed = await interrupt(["build", config("big", "./big.bin"), "--cache-dir", cache], path.join(cache, "tmp"), "SIGKILL");
+    expect(killed.signal).toBe("SIGKILL");
+    expect(temps(path.join(cache, "tmp")).length).toBeGreaterThan(0);
+    const killedBeside = await interrupt(["build", config("big", "./big.bin"), "--no-cache"], path.join(dir, "out"), "SIGKILL");
+    expect(killedBeside.signal).toBe("SIGKILL");
+    expect(temps(path.join(dir, "out")).length).toBeGreaterThan(0);
+    const next = layerpack(["build", config("small"), "--cache-dir", cache], { cwd: dir });
+    expect(next.status, next.stderr).toBe(0);
+    expect(temps(path.join(cache, "tmp"))).toEqual([]);
+    expect(temps(path.join(dir, "out"))).toEqual([]);
+  });
+});
