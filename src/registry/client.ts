@@ -6,12 +6,21 @@
  *   it is dropped for other hosts; credentials go to a token realm on another host only over HTTPS.
  * - Retries: network errors, 5xx and 429 are retried with exponential backoff, honouring Retry-After. Requests
  *   with a body that cannot be replayed (upload chunks) are not retried here: the upload restarts as a whole.
- * - Errors name the registry, the request and the registry's own `{"errors":[{code,message}]}`; never credentials.
+ * - Timeouts and limits (http.ts): no progress for `timeoutMs` (default 30 s, LAYERPACK_REGISTRY_TIMEOUT in seconds)
+ *   fails the request, not retried: a registry that hung once would make the user wait that long again per retry.
+ *   Manifests are read up to 16 MiB, token answers 1 MiB, error bodies 64 KiB.
+ * - Locations (redirects, upload sessions) must be http(s): a registry does not get to point us at `file:` URLs.
+ * - Errors name the registry, the request and the registry's own `{"errors":[{code,message}]}`; never credentials:
+ *   every message (and the causes below it) is redacted of the password, tokens and their encodings (redact.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryError } from "../errors.ts";
 import { basicAuth, findCredentials, parseChallenge, PASSWORD_ENV, USER_ENV, type Challenge, type Credentials } from "./auth.ts";
 import { apiHost, isLoopback } from "./reference.ts";
+import { Secrets } from "./redact.ts";
+import {
+  DEFAULT_TIMEOUT_MS, ERROR_BODY_LIMIT, formatMs, guardResponse, MANIFEST_LIMIT, readUpTo, timeoutFromEnv, TIMEOUT_ENV, TOKEN_LIMIT, Watchdog, watchBody,
+} from "./http.ts";
 
 type Env = Record<string, string | undefined>;
 /** What fetch accepts as a request body. */
@@ -30,6 +39,8 @@ export interface ClientOptions {
   retries?: number;
   /** First backoff delay; doubles each retry (capped at 10 s). Default 500 ms. */
   backoffMs?: number;
+  /** Idle timeout of each request (connecting, sending, waiting, reading); default LAYERPACK_REGISTRY_TIMEOUT or 30 s. */
+  timeoutMs?: number;
   fetch?: typeof fetch;
 }
 
@@ -55,6 +66,8 @@ export interface RequestInit {
   expect: number[];
   /** Retry on network errors, 5xx and 429 (default true). */
   retry?: boolean;
+  /** The most bytes the answer's body may have; default 16 MiB for GETs of manifests, else no limit. */
+  maxBytes?: number;
 }
 
 const NETWORK_CODES_NOT_RETRIED = new Set(["ENOTFOUND", "ECONNREFUSED", "EAI_AGAIN", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT"]);
@@ -66,11 +79,14 @@ function retryAfter(header: string | null): number | undefined {
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 60_000) : undefined;
 }
 
-/** The registry's `{"errors":[...]}` as `CODE: message (detail)`, or the start of whatever it sent. */
-async function describeBody(res: Response): Promise<string> {
+/**
+ * The registry's `{"errors":[...]}` as `CODE: message (detail)`, or the start of whatever it sent (of its first
+ * 64 KiB). Redacted before it is cut short, so a cut cannot leave part of a secret.
+ */
+async function describeBody(res: Response, redact: (text: string) => string): Promise<string> {
   let text = "";
   try {
-    text = await res.text();
+    text = (await readUpTo(res, ERROR_BODY_LIMIT)).data.toString("utf8");
   } catch {
     return "";
   }
@@ -78,13 +94,14 @@ async function describeBody(res: Response): Promise<string> {
     const errors = (JSON.parse(text) as { errors?: { code?: string; message?: string; detail?: unknown }[] }).errors;
     if (Array.isArray(errors) && errors.length > 0) {
       return errors
-        .map((e) => [e.code, e.message].filter(Boolean).join(": ") + (e.detail !== undefined && e.detail !== null ? ` (${JSON.stringify(e.detail).slice(0, 200)})` : ""))
-        .join("; ");
+        .map((e) => redact([e.code, e.message].filter(Boolean).join(": ")) + (e.detail !== undefined && e.detail !== null ? ` (${redact(JSON.stringify(e.detail)).slice(0, 200)})` : ""))
+        .join("; ")
+        .slice(0, 2000);
     }
   } catch {
     // not JSON
   }
-  return text.trim().slice(0, 200);
+  return redact(text.trim()).slice(0, 200);
 }
 
 const causeCode = (err: unknown): string | undefined => {
@@ -99,6 +116,8 @@ export class RegistryClient {
   readonly #fetch: typeof fetch;
   readonly #retries: number;
   readonly #backoffMs: number;
+  readonly #timeoutMs: number;
+  readonly #secrets = new Secrets();
   readonly #credentials: Credentials | undefined;
   readonly #scopes: Set<string>;
   #challenge: Challenge | undefined;
@@ -113,7 +132,11 @@ export class RegistryClient {
     this.#fetch = opts.fetch ?? fetch;
     this.#retries = opts.retries ?? 4;
     this.#backoffMs = opts.backoffMs ?? 500;
-    this.#credentials = findCredentials(opts.registry, opts.env ?? process.env);
+    const env = opts.env ?? process.env;
+    this.#timeoutMs = opts.timeoutMs ?? timeoutFromEnv(env) ?? DEFAULT_TIMEOUT_MS;
+    this.#credentials = findCredentials(opts.registry, env);
+    this.#secrets.add(this.#credentials?.password, this.#credentials?.username);
+    this.#secrets.add(this.#credentials?.identityToken);
     this.#scopes = new Set([`repository:${opts.repository}:${opts.actions ?? "pull,push"}`]);
   }
 
@@ -127,15 +150,61 @@ export class RegistryClient {
     return `${method} ${u.origin === this.origin ? "" : u.origin}${u.pathname}`;
   }
 
+  /** `text` with every secret this client knows replaced by `[redacted]`. */
+  redact(text: string): string {
+    return this.#secrets.redact(text);
+  }
+
+  /** A copy of an error's cause chain with redacted messages, for errors made elsewhere from this client's. */
+  redactCause(err: unknown): Error | undefined {
+    return this.#secrets.redactCause(err);
+  }
+
+  /** A RequestError whose message and causes are redacted. */
+  #error(message: string, info: ConstructorParameters<typeof RequestError>[1], cause?: unknown): RequestError {
+    const redactedCause = this.#secrets.redactCause(cause);
+    return new RequestError(this.redact(message), info, redactedCause ? { cause: redactedCause } : undefined);
+  }
+
+  /** `registry r` for the registry's own origin, else the other host and whose it is. */
+  #who(url: string): string {
+    const u = new URL(url);
+    return u.origin === this.origin ? `registry ${this.registry}` : `${u.host} (for registry ${this.registry})`;
+  }
+
+  /** One fetch under the idle timeout, its answer's body guarded (timeout, `maxBytes`, broken connections). */
+  async #fetchGuarded(url: string | URL, init: globalThis.RequestInit & { duplex?: "half" }, method: string, maxBytes: number | undefined): Promise<Response> {
+    const href = String(url);
+    const where = this.#where(method, href);
+    const timeout = `${TIMEOUT_ENV} sets the timeout, in seconds`;
+    const dog = new Watchdog(this.#timeoutMs);
+    dog.arm();
+    let res: Response;
+    try {
+      res = await this.#fetch(url, { ...init, ...(init.body != null ? { body: watchBody(init.body, dog) } : {}), signal: dog.controller.signal });
+    } catch (cause) {
+      dog.stop();
+      if (dog.fired) throw this.#error(`${this.#who(href)} did not answer ${where} within ${formatMs(this.#timeoutMs)} (${timeout})`, { retryable: false });
+      throw cause;
+    }
+    return guardResponse(res, {
+      dog,
+      maxBytes,
+      tooLarge: () => this.#error(`${this.#who(href)} sent more than ${maxBytes! >> 10} KiB answering ${where}; not reading further`, { retryable: false }),
+      timedOut: () => this.#error(`${this.#who(href)} stopped sending its answer to ${where}: nothing for ${formatMs(this.#timeoutMs)} (${timeout})`, { retryable: false }),
+      broken: (cause) => this.#error(`the connection to ${this.#who(href)} broke while reading the answer to ${where}: ${(cause as Error).message}`, { retryable: true }, cause),
+    });
+  }
+
   /** Checks the registry answers and learns how it wants to be authenticated. */
   async ping(): Promise<void> {
     if (this.#pinged) return;
     const url = `${this.origin}/v2/`;
     const res = await this.request("GET", url, { expect: [200, 401, 404] });
-    if (res.status === 404) throw new RequestError(`${this.origin} is not an OCI registry: GET /v2/ answered 404`, { status: 404, retryable: false });
+    if (res.status === 404) throw this.#error(`${this.origin} is not an OCI registry: GET /v2/ answered 404`, { status: 404, retryable: false });
     if (res.status === 401) {
       const header = res.headers.get("www-authenticate");
-      const message = await describeBody(res);
+      const message = await describeBody(res, (t) => this.redact(t));
       if (!header) throw this.#denied("GET", url, message);
       await this.#authenticate(parseChallenge(header), false, message);
       // Wrong credentials show up here, before any upload.
@@ -160,7 +229,7 @@ export class RegistryClient {
   }
 
   /** Sends one request, following redirects by hand (Authorization only to this registry's origin). */
-  async #send(method: string, url: string, headers: Record<string, string>, body: BodyInit | undefined): Promise<{ res: Response; from: string }> {
+  async #send(method: string, url: string, headers: Record<string, string>, body: BodyInit | undefined, maxBytes: number | undefined): Promise<{ res: Response; from: string }> {
     let current = url;
     for (let hops = 0; hops < 6; hops++) {
       const h: Record<string, string> = { ...headers };
@@ -170,20 +239,20 @@ export class RegistryClient {
         init.body = body;
         init.duplex = "half";
       }
-      const res = await this.#fetch(current, init);
-      const location = res.headers.get("location");
-      if ([301, 302, 303, 307, 308].includes(res.status) && location && (method === "GET" || method === "HEAD")) {
+      const res = await this.#fetchGuarded(current, init, method, maxBytes);
+      if ([301, 302, 303, 307, 308].includes(res.status) && res.headers.get("location") && (method === "GET" || method === "HEAD")) {
         await res.body?.cancel();
-        current = new URL(location, current).href;
+        current = resolveLocation(res, current, `${this.#where(method, url)}: following a redirect`, (t) => this.redact(t));
         continue;
       }
       return { res, from: current };
     }
-    throw new RequestError(`${this.#where(method, url)}: too many redirects`, { retryable: false });
+    throw this.#error(`${this.#where(method, url)}: too many redirects`, { retryable: false });
   }
 
   async request(method: string, url: string, init: RequestInit): Promise<Response> {
     const retry = init.retry ?? true;
+    const maxBytes = init.maxBytes ?? (method === "GET" && new URL(url).pathname.includes("/manifests/") ? MANIFEST_LIMIT : undefined);
     let reauthenticated = false;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
@@ -191,13 +260,13 @@ export class RegistryClient {
       try {
         const made = init.body?.();
         const headers = { ...init.headers, ...(made ? { "content-length": String(made.length) } : {}) };
-        ({ res, from } = await this.#send(method, url, headers, made?.body));
+        ({ res, from } = await this.#send(method, url, headers, made?.body, maxBytes));
       } catch (cause) {
         if (cause instanceof RegistryError) throw cause;
         const code = causeCode(cause);
         const why = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message;
         const retryable = !(code && NETWORK_CODES_NOT_RETRIED.has(code));
-        const err = new RequestError(`cannot reach registry ${this.registry} (${this.#where(method, url)}): ${why}`, { retryable }, { cause });
+        const err = this.#error(`cannot reach registry ${this.registry} (${this.#where(method, url)}): ${why}`, { retryable }, cause);
         if (!retry || !retryable || attempt >= this.#retries) throw err;
         await this.#backoff(attempt, undefined);
         continue;
@@ -206,22 +275,22 @@ export class RegistryClient {
       // them, nor decide where the token service is.
       if (res.status === 401 && new URL(from).origin !== this.origin) {
         await res.body?.cancel();
-        throw new RequestError(`${this.#where(method, url)}: ${new URL(from).origin}, where the registry redirected, asks for credentials; they are only sent to ${this.origin}`, { status: 401, retryable: false });
+        throw this.#error(`${this.#where(method, url)}: ${new URL(from).origin}, where the registry redirected, asks for credentials; they are only sent to ${this.origin}`, { status: 401, retryable: false });
       }
       if (res.status === 401 && !reauthenticated && !init.expect.includes(401)) {
         reauthenticated = true;
         const header = res.headers.get("www-authenticate");
-        const message = await describeBody(res);
+        const message = await describeBody(res, (t) => this.redact(t));
         if (!header) throw this.#denied(method, url, message);
         await this.#authenticate(parseChallenge(header), false, message);
         attempt--;
         continue;
       }
       if (init.expect.includes(res.status)) return res;
-      const message = await describeBody(res);
+      const message = await describeBody(res, (t) => this.redact(t));
       if (res.status === 401 || res.status === 403) throw this.#denied(method, url, message, res.status);
       const retryable = res.status >= 500 || res.status === 429;
-      const err = new RequestError(
+      const err = this.#error(
         `registry ${this.registry} refused ${this.#where(method, url)}: ${res.status} ${res.statusText}${message ? `: ${message}` : ""}`,
         { status: res.status, retryable, ...(retryAfter(res.headers.get("retry-after")) !== undefined ? { retryAfterMs: retryAfter(res.headers.get("retry-after"))! } : {}) },
       );
@@ -234,7 +303,7 @@ export class RegistryClient {
     const hint = this.#credentials
       ? `the credentials from ${this.#credentials.source} were refused`
       : `no credentials found: set ${USER_ENV} and ${PASSWORD_ENV}, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)`;
-    return new RequestError(
+    return this.#error(
       `authentication with registry ${this.registry} failed (${this.#where(method, url)}: ${status}${message ? ` ${message}` : ""}): ${hint}`,
       { status, retryable: false },
     );
@@ -250,9 +319,11 @@ export class RegistryClient {
       return;
     }
     if (challenge.scheme !== "bearer" || !challenge.params.realm) {
-      throw new RequestError(`registry ${this.registry} asks for unsupported authentication '${challenge.scheme}'`, { retryable: false });
+      throw this.#error(`registry ${this.registry} asks for unsupported authentication '${this.redact(challenge.scheme).slice(0, 100)}'`, { retryable: false });
     }
-    this.#authorization = `Bearer ${await this.#token(challenge.params)}`;
+    const token = await this.#token(challenge.params);
+    this.#secrets.add(token);
+    this.#authorization = `Bearer ${token}`;
   }
 
   /** Trades credentials (or nothing: anonymous) for a bearer token at the realm. */
@@ -266,29 +337,51 @@ export class RegistryClient {
       if (creds?.identityToken) {
         const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: creds.identityToken, client_id: "layerpack", scope: scopes.join(" ") });
         if (params.service) form.set("service", params.service);
-        res = await this.#fetch(realm, { method: "POST", body: form, redirect: "error" });
+        res = await this.#fetchGuarded(realm, { method: "POST", body: form, redirect: "error" }, "POST", TOKEN_LIMIT);
       } else {
         if (params.service) realm.searchParams.set("service", params.service);
         for (const s of scopes) realm.searchParams.append("scope", s);
-        res = await this.#fetch(realm, { headers: creds ? { authorization: basicAuth(creds) } : {}, redirect: "error" });
+        res = await this.#fetchGuarded(realm, { headers: creds ? { authorization: basicAuth(creds) } : {}, redirect: "error" }, "GET", TOKEN_LIMIT);
       }
     } catch (cause) {
-      throw new RequestError(`cannot reach the token service of registry ${this.registry} at ${realm.origin}: ${(cause as Error).message}`, { retryable: true }, { cause });
+      if (cause instanceof RegistryError) throw cause;
+      throw this.#error(`cannot reach the token service of registry ${this.registry} at ${realm.origin}: ${(cause as Error).message}`, { retryable: true }, cause);
     }
     if (res.status !== 200) {
-      const message = await describeBody(res);
+      const message = await describeBody(res, (t) => this.redact(t));
       throw this.#denied("GET", realm.href, `token service answered ${res.status}${message ? `: ${message}` : ""}`, res.status);
     }
-    const body = (await res.json()) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
-    if (!token) throw new RequestError(`the token service of registry ${this.registry} sent no token`, { retryable: false });
+    const text = Buffer.from(await res.arrayBuffer()).toString("utf8");
+    let body: { token?: unknown; access_token?: unknown } | null;
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      // JSON.parse's message quotes the text, which may hold the token: not shown.
+      body = null;
+    }
+    const token = body?.token ?? body?.access_token;
+    if (typeof token !== "string" || token === "") throw this.#error(`the token service of registry ${this.registry} at ${realm.origin} sent no token`, { retryable: false });
     return token;
   }
 }
 
-/** Resolves a `Location` header (possibly relative) against the request URL. */
-export function resolveLocation(res: Response, requestUrl: string, what: string): string {
+/**
+ * Resolves a `Location` header (possibly relative) against the request URL; only http(s) URLs are accepted.
+ * `redact` cleans the message of an unacceptable one (the client's `redact`).
+ */
+export function resolveLocation(res: Response, requestUrl: string, what: string, redact: (text: string) => string = (t) => t): string {
   const location = res.headers.get("location");
   if (!location) throw new RequestError(`${what}: the registry sent no Location header`, { retryable: true });
-  return new URL(location, requestUrl).href;
+  let url: URL | undefined;
+  try {
+    url = new URL(location, requestUrl);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    const clean = redact(location);
+    const shown = JSON.stringify(clean.length > 200 ? `${clean.slice(0, 200)}...` : clean);
+    throw new RequestError(redact(`${what}: the registry sent Location ${shown}, which is not an http(s) URL; not following it`), { retryable: false });
+  }
+  return url.href;
 }

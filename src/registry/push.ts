@@ -92,9 +92,9 @@ class Pusher {
   readonly opts: PushOptions;
   readonly result: Omit<PushResult, "digest" | "references"> = { uploaded: 0, uploadedBytes: 0, mounted: 0, existing: 0 };
 
-  constructor(opts: PushOptions) {
+  constructor(opts: PushOptions, client: RegistryClient) {
     this.opts = opts;
-    this.client = new RegistryClient({ ...opts, registry: opts.ref.registry, repository: opts.ref.repository });
+    this.client = client;
   }
 
   get #where(): string {
@@ -119,7 +119,7 @@ class Pusher {
     const res = await this.client.request("POST", url, { expect: [201, 202], body: () => ({ body: new Uint8Array(0), length: 0 }) });
     await res.body?.cancel();
     if (res.status === 201) return undefined;
-    return resolveLocation(res, url, `starting the upload of ${blob.digest} to ${this.#where}`);
+    return resolveLocation(res, url, `starting the upload of ${blob.digest} to ${this.#where}`, (t) => this.client.redact(t));
   }
 
   async upload(blob: Blob, location: string): Promise<void> {
@@ -147,7 +147,7 @@ class Pusher {
         retry: false,
       });
       await res.body?.cancel();
-      at = resolveLocation(res, at, `uploading ${blob.digest} to ${this.#where}`);
+      at = resolveLocation(res, at, `uploading ${blob.digest} to ${this.#where}`, (t) => this.client.redact(t));
     }
     return put(at, 0, 0);
   }
@@ -181,8 +181,8 @@ class Pusher {
         if (!retryable || attempt >= retries) {
           const tries = attempt + 1;
           throw new RegistryError(
-            `uploading blob ${blob.digest} (${blob.size} bytes) to ${this.#where} failed${tries > 1 ? ` after ${tries} attempts` : ""}: ${(err as Error).message}`,
-            { cause: err },
+            this.client.redact(`uploading blob ${blob.digest} (${blob.size} bytes) to ${this.#where} failed${tries > 1 ? ` after ${tries} attempts` : ""}: ${(err as Error).message}`),
+            { cause: err instanceof RegistryError ? err : this.client.redactCause(err) },
           );
         }
         const wait = (err as RequestError).retryAfterMs ?? Math.min((this.opts.backoffMs ?? 500) * 2 ** attempt, 10_000);
@@ -205,7 +205,8 @@ class Pusher {
     await res.body?.cancel();
     const answered = res.headers.get("docker-content-digest");
     if (answered && answered !== digest) {
-      throw new RegistryError(`registry ${this.opts.ref.registry} stored the manifest of ${this.#where}:${tag} as ${answered}, not ${digest}; it rewrote the manifest`);
+      const shown = this.client.redact(answered).slice(0, 100);
+      throw new RegistryError(`registry ${this.opts.ref.registry} stored the manifest of ${this.#where}:${tag} as ${shown}, not ${digest}; it rewrote the manifest`);
     }
     return true;
   }
@@ -215,7 +216,10 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
   const tags = opts.ref.tag !== undefined ? [opts.ref.tag] : opts.tags;
   if (opts.ref.digest !== undefined) throw new RegistryError(`push to ${opts.ref.registry}/${opts.ref.repository}: give a tag, not a digest`);
   if (tags.length === 0) throw new RegistryError(`push to ${opts.ref.registry}/${opts.ref.repository}: no tag to push`);
-  const pusher = new Pusher(opts);
+  const client = new RegistryClient({ ...opts, registry: opts.ref.registry, repository: opts.ref.repository });
+  // Events carry no secrets today; redacting their text keeps it so whatever they come to carry.
+  const onEvent = opts.onEvent && ((e: PushEvent) => opts.onEvent!(Object.fromEntries(Object.entries(e).map(([k, v]) => [k, typeof v === "string" ? client.redact(v) : v])) as PushEvent));
+  const pusher = new Pusher({ ...opts, ...(onEvent ? { onEvent } : {}) }, client);
   await pusher.client.ping();
   const seen = new Set<string>();
   const blobs: Blob[] = [];
@@ -235,7 +239,7 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
     const sent = await pusher.putManifest(tag, manifest, digest);
     const reference = `${opts.ref.registry}/${opts.ref.repository}:${tag}`;
     references.push(reference);
-    opts.onEvent?.({ type: "manifest", reference, digest, unchanged: !sent });
+    onEvent?.({ type: "manifest", reference, digest, unchanged: !sent });
   }
   return { digest, references, ...pusher.result };
 }

@@ -1,7 +1,8 @@
 /**
  * Image references as docker and the distribution spec write them: `[REGISTRY/]NAME[:TAG][@DIGEST]`. The first
  * component is a registry when it has a `.` or `:` or is `localhost`; otherwise the registry is Docker Hub and a
- * one-component name gets `library/`.
+ * one-component name gets `library/`. Credentials in a reference (`user:password@host/name`) are refused, and the
+ * refusal shows them as `***@`: they would end up in shell history, plan files and messages.
  */
 import { RegistryError } from "../errors.ts";
 
@@ -23,6 +24,24 @@ const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
+/**
+ * Where userinfo ends: the last `@` that does not start the reference's trailing `@sha256:...` digest; -1 if none.
+ * A digest never holds `/` or a second `@`, so anything else after an `@` is a host.
+ */
+function userinfoEnd(text: string): number {
+  let end = text.lastIndexOf("@");
+  if (end >= 0 && /^sha256:[^/@]*$/.test(text.slice(end + 1))) end = text.lastIndexOf("@", end - 1);
+  return end;
+}
+
+/** `text` with any userinfo shown as `***@`, for messages. */
+export function maskUserinfo(text: string): string {
+  const end = userinfoEnd(text);
+  if (end < 0) return text;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? "";
+  return `${scheme}***${text.slice(end)}`;
+}
+
 function malformed(text: string, why: string): RegistryError {
   return new RegistryError(`malformed image reference '${text}': ${why} (expected REGISTRY/NAME:TAG, e.g. localhost:5000/hello:1.0)`);
 }
@@ -30,6 +49,11 @@ function malformed(text: string, why: string): RegistryError {
 export function parseReference(text: string): Reference {
   let rest = text.trim();
   if (rest === "") throw malformed(text, "it is empty");
+  if (userinfoEnd(rest) >= 0) {
+    throw new RegistryError(
+      `image reference '${maskUserinfo(rest)}' holds credentials; they are not taken from a reference: set LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)`,
+    );
+  }
   let digest: string | undefined;
   const at = rest.indexOf("@");
   if (at >= 0) {
