@@ -12,6 +12,8 @@
  *   image or the new one. Blobs no longer referenced stay (`umoci gc` removes them).
  * - An existing target that is not a layout (a file, or a non-empty directory without `oci-layout`) is an error.
  * - Layer blobs are hard links to the cache's read-only blobs when they share a file system, else copies.
+ * - Reuse is decided by content, not by presence: the config and manifest blobs are compared byte for byte, and
+ *   each layer blob must be intact (see BlobStamps). A damaged blob is written again from a checked cache blob.
  * - An oci-archive is always written whole (temp file + rename); an existing one is replaced.
  */
 import { TarFileWriter } from "./tar-file.ts";
@@ -23,6 +25,7 @@ import { canonicalJson } from "./config.ts";
 import { tempPathFor, writeAtomically } from "./atomic.ts";
 import { writeError } from "./sink.ts";
 import { OCI_MEDIA_TYPES, type BuiltImage, type Descriptor, type OciIndex, type OciManifest } from "./types.ts";
+import { hashRegular, hashRegularSync, MAX_DOCUMENT, readRegular, stampOf } from "./blob-file.ts";
 
 /** An image ready to be written: its documents plus where each layer's blob file is. */
 export interface ImageBlobs extends BuiltImage {
@@ -81,18 +84,109 @@ function existingLayout(dir: string): OciIndex | undefined {
     new BuildError(`output ${dir} exists and is not an OCI image layout (${why}); remove it or choose another output.path`);
   if (!st.isDirectory()) throw notLayout("not a directory");
   if (fs.readdirSync(dir).length === 0) return undefined;
+  // Read as untrusted files: a FIFO or a huge file here must not hang or flood the build.
+  const document = (name: string) => JSON.parse(readRegular(path.join(dir, name), name, { max: MAX_DOCUMENT })?.toString("utf8") ?? "") as unknown;
   try {
-    const layout = JSON.parse(fs.readFileSync(path.join(dir, "oci-layout"), "utf8")) as { imageLayoutVersion?: unknown };
-    if (typeof layout.imageLayoutVersion !== "string") throw new Error("no imageLayoutVersion");
+    const layout = document("oci-layout") as { imageLayoutVersion?: unknown } | null;
+    if (typeof layout?.imageLayoutVersion !== "string") throw new Error("no imageLayoutVersion");
   } catch {
     throw notLayout("no valid oci-layout file");
   }
   try {
-    const index = JSON.parse(fs.readFileSync(path.join(dir, "index.json"), "utf8")) as OciIndex;
-    if (!Array.isArray(index.manifests)) throw new Error("no manifests");
+    const index = document("index.json") as OciIndex | null;
+    if (!Array.isArray(index?.manifests)) throw new Error("no manifests");
     return index;
   } catch {
     throw notLayout("no valid index.json");
+  }
+}
+
+/**
+ * What we know of a layout's layer blobs: the stamp (device, inode, size, mtime, ctime) each had when we wrote it or
+ * last hashed it, kept in the layer cache beside the output's stamp (never in the layout, whose files stay exactly
+ * the image's). A blob whose stamp is unchanged is intact
+ * without being read. A write to the blob changes its ctime, which no one can set back (unlike mtime), so a damaged
+ * blob is hashed and found out. A new hard link changes ctime too (another layout linking the same cache blob): that
+ * blob is hashed once more, then stamped again. A layout without stamps (older layerpack, skopeo) is hashed whole once.
+ */
+class BlobStamps {
+  readonly #file: string | undefined;
+  readonly #stamps = new Map<string, string>();
+  #changed = false;
+
+  /** `file` holds the stamps; without one (no cache) every blob is hashed. */
+  constructor(file: string | undefined, read = true) {
+    this.#file = file;
+    if (!read || file === undefined) return;
+    try {
+      const data = readRegular(file, path.basename(file), { max: MAX_DOCUMENT });
+      const blobs = data && (JSON.parse(data.toString("utf8")) as { blobs?: unknown }).blobs;
+      if (typeof blobs === "object" && blobs !== null) {
+        for (const [hex, stamp] of Object.entries(blobs)) if (typeof stamp === "string") this.#stamps.set(hex, stamp);
+      }
+    } catch {
+      // unreadable stamps only mean hashing the blobs again
+    }
+  }
+
+  /** Whether the blob of `digest` in `blobs` is intact: stamp unchanged, else its bytes hash to the digest. */
+  intact(blobs: string, digest: string, size: number): boolean {
+    const hex = hexOf(digest);
+    const file = path.join(blobs, hex);
+    const now = currentStamp(file);
+    if (now !== undefined && this.#stamps.get(hex) === now) return true;
+    const hashed = hashRegularSync(file, size);
+    if (hashed?.digest !== digest) {
+      this.#changed = this.#stamps.delete(hex) || this.#changed;
+      return false;
+    }
+    this.#set(hex, hashed.stamp);
+    return true;
+  }
+
+  /** Records a blob just placed from a checked source. */
+  placed(blobs: string, digest: string): void {
+    const now = currentStamp(path.join(blobs, hexOf(digest)));
+    if (now !== undefined) this.#set(hexOf(digest), now);
+  }
+
+  #set(hex: string, stamp: string): void {
+    if (this.#stamps.get(hex) === stamp) return;
+    this.#stamps.set(hex, stamp);
+    this.#changed = true;
+  }
+
+  /** Writes the stamps when they changed. Best effort: without them, the next build hashes the blobs again. */
+  save(): void {
+    const file = this.#file;
+    if (!this.#changed || file === undefined) return;
+    const temp = tempPathFor(file);
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(temp, canonicalJson({ blobs: Object.fromEntries(this.#stamps) }));
+      fs.renameSync(temp, file);
+      this.#changed = false;
+    } catch {
+      fs.rmSync(temp, { force: true });
+    }
+  }
+}
+
+function currentStamp(file: string): string | undefined {
+  try {
+    const st = fs.lstatSync(file, { bigint: true });
+    return st.isFile() ? stampOf(st) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `file` is a regular file holding exactly `data` (a small blob: config or manifest). */
+function hasBytes(file: string, data: Buffer): boolean {
+  try {
+    return readRegular(file, "blob", { size: data.length })?.equals(data) === true;
+  } catch {
+    return false;
   }
 }
 
@@ -124,47 +218,44 @@ function writeBlobData(target: string, data: Buffer): void {
   }
 }
 
-const blobSize = (file: string): number => {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return -1;
-  }
-};
-
 /** Adds the image's blobs to `dir` (a layout, or a new one being built); returns the index entries for it. */
-async function addBlobs(dir: string, image: ImageBlobs): Promise<Descriptor[]> {
+async function addBlobs(dir: string, image: ImageBlobs, stamps: BlobStamps): Promise<Descriptor[]> {
   const blobs = path.join(dir, "blobs", "sha256");
   fs.mkdirSync(blobs, { recursive: true });
   const manifest = ociManifest(image);
   for (let i = 0; i < image.layers.length; i++) {
     const layer = image.layers[i]!;
-    const target = path.join(blobs, hexOf(layer.digest));
-    if (blobSize(target) === layer.size) continue;
-    placeBlob(await image.layerFile(i), target);
+    if (stamps.intact(blobs, layer.digest, layer.size)) continue;
+    placeBlob(await image.layerFile(i), path.join(blobs, hexOf(layer.digest)));
+    stamps.placed(blobs, layer.digest);
   }
   for (const data of [image.config, manifest]) {
     const target = path.join(blobs, hexOf(sha256(data)));
-    if (blobSize(target) !== data.length) writeBlobData(target, data);
+    if (!hasBytes(target, data)) writeBlobData(target, data);
   }
   return indexEntries(image, manifest);
 }
 
-const refName = (d: Descriptor) => d.annotations?.["org.opencontainers.image.ref.name"];
+// An existing index.json is not ours: an entry may be anything.
+const refName = (d: Descriptor | null | undefined) => d?.annotations?.["org.opencontainers.image.ref.name"];
 
 /** Writes (or adds to) the OCI image layout `dir`; see the module comment for what happens to an existing one. */
-export async function writeOciLayout(image: ImageBlobs, dir: string): Promise<void> {
+export async function writeOciLayout(image: ImageBlobs, dir: string, stampsFile?: string): Promise<void> {
   const existing = existingLayout(dir);
   if (existing === undefined) {
     await writeAtomically(dir, async (temp) => {
       fs.mkdirSync(temp, { mode: 0o755 });
-      const entries = await addBlobs(temp, image);
+      const stamps = new BlobStamps(stampsFile, false);
+      const entries = await addBlobs(temp, image, stamps);
+      stamps.save();
       fs.writeFileSync(path.join(temp, "oci-layout"), LAYOUT_FILE);
       fs.writeFileSync(path.join(temp, "index.json"), indexJson(entries));
     });
     return;
   }
-  const entries = await addBlobs(dir, image);
+  const stamps = new BlobStamps(stampsFile);
+  const entries = await addBlobs(dir, image, stamps);
+  stamps.save();
   const ours = new Set(image.repoTags);
   const kept = existing.manifests.filter((m) => !ours.has(refName(m) ?? ""));
   const indexFile = path.join(dir, "index.json");
@@ -178,8 +269,12 @@ export async function writeOciLayout(image: ImageBlobs, dir: string): Promise<vo
   }
 }
 
-/** Whether `dir` already holds exactly this image under all its tags, with every blob present at its size. */
-export function ociLayoutHas(dir: string, image: BuiltImage): boolean {
+/**
+ * Whether `dir` already holds exactly this image under all its tags, with every blob intact: config and manifest
+ * compared byte for byte, layers by stamp or else by hashing them (BlobStamps). Blobs found intact are stamped,
+ * so a write that follows does not hash them again.
+ */
+export function ociLayoutHas(dir: string, image: BuiltImage, stampsFile?: string): boolean {
   let index: OciIndex | undefined;
   try {
     index = existingLayout(dir);
@@ -190,27 +285,19 @@ export function ociLayoutHas(dir: string, image: BuiltImage): boolean {
   const manifest = ociManifest(image);
   const digest = sha256(manifest);
   for (const tag of image.repoTags) {
-    if (!index.manifests.some((m) => refName(m) === tag && m.digest === digest)) return false;
+    if (!index.manifests.some((m) => refName(m) === tag && m?.digest === digest)) return false;
   }
   const blobs = path.join(dir, "blobs", "sha256");
-  const wanted: [string, number][] = [
-    [digest, manifest.length],
-    [image.configDigest, image.config.length],
-    ...image.layers.map((l): [string, number] => [l.digest, l.size]),
-  ];
-  return wanted.every(([d, size]) => blobSize(path.join(blobs, hexOf(d))) === size);
+  if (!hasBytes(path.join(blobs, hexOf(digest)), manifest) || !hasBytes(path.join(blobs, hexOf(image.configDigest)), image.config)) return false;
+  const stamps = new BlobStamps(stampsFile);
+  const intact = image.layers.every((l) => stamps.intact(blobs, l.digest, l.size));
+  stamps.save();
+  return intact;
 }
 
-/** Whether `file` is `size` bytes whose sha256 is `digest` (a cached blob may have been damaged on disk). */
+/** Whether `file` is a regular file of `size` bytes whose sha256 is `digest` (a cached blob may have been damaged). */
 export async function fileHasDigest(file: string, digest: string, size: number): Promise<boolean> {
-  if (blobSize(file) !== size) return false;
-  const hash = createHash("sha256");
-  try {
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  } catch {
-    return false;
-  }
-  return `sha256:${hash.digest("hex")}` === digest;
+  return (await hashRegular(file, size)) === digest;
 }
 
 /**

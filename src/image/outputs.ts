@@ -28,8 +28,8 @@ function outputStamp(file: string, image: BuiltImage): string | undefined {
 }
 
 
-function stampPath(cache: LayerCache, output: string): string {
-  return path.join(cache.dir, "outputs", `${createHash("sha256").update(output).digest("hex")}.json`);
+function stampPath(cache: LayerCache, output: string, kind = "json"): string {
+  return path.join(cache.dir, "outputs", `${createHash("sha256").update(output).digest("hex")}.${kind}`);
 }
 
 /** Records the output's identity; `written` is the file as written (a temp name about to be renamed to `output`). */
@@ -105,7 +105,7 @@ export async function ociOutput(
   const result = (push?: PushResult): BuildResult => ({
     output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers: image.layers, stats, ...(push ? { push } : {}),
   });
-  if (format === "oci-layout" && ociLayoutHas(p.output, image)) {
+  if (format === "oci-layout" && ociLayoutHas(p.output, image, stampPath(cache, p.output, "blobs.json"))) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
     return result();
@@ -125,7 +125,7 @@ export async function ociOutput(
   };
   const withFiles: ImageBlobs = { ...image, layerFile };
   let push: PushResult | undefined;
-  if (format === "oci-layout") await writeOciLayout(withFiles, p.output);
+  if (format === "oci-layout") await writeOciLayout(withFiles, p.output, stampPath(cache, p.output, "blobs.json"));
   else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
   else {
     const { pushToRegistry } = await import("../registry/output.ts"); // the registry client only for pushes

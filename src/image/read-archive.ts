@@ -3,6 +3,10 @@
  * items it holds, for `layerpack diff`. One streaming pass: every entry is hashed as it goes by, and an entry whose
  * content is a tar (gzipped or not) is listed as a layer, so the manifest may come last, as in ours. Nothing is
  * extracted, and only small JSON entries are kept in memory.
+ *
+ * The archive is untrusted (blob-file.ts): an entry that is not a layer must be a document of at most
+ * MAX_DOCUMENT (refused from its header, before its data is read), all kept documents and remembered names are
+ * bounded, and manifest.json may name only relative paths inside the archive.
  */
 import { createHash } from "node:crypto";
 import { byBytes } from "../util/bytes.ts";
@@ -11,9 +15,10 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Extract } from "tar-stream";
+import { LayerpackError } from "../errors.ts";
+import { ArchiveBudget, checkArchivePath, isGzip, isTar as isTarHeader, openArchive } from "./blob-file.ts";
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
-import { LayerpackError } from "../errors.ts";
 
 /** A store item as found in a layer: its logical path and the bytes of its regular files there. */
 export interface ArchiveItem {
@@ -48,12 +53,6 @@ export interface ImageArchive {
 }
 
 const NIX32_NAME = /^[0123456789abcdfghijklmnpqrsvwxyz]{32}-[^/]+$/;
-const MAX_JSON = 64 << 20;
-
-function isTarHeader(b: Buffer): boolean {
-  return b.length >= 262 && b.subarray(257, 262).toString("latin1") === "ustar";
-}
-const isGzip = (b: Buffer): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
 /** The store item an entry name belongs to: the path up to its first `<hash>-<name>` component. */
 export function storeItemOf(entryName: string): string | undefined {
@@ -70,7 +69,7 @@ interface LayerListing {
 }
 
 /** Lists a layer tar from `source`, hashing the uncompressed bytes. */
-async function listLayer(source: Readable, gzipped: boolean): Promise<LayerListing> {
+async function listLayer(source: Readable, gzipped: boolean, budget: ArchiveBudget): Promise<LayerListing> {
   const hash = createHash("sha256");
   let uncompressedSize = 0;
   const count = new Transform({
@@ -90,6 +89,7 @@ async function listLayer(source: Readable, gzipped: boolean): Promise<LayerListi
       if (item === undefined) otherEntries++;
       else {
         const bytes = entry.header.type === "file" || entry.header.type === "contiguous-file" ? (entry.header.size ?? 0) : 0;
+        if (!items.has(item)) budget.name(item, "store items");
         items.set(item, (items.get(item) ?? 0) + bytes);
       }
       entry.resume();
@@ -109,7 +109,7 @@ async function listLayer(source: Readable, gzipped: boolean): Promise<LayerListi
 type EntryInfo = { name: string; digest: string; size: number } & ({ kind: "layer"; layer: LayerListing; compressed: boolean } | { kind: "data"; data?: Buffer });
 
 /** Reads one archive entry: hashes it, and lists it when it is a layer or keeps it when it may be JSON. */
-async function readEntry(entry: Entry): Promise<EntryInfo> {
+async function readEntry(entry: Entry, budget: ArchiveBudget): Promise<EntryInfo> {
   const hash = createHash("sha256");
   let size = 0;
   const iter = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -150,8 +150,9 @@ async function readEntry(entry: Entry): Promise<EntryInfo> {
     const compressed = isGzip(first);
     let layer: LayerListing;
     try {
-      layer = await listLayer(Readable.from(chunks()), compressed);
+      layer = await listLayer(Readable.from(chunks()), compressed, budget);
     } catch (cause) {
+      if (cause instanceof LayerpackError) throw cause;
       throw new LayerpackError(`archive entry ${name} looks like a layer but cannot be read as one: ${(cause as Error).message}`, { cause });
     }
     for await (const _ of chunks()) {
@@ -159,9 +160,12 @@ async function readEntry(entry: Entry): Promise<EntryInfo> {
     }
     return { ...done(), kind: "layer", layer, compressed };
   }
+  // Not a layer: a document, refused here, from its header's size, when it is too big to keep.
+  const regular = entry.header.type === "file" || entry.header.type === "contiguous-file";
+  if (regular) budget.keep(name, entry.header.size ?? 0);
   const kept: Buffer[] = [];
-  for await (const c of chunks()) if (size <= MAX_JSON) kept.push(c);
-  return { ...done(), kind: "data", ...(size <= MAX_JSON ? { data: Buffer.concat(kept) } : {}) };
+  for await (const c of chunks()) if (regular) kept.push(c);
+  return { ...done(), kind: "data", ...(regular ? { data: Buffer.concat(kept) } : {}) };
 }
 
 function parseJson(info: EntryInfo | undefined, what: string, file: string): unknown {
@@ -176,30 +180,31 @@ function parseJson(info: EntryInfo | undefined, what: string, file: string): unk
 /** Reads a docker archive (optionally gzipped as a whole). Throws LayerpackError naming it (as `label`) on bad input. */
 export async function readDockerArchive(file: string, label = file): Promise<ImageArchive> {
   const entries = new Map<string, EntryInfo>();
+  const budget = new ArchiveBudget(label);
   const extract = tarExtract();
-  let magic: Buffer;
+  const fd = openArchive(file, label);
+  const magic = Buffer.alloc(2);
   try {
-    const fd = fs.openSync(file, "r");
-    magic = Buffer.alloc(2);
     fs.readSync(fd, magic, 0, 2, 0);
-    fs.closeSync(fd);
   } catch (cause) {
+    fs.closeSync(fd);
     throw new LayerpackError(`cannot read image ${label}: ${(cause as Error).message}`, { cause });
   }
-  const input = fs.createReadStream(file);
+  const input = fs.createReadStream("", { fd, start: 0 });
   const piped = isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract);
   const reading = (async () => {
     for await (const entry of extract) {
-      const info = await readEntry(entry);
-      entries.set(info.name.replace(/^\.\//, ""), info);
+      const info = await readEntry(entry, budget);
+      const name = info.name.replace(/^\.\//, "");
+      budget.name(name);
+      entries.set(name, info);
     }
   })();
-  try {
-    await Promise.all([piped, reading]);
-  } catch (cause) {
-    if (cause instanceof LayerpackError) throw cause;
-    throw new LayerpackError(`${label} is not a readable docker archive (tar): ${(cause as Error).message}`, { cause });
-  }
+  const [p, r] = await Promise.allSettled([piped, reading]);
+  // Our own refusal first: it says more than the premature close it causes in the pipeline.
+  const failed = r.status === "rejected" ? r.reason : p.status === "rejected" ? p.reason : undefined;
+  if (failed instanceof LayerpackError) throw failed;
+  if (failed !== undefined) throw new LayerpackError(`${label} is not a readable docker archive (tar): ${(failed as Error).message}`, { cause: failed });
 
   const manifests = parseJson(entries.get("manifest.json"), "manifest.json", label);
   const manifest = Array.isArray(manifests) ? (manifests[0] as { Config?: unknown; RepoTags?: unknown; Layers?: unknown }) : undefined;
@@ -209,10 +214,14 @@ export async function readDockerArchive(file: string, label = file): Promise<Ima
   if ((manifests as unknown[]).length > 1) {
     throw new LayerpackError(`${label} holds ${(manifests as unknown[]).length} images; diff compares archives of one image each`);
   }
-  const config = parseJson(entries.get(manifest.Config), `config ${manifest.Config}`, label) as { architecture?: unknown; os?: unknown; variant?: unknown };
-  const layers = (manifest.Layers as unknown[]).map((name): ArchiveLayer => {
-    const info = entries.get(String(name));
-    if (!info) throw new LayerpackError(`${label}: manifest.json lists layer ${String(name)}, which the archive does not hold`);
+  // Entry names, not host paths; still refused when they could not be names inside an archive.
+  const configName = checkArchivePath(manifest.Config, `${label}: manifest.json`, "Config");
+  const layerNames = (manifest.Layers as unknown[]).map((l, i) => checkArchivePath(l, `${label}: manifest.json`, `Layers[${i}]`));
+  const config = parseJson(entries.get(configName), `config ${configName}`, label) as { architecture?: unknown; os?: unknown; variant?: unknown };
+  if (typeof config !== "object" || config === null) throw new LayerpackError(`${label}: config ${configName} is not a JSON object`);
+  const layers = layerNames.map((name): ArchiveLayer => {
+    const info = entries.get(name);
+    if (!info) throw new LayerpackError(`${label}: manifest.json lists layer ${name}, which the archive does not hold`);
     if (info.kind !== "layer") throw new LayerpackError(`${label}: layer ${info.name} is not a tar (plain or gzip)`);
     return {
       file: info.name,

@@ -2,6 +2,10 @@
  * Reads an image's manifest, config and layer list from any of our outputs — an OCI layout directory, an OCI or
  * docker archive (tar) — or from a registry, for `layerpack inspect`. Layer contents are not unpacked: archives
  * are read in one streaming pass that keeps only small JSON entries and hashes the rest.
+ *
+ * The input is untrusted (blob-file.ts): every digest is checked before it names a blob, layout blobs are read only
+ * as regular files inside blobs/sha256 (at their descriptor's size, checked against their digest), and documents
+ * are limited to MAX_DOCUMENT: a hostile image gets a clear error, never a hang or unbounded memory.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -13,6 +17,9 @@ import { LayerpackError } from "../errors.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { formatReference, parseReference } from "../registry/reference.ts";
 import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "./types.ts";
+import {
+  ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, mib, openArchive, readRegular, sha256Of,
+} from "./blob-file.ts";
 
 export interface InspectedLayer {
   digest: string;
@@ -38,24 +45,46 @@ export interface InspectedImage {
 }
 
 type Json = Record<string, unknown>;
-const MAX_JSON = 16 << 20;
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+/** Indexes inside indexes: real images nest one level (a multi-platform index); more is a loop in disguise. */
+const MAX_NESTING = 8;
 const isIndex = (mediaType: unknown) => mediaType === OCI_MEDIA_TYPES.index || mediaType === DOCKER_LIST;
-const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
+/** A JSON object (an index, manifest or config is never an array or a scalar). */
 function parse(data: Buffer, what: string, source: string): Json {
+  let value: unknown;
   try {
-    return JSON.parse(data.toString("utf8")) as Json;
+    value = JSON.parse(data.toString("utf8"));
   } catch (cause) {
     throw new LayerpackError(`${source}: ${what} is not valid JSON: ${(cause as Error).message}`, { cause });
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new LayerpackError(`${source}: ${what} is not a JSON object`);
+  return value as Json;
+}
+
+/** An index whose manifests are all descriptors with a valid digest and size: checked before any is used. */
+function checkIndex(value: Json, where: string): OciIndex {
+  if (!Array.isArray(value.manifests)) throw new LayerpackError(`${where}: "manifests" is not a list`);
+  value.manifests.forEach((m: unknown, i) => checkDescriptor(m, where, `manifests[${i}]`));
+  return value as unknown as OciIndex;
+}
+
+function checkManifest(value: Json, where: string): { config: Descriptor; layers: Descriptor[] } {
+  const config = checkDescriptor(value.config, where, "config");
+  if (!Array.isArray(value.layers)) throw new LayerpackError(`${where}: "layers" is not a list`);
+  const layers = value.layers.map((l: unknown, i) => checkDescriptor(l, where, `layers[${i}]`));
+  return { config, layers };
 }
 
 /** Joins the manifest's layers with the config's diff_ids and the history entries of non-empty layers. */
-function describeLayers(manifestLayers: Descriptor[], config: Json): InspectedLayer[] {
-  const diffIds = ((config.rootfs as Json | undefined)?.diff_ids as string[] | undefined) ?? [];
-  const history = ((config.history as Json[] | undefined) ?? []).filter((h) => h.empty_layer !== true);
+function describeLayers(manifestLayers: Descriptor[], config: Json, where: string): InspectedLayer[] {
+  const rootfs = config.rootfs as Json | undefined;
+  const rawIds = typeof rootfs === "object" && rootfs !== null ? rootfs.diff_ids : undefined;
+  if (rawIds !== undefined && !Array.isArray(rawIds)) throw new LayerpackError(`${where}: rootfs.diff_ids is not a list`);
+  const diffIds = ((rawIds as unknown[] | undefined) ?? []).map((d, i) => checkDigest(d, where, `rootfs.diff_ids[${i}]`));
+  const history = (Array.isArray(config.history) ? (config.history as unknown[]) : [])
+    .filter((h): h is Json => typeof h === "object" && h !== null && (h as Json).empty_layer !== true);
   return manifestLayers.map((l, i) => ({
     digest: l.digest,
     size: l.size,
@@ -65,11 +94,14 @@ function describeLayers(manifestLayers: Descriptor[], config: Json): InspectedLa
   }));
 }
 
-const refName = (d: Descriptor) => d.annotations?.["org.opencontainers.image.ref.name"];
+const refName = (d: Descriptor) => {
+  const name = (d.annotations as Record<string, unknown> | undefined)?.["org.opencontainers.image.ref.name"];
+  return typeof name === "string" ? name : undefined;
+};
 
 /** Picks the manifest in an index: by ref name when given, else the only image there is. */
 function pickFromIndex(index: OciIndex, ref: string | undefined, source: string): Descriptor {
-  const manifests = index.manifests ?? [];
+  const manifests = index.manifests;
   if (ref !== undefined) {
     const hit = manifests.find((m) => refName(m) === ref);
     if (!hit) throw new LayerpackError(`${source} has no image named '${ref}'; it has: ${manifests.map(refName).filter(Boolean).join(", ") || "no named images"}`);
@@ -83,28 +115,77 @@ function pickFromIndex(index: OciIndex, ref: string | undefined, source: string)
   throw new LayerpackError(`${source} holds ${digests.size} images; choose one with --ref NAME (${manifests.map(refName).filter(Boolean).join(", ")})`);
 }
 
-/** Reads an OCI layout given a way to read its blobs; follows nested indexes to one image manifest. */
-async function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: string | undefined, readFile: (name: string) => Promise<Buffer | undefined>): Promise<InspectedImage> {
-  const blob = async (digest: string, what: string) => {
-    const data = await readFile(`blobs/${digest.replace(":", "/")}`);
-    if (!data) throw new LayerpackError(`${source}: the ${what} blob ${digest} is missing`);
-    if (sha256(data) !== digest) throw new LayerpackError(`${source}: the ${what} blob ${digest} does not match its digest`);
-    return data;
+/** The files of a layout, in a directory or an archive. */
+interface LayoutFiles {
+  /** How errors name `name` (a path, or the archive and the entry). */
+  where(name: string): string;
+  /** A top-level document (oci-layout, index.json), at most MAX_DOCUMENT bytes; undefined when absent. */
+  document(name: string): Buffer | undefined;
+  /** A JSON blob, exactly as its (checked) descriptor says: its size and its digest. */
+  blob(d: { digest: string; size: number }, what: string): Buffer;
+}
+
+const blobName = (digest: string) => `blobs/sha256/${digest.slice("sha256:".length)}`;
+
+function tooBig(source: string, what: string, d: { digest: string; size: number }): LayerpackError {
+  return new LayerpackError(`${source}: the ${what} blob ${d.digest} is ${mib(d.size)} by its descriptor, over the ${mib(MAX_DOCUMENT)} limit for JSON documents`);
+}
+
+function layoutDirectory(dir: string): LayoutFiles {
+  return {
+    where: (name) => path.join(dir, name),
+    document: (name) => readRegular(path.join(dir, name), name, { max: MAX_DOCUMENT }),
+    blob(d, what) {
+      if (d.size > MAX_DOCUMENT) throw tooBig(dir, what, d);
+      // Blobs live inside the layout: a blobs or blobs/sha256 link could point anywhere on the host.
+      checkRealDirectory(path.join(dir, "blobs"), "the blobs directory");
+      checkRealDirectory(path.join(dir, "blobs", "sha256"), "the blobs/sha256 directory");
+      const data = readRegular(path.join(dir, blobName(d.digest)), `the ${what} blob`, d);
+      if (!data) throw new LayerpackError(`${dir}: the ${what} blob ${d.digest} is missing`);
+      return data;
+    },
   };
-  const indexData = await readFile("index.json");
+}
+
+function layoutArchive(file: string, entries: Map<string, TarEntry>): LayoutFiles {
+  return {
+    where: (name) => `${file}: ${name}`,
+    document: (name) => {
+      const e = entries.get(name);
+      return e === undefined ? undefined : (e.data ?? Buffer.alloc(0));
+    },
+    blob(d, what) {
+      if (d.size > MAX_DOCUMENT) throw tooBig(file, what, d);
+      const e = entries.get(blobName(d.digest));
+      if (!e) throw new LayerpackError(`${file}: the ${what} blob ${d.digest} is missing`);
+      if (e.size !== d.size) throw new LayerpackError(`${file}: the ${what} blob ${d.digest} is ${e.size} bytes, but its descriptor says ${d.size}`);
+      if (e.digest !== d.digest) throw new LayerpackError(`${file}: the ${what} blob ${d.digest} does not match its digest`);
+      if (!e.data) throw new LayerpackError(`${file}: the ${what} blob ${d.digest} is not a JSON document`);
+      return e.data;
+    },
+  };
+}
+
+/** Reads an OCI layout; follows nested indexes to one image manifest. */
+function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: string | undefined, files: LayoutFiles): InspectedImage {
+  const layoutData = files.document("oci-layout");
+  if (!layoutData) throw new LayerpackError(`${source}: no oci-layout file; is it an OCI image layout?`);
+  if (typeof parse(layoutData, "oci-layout", source).imageLayoutVersion !== "string") throw new LayerpackError(`${files.where("oci-layout")}: no imageLayoutVersion`);
+  const indexData = files.document("index.json");
   if (!indexData) throw new LayerpackError(`${source}: no index.json; is it an OCI image layout?`);
-  let index = parse(indexData, "index.json", source) as unknown as OciIndex;
+  let index = checkIndex(parse(indexData, "index.json", source), files.where("index.json"));
   let chosen = pickFromIndex(index, ref, source);
   const names = index.manifests.filter((m) => m.digest === chosen.digest).map(refName).filter((n): n is string => Boolean(n));
-  while (isIndex(chosen.mediaType)) {
-    index = parse(await blob(chosen.digest, "index"), `index ${chosen.digest}`, source) as unknown as OciIndex;
+  for (let depth = 0; isIndex(chosen.mediaType); depth++) {
+    if (depth === MAX_NESTING) throw new LayerpackError(`${source}: indexes nest more than ${MAX_NESTING} deep`);
+    index = checkIndex(parse(files.blob(chosen, "index"), `index ${chosen.digest}`, source), files.where(blobName(chosen.digest)));
     chosen = pickFromIndex(index, undefined, source);
   }
-  const manifestData = await blob(chosen.digest, "manifest");
-  const manifest = parse(manifestData, "the manifest", source);
-  const configDesc = manifest.config as Descriptor;
-  const config = parse(await blob(configDesc.digest, "config"), "the config", source);
-  return { kind, source, names, manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, layers: describeLayers(manifest.layers as Descriptor[], config) };
+  const manifest = parse(files.blob(chosen, "manifest"), `the manifest ${chosen.digest}`, source);
+  const { config: configDesc, layers } = checkManifest(manifest, files.where(blobName(chosen.digest)));
+  const config = parse(files.blob(configDesc, "config"), "the config", source);
+  const layerList = describeLayers(layers, config, files.where(blobName(configDesc.digest)));
+  return { kind, source, names, manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, layers: layerList };
 }
 
 interface TarEntry {
@@ -113,57 +194,116 @@ interface TarEntry {
   size: number;
 }
 
-/** One pass over a tar (optionally gzipped): JSON-looking entries kept, every entry hashed. */
+/** Whether an entry's first bytes (up to 512) are those of a JSON document rather than a layer or other blob. */
+const looksLikeDocument = (first: Buffer) => !isTar(first) && !isGzip(first) && /^\s*[{[]/.test(first.subarray(0, 64).toString("latin1"));
+
+/**
+ * One pass over a tar (optionally gzipped): every entry hashed, documents kept. A document over MAX_DOCUMENT is
+ * refused as soon as its header and first bytes are seen; other entries (layers) only go through the hash.
+ */
 async function readTar(file: string): Promise<Map<string, TarEntry>> {
   const entries = new Map<string, TarEntry>();
+  const budget = new ArchiveBudget(file);
   const extract = tarExtract();
+  const fd = openArchive(file, file);
   const magic = Buffer.alloc(2);
-  const fd = fs.openSync(file, "r");
-  fs.readSync(fd, magic, 0, 2, 0);
-  fs.closeSync(fd);
-  const input = fs.createReadStream(file);
-  const piped = magic[0] === 0x1f && magic[1] === 0x8b ? pipeline(input, createGunzip(), extract) : pipeline(input, extract);
+  try {
+    fs.readSync(fd, magic, 0, 2, 0);
+  } catch (cause) {
+    fs.closeSync(fd);
+    throw unreadable(file, cause);
+  }
+  const input = fs.createReadStream("", { fd, start: 0 });
+  const piped = isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract);
   const reading = (async () => {
     for await (const entry of extract) {
+      const { header } = entry;
+      const regular = header.type === "file" || header.type === "contiguous-file";
+      const name = header.name.replace(/^\.\//, "");
       const hash = createHash("sha256");
-      const kept: Buffer[] = [];
       let size = 0;
-      let json: boolean | undefined;
+      let head: Buffer[] | undefined = [];
+      let kept: Buffer[] | undefined;
+      const decide = (first: Buffer[]) => {
+        head = undefined;
+        if (!regular || !looksLikeDocument(Buffer.concat(first))) return;
+        budget.keep(name, header.size ?? 0);
+        kept = first;
+      };
       for await (const chunk of entry as AsyncIterable<Buffer>) {
         hash.update(chunk);
-        if (json === undefined) json = /^\s*[{[]/.test(chunk.subarray(0, 64).toString("latin1"));
         size += chunk.length;
-        if (json && size <= MAX_JSON) kept.push(chunk);
+        if (head) {
+          head.push(chunk);
+          if (size >= 512 || size >= (header.size ?? 0)) decide(head);
+        } else (kept as Buffer[] | undefined)?.push(chunk);
       }
-      if (entry.header.type !== "file") continue;
-      const name = entry.header.name.replace(/^\.\//, "");
-      entries.set(name, { digest: `sha256:${hash.digest("hex")}`, size, ...(json && size <= MAX_JSON ? { data: Buffer.concat(kept) } : {}) });
+      if (head) decide(head);
+      if (!regular) continue;
+      budget.name(name);
+      const data = kept as Buffer[] | undefined;
+      entries.set(name, { digest: `sha256:${hash.digest("hex")}`, size, ...(data ? { data: Buffer.concat(data) } : {}) });
     }
   })();
-  try {
-    await Promise.all([piped, reading]);
-  } catch (cause) {
-    throw new LayerpackError(`${file} is not a readable image archive (tar): ${(cause as Error).message}`, { cause });
-  }
+  const [p, r] = await Promise.allSettled([piped, reading]);
+  // Our own refusal first: it says more than the premature close it causes in the pipeline.
+  if (r.status === "rejected") throw r.reason instanceof LayerpackError ? r.reason : unreadable(file, r.reason);
+  if (p.status === "rejected") throw unreadable(file, p.reason);
   return entries;
 }
+
+const unreadable = (file: string, cause: unknown) => new LayerpackError(`${file} is not a readable image archive (tar): ${(cause as Error).message}`, { cause });
 
 function dockerArchive(file: string, entries: Map<string, TarEntry>): InspectedImage {
   const data = entries.get("manifest.json")?.data;
   if (!data) throw new LayerpackError(`${file} is neither an OCI archive (no oci-layout) nor a docker archive (no manifest.json)`);
-  const list = parse(data, "manifest.json", file) as unknown as { Config: string; RepoTags?: string[]; Layers: string[] }[];
-  const manifest = list[0];
-  if (!manifest || typeof manifest.Config !== "string" || !Array.isArray(manifest.Layers)) throw new LayerpackError(`${file}: manifest.json is not a docker archive manifest`);
-  const configEntry = entries.get(manifest.Config);
-  if (!configEntry?.data) throw new LayerpackError(`${file}: the config ${manifest.Config} is missing`);
-  const config = parse(configEntry.data, manifest.Config, file);
-  const layers = manifest.Layers.map((name): Descriptor => {
+  let list: unknown;
+  try {
+    list = JSON.parse(data.toString("utf8"));
+  } catch (cause) {
+    throw new LayerpackError(`${file}: manifest.json is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  const manifest = (Array.isArray(list) ? list[0] : undefined) as { Config?: unknown; RepoTags?: unknown; Layers?: unknown } | undefined;
+  if (typeof manifest !== "object" || manifest === null || !Array.isArray(manifest.Layers)) throw new LayerpackError(`${file}: manifest.json is not a docker archive manifest`);
+  const where = `${file}: manifest.json`;
+  // Entry names, not host paths; still refused when they could not be names inside an archive.
+  const configName = checkArchivePath(manifest.Config, where, "Config");
+  const layerNames = manifest.Layers.map((l: unknown, i) => checkArchivePath(l, where, `Layers[${i}]`));
+  const configEntry = entries.get(configName);
+  if (!configEntry?.data) throw new LayerpackError(`${file}: the config ${configName} is missing`);
+  const config = parse(configEntry.data, configName, file);
+  const layers = layerNames.map((name): Descriptor => {
     const e = entries.get(name);
     if (!e) throw new LayerpackError(`${file}: manifest.json lists layer ${name}, which the archive does not hold`);
     const mediaType = name.endsWith(".gz") ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
     return { digest: e.digest, size: e.size, mediaType };
   });
-  return { kind: "docker-archive", source: file, names: manifest.RepoTags ?? [], manifest, configDigest: configEntry.digest, config, layers: describeLayers(layers, config) };
+  const names = Array.isArray(manifest.RepoTags) ? manifest.RepoTags.filter((t): t is string => typeof t === "string") : [];
+  return { kind: "docker-archive", source: file, names, manifest, configDigest: configEntry.digest, config, layers: describeLayers(layers, config, `${file}: ${configName}`) };
+}
+
+/** A registry answer's body, at most `max` bytes: a Content-Length over it fails before any byte is read. */
+async function readBody(res: Response, max: number, what: string): Promise<Buffer> {
+  const tooLarge = () => new LayerpackError(`${what}: the registry sent more than ${mib(max)}, the limit for JSON documents`);
+  if (Number(res.headers.get("content-length") ?? 0) > max) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!res.body) return Buffer.alloc(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    total += r.value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(r.value);
+  }
+  return Buffer.concat(chunks);
 }
 
 async function fromRegistry(text: string, opts: ReadImageOptions): Promise<InspectedImage> {
@@ -171,31 +311,39 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Inspe
   const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}) });
   await client.ping();
   const accept = [OCI_MEDIA_TYPES.manifest, DOCKER_MANIFEST, OCI_MEDIA_TYPES.index, DOCKER_LIST].join(", ");
-  const get = async (suffix: string, headers: Record<string, string> = {}) => {
+  const get = async (suffix: string, what: string, headers: Record<string, string> = {}) => {
     const res = await client.request("GET", client.repoUrl(suffix), { headers, expect: [200] });
-    return Buffer.from(await res.arrayBuffer());
+    return readBody(res, MAX_DOCUMENT, `${text}: ${what}`);
+  };
+  // A manifest asked for by digest must be the one asked for (a tag may move; a digest may not).
+  const manifestAt = async (reference: string) => {
+    const data = await get(`manifests/${reference}`, `manifest ${reference}`, { accept });
+    if (DIGEST.test(reference) && sha256Of(data) !== reference) throw new LayerpackError(`${text}: the registry sent a manifest that does not match ${reference}`);
+    return { data, manifest: parse(data, `manifest ${reference}`, text) };
   };
   let reference = ref.digest ?? ref.tag ?? "latest";
-  let data = await get(`manifests/${reference}`, { accept });
-  let manifest = parse(data, `manifest ${reference}`, text);
-  while (isIndex(manifest.mediaType)) {
-    reference = pickFromIndex(manifest as unknown as OciIndex, undefined, text).digest;
-    data = await get(`manifests/${reference}`, { accept });
-    manifest = parse(data, `manifest ${reference}`, text);
+  let { data, manifest } = await manifestAt(reference);
+  for (let depth = 0; isIndex(manifest.mediaType); depth++) {
+    if (depth === MAX_NESTING) throw new LayerpackError(`${text}: indexes nest more than ${MAX_NESTING} deep`);
+    reference = pickFromIndex(checkIndex(manifest, `${text}: manifest ${reference}`), undefined, text).digest;
+    ({ data, manifest } = await manifestAt(reference));
   }
-  const configDesc = manifest.config as Descriptor;
-  const configData = await get(`blobs/${configDesc.digest}`);
-  if (sha256(configData) !== configDesc.digest) throw new LayerpackError(`${text}: the registry sent a config that does not match ${configDesc.digest}`);
+  const { config: configDesc, layers } = checkManifest(manifest, `${text}: manifest ${reference}`);
+  if (configDesc.size > MAX_DOCUMENT) throw tooBig(text, "config", configDesc);
+  const configData = await get(`blobs/${configDesc.digest}`, `config ${configDesc.digest}`);
+  if (configData.length !== configDesc.size || sha256Of(configData) !== configDesc.digest) {
+    throw new LayerpackError(`${text}: the registry sent a config that does not match ${configDesc.digest} (${configDesc.size} bytes)`);
+  }
   const config = parse(configData, "the config", text);
   return {
     kind: "registry",
     source: formatReference({ ...ref, ...(ref.tag === undefined && ref.digest === undefined ? { tag: "latest" } : {}) }),
     names: [formatReference(ref)],
-    manifestDigest: sha256(data),
+    manifestDigest: sha256Of(data),
     manifest,
     configDigest: configDesc.digest,
     config,
-    layers: describeLayers(manifest.layers as Descriptor[], config),
+    layers: describeLayers(layers, config, `${text}: config ${configDesc.digest}`),
   };
 }
 
@@ -218,15 +366,9 @@ export async function readImage(target: string, opts: ReadImageOptions = {}): Pr
   const file = path.resolve(target);
   if (st.isDirectory()) {
     if (!fs.existsSync(path.join(file, "oci-layout"))) throw new LayerpackError(`${file} is a directory but not an OCI image layout (no oci-layout file)`);
-    return readLayout("oci-layout", file, opts.ref, async (name) => {
-      try {
-        return fs.readFileSync(path.join(file, name));
-      } catch {
-        return undefined;
-      }
-    });
+    return readLayout("oci-layout", file, opts.ref, layoutDirectory(file));
   }
   const entries = await readTar(file);
-  if (entries.has("oci-layout")) return readLayout("oci-archive", file, opts.ref, async (name) => entries.get(name)?.data);
+  if (entries.has("oci-layout")) return readLayout("oci-archive", file, opts.ref, layoutArchive(file, entries));
   return dockerArchive(file, entries);
 }
