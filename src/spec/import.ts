@@ -187,8 +187,35 @@ export function syntaxErrorLocation(e: unknown): SyntaxErrorLocation | undefined
   return { file: fileURLToPath(at.url.replace(/\?.*$/, "")), line: at.line, column: at.column };
 }
 
-/** Import `file` afresh; returns its module namespace and the local files it imported (sorted). */
-export async function importConfigModule(file: string): Promise<{ exports: unknown; dependencies: string[] }> {
+/** How long a config module may take to load by default (LAYERPACK_CONFIG_TIMEOUT overrides it, in seconds). */
+export const CONFIG_TIMEOUT_MS = 30_000;
+
+/**
+ * Import `file` afresh; returns its module namespace and the local files it imported (sorted). A config that calls
+ * process.exit while loading gets an error instead of ending layerpack with nothing built, and one that does not
+ * finish loading (a top-level await that never settles) gets one after `timeoutMs`.
+ */
+export async function importConfigModule(file: string, timeoutMs = CONFIG_TIMEOUT_MS): Promise<{ exports: unknown; dependencies: string[] }> {
+  const exit = process.exit;
+  process.exit = ((code?: number | string | null) => {
+    throw new Error(`${path.basename(file)} called process.exit(${code ?? ""}) while loading; a config module must only export its settings`);
+  }) as typeof process.exit;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${path.basename(file)} did not finish loading within ${timeoutMs / 1000} s (a top-level await that never settles?); LAYERPACK_CONFIG_TIMEOUT sets the limit in seconds`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([importFresh(file), timeout]);
+  } finally {
+    clearTimeout(timer);
+    process.exit = exit;
+  }
+}
+
+async function importFresh(file: string): Promise<{ exports: unknown; dependencies: string[] }> {
   installHooks();
   const token = `${process.pid}-${++loadCount}`; // no dot: a trailing ".N" reads as a file extension to some tools
   const seen = new Set<string>();

@@ -18,8 +18,9 @@ import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, type KeyPath } from "./format.ts";
-import { importConfigModule, syntaxErrorLocation } from "./import.ts";
-import { imageSpecSchema, type ImageSpec } from "./schema.ts";
+import { CONFIG_TIMEOUT_MS, importConfigModule, syntaxErrorLocation } from "./import.ts";
+import { decodeUtf8, duplicateKeys } from "./text.ts";
+import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
 
 /** Where the search looks, in this order, inside the working directory. */
 export const SEARCH_PLACES = [
@@ -96,7 +97,7 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const file = options.configPath === undefined ? await search(cwd) : path.resolve(cwd, options.configPath);
   const shown = displayPath(cwd, file);
-  const source = await readSource(file, shown);
+  const source = await readSource(file, shown, options.env ?? process.env);
   const spec = validate(source, file, shown);
   const created = spec.created ?? createdFromEnv(options.env ?? process.env, file, shown);
   const configDir = path.dirname(file);
@@ -168,33 +169,51 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 async function readText(file: string, shown: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await readFile(file, "utf8");
+    bytes = await readFile(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory, not a file" : (e as Error).message;
     throw new SpecError(`cannot read config ${shown}: ${why}`, { file }, { cause: e });
   }
+  const decoded = decodeUtf8(bytes);
+  if ("text" in decoded) return decoded.text;
+  const { line, column } = decoded;
+  throw new SpecError(`${shown}:${line}:${column}: the file is not UTF-8 text (save it as UTF-8)`, { file, line, column });
 }
 
 /** Parse YAML (JSON is parsed the same way) keeping node positions; syntax errors and duplicate keys are fatal. */
 function parseData(text: string, file: string, shown: string): { doc: Document.Parsed; lines: LineCounter } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const issues = doc.errors.map((err) => {
-      const { line, col } = lines.linePos(err.pos[0]);
-      const message = err.code === "DUPLICATE_KEY" ? "duplicate key (each key may appear once)" : err.message.split("\n")[0] ?? err.message;
-      return { keyPath: "", message, line, column: col };
-    });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const issues = doc.errors.map((err) => {
+    const { line, col } = lines.linePos(err.pos[0]);
+    return { keyPath: "", message: err.message.split("\n")[0] ?? err.message, line, column: col };
+  });
+  if (issues.length === 0) {
+    for (const d of duplicateKeys(doc, lines)) issues.push({ keyPath: "", message: `duplicate key ${JSON.stringify(d.key)} (each key may appear once)`, line: d.line, column: d.column });
+  }
+  if (issues.length > 0) {
     const first = issues[0]!;
-    throw new SpecError(issues.map((i) => formatIssue(shown, i)).join("\n"), { file, line: first.line, column: first.column });
+    const shownIssues = issues.slice(0, 20).map((i) => formatIssue(shown, i));
+    if (issues.length > 20) shownIssues.push(`${shown}: ... and ${issues.length - 20} more`);
+    throw new SpecError(shownIssues.join("\n"), { file, line: first.line, column: first.column });
   }
   return { doc, lines };
 }
 
-async function readSource(file: string, shown: string): Promise<Source> {
+/** LAYERPACK_CONFIG_TIMEOUT (seconds), else the default. */
+function configTimeout(env: Record<string, string | undefined>, file: string, shown: string): number {
+  const raw = env.LAYERPACK_CONFIG_TIMEOUT;
+  if (raw === undefined || raw.trim() === "") return CONFIG_TIMEOUT_MS;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new SpecError(`${shown}: LAYERPACK_CONFIG_TIMEOUT must be a positive number of seconds, not ${JSON.stringify(raw)}`, { file });
+  return seconds * 1000;
+}
+
+async function readSource(file: string, shown: string, env: Record<string, string | undefined>): Promise<Source> {
   const kind = kindOf(file);
   if (kind === undefined) {
     throw new SpecError(`${shown}: unsupported config file type; use .ts, .mts, .cts, .js, .mjs, .cjs, .yaml, .yml or .json`, { file });
@@ -202,7 +221,7 @@ async function readSource(file: string, shown: string): Promise<Source> {
   if (kind === "module") {
     await readText(file, shown); // same "missing"/"unreadable" errors as for data files
     try {
-      const { exports, dependencies } = await importConfigModule(file);
+      const { exports, dependencies } = await importConfigModule(file, configTimeout(env, file, shown));
       if (!isRecord(exports) || !("default" in exports)) {
         throw new SpecError(`${shown}: the config module has no default export; write \`export default defineConfig({ ... })\``, { file });
       }
@@ -253,10 +272,10 @@ function createdFromEnv(env: Record<string, string | undefined>, file: string, s
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === "") return DEFAULT_CREATED;
   const seconds = /^\d{1,12}$/.test(raw) ? Number(raw) : NaN;
-  // Up to 9999-12-31T23:59:59Z: RFC 3339 has four-digit years.
-  if (!Number.isSafeInteger(seconds) || seconds > 253402300799) {
+  // Up to what a tar header's 11 octal digits hold (2242-03-16T12:56:31Z).
+  if (!Number.isSafeInteger(seconds) || seconds > MAX_TAR_SECONDS) {
     throw new SpecError(
-      `${shown}: created: SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970 ` +
+      `${shown}: created: SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a whole number of seconds since 1970, up to 8589934591 (2242, what tar headers hold) ` +
         `(unset it, or set \`created\` in the config)`,
       { file, keyPath: "created" },
     );

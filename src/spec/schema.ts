@@ -12,10 +12,23 @@ import { z } from "zod";
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
 export const storePathPattern = new RegExp(`^(/[^/\\0]+)+/[${NIX32}]{32}-[^/\\0]+$`);
 
+/** What a path in the image may be: names as Linux and GNU tar take them (NAME_MAX, PATH_MAX bytes). */
+export const MAX_NAME_BYTES = 255;
+export const MAX_PATH_BYTES = 4096;
+const bytes = (s: string) => Buffer.byteLength(s, "utf8");
+const fitsNames = (p: string) => p.split("/").every((c) => bytes(c) <= MAX_NAME_BYTES);
+const NAMES_MESSAGE = `every name in it must be at most ${MAX_NAME_BYTES} bytes`;
+const PATH_MESSAGE = `must be at most ${MAX_PATH_BYTES} bytes`;
+
 const absolutePath = z
   .string()
   .regex(/^\/[^\0]*$/, "must be an absolute path (start with /)")
-  .refine((p) => !p.split("/").includes(".."), "must not contain '..'");
+  .refine((p) => !p.split("/").includes(".."), "must not contain '..'")
+  .refine(fitsNames, NAMES_MESSAGE)
+  .refine((p) => bytes(p) <= MAX_PATH_BYTES, PATH_MESSAGE);
+
+/** Latest time a tar header holds (11 octal digits of seconds: 2242-03-16T12:56:31Z). */
+export const MAX_TAR_SECONDS = 0o77777777777;
 
 const octalMode = z
   .string()
@@ -42,7 +55,9 @@ export const closureSchema = z.strictObject({
 export const symlinkSpec = z
   .string()
   .regex(/^\/[^=]*=[^=]+$/, 'must look like "/bin=bin" (absolute link = target relative to the profile, or absolute)')
-  .refine((s) => !s.split("=").some((part) => part.split("/").includes("..")), "must not contain '..'");
+  .refine((s) => !s.split("=").some((part) => part.split("/").includes("..")), "must not contain '..'")
+  .refine((s) => s.split("=").every(fitsNames), NAMES_MESSAGE)
+  .refine((s) => s.split("=").every((part) => bytes(part) <= MAX_PATH_BYTES), `each side ${PATH_MESSAGE}`);
 
 export const pathEntrySchema = z.discriminatedUnion("type", [
   z.strictObject({
@@ -60,7 +75,7 @@ export const pathEntrySchema = z.discriminatedUnion("type", [
   z.strictObject({
     path: absolutePath,
     type: z.literal("symlink"),
-    target: z.string().min(1),
+    target: z.string().min(1).refine(fitsNames, NAMES_MESSAGE).refine((t) => bytes(t) <= MAX_PATH_BYTES, PATH_MESSAGE),
   }),
 ]);
 
@@ -178,7 +193,11 @@ export const permSchema = z
 const rfc3339 = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 time such as "1970-01-01T00:00:01Z"')
-  .refine((s) => !Number.isNaN(Date.parse(s)), "is not a valid date");
+  .refine((s) => !Number.isNaN(Date.parse(s)), "is not a valid date")
+  .refine((s) => {
+    const seconds = Date.parse(s) / 1000;
+    return seconds >= 0 && seconds <= MAX_TAR_SECONDS;
+  }, "must be between 1970-01-01T00:00:00Z and 2242-03-16T12:56:31Z (what a tar header's time holds)");
 
 const tagSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "must be a valid tag (letters, digits, _ . -, at most 128)");
 
@@ -220,6 +239,8 @@ export const imageSpecSchema = z
     perms: z.array(permSchema).default([]).describe("ownership and mode of matching entries in any layer"),
   })
   .superRefine((spec, ctx) => {
+    // A NUL byte ends a C string: in a name, path, label or variable it would be cut or refused mid-build.
+    for (const at of nulStrings(spec, [])) ctx.addIssue({ code: "custom", path: at, message: "must not contain a NUL byte (\\0)" });
     if ((spec.profile === undefined) === (spec.roots === undefined)) {
       ctx.addIssue({ code: "custom", path: spec.profile === undefined ? [] : ["roots"], message: "give exactly one of profile or roots" });
     }
@@ -234,6 +255,16 @@ export const imageSpecSchema = z
       });
     }
   });
+
+/** Key paths of every string (or record key) holding a NUL byte. */
+function nulStrings(value: unknown, at: (string | number)[]): (string | number)[][] {
+  if (typeof value === "string") return value.includes("\0") ? [at] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nulStrings(v, [...at, i]));
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value).flatMap(([k, v]) => (k.includes("\0") ? [[...at, k]] : nulStrings(v, [...at, k])));
+  }
+  return [];
+}
 
 export type ImageSpecInput = z.input<typeof imageSpecSchema>;
 export type ImageSpec = z.output<typeof imageSpecSchema>;

@@ -54,14 +54,14 @@ describe("syntax", () => {
 
   test("duplicate key with the line:column of the second one", async () => {
     const { err } = await yamlError(`${MINIMAL_YAML}layers:\n  max: 10\n  max: 20\n`);
-    expect(err.message).toBe("image.config.yaml:6:3: duplicate key (each key may appear once)");
+    expect(err.message).toBe("image.config.yaml:6:3: duplicate key \"max\" (each key may appear once)");
     expect([err.line, err.column]).toEqual([6, 3]);
   });
 
   test("a malformed package.json met by the search is reported with line:column", async () => {
     const cwd = tmpConfigDir({ "package.json": '{\n  "name": "app",\n  "name": "again"\n}\n' });
     const err = await loadError({ cwd });
-    expect(err.message).toBe("package.json:3:3: duplicate key (each key may appear once)");
+    expect(err.message).toBe("package.json:3:3: duplicate key \"name\" (each key may appear once)");
   });
 
   test("JSON syntax error with line:column", async () => {

@@ -165,11 +165,11 @@ describe("created and SOURCE_DATE_EPOCH", () => {
     }
   });
 
-  test.each(["yesterday", "1.5", "-1", "1e9", " 12", "99999999999999"])("SOURCE_DATE_EPOCH=%j is refused", async (value) => {
+  test.each(["yesterday", "1.5", "-1", "1e9", " 12", "99999999999999", "8589934592"])("SOURCE_DATE_EPOCH=%j is refused", async (value) => {
     const cwd = tmpConfigDir({ "image.config.yaml": MINIMAL_YAML });
     const err = await loadError({ cwd, env: { SOURCE_DATE_EPOCH: value } });
     expect(err.message).toBe(
-      `image.config.yaml: created: SOURCE_DATE_EPOCH=${JSON.stringify(value)} is not a whole number of seconds since 1970 (unset it, or set \`created\` in the config)`,
+      `image.config.yaml: created: SOURCE_DATE_EPOCH=${JSON.stringify(value)} is not a whole number of seconds since 1970, up to 8589934591 (2242, what tar headers hold) (unset it, or set \`created\` in the config)`,
     );
     expect(err.keyPath).toBe("created");
   });

@@ -130,6 +130,25 @@ describe("TS configs under Node's loader", () => {
     expect(r).toMatchObject({ name: "n" });
   });
 
+  test("a config that calls process.exit while loading is an error, not a silent exit", () => {
+    const cwd = tmpConfigDir({ "image.config.ts": 'const code: number = 0;\nprocess.exit(code);\nexport default {};\n' });
+    const { error } = loadOutcome(cwd);
+    expect(error?.[1]).toBe(
+      "image.config.ts: loading the config module failed: image.config.ts called process.exit(0) while loading; a config module must only export its settings",
+    );
+  });
+
+  test("a config that never finishes loading is an error after LAYERPACK_CONFIG_TIMEOUT", () => {
+    const cwd = tmpConfigDir({ "image.config.mjs": "await new Promise(() => {});\nexport default {};\n" });
+    const out = loadInNode(
+      "try { await loadSpec({ env: { LAYERPACK_CONFIG_TIMEOUT: '0.5' } }); console.log('null'); } catch (e) { console.log(JSON.stringify(e.message)); }",
+      cwd,
+    );
+    expect(out).toBe(
+      "image.config.mjs: loading the config module failed: image.config.mjs did not finish loading within 0.5 s (a top-level await that never settles?); LAYERPACK_CONFIG_TIMEOUT sets the limit in seconds",
+    );
+  });
+
   test("a package the config imports that is not installed says how to install it", () => {
     const cwd = tmpConfigDir({ "image.config.ts": 'import merge from "lodash-es/merge";\nexport default merge({}, {});\n' });
     const { error } = loadOutcome(cwd);
