@@ -1,7 +1,7 @@
 /** Outputs appear whole or not at all: write beside the target under a temp name, rename at the end. */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BuildError } from "../errors.ts";
+import { BuildError, LayerpackError } from "../errors.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 
 /** Fails early, before any work, when the output's directory does not exist. */
@@ -14,6 +14,13 @@ export function checkOutputDir(outPath: string): void {
     throw new BuildError(`output directory ${dir} does not exist (output.path ${outPath}); create it first`);
   }
   if (!st.isDirectory()) throw new BuildError(`output directory ${dir} is not a directory (output.path ${outPath})`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code === "EROFS" ? "is on a read-only file system" : code === "EACCES" ? "is not writable by this user" : `cannot be written: ${(cause as Error).message}`;
+    throw new BuildError(`output directory ${dir} ${why} (output.path ${outPath})`, { cause });
+  }
 }
 
 export function tempPathFor(target: string): string {
@@ -35,6 +42,8 @@ export async function writeAtomically<T>(target: string, write: (temp: string) =
     return result;
   } catch (err) {
     fs.rmSync(temp, { force: true, recursive: true });
-    throw err;
+    // A file system error here (full, read-only, gone) is the user's to fix, not a bug.
+    if (!(err instanceof Error) || err instanceof LayerpackError || typeof (err as NodeJS.ErrnoException).code !== "string" || err.name === "AbortError") throw err;
+    throw new BuildError(`writing ${target}: ${err.message}`, { cause: err });
   }
 }
