@@ -157,29 +157,48 @@ export function readRegular(file: string, what: string, expect: Expect): Buffer 
   }
 }
 
-/** The sha256 of a regular file's first `size` bytes and its stamp when opened; undefined when it is missing,
- * not a regular file, or not `size` bytes. Synchronous, 1 MiB at a time: memory stays flat whatever the file. */
-export function hashRegularSync(file: string, size: number): { digest: string; stamp: string } | undefined {
+/** A regular file opened for hashing when it is exactly `size` bytes; undefined when missing, another kind, or another size. */
+function openSized(file: string, size: number): NonNullable<ReturnType<typeof openRegular>> | undefined {
   let opened: ReturnType<typeof openRegular>;
   try {
     opened = openRegular(file, "blob");
   } catch {
     return undefined;
   }
+  if (opened !== undefined && Number(opened.stats.size) !== size) {
+    fs.closeSync(opened.fd);
+    return undefined;
+  }
+  return opened;
+}
+
+/**
+ * Hashes `size` bytes read by `read` 1 MiB at a time (memory stays flat whatever the file): the digest, or undefined
+ * when the file holds more or fewer bytes. One loop for the synchronous and the asynchronous reader.
+ */
+function* hashChunks(size: number): Generator<{ buf: Buffer; at: number }, string | undefined, number> {
+  const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(Math.min(1 << 20, size + 1));
+  let done = 0;
+  for (;;) {
+    const n = yield { buf, at: done };
+    if (n === 0) break;
+    done += n;
+    if (done > size) return undefined;
+    hash.update(buf.subarray(0, n));
+  }
+  return done === size ? `sha256:${hash.digest("hex")}` : undefined;
+}
+
+/** The sha256 of a regular file of `size` bytes and its stamp when opened (see openSized and hashChunks). */
+export function hashRegularSync(file: string, size: number): { digest: string; stamp: string } | undefined {
+  const opened = openSized(file, size);
   if (opened === undefined) return undefined;
   try {
-    if (Number(opened.stats.size) !== size) return undefined;
-    const hash = createHash("sha256");
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, size + 1));
-    let done = 0;
-    for (;;) {
-      const n = fs.readSync(opened.fd, buf, 0, buf.length, done);
-      if (n === 0) break;
-      done += n;
-      if (done > size) return undefined;
-      hash.update(buf.subarray(0, n));
-    }
-    return done === size ? { digest: `sha256:${hash.digest("hex")}`, stamp: stampOf(opened.stats) } : undefined;
+    const steps = hashChunks(size);
+    let step = steps.next(0);
+    while (!step.done) step = steps.next(fs.readSync(opened.fd, step.value.buf, 0, step.value.buf.length, step.value.at));
+    return step.value === undefined ? undefined : { digest: step.value, stamp: stampOf(opened.stats) };
   } catch {
     return undefined;
   } finally {
@@ -189,26 +208,16 @@ export function hashRegularSync(file: string, size: number): { digest: string; s
 
 /** Like hashRegularSync, without blocking: for layer blobs of many MiB. */
 export async function hashRegular(file: string, size: number): Promise<string | undefined> {
-  let opened: ReturnType<typeof openRegular>;
-  try {
-    opened = openRegular(file, "blob");
-  } catch {
-    return undefined;
-  }
+  const opened = openSized(file, size);
   if (opened === undefined) return undefined;
   try {
-    if (Number(opened.stats.size) !== size) return undefined;
-    const hash = createHash("sha256");
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, size + 1));
-    let done = 0;
-    for (;;) {
-      const n = await new Promise<number>((resolve, reject) => fs.read(opened.fd, buf, 0, buf.length, done, (err, bytes) => (err ? reject(err) : resolve(bytes))));
-      if (n === 0) break;
-      done += n;
-      if (done > size) return undefined;
-      hash.update(buf.subarray(0, n));
+    const steps = hashChunks(size);
+    let step = steps.next(0);
+    while (!step.done) {
+      const { buf, at } = step.value;
+      step = steps.next(await new Promise<number>((resolve, reject) => fs.read(opened.fd, buf, 0, buf.length, at, (err, n) => (err ? reject(err) : resolve(n)))));
     }
-    return done === size ? `sha256:${hash.digest("hex")}` : undefined;
+    return step.value;
   } catch {
     return undefined;
   } finally {
