@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import * as fs from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { formatError } from "./errors.ts";
 import type { Command, Io } from "./cli/context.ts";
 
@@ -40,6 +41,8 @@ const defaultIo = (): Io => ({
   cwd: process.cwd(),
   env: process.env,
   isTTY: Boolean(process.stderr.isTTY),
+  stdoutIsTTY: Boolean(process.stdout.isTTY),
+  pipeOut: (file) => pipeline(fs.createReadStream(file), process.stdout, { end: false }),
 });
 
 let DEFAULT_IO: Io | undefined;

@@ -1,4 +1,8 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { buildImage } from "../image/build.ts";
+import { tempName } from "../util/temp.ts";
 import { cacheFromOptions, cacheOptions, loadAndPlan, UsageError, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
 
@@ -6,7 +10,7 @@ export const buildCommand: Command = {
   name: "build",
   usage: `layerpack build [config] [-o PATH] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
 
-  -o, --output PATH  override output.path
+  -o, --output PATH  override output.path; - writes the docker archive to standard output (a pipe)
   -q, --quiet        print only the output path
       --json         print build events as JSON lines
       --cache-dir DIR  layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
@@ -17,11 +21,24 @@ export const buildCommand: Command = {
   options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...cacheOptions },
   async run({ io, values, positionals, signal }) {
     const cache = cacheFromOptions(io, values);
-    const { spec, closure, plan, configDir, inputs } = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
-    const progress = new Progress(io, progressMode(io, values));
-    const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env, signal });
-    for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
-    progress.summary(result);
+    const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
+    const { closure, plan, configDir, inputs } = loaded;
+    const toStdout = loaded.spec.output.path === "-";
+    if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
+    // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.
+    const temp = toStdout ? path.join(os.tmpdir(), `${tempName("layerpack-stdout")}.tar`) : undefined;
+    const spec = temp ? { ...loaded.spec, output: { ...loaded.spec.output, path: temp } } : loaded.spec;
+    const progress = new Progress(io, progressMode(io, values), { stdoutTaken: toStdout });
+    try {
+      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env, signal });
+      for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
+      if (temp) {
+        await io.pipeOut(temp);
+        progress.summary({ ...result, output: "-" });
+      } else progress.summary(result);
+    } finally {
+      if (temp) fs.rmSync(temp, { force: true });
+    }
     return 0;
   },
 };

@@ -11,6 +11,10 @@ export interface Io {
   env: Record<string, string | undefined>;
   /** Whether stderr is a terminal (progress display). */
   isTTY: boolean;
+  /** Whether stdout is a terminal (no binary output there). */
+  stdoutIsTTY?: boolean;
+  /** Copies a file to standard output (`build -o -`). */
+  pipeOut: (file: string) => Promise<void>;
 }
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>;

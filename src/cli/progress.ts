@@ -22,14 +22,21 @@ export class Progress {
   #bytes = 0;
   #lastDraw = 0;
 
-  constructor(io: Io, mode: ProgressMode) {
+  /** `stdoutTaken`: standard output carries the image (`-o -`), so JSON events go to stderr. */
+  constructor(io: Io, mode: ProgressMode, options: { stdoutTaken?: boolean } = {}) {
     this.#io = io;
     this.#mode = mode;
+    this.#stdoutTaken = options.stdoutTaken ?? false;
+  }
+
+  readonly #stdoutTaken: boolean;
+  #json(line: string): void {
+    (this.#stdoutTaken ? this.#io.err : this.#io.out)(line);
   }
 
   event = (e: BuildEvent): void => {
     if (this.#mode === "json") {
-      this.#io.out(`${JSON.stringify({ ...e, time: Math.round(performance.now() - this.#started) })}\n`);
+      this.#json(`${JSON.stringify({ ...e, time: Math.round(performance.now() - this.#started) })}\n`);
       return;
     }
     if (e.type === "progress") {
@@ -61,14 +68,16 @@ export class Progress {
 
   /** The one summary line every mode but json and quiet ends with. */
   summary(result: BuildResult): void {
+    const pathOut = !this.#stdoutTaken;
     if (this.#mode === "tty") this.#io.err("\r\x1b[K");
     const seconds = ((performance.now() - this.#started) / 1000).toFixed(2);
     const s = result.stats;
     if (this.#mode === "json") {
-      this.#io.out(`${JSON.stringify({ type: "done", output: result.output, imageId: result.imageId, repoTag: result.repoTag, ...s, ...(result.push ? { push: result.push } : {}), seconds: Number(seconds) })}\n`);
+      this.#json(`${JSON.stringify({ type: "done", output: result.output, imageId: result.imageId, repoTag: result.repoTag, ...s, ...(result.push ? { push: result.push } : {}), seconds: Number(seconds) })}\n`);
       return;
     }
     if (this.#mode === "quiet") {
+      if (!pathOut) return;
       this.#io.out(`${result.push ? result.push.references.map((r) => `${r}@${result.push!.digest}`).join("\n") : result.output}\n`);
       return;
     }
@@ -84,6 +93,6 @@ export class Progress {
     this.#io.err(
       `built ${result.repoTag}: ${s.rebuilt} layers built, ${s.reused} reused, ${written}, ${seconds} s; image id ${result.imageId.slice(7, 19)}\n`,
     );
-    this.#io.out(`${result.output}\n`);
+    if (pathOut) this.#io.out(`${result.output}\n`);
   }
 }

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { Watcher, type WatchEvent } from "../watch/watch.ts";
 import type { BuildResult } from "../image/build.ts";
 import { formatError } from "../errors.ts";
-import { cacheFromOptions, cacheOptions, formatBytes, type Command, type Io } from "./context.ts";
+import { cacheFromOptions, cacheOptions, formatBytes, UsageError, type Command, type Io } from "./context.ts";
 
 function line(io: Io, json: boolean, e: WatchEvent): void {
   if (json) {
@@ -50,6 +50,7 @@ export const watchCommand: Command = {
   maxPositionals: 1,
   options: { exec: { type: "string" }, output: { type: "string", short: "o" }, json: { type: "boolean" }, ...cacheOptions },
   async run({ io, values, positionals }) {
+    if (values.output === "-") throw new UsageError("watch: -o - (standard output) takes one image; watch rebuilds into a file (use build -o -)");
     const json = Boolean(values.json);
     const exec = typeof values.exec === "string" ? values.exec : undefined;
     const jobs = typeof values.jobs === "string" ? Number(values.jobs) : undefined;

@@ -148,7 +148,11 @@ function protectedPaths(input: BuildInput): OutputGuard["protected"] {
 export function prepare(input: BuildInput): Prepared {
   const { spec, closure, plan } = input;
   // A registry output is its reference (checked before any work); the others are paths.
-  const output = spec.output.format === "registry" ? spec.output.ref! : path.resolve(spec.output.path!);
+  const outPath = spec.output.path;
+  if (spec.output.format !== "registry" && (outPath === undefined || outPath === "-")) {
+    throw new BuildError(`output.path is ${outPath === undefined ? "not set" : "- (standard output)"}: buildImage writes a file or directory; loadSpec fills in ./<name>.tar, the command line streams -`);
+  }
+  const output = spec.output.format === "registry" ? spec.output.ref! : path.resolve(outPath!);
   if (spec.output.format === "registry") parseReference(output);
   else {
     checkOutputDir(output);

@@ -6,7 +6,8 @@
  * Decisions:
  * - The search looks in `cwd` only, never in parent directories: a config found three levels up would build an image
  *   nobody asked for. Pass `configPath` for anything else.
- * - Host paths (profile, relative roots, store.root, closure.file, output.path) come back absolute, resolved against
+ * - Host paths (profile, relative roots, store.root, closure.file, output.path — default ./<name>.tar, and "-" for
+ *   standard output kept as is) come back absolute, resolved against
  *   the config file's directory. `paths[].source` stays as written: it goes into the reviewable plan, and the
  *   executor resolves it with `resolveFrom(configDir, source)`.
  * - `created` is always set in the result: as written, else SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z.
@@ -283,9 +284,15 @@ function createdFromEnv(env: Record<string, string | undefined>, file: string, s
   return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, "Z");
 }
 
+/** `<name>.tar` (a layout: `<name>`), the name's slashes as dashes: team/web writes team-web.tar. */
+export function defaultOutputName(spec: Pick<ImageSpec, "name" | "output">): string {
+  const base = spec.name.replaceAll("/", "-");
+  return spec.output.format === "oci-layout" ? base : `${base}.tar`;
+}
+
 /** A new spec with host paths made absolute (see the decisions at the top). */
 function resolvePaths(spec: LoadedSpec, dir: string): LoadedSpec {
-  const output = spec.output.path === undefined ? spec.output : { ...spec.output, path: resolveFrom(dir, spec.output.path) };
+  const output = spec.output.format === "registry" || spec.output.path === "-" ? spec.output : { ...spec.output, path: resolveFrom(dir, spec.output.path ?? defaultOutputName(spec)) };
   const out: LoadedSpec = { ...spec, output };
   if (spec.profile !== undefined) out.profile = resolveFrom(dir, spec.profile);
   if (spec.roots !== undefined) out.roots = spec.roots.map((r) => resolveFrom(dir, r));

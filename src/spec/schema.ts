@@ -108,13 +108,15 @@ export const outputSchema = z
       .enum(["docker-archive", "oci-layout", "oci-archive", "registry"])
       .default("docker-archive")
       .describe("docker-archive / oci-archive: a tar file; oci-layout: a directory; registry: pushed to `ref`"),
-    path: z.string().min(1).optional().describe("output file or directory, relative to the config file (not for registry)"),
+    path: z.string().min(1).optional().describe("output file or directory, relative to the config file (not for registry); default ./<name>.tar (a layout: ./<name>); - is standard output"),
     ref: z.string().min(1).optional().describe("registry only: REGISTRY/NAME[:TAG]; without a tag, the image's tags are pushed"),
     insecure: z.boolean().optional().describe("registry only: plain HTTP (loopback registries are allowed without it)"),
   })
   .superRefine((out, ctx) => {
     const registry = out.format === "registry";
-    if (!registry && out.path === undefined) ctx.addIssue({ code: "custom", path: ["path"], message: "is required (string)" });
+    if (out.path === "-" && out.format !== "docker-archive" && out.format !== "oci-archive") {
+      ctx.addIssue({ code: "custom", path: ["path"], message: "- (standard output) is only for the archive formats docker-archive and oci-archive" });
+    }
     if (registry && out.ref === undefined) ctx.addIssue({ code: "custom", path: ["ref"], message: "is required (string) for format registry" });
     if (registry && out.path !== undefined) ctx.addIssue({ code: "custom", path: ["path"], message: "is not used by format registry; give ref" });
     if (!registry && (out.ref !== undefined || out.insecure !== undefined)) {
@@ -232,7 +234,7 @@ export const imageSpecSchema = z
     created: rfc3339.optional().describe("default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z"),
     architecture: z.string().min(1).default("amd64"),
     os: z.string().min(1).default("linux"),
-    output: outputSchema,
+    output: outputSchema.default({ format: "docker-archive" }).describe("where the image goes; default: a docker archive ./<name>.tar beside the config"),
     rootSystem: rootSystemSchema.optional().describe("a provisioned root file system added as its own layer (guix system image)"),
     database: databaseSchema.default(false).describe("register the closure in a store database (db.sqlite) in the image"),
     accounts: accountsSchema.optional().describe("/etc/passwd and /etc/group, merged with the root system's"),

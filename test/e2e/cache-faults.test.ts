@@ -42,7 +42,8 @@ function interrupt(args: string[], watchDir: string, signal: NodeJS.Signals, env
     let sawTemp = false;
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const poll = setInterval(() => {
-      if (temps(watchDir).length > 0 && !sawTemp) {
+      // a layer being written (not a small memo file renamed at once)
+      if (temps(watchDir).some((n) => n.startsWith("layer-") || n.startsWith(".image.tar.tmp-")) && !sawTemp) {
         sawTemp = true;
         setTimeout(() => child.kill(signal), 100);
       }

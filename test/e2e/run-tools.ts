@@ -25,6 +25,9 @@ export function podman(dir: string) {
   const base = ["--root", path.join(dir, "root"), "--runroot", path.join(dir, "runroot"), "--storage-driver", "vfs"];
   const env = { CONTAINERS_CONF: conf };
   return {
+    /** The storage options and environment, for running podman some other way (e.g. in a shell pipeline). */
+    args: base,
+    env,
     load: (archive: string) => run("podman", [...base, "load", "-i", archive], { env }),
     run: (image: string, args: string[] = []) => run("podman", [...base, "run", "--rm", "--network", "none", image, ...args], { env }),
     cleanup: () => {

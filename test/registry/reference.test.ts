@@ -81,11 +81,12 @@ describe("output spec", async () => {
     return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
   };
 
-  test("registry needs ref and takes no path; file formats need a path and take no ref", () => {
+  test("registry needs ref and takes no path; file formats take no ref, and - only as an archive", () => {
     expect(issues({ format: "registry", ref: "localhost:5000/a" })).toEqual([]);
     expect(issues({ format: "registry" })).toEqual(["output.ref: is required (string) for format registry"]);
     expect(issues({ format: "registry", ref: "r/a", path: "x" })).toEqual(["output.path: is not used by format registry; give ref"]);
-    expect(issues({ format: "oci-layout" })).toEqual(["output.path: is required (string)"]);
+    expect(issues({ format: "oci-layout" })).toEqual([]); // the loader fills in ./<name>
+    expect(issues({ format: "oci-layout", path: "-" })).toEqual(["output.path: - (standard output) is only for the archive formats docker-archive and oci-archive"]);
     expect(issues({ format: "oci-archive", path: "x.tar", ref: "r/a" })).toEqual(["output.ref: is only for format registry"]);
   });
 

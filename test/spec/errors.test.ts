@@ -103,8 +103,8 @@ describe("validation", () => {
   });
 
   test("a missing required key points at the map that lacks it", async () => {
-    const { err } = await yamlError("name: hello\nprofile: ./p\noutput:\n  format: docker-archive\n");
-    expect(err.message).toBe("image.config.yaml:4:3: output.path: is required (string)");
+    const { err } = await yamlError("name: hello\nprofile: ./p\noutput: { path: o.tar }\naccounts:\n  users:\n    - name: app\n");
+    expect(err.message).toBe("image.config.yaml:6:7: accounts.users[0].uid: is required (number)");
   });
 
   test.each([

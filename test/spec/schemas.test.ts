@@ -19,9 +19,9 @@ describe("generated JSON Schemas", () => {
     }
   });
 
-  test("the image spec schema describes what users write: only name and output are required", () => {
+  test("the image spec schema describes what users write: only name is required", () => {
     const schema = JSON.parse(generateSchemas()["image-spec.schema.json"]!);
-    expect(schema.required).toEqual(["name", "output"]);
+    expect(schema.required).toEqual(["name"]);
     expect(schema.additionalProperties).toBe(false);
     expect(schema.properties.layers.properties.max).toMatchObject({ maximum: 127, minimum: 1, default: 100 });
   });

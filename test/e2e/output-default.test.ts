@@ -1,0 +1,84 @@
+/**
+ * `output` is optional: builds go to ./<name>.tar beside the config, and plan, check and push never need it.
+ * `build -o -` streams the docker archive to standard output (the same bytes as the file), for `| podman load`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { GREETING } from "../../examples/make-store.ts";
+import { removeExample, setUpExample } from "./example-dir.ts";
+import { layerpack } from "./cli.ts";
+import { findTool, requireTool } from "../fixtures/tools.ts";
+import { podman } from "./run-tools.ts";
+
+const BIN = path.resolve(import.meta.dirname, "../../bin/layerpack.js");
+let dir: string;
+let cfg: string;
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+beforeAll(() => {
+  ({ dir } = setUpExample("layerpack-outdefault-"));
+  fs.mkdirSync(path.join(dir, "sub"));
+  cfg = path.join(dir, "image.yaml");
+  fs.writeFileSync(cfg, 'name: team/hello\ntag: t\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\nsymlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"]\nentrypoint: bin/hello\n');
+});
+afterAll(() => removeExample(dir));
+
+describe("output is optional", () => {
+  it("build writes ./<name>.tar beside the config (slashes as dashes), from any directory", () => {
+    const r = layerpack(["build", cfg, "-q"], { cwd: path.join(dir, "sub") });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(path.join(dir, "team-hello.tar"));
+    expect(fs.statSync(path.join(dir, "team-hello.tar")).size).toBeGreaterThan(1000);
+  });
+
+  it("plan and check need no output", () => {
+    expect(layerpack(["plan", cfg, "--write", path.join(dir, "image.plan.yaml")], { cwd: dir }).status).toBe(0);
+    const r = layerpack(["check", cfg, "--plan", path.join(dir, "image.plan.yaml")], { cwd: dir });
+    expect(r.stderr).not.toMatch(/output/);
+  });
+});
+
+describe("build -o -", () => {
+  it("streams the same archive to standard output, with nothing else there", () => {
+    const file = fs.readFileSync(path.join(dir, "team-hello.tar"));
+    for (const extra of [[], ["--json"], ["-q"], ["--no-cache"]]) {
+      const r = spawnSync(process.execPath, [BIN, "build", cfg, "-o", "-", ...extra], { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
+      expect(r.status, r.stderr.toString()).toBe(0);
+      expect(sha(r.stdout)).toBe(sha(file));
+      if (extra[0] === "--json") expect(r.stderr.toString()).toMatch(/"type":"done"/);
+    }
+    expect(fs.readdirSync(dir).filter((n) => n.includes("stdout") || n === "-")).toEqual([]);
+  });
+
+  it.runIf(findTool("podman") !== undefined || Boolean(process.env.CI))("pipes into podman load", () => {
+    requireTool("podman");
+    const p = podman(fs.mkdtempSync("/tmp/lpo-"));
+    try {
+      const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${BIN}" build "${cfg}" -o - | podman ${p.args.join(" ")} load`], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, ...p.env },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(p.run("localhost/team/hello:t")).toBe(`${GREETING}\n`);
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  it.runIf(findTool("script") !== undefined)("is refused when standard output is a terminal", () => {
+    const r = spawnSync("script", ["-qec", `"${process.execPath}" "${BIN}" build "${cfg}" -o -`, "/dev/null"], { cwd: dir, encoding: "utf8" });
+    expect(r.stdout).toMatch(/standard output is a terminal; pipe it/);
+    expect(r.status).not.toBe(0);
+  });
+
+  it("is refused for OCI layouts", () => {
+    fs.writeFileSync(path.join(dir, "layout.yaml"), fs.readFileSync(cfg, "utf8") + "output: { format: oci-layout, path: \"-\" }\n");
+    const r = layerpack(["plan", path.join(dir, "layout.yaml")], { cwd: dir });
+    expect(r.stderr).toMatch(/output\.path: - \(standard output\) is only for the archive formats/);
+    expect(r.status).toBe(1);
+  });
+});
