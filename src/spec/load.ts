@@ -20,7 +20,7 @@ import { LineCounter, parseDocument, type Document } from "yaml";
 import { SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, type KeyPath } from "./format.ts";
 import { CONFIG_TIMEOUT_MS, importConfigModule, syntaxErrorLocation } from "./import.ts";
-import { decodeUtf8, duplicateKeys } from "./text.ts";
+import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
 import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
 
 /** Where the search looks, in this order, inside the working directory. */
@@ -253,6 +253,10 @@ async function readSource(file: string, shown: string, env: Record<string, strin
     return { data: data[PACKAGE_PROP], doc, lines, base: [PACKAGE_PROP], dependencies: [] };
   }
   if (doc.contents === null) throw new SpecError(`${shown}: the config file is empty`, { file, line: 1, column: 1 });
+  if (kind === "yaml") {
+    const issues = numbersAsText(doc, data, lines);
+    if (issues.length > 0) throw new SpecError(issues.map((i) => formatIssue(shown, i)).join("\n"), { file, keyPath: issues[0]!.keyPath, line: issues[0]!.line, column: issues[0]!.column });
+  }
   return { data, doc, lines, dependencies: [] };
 }
 

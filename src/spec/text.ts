@@ -5,7 +5,7 @@
  * - duplicate keys, found with one set per mapping: the yaml package's own uniqueKeys check compares every key with
  *   every other (a 100 000-key mapping took minutes).
  */
-import { isMap, isScalar, visit, type Document, type LineCounter } from "yaml";
+import { isMap, isScalar, isSeq, visit, type Document, type LineCounter } from "yaml";
 
 /** The text, or the 1-based line and column (in characters) of the first byte that is not UTF-8. */
 export function decodeUtf8(bytes: Uint8Array): { text: string } | { line: number; column: number } {
@@ -52,4 +52,40 @@ export function duplicateKeys(doc: Document.Parsed, lines: LineCounter): { key: 
     },
   });
   return out;
+}
+
+/** String fields where YAML's reading of a plain scalar as a number is not what anyone meant (`tag: 1.2`). */
+const STRING_FIELDS: (string | "*")[][] = [["tag"], ["tags", "*"], ["labels", "*"], ["env", "*"]];
+
+/**
+ * Puts back the source text of plain scalars YAML read as numbers in string fields, where that text is the
+ * version-like string the user wrote (`1.2`, `1.0`, `010`, `-3`); others (`1e3`, `0x1f`, `.inf`) are ambiguous and
+ * come back as issues that show the quoted text to write. Mutates `data` (the document's JS value).
+ */
+export function numbersAsText(doc: Document.Parsed, data: unknown, lines: LineCounter): { keyPath: string; message: string; line: number; column: number }[] {
+  const issues: { keyPath: string; message: string; line: number; column: number }[] = [];
+  if (!isMap(doc.contents) || typeof data !== "object" || data === null) return issues;
+  for (const [field, each] of STRING_FIELDS) {
+    const node = doc.contents.get(field, true);
+    const holder = data as Record<string, unknown>;
+    const visitScalar = (scalar: unknown, set: (v: string) => void, keyPath: string) => {
+      if (!isScalar(scalar) || typeof scalar.value !== "number" || scalar.type !== "PLAIN") return;
+      const text = String(scalar.source ?? "");
+      if (/^[-+]?\d[\d.]*$/.test(text)) return set(text);
+      const at = lines.linePos(scalar.range?.[0] ?? 0);
+      issues.push({ keyPath, message: `YAML reads ${text} as a number; write it as a string: "${text}"`, line: at.line, column: at.col });
+    };
+    if (each === undefined) visitScalar(node, (v) => (holder[field!] = v), field!);
+    else if (isMap(node) || isSeq(node)) {
+      const target = holder[field!] as Record<string | number, unknown>;
+      (node.items as unknown[]).forEach((item, i) => {
+        if (isMap(node)) {
+          const pair = item as { key: unknown; value: unknown };
+          const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+          visitScalar(pair.value, (v) => (target[key] = v), `${field}.${key}`);
+        } else visitScalar(item, (v) => (target[i] = v), `${field}[${i}]`);
+      });
+    }
+  }
+  return issues;
 }

@@ -98,8 +98,8 @@ describe("validation", () => {
   });
 
   test("keys that are not identifiers are quoted in the key path", async () => {
-    const { err } = await yamlError(`${MINIMAL_YAML}labels:\n  org.example.x: 3\n`);
-    expect(err.message).toBe('image.config.yaml:5:18: labels["org.example.x"]: expected string, got number 3 (quote it: "3")');
+    const { err } = await yamlError(`${MINIMAL_YAML}labels:\n  org.example.x: [3]\n`);
+    expect(err.message).toBe('image.config.yaml:5:18: labels["org.example.x"]: expected string, got a list');
   });
 
   test("a missing required key points at the map that lacks it", async () => {

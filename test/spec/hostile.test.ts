@@ -51,3 +51,26 @@ describe("validation up front", () => {
     expect(dup.message).toBe(`image.config.yaml:${100_005}:3: duplicate key "k5" (each key may appear once)`);
   });
 });
+
+describe("YAML numbers in string fields", () => {
+  test("tag, tags, labels and env keep the text written: 1.2 stays 1.2 and 1.0 stays 1.0", async () => {
+    const r = await loadSpec({
+      cwd: tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}tag: 1.0\ntags: [1.2, latest, 010]\nlabels: { version: 2.10 }\nenv: { PORT: 8080, V: -3 }\n` }),
+      env: {},
+    });
+    expect([r.config.tag, r.config.tags, r.config.labels, r.config.env]).toEqual(["1.0", ["1.2", "latest", "010"], { version: "2.10" }, { PORT: "8080", V: "-3" }]);
+  });
+
+  test("an ambiguous number is refused with the quoted text to write", async () => {
+    const err = await loadError({ cwd: tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}labels: { size: 1e3, mask: 0x1f }\n` }) });
+    expect(err.message).toBe(
+      'image.config.yaml:4:17: labels.size: YAML reads 1e3 as a number; write it as a string: "1e3"\n' +
+        'image.config.yaml:4:28: labels.mask: YAML reads 0x1f as a number; write it as a string: "0x1f"',
+    );
+  });
+
+  test("numbers elsewhere stay numbers", async () => {
+    const r = await loadSpec({ cwd: tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}layers: { max: 10 }\n` }), env: {} });
+    expect(r.config.layers.max).toBe(10);
+  });
+});
