@@ -1,11 +1,14 @@
 /**
- * Where registry credentials come from, in this order:
+ * Where registry credentials come from, in the order skopeo and podman look, then docker's:
  * 1. LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD (both, non-empty; for the registry being spoken to only);
- * 2. REGISTRY_AUTH_FILE (podman/skopeo's variable), else $DOCKER_CONFIG/config.json or ~/.docker/config.json:
- *    `auths[<registry>]` with `auth` (base64 `user:password`) or `username` + `password`, or `identitytoken`.
- * Credential helpers (`credsStore`, `credHelpers`) are not run. Credentials are never printed: errors say where
- * they came from, not what they are.
+ * 2. REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ${XDG_CONFIG_HOME:-~/.config}/containers/auth.json:
+ *    `auths[<registry>]` with `auth` (base64 `user:password`) or `username` + `password`, or `identitytoken`;
+ * 3. $DOCKER_CONFIG/config.json or ~/.docker/config.json: `credHelpers[<registry>]`, then `auths`, then `credsStore`
+ *    — a helper is `docker-credential-<name> get`, given the registry on stdin, under a time limit.
+ * Credentials are never printed: errors say where they came from, not what they are, and a helper's output is
+ * never shown.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -25,6 +28,8 @@ type Env = Record<string, string | undefined>;
 
 export const USER_ENV = "LAYERPACK_REGISTRY_USER";
 export const PASSWORD_ENV = "LAYERPACK_REGISTRY_PASSWORD";
+/** How long a credential helper may take. */
+export const HELPER_TIMEOUT_MS = 10_000;
 
 /** The keys an auth file may file a registry under. */
 function authKeys(registry: string): string[] {
@@ -33,11 +38,20 @@ function authKeys(registry: string): string[] {
   return keys;
 }
 
-function authFile(env: Env): string | undefined {
-  if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
-  const dir = env.DOCKER_CONFIG ?? path.join(env.HOME ?? os.homedir(), ".docker");
-  const file = path.join(dir, "config.json");
-  return fs.existsSync(file) ? file : undefined;
+/** The auth files looked at, in order; `docker` marks docker's config (the one with credential helpers). */
+export function authFiles(env: Env): { file: string; docker: boolean }[] {
+  const home = env.HOME ?? os.homedir();
+  const files: { file: string; docker: boolean }[] = [];
+  if (env.REGISTRY_AUTH_FILE) files.push({ file: env.REGISTRY_AUTH_FILE, docker: false });
+  if (env.XDG_RUNTIME_DIR) files.push({ file: path.join(env.XDG_RUNTIME_DIR, "containers", "auth.json"), docker: false });
+  files.push({ file: path.join(env.XDG_CONFIG_HOME || path.join(home, ".config"), "containers", "auth.json"), docker: false });
+  files.push({ file: path.join(env.DOCKER_CONFIG ?? path.join(home, ".docker"), "config.json"), docker: true });
+  return files;
+}
+
+/** Where findCredentials looked, for "no credentials" messages. */
+export function credentialPlaces(env: Env): string {
+  return [`${USER_ENV}/${PASSWORD_ENV}`, ...authFiles(env).map((f) => f.file)].join(", ");
 }
 
 interface AuthEntry {
@@ -45,6 +59,55 @@ interface AuthEntry {
   username?: string;
   password?: string;
   identitytoken?: string;
+}
+
+interface AuthConfig {
+  auths?: Record<string, AuthEntry>;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+}
+
+function fromEntry(entry: AuthEntry, source: string): Credentials | undefined {
+  if (entry.auth) {
+    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw new RegistryError(`${source}: "auth" is not base64 of user:password`);
+    return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), source, ...(entry.identitytoken ? { identityToken: entry.identitytoken } : {}) };
+  }
+  if (entry.identitytoken) return { username: entry.username ?? "", password: "", source, identityToken: entry.identitytoken };
+  if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password, source };
+  return undefined;
+}
+
+/**
+ * Asks `docker-credential-<name>` for the registry's credentials; undefined when it has none. Its output (and error
+ * output) may hold the secret, so no message quotes it.
+ */
+function fromHelper(name: string, registry: string, file: string, env: Env): Credentials | undefined {
+  const source = `${file} (credential helper docker-credential-${name})`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new RegistryError(`${file}: credential helper name ${JSON.stringify(name)} is not a plain program name`);
+  for (const server of [registry, `https://${registry}`]) {
+    const r = spawnSync(`docker-credential-${name}`, ["get"], { input: server, encoding: "utf8", timeout: HELPER_TIMEOUT_MS, env: env as NodeJS.ProcessEnv, maxBuffer: 1 << 20 });
+    // EPIPE only means the helper did not read the host from stdin: its answer still counts.
+    if (r.error && (r.error as NodeJS.ErrnoException).code !== "EPIPE") {
+      const code = (r.error as NodeJS.ErrnoException).code;
+      const why = code === "ENOENT" ? "is not installed (not on PATH)" : code === "ETIMEDOUT" ? `did not answer within ${HELPER_TIMEOUT_MS / 1000} s` : "could not be run";
+      throw new RegistryError(`${source} ${why}`);
+    }
+    // Helpers say "credentials not found" with a non-zero status: try the next spelling, then give up quietly.
+    if (r.status !== 0) continue;
+    let answer: { Username?: unknown; Secret?: unknown };
+    try {
+      answer = JSON.parse(r.stdout) as typeof answer;
+    } catch {
+      throw new RegistryError(`${source} answered with something that is not JSON`);
+    }
+    if (typeof answer.Username !== "string" || typeof answer.Secret !== "string") throw new RegistryError(`${source} answered without Username and Secret`);
+    // "<token>" as the user name means the secret is an identity token (docker's convention).
+    if (answer.Username === "<token>") return { username: "", password: "", source, identityToken: answer.Secret };
+    return { username: answer.Username, password: answer.Secret, source };
+  }
+  return undefined;
 }
 
 export function findCredentials(registry: string, env: Env): Credentials | undefined {
@@ -55,27 +118,28 @@ export function findCredentials(registry: string, env: Env): Credentials | undef
     if (user === undefined || password === undefined) throw new RegistryError(`set both ${USER_ENV} and ${PASSWORD_ENV}, or neither`);
     return { username: user, password, source: `${USER_ENV}/${PASSWORD_ENV}` };
   }
-  const file = authFile(env);
-  if (file === undefined) return undefined;
-  let auths: Record<string, AuthEntry>;
-  try {
-    const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as { auths?: Record<string, AuthEntry> };
-    auths = parsed.auths ?? {};
-  } catch (cause) {
-    throw new RegistryError(`cannot read the registry auth file ${file}: ${(cause as Error).message}`, { cause });
-  }
-  for (const key of authKeys(registry)) {
-    const entry = auths[key];
-    if (!entry) continue;
-    const source = `${file} (auths["${key}"])`;
-    if (entry.auth) {
-      const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
-      const colon = decoded.indexOf(":");
-      if (colon < 0) throw new RegistryError(`${source}: "auth" is not base64 of user:password`);
-      return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), source, ...(entry.identitytoken ? { identityToken: entry.identitytoken } : {}) };
+  for (const { file, docker } of authFiles(env)) {
+    if (!fs.existsSync(file)) continue;
+    let config: AuthConfig;
+    try {
+      config = JSON.parse(fs.readFileSync(file, "utf8")) as AuthConfig;
+    } catch (cause) {
+      throw new RegistryError(`cannot read the registry auth file ${file}: ${(cause as Error).message}`, { cause });
     }
-    if (entry.identitytoken) return { username: entry.username ?? "", password: "", source, identityToken: entry.identitytoken };
-    if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password, source };
+    const helper = docker ? authKeys(registry).map((k) => config.credHelpers?.[k]).find((h) => typeof h === "string") : undefined;
+    if (helper !== undefined) {
+      const found = fromHelper(helper, registry, file, env);
+      if (found) return found;
+    }
+    for (const key of authKeys(registry)) {
+      const entry = config.auths?.[key];
+      const found = entry && fromEntry(entry, `${file} (auths["${key}"])`);
+      if (found) return found;
+    }
+    if (docker && typeof config.credsStore === "string" && config.credsStore !== "") {
+      const found = fromHelper(config.credsStore, registry, file, env);
+      if (found) return found;
+    }
   }
   return undefined;
 }

@@ -15,7 +15,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryError } from "../errors.ts";
-import { basicAuth, findCredentials, parseChallenge, PASSWORD_ENV, USER_ENV, type Challenge, type Credentials } from "./auth.ts";
+import { basicAuth, credentialPlaces, findCredentials, parseChallenge, PASSWORD_ENV, USER_ENV, type Challenge, type Credentials } from "./auth.ts";
 import { apiHost, isLoopback } from "./reference.ts";
 import { Secrets } from "./redact.ts";
 import {
@@ -119,6 +119,7 @@ export class RegistryClient {
   readonly #timeoutMs: number;
   readonly #secrets = new Secrets();
   readonly #credentials: Credentials | undefined;
+  readonly #env: Record<string, string | undefined>;
   readonly #scopes: Set<string>;
   #challenge: Challenge | undefined;
   #authorization: string | undefined;
@@ -134,6 +135,7 @@ export class RegistryClient {
     this.#backoffMs = opts.backoffMs ?? 500;
     const env = opts.env ?? process.env;
     this.#timeoutMs = opts.timeoutMs ?? timeoutFromEnv(env) ?? DEFAULT_TIMEOUT_MS;
+    this.#env = env;
     this.#credentials = findCredentials(opts.registry, env);
     this.#secrets.add(this.#credentials?.password, this.#credentials?.username);
     this.#secrets.add(this.#credentials?.identityToken);
@@ -302,7 +304,7 @@ export class RegistryClient {
   #denied(method: string, url: string, message: string, status = 401): RequestError {
     const hint = this.#credentials
       ? `the credentials from ${this.#credentials.source} were refused`
-      : `no credentials found: set ${USER_ENV} and ${PASSWORD_ENV}, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)`;
+      : `no credentials found: set ${USER_ENV} and ${PASSWORD_ENV}, or log in (looked in ${credentialPlaces(this.#env)})`;
     return this.#error(
       `authentication with registry ${this.registry} failed (${this.#where(method, url)}: ${status}${message ? ` ${message}` : ""}): ${hint}`,
       { status, retryable: false },

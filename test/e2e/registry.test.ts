@@ -164,6 +164,27 @@ describe.runIf(hasTools && requireTool("htpasswd", "apache2-utils"))("push with 
     expect(viaFile.status, viaFile.stderr).toBe(0);
   });
 
+  it("works with docker's credential helper (credHelpers), as docker login with a keychain leaves it", async () => {
+    const cfg = writeConfig("auth-c", `roots: ["${ex.hello}"]`);
+    const home = fs.mkdtempSync(path.join(dir, "home-"));
+    fs.mkdirSync(path.join(home, "bin"));
+    const helper = path.join(home, "bin", "docker-credential-testkeys");
+    fs.writeFileSync(helper, `#!/bin/sh\nread host\n[ "$host" = "${reg.host}" ] || exit 1\necho '{"Username":"alice","Secret":"wonderland"}'\n`);
+    fs.chmodSync(helper, 0o755);
+    fs.mkdirSync(path.join(home, ".docker"));
+    fs.writeFileSync(path.join(home, ".docker", "config.json"), JSON.stringify({ credHelpers: { [reg.host]: "testkeys" } }));
+    const r = await exec(process.execPath, [BIN, "push", cfg, "--to", `${reg.host}/auth:4`], {
+      LAYERPACK_CACHE_DIR: cacheDir,
+      HOME: home,
+      REGISTRY_AUTH_FILE: "",
+      XDG_RUNTIME_DIR: path.join(home, "run"),
+      PATH: `${path.join(home, "bin")}:${process.env.PATH}`,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr + r.stdout).not.toContain("wonderland");
+    expect(reg.count("PUT", "/auth/manifests/4")).toBe(1);
+  });
+
   it("fails clearly with wrong or missing credentials, never printing them", async () => {
     const cfg = writeConfig("auth-b", `roots: ["${ex.hello}"]`);
     const wrong = await layerpack(["push", cfg, "--to", `${reg.host}/auth:3`], { LAYERPACK_REGISTRY_USER: "alice", LAYERPACK_REGISTRY_PASSWORD: "hunter2" });
@@ -172,7 +193,7 @@ describe.runIf(hasTools && requireTool("htpasswd", "apache2-utils"))("push with 
     expect(wrong.stderr + wrong.stdout).not.toContain("hunter2");
     const none = await exec(process.execPath, [BIN, "push", cfg, "--to", `${reg.host}/auth:3`], { LAYERPACK_CACHE_DIR: cacheDir, HOME: dir, REGISTRY_AUTH_FILE: "" });
     expect(none.status).toBe(1);
-    expect(none.stderr).toMatch(/no credentials found: set LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD/);
+    expect(none.stderr).toMatch(/no credentials found: set LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, or log in \(looked in .*containers\/auth\.json, .*\.docker\/config\.json\)/);
     expect(reg.count("PUT", "/auth/manifests/3")).toBe(0);
   });
 });

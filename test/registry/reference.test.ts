@@ -54,7 +54,7 @@ describe("credentials", () => {
       fs.writeFileSync(file, JSON.stringify({ auths: { "r.example:5000": { auth }, "https://other.example": { username: "bob", password: "pw" } } }));
       expect(findCredentials("r.example:5000", { REGISTRY_AUTH_FILE: file })).toMatchObject({ username: "alice", password: "s3cret:x" });
       expect(findCredentials("other.example", { REGISTRY_AUTH_FILE: file })).toMatchObject({ username: "bob", password: "pw" });
-      expect(findCredentials("third.example", { REGISTRY_AUTH_FILE: file })).toBeUndefined();
+      expect(findCredentials("third.example", { REGISTRY_AUTH_FILE: file, HOME: dir })).toBeUndefined();
       fs.mkdirSync(path.join(dir, ".docker"));
       fs.copyFileSync(file, path.join(dir, ".docker", "config.json"));
       expect(findCredentials("r.example:5000", { HOME: dir })).toMatchObject({ username: "alice" });

@@ -1,0 +1,84 @@
+/**
+ * Credentials where skopeo, podman and docker keep them, in their order: the environment, REGISTRY_AUTH_FILE,
+ * ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.config/containers/auth.json, then ~/.docker/config.json with its
+ * credential helpers (credHelpers per registry, credsStore for all). A helper's output is never shown.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { credentialPlaces, findCredentials } from "../../src/registry/auth.ts";
+
+let dir: string;
+let env: Record<string, string>;
+const auth = (user: string, pw: string) => ({ auth: Buffer.from(`${user}:${pw}`).toString("base64") });
+const write = (rel: string, data: unknown) => {
+  fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+  fs.writeFileSync(path.join(dir, rel), typeof data === "string" ? data : JSON.stringify(data));
+};
+
+/** A fake docker-credential-NAME on PATH: answers for `host` with `answer`, logs what it was asked. */
+function helper(name: string, script: string): void {
+  write(`bin/docker-credential-${name}`, `#!/bin/sh\n${script}\n`);
+  fs.chmodSync(path.join(dir, `bin/docker-credential-${name}`), 0o755);
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-creds-"));
+  env = { HOME: dir, XDG_RUNTIME_DIR: path.join(dir, "run"), PATH: `${path.join(dir, "bin")}:/usr/bin:/bin` };
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("where credentials are found", () => {
+  test("in podman's and skopeo's order, before docker's", () => {
+    write(".docker/config.json", { auths: { "r.example": auth("docker", "d0cker") } });
+    expect(findCredentials("r.example", env)).toMatchObject({ username: "docker", source: expect.stringContaining(".docker/config.json") });
+    write(".config/containers/auth.json", { auths: { "r.example": auth("config", "c0nfig") } });
+    expect(findCredentials("r.example", env)).toMatchObject({ username: "config" });
+    write("run/containers/auth.json", { auths: { "r.example": auth("runtime", "runt1me") } });
+    expect(findCredentials("r.example", env)).toMatchObject({ username: "runtime", source: expect.stringContaining("run/containers/auth.json") });
+    write("explicit.json", { auths: { "r.example": auth("explicit", "expl1cit") } });
+    expect(findCredentials("r.example", { ...env, REGISTRY_AUTH_FILE: path.join(dir, "explicit.json") })).toMatchObject({ username: "explicit" });
+    expect(findCredentials("r.example", { ...env, LAYERPACK_REGISTRY_USER: "u", LAYERPACK_REGISTRY_PASSWORD: "pw12" })).toMatchObject({ username: "u" });
+    // a file that does not know the registry passes the search on
+    expect(findCredentials("other.example", env)).toBeUndefined();
+  });
+
+  test("a credential helper for the registry (credHelpers), given the host on stdin", () => {
+    helper("fake", 'read host; [ "$host" = "r.example:5000" ] || exit 1; echo "{\\"ServerURL\\":\\"$host\\",\\"Username\\":\\"alice\\",\\"Secret\\":\\"s3cret-pw\\"}"');
+    write(".docker/config.json", { credHelpers: { "r.example:5000": "fake" }, auths: { "r.example:5000": auth("stale", "stale") } });
+    expect(findCredentials("r.example:5000", env)).toEqual({ username: "alice", password: "s3cret-pw", source: `${path.join(dir, ".docker/config.json")} (credential helper docker-credential-fake)` });
+  });
+
+  test("credsStore for every registry; <token> means an identity token; not found passes on", () => {
+    helper("store", 'read host; case "$host" in tok.example) echo "{\\"Username\\":\\"<token>\\",\\"Secret\\":\\"refresh-tok\\"}";; *) echo "credentials not found in native keychain"; exit 1;; esac');
+    write(".docker/config.json", { credsStore: "store" });
+    expect(findCredentials("tok.example", env)).toMatchObject({ username: "", password: "", identityToken: "refresh-tok" });
+    expect(findCredentials("none.example", env)).toBeUndefined();
+  });
+
+  test("a helper that is missing, hangs, or answers garbage is a clear error that never shows its output", () => {
+    write(".docker/config.json", { credsStore: "missing" });
+    expect(() => findCredentials("r.example", env)).toThrow(/credential helper docker-credential-missing\) is not installed \(not on PATH\)/);
+    helper("garbage", 'echo "the password is hunter22 and more" >&2; echo "hunter22 not json"');
+    write(".docker/config.json", { credsStore: "garbage" });
+    let message = "";
+    try {
+      findCredentials("r.example", env);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/docker-credential-garbage\) answered with something that is not JSON$/);
+    expect(message).not.toContain("hunter22");
+    write(".docker/config.json", { credsStore: "../../bin/sh" });
+    expect(() => findCredentials("r.example", env)).toThrow(/is not a plain program name/);
+  });
+
+  test("'no credentials' lists where it looked", () => {
+    expect(credentialPlaces(env)).toBe(
+      ["LAYERPACK_REGISTRY_USER/LAYERPACK_REGISTRY_PASSWORD", "run/containers/auth.json", ".config/containers/auth.json", ".docker/config.json"]
+        .map((p, i) => (i === 0 ? p : path.join(dir, p)))
+        .join(", "),
+    );
+  });
+});
