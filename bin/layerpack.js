@@ -22,7 +22,7 @@ if (older) {
 }
 
 var args = process.argv.slice(2);
-if (args.indexOf("--version") !== -1 || args[0] === "-V" || args[0] === "-v") {
+if (args.indexOf("--version") !== -1 || args.indexOf("-V") !== -1 || args.indexOf("-v") !== -1) {
   var pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
   process.stdout.write("layerpack " + pkg.version + "\n");
 } else {

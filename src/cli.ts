@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { formatError } from "./errors.ts";
+import { formatError, LayerpackError, SpecError, UsageError } from "./errors.ts";
 import type { Command, Io } from "./cli/context.ts";
 
 /** Every command, loaded only when it runs: `layerpack --help` or `plan` never load the image writer. */
@@ -31,9 +31,43 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
 
 ${COMMON}
-Run 'layerpack <command> --help' for a command's options. -V/--version prints the version.
+Run 'layerpack help <command>' or 'layerpack <command> --help' for a command's options; -v/--version prints the version.
 `;
 }
+
+/** Options every command takes. */
+const GLOBAL_OPTIONS = { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } } as const;
+
+function commandHelp(command: Command): string {
+  return `Usage: ${command.usage}\n  -c, --config FILE  the config (instead of the [config] argument)\n  -h, --help         this help\n\n${COMMON}\n`;
+}
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const next = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = row[j]!;
+      row[j] = next;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The closest of `names` to `word` when it is close enough to be a typo. */
+function didYouMean(word: string, names: string[]): string {
+  const best = names.map((n) => ({ n, d: distance(word, n) })).sort((a, b) => a.d - b.d)[0];
+  return best && best.d <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean '${best.n}'?)` : "";
+}
+
+/** Flags that contradict each other. */
+const CONFLICTS: [string, string][] = [
+  ["no-cache", "cache-dir"],
+  ["quiet", "json"],
+];
 
 const defaultIo = (): Io => ({
   out: (s) => process.stdout.write(s),
@@ -48,58 +82,76 @@ const defaultIo = (): Io => ({
 let DEFAULT_IO: Io | undefined;
 
 export async function main(argv: string[], io: Io = (DEFAULT_IO = defaultIo())): Promise<number> {
-  const [name, ...args] = argv;
-  if (name === "-V" || name === "--version") {
+  if (argv.some((a) => a === "--version" || a === "-v" || a === "-V")) {
     const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
     io.out(`layerpack ${pkg.version}\n`);
     return 0;
   }
-  if (name === undefined || name === "help" || name === "-h" || name === "--help") {
+  let [name, ...args] = argv;
+  if (name === "help" && args[0] !== undefined) [name, args] = [args[0], ["--help"]];
+  if (name === "help" || name === "-h" || name === "--help") {
     io.out(usage());
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === undefined) {
+    io.err(usage());
+    return 2;
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
-    io.err(`layerpack: unknown command '${name}'\n\n${usage()}`);
+    io.err(`layerpack: unknown command '${name}'${didYouMean(name, COMMANDS.map((c) => c.name))}\n\n${usage()}`);
     return 2;
   }
   const command = await entry.load();
+  const usageError = (message: string) => {
+    io.err(`layerpack ${name}: ${message}\n\n${commandHelp(command)}`);
+    return 2;
+  };
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { ...command.options, config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, options: { ...command.options, ...GLOBAL_OPTIONS } });
   } catch (err) {
-    io.err(`layerpack ${name}: ${(err as Error).message}\n\nUsage: ${command.usage}\n`);
-    return 2;
+    const unknown = /Unknown option '(-{1,2}[^']+)'/.exec((err as Error).message)?.[1];
+    const names = Object.keys({ ...command.options, ...GLOBAL_OPTIONS }).map((o) => `--${o}`);
+    return usageError(unknown ? `unknown option '${unknown}'${didYouMean(unknown, names)}` : (err as Error).message);
   }
-  const { values, positionals } = parsed;
+  const positionals = parsed.positionals;
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (values.help) {
-    io.out(`Usage: ${command.usage}\n\n${COMMON}\n`);
+    io.out(commandHelp(command));
     return 0;
   }
+  for (const [a, b] of CONFLICTS) if (values[a] !== undefined && values[b] !== undefined) return usageError(`--${a} and --${b} cannot be used together`);
   // `-c FILE` is the same as a leading positional config argument.
   if (typeof values.config === "string") positionals.unshift(values.config);
-  if (positionals.length > command.maxPositionals) {
-    io.err(`layerpack ${name}: too many arguments: ${positionals.slice(command.maxPositionals).join(" ")}\n\nUsage: ${command.usage}\n`);
-    return 2;
-  }
+  if (positionals.length > command.maxPositionals) return usageError(`too many arguments: ${positionals.slice(command.maxPositionals).join(" ")}`);
   // Ctrl-C and SIGTERM abort the command: a build removes its temp files and keeps the previous output.
   const interrupt = new AbortController();
   const stop = () => interrupt.abort();
   if (io === DEFAULT_IO) for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, stop);
+  const json = values.json === true;
   try {
     return await command.run({ io, values, positionals, signal: interrupt.signal });
   } catch (err) {
     if (interrupt.signal.aborted) {
+      if (json) io.out(`${JSON.stringify({ type: "error", message: "interrupted", time: new Date().toISOString() })}\n`);
       io.err(`layerpack ${name}: interrupted; temp files removed, any previous output kept\n`);
       return 130;
     }
+    // With --json every outcome is a JSON line on stdout; the text goes to stderr as well, for people.
+    if (json) io.out(`${JSON.stringify(errorEvent(err))}\n`);
+    if (err instanceof UsageError) return usageError(err.message);
     io.err(formatError(err));
     return 1;
   } finally {
     for (const s of ["SIGINT", "SIGTERM"] as const) process.off(s, stop);
   }
+}
+
+/** A failure as a JSON event: the message, and where in the config when known. */
+function errorEvent(err: unknown): Record<string, unknown> {
+  const e = err as Partial<SpecError> & Error;
+  const where = err instanceof SpecError ? { file: e.file, keyPath: e.keyPath, line: e.line, column: e.column } : {};
+  const message = err instanceof LayerpackError ? err.message : `internal error: ${e?.message ?? String(err)}`;
+  return { type: "error", message, ...Object.fromEntries(Object.entries(where).filter(([, v]) => v !== undefined)), time: new Date().toISOString() };
 }

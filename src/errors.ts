@@ -49,6 +49,11 @@ export class RegistryError extends LayerpackError {
   override name = "RegistryError";
 }
 
+/** A bad command-line argument: printed with the command's usage, exit status 2. */
+export class UsageError extends LayerpackError {
+  override name = "UsageError";
+}
+
 /** What the CLI prints for a failure: the message and its informative causes; a stack only for a bug. */
 export function formatError(err: unknown): string {
   if (!(err instanceof LayerpackError)) return `layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;

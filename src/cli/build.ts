@@ -3,22 +3,23 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildImage } from "../image/build.ts";
 import { tempName } from "../util/temp.ts";
-import { cacheFromOptions, cacheOptions, loadAndPlan, UsageError, type Command } from "./context.ts";
+import { cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
 
 export const buildCommand: Command = {
   name: "build",
-  usage: `layerpack build [config] [-o PATH] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
+  usage: `layerpack build [config] [-o PATH] [--tag T]... [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
 
   -o, --output PATH  override output.path; - writes the docker archive to standard output (a pipe)
   -q, --quiet        print only the output path
+      --tag T        tag the image T instead of the config's tag(s); repeat for several
       --json         print build events as JSON lines
       --cache-dir DIR  layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
       --no-cache     build every layer and stream it into the output; the cache is neither read nor written
   -j, --jobs N       layers built at once (default: the number of cores)
       --previous FILE  sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
   maxPositionals: 1,
-  options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...cacheOptions },
+  options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...tagOption, ...cacheOptions },
   async run({ io, values, positionals, signal }) {
     const cache = cacheFromOptions(io, values);
     const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
@@ -27,7 +28,8 @@ export const buildCommand: Command = {
     if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.
     const temp = toStdout ? path.join(os.tmpdir(), `${tempName("layerpack-stdout")}.tar`) : undefined;
-    const spec = temp ? { ...loaded.spec, output: { ...loaded.spec.output, path: temp } } : loaded.spec;
+    const tagged = withTags(loaded.spec, values);
+    const spec = temp ? { ...tagged, output: { ...tagged.output, path: temp } } : tagged;
     const progress = new Progress(io, progressMode(io, values), { stdoutTaken: toStdout });
     try {
       const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env, signal });

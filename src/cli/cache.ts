@@ -39,7 +39,10 @@ export const cacheCommand: Command = {
     if (action === "info") {
       // Looking creates nothing: a cache that does not exist yet is shown empty.
       const info = cacheInfo(new LayerCache(dir, { readOnly: true }));
-      if (values.json) io.out(`${JSON.stringify(info)}\n`);
+      if (values.json) {
+        const iso = (t?: number) => (t === undefined ? undefined : new Date(t).toISOString());
+        io.out(`${JSON.stringify({ ...info, oldestUse: iso(info.oldestUse), newestUse: iso(info.newestUse) })}\n`);
+      }
       else {
         const when = (t?: number) => (t === undefined ? "-" : new Date(t).toISOString());
         io.out(

@@ -1,5 +1,5 @@
 /** What every command gets: its parsed arguments, output streams and the environment. */
-import { LayerpackError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { defaultCacheDir, LayerCache } from "../cache/cache.ts";
 import { loadResolvePlan } from "../pipeline.ts";
 import * as path from "node:path";
@@ -50,9 +50,7 @@ export function formatBytes(n: number): string {
 }
 
 /** A bad command-line argument: printed like any user error. */
-export class UsageError extends LayerpackError {
-  override name = "UsageError";
-}
+export { UsageError };
 
 /** Options shared by every command that builds: where the cache is, or that there is none. */
 export const cacheOptions = {
@@ -77,6 +75,16 @@ export function cacheFromOptions(io: Io, values: CommandContext["values"]): Laye
     io.err(`layerpack: warning: cannot use the cache directory ${dir}: ${why}; building without a cache (set --cache-dir DIR or LAYERPACK_CACHE_DIR)\n`);
     return undefined;
   }
+}
+
+/** `--tag T` (repeatable): the tags given replace the config's tag and tags; each must be a valid tag. */
+export const tagOption = { tag: { type: "string", multiple: true } } as const satisfies OptionSpec;
+
+export function withTags<S extends { tag?: string | undefined; tags?: string[] | undefined }>(spec: S, values: CommandContext["values"]): S {
+  const given = values.tag as string[] | undefined;
+  if (!given || given.length === 0) return spec;
+  for (const t of given) if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(t)) throw new UsageError(`--tag ${JSON.stringify(t)}: not a valid tag (letters, digits, _ . -, at most 128)`);
+  return { ...spec, tag: given[0], tags: given };
 }
 
 /** Load, resolve and plan: the stages every command that reads a config runs. */

@@ -1,16 +1,17 @@
 import { buildImage } from "../image/build.ts";
 import { parseReference } from "../registry/reference.ts";
-import { cacheFromOptions, cacheOptions, loadAndPlan, UsageError, type Command } from "./context.ts";
+import { cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
 import { Progress, progressMode } from "./progress.ts";
 
 export const pushCommand: Command = {
   name: "push",
-  usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
+  usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--tag T]... [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
 
       --to REF       where to push (default: output.ref of a config with output.format registry); without a
                      tag, the image's tags (tag, tags) are pushed
       --insecure     plain HTTP (registries on 127.0.0.1/localhost are reached over HTTP without it)
+      --tag T        push under tag T instead of the config's tag(s); repeat for several
   -q, --quiet        print only the pushed references with the manifest digest
       --json         print build and push events as JSON lines
       --cache-dir DIR  layer cache; unchanged layers are neither rebuilt nor uploaded again
@@ -19,7 +20,7 @@ export const pushCommand: Command = {
 Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGISTRY_AUTH_FILE or
 ~/.docker/config.json (auths); they are never printed.`,
   maxPositionals: 1,
-  options: { to: { type: "string" }, insecure: { type: "boolean" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...cacheOptions },
+  options: { to: { type: "string" }, insecure: { type: "boolean" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...tagOption, ...cacheOptions },
   async run({ io, values, positionals, signal }) {
     const to = values.to as string | undefined;
     // A bad reference is refused before any work.
@@ -30,7 +31,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
     const ref = to ?? (output.format === "registry" ? output.ref : undefined);
     if (ref === undefined) throw new UsageError("push: give --to REGISTRY/NAME[:TAG], or set output.format: registry and output.ref in the config");
     const insecure = Boolean(values.insecure) || (output.format === "registry" && output.insecure === true);
-    const spec = { ...loaded.spec, output: { format: "registry" as const, ref, ...(insecure ? { insecure } : {}) } };
+    const spec = { ...withTags(loaded.spec, values), output: { format: "registry" as const, ref, ...(insecure ? { insecure } : {}) } };
     const progress = new Progress(io, progressMode(io, values));
     const result = await buildImage({
       spec,

@@ -78,9 +78,9 @@ describe("plan --family", () => {
   });
 
   it("refuses one config, several configs without --family, and --previous", () => {
-    expect(run(["plan", "--family", "hello.yaml"])).toMatchObject({ status: 1, stderr: expect.stringContaining("--family needs at least two configs") });
-    expect(run(["plan", "hello.yaml", "greet.yaml"])).toMatchObject({ status: 1, stderr: expect.stringContaining("too many arguments: greet.yaml (give several configs with --family)") });
-    expect(run(["plan", "--family", "hello.yaml", "greet.yaml", "--previous", "x.yaml"])).toMatchObject({ status: 1, stderr: expect.stringContaining("--previous cannot be used with --family") });
+    expect(run(["plan", "--family", "hello.yaml"])).toMatchObject({ status: 2, stderr: expect.stringContaining("--family needs at least two configs") });
+    expect(run(["plan", "hello.yaml", "greet.yaml"])).toMatchObject({ status: 2, stderr: expect.stringContaining("too many arguments: greet.yaml (give several configs with --family)") });
+    expect(run(["plan", "--family", "hello.yaml", "greet.yaml", "--previous", "x.yaml"])).toMatchObject({ status: 2, stderr: expect.stringContaining("--previous cannot be used with --family") });
     expect(run(["plan", "--family", "hello.yaml", "hello.yaml"])).toMatchObject({ status: 1, stderr: 'layerpack: two images of the family are named "hello": give each config its own name\n' });
   });
 });

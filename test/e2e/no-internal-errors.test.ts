@@ -113,8 +113,8 @@ describe("no internal errors", () => {
         const target = path.join(ro.dir, format === "oci-layout" ? "layout" : "image.tar");
         const cfg = path.join(dir, `ro-${format}.yaml`);
         fs.writeFileSync(cfg, `${base}output: { format: ${format}, path: ${target} }\n`);
-        for (const extra of [[], ["--no-cache"]]) {
-          const r = layerpack(["build", cfg, "--cache-dir", "./c", ...extra], { cwd: dir });
+        for (const extra of [["--cache-dir", "./c"], ["--no-cache"]]) {
+          const r = layerpack(["build", cfg, ...extra], { cwd: dir });
           expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
           expect(r.stderr).toMatch(/layerpack: /);
           expect(r.status).toBe(1);

@@ -1,0 +1,88 @@
+/**
+ * The command line behaves as npm, vite and esbuild users expect: -v/--version anywhere, `help CMD` and `CMD --help`,
+ * usage errors on stderr with exit 2 and a "did you mean", conflicting flags refused, --tag, JSON errors with --json.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { removeExample, setUpExample } from "./example-dir.ts";
+import { layerpack } from "./cli.ts";
+
+const PKG = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../../package.json"), "utf8")) as { version: string };
+let dir: string;
+let cfg: string;
+beforeAll(() => {
+  ({ dir } = setUpExample("layerpack-conventions-"));
+  cfg = path.join(dir, "image.yaml");
+  fs.writeFileSync(cfg, "name: conv\ntag: cfg\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\n");
+});
+afterAll(() => removeExample(dir));
+
+describe("CLI conventions", () => {
+  it.each([["-v"], ["--version"], ["-V"], ["build", "-v"], ["plan", "--version", "x.yaml"]])("%s prints the version", (...args) => {
+    const r = layerpack(args, { cwd: dir });
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, `layerpack ${PKG.version}\n`, ""]);
+  });
+
+  it("help CMD and CMD --help print that command's usage and options on stdout", () => {
+    const a = layerpack(["help", "build"], { cwd: dir });
+    const b = layerpack(["build", "--help"], { cwd: dir });
+    expect(a.status).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout).toMatch(/^Usage: layerpack build /);
+    for (const option of ["--output", "--quiet", "--json", "--cache-dir", "--no-cache", "--jobs", "--tag", "--config", "--help"]) expect(a.stdout).toContain(option);
+    expect(layerpack(["help", "cache"], { cwd: dir }).stdout).not.toContain("--tag");
+  });
+
+  it("usage errors go to stderr with exit 2, with a suggestion", () => {
+    let r = layerpack(["buidl"], { cwd: dir });
+    expect([r.status, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toMatch(/^layerpack: unknown command 'buidl' \(did you mean 'build'\?\)/);
+    r = layerpack(["build", "--no-cach"], { cwd: dir });
+    expect([r.status, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toMatch(/^layerpack build: unknown option '--no-cach' \(did you mean '--no-cache'\?\)\n\nUsage: layerpack build/);
+    r = layerpack([], { cwd: dir });
+    expect([r.status, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toMatch(/^Usage: layerpack <command>/);
+    r = layerpack(["build", cfg, "-j", "0"], { cwd: dir });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--jobs must be a whole number of at least 1, not 0\n\nUsage: layerpack build/);
+  });
+
+  it.each([
+    [["--no-cache", "--cache-dir", "x"], "--no-cache and --cache-dir cannot be used together"],
+    [["-q", "--json"], "--quiet and --json cannot be used together"],
+  ])("conflicting flags %j are refused", (flags, message) => {
+    const r = layerpack(["build", cfg, ...flags], { cwd: dir });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+
+  it("--tag replaces the config's tags, repeatable; a bad tag is a usage error", () => {
+    const r = layerpack(["build", cfg, "--tag", "1.2", "--tag", "latest", "--json"], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    const done = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; repoTag?: string }).find((e) => e.type === "done");
+    expect(done?.repoTag).toBe("conv:1.2");
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, "conv.tar")).toString("latin1").match(/\[\{"Config".*?\}\]/)?.[0] ?? "[]") as { RepoTags: string[] }[];
+    if (manifest.length > 0) expect(manifest[0]!.RepoTags).toEqual(["conv:1.2", "conv:latest"]);
+    const bad = layerpack(["build", cfg, "--tag", "no good"], { cwd: dir });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--tag "no good": not a valid tag/);
+  });
+
+  it("with --json, a failure is a JSON line on stdout with the file and position", () => {
+    fs.writeFileSync(path.join(dir, "bad.yaml"), "name: conv\nprofile: ./profile\nlayers: { max: 500 }\n");
+    const r = layerpack(["build", path.join(dir, "bad.yaml"), "--json"], { cwd: dir });
+    expect(r.status).toBe(1);
+    const event = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    expect(event).toMatchObject({ type: "error", file: path.join(dir, "bad.yaml"), keyPath: "layers.max", line: 3, column: 16 });
+    expect(String(event.message)).toMatch(/layers\.max: must be at most 127/);
+    expect(new Date(String(event.time)).toISOString()).toBe(event.time);
+  });
+
+  it("cache info --json gives ISO 8601 times", () => {
+    layerpack(["build", cfg, "--cache-dir", path.join(dir, "c")], { cwd: dir });
+    const info = JSON.parse(layerpack(["cache", "info", "--json", "--cache-dir", path.join(dir, "c")], { cwd: dir }).stdout) as { newestUse: string };
+    expect(new Date(info.newestUse).toISOString()).toBe(info.newestUse);
+  });
+});
