@@ -5,7 +5,8 @@
 import { parseArgs } from "node:util";
 import * as fs from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { formatError, LayerpackError, SpecError, UsageError } from "./errors.ts";
+import { formatError, UsageError } from "./errors.ts";
+import { failure, jsonLine } from "./cli/events.ts";
 import type { Command, Io } from "./cli/context.ts";
 
 /** Every command, loaded only when it runs: `layerpack --help` or `plan` never load the image writer. */
@@ -134,24 +135,16 @@ export async function main(argv: string[], io: Io = (DEFAULT_IO = defaultIo())):
     return await command.run({ io, values, positionals, signal: interrupt.signal });
   } catch (err) {
     if (interrupt.signal.aborted) {
-      if (json) io.out(`${JSON.stringify({ type: "error", message: "interrupted", time: new Date().toISOString() })}\n`);
+      if (json) io.out(jsonLine({ type: "error", message: "interrupted" }));
       io.err(`layerpack ${name}: interrupted; temp files removed, any previous output kept\n`);
       return 130;
     }
     // With --json every outcome is a JSON line on stdout; the text goes to stderr as well, for people.
-    if (json) io.out(`${JSON.stringify(errorEvent(err))}\n`);
+    if (json) io.out(jsonLine(failure(err)));
     if (err instanceof UsageError) return usageError(err.message);
     io.err(formatError(err));
     return 1;
   } finally {
     for (const s of ["SIGINT", "SIGTERM"] as const) process.off(s, stop);
   }
-}
-
-/** A failure as a JSON event: the message, and where in the config when known. */
-function errorEvent(err: unknown): Record<string, unknown> {
-  const e = err as Partial<SpecError> & Error;
-  const where = err instanceof SpecError ? { file: e.file, keyPath: e.keyPath, line: e.line, column: e.column } : {};
-  const message = err instanceof LayerpackError ? err.message : `internal error: ${e?.message ?? String(err)}`;
-  return { type: "error", message, ...Object.fromEntries(Object.entries(where).filter(([, v]) => v !== undefined)), time: new Date().toISOString() };
 }

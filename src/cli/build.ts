@@ -31,6 +31,7 @@ export const buildCommand: Command = {
     const tagged = withTags(loaded.spec, values);
     const spec = temp ? { ...tagged, output: { ...tagged.output, path: temp } } : tagged;
     const progress = new Progress(io, progressMode(io, values), { stdoutTaken: toStdout });
+    progress.start();
     try {
       const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env, signal });
       for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);

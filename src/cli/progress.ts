@@ -4,6 +4,7 @@
  */
 import type { BuildEvent, BuildResult } from "../image/build.ts";
 import { formatBytes, type Io } from "./context.ts";
+import { buildDone, jsonLine, type JsonEvent } from "./events.ts";
 
 export type ProgressMode = "tty" | "plain" | "json" | "quiet";
 
@@ -30,13 +31,19 @@ export class Progress {
   }
 
   readonly #stdoutTaken: boolean;
+
+  /** The first event of a JSON build (watch sends its own, with the reason). */
+  start(): void {
+    if (this.#mode === "json") this.#json(jsonLine({ type: "build-start", reason: [] }));
+  }
+
   #json(line: string): void {
     (this.#stdoutTaken ? this.#io.err : this.#io.out)(line);
   }
 
   event = (e: BuildEvent): void => {
     if (this.#mode === "json") {
-      this.#json(`${JSON.stringify({ ...e, time: Math.round(performance.now() - this.#started) })}\n`);
+      this.#json(jsonLine(e as JsonEvent));
       return;
     }
     if (e.type === "progress") {
@@ -73,7 +80,7 @@ export class Progress {
     const seconds = ((performance.now() - this.#started) / 1000).toFixed(2);
     const s = result.stats;
     if (this.#mode === "json") {
-      this.#json(`${JSON.stringify({ type: "done", output: result.output, imageId: result.imageId, repoTag: result.repoTag, ...s, ...(result.push ? { push: result.push } : {}), seconds: Number(seconds) })}\n`);
+      this.#json(jsonLine(buildDone(result, Number(seconds))));
       return;
     }
     if (this.#mode === "quiet") {

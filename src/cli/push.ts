@@ -33,6 +33,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
     const insecure = Boolean(values.insecure) || (output.format === "registry" && output.insecure === true);
     const spec = { ...withTags(loaded.spec, values), output: { format: "registry" as const, ref, ...(insecure ? { insecure } : {}) } };
     const progress = new Progress(io, progressMode(io, values));
+    progress.start();
     const result = await buildImage({
       spec,
       closure: loaded.closure,

@@ -2,12 +2,13 @@ import { spawn } from "node:child_process";
 import { Watcher, type WatchEvent } from "../watch/watch.ts";
 import type { BuildResult } from "../image/build.ts";
 import { formatError } from "../errors.ts";
+import { buildDone, failure, jsonLine } from "./events.ts";
 import { cacheFromOptions, cacheOptions, formatBytes, UsageError, type Command, type Io } from "./context.ts";
 
 function line(io: Io, json: boolean, e: WatchEvent): void {
   if (json) {
-    const data = e.type === "build-failed" ? { type: e.type, error: formatError(e.error).trim() } : e;
-    io.out(`${JSON.stringify(data)}\n`);
+    const data = e.type === "build-failed" ? failure(e.error, "build-failed") : e.type === "build-done" ? buildDone(e.result, e.seconds) : e;
+    io.out(jsonLine(data));
     return;
   }
   if (e.type === "build-done") {

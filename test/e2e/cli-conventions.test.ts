@@ -61,7 +61,7 @@ describe("CLI conventions", () => {
   it("--tag replaces the config's tags, repeatable; a bad tag is a usage error", () => {
     const r = layerpack(["build", cfg, "--tag", "1.2", "--tag", "latest", "--json"], { cwd: dir });
     expect(r.status, r.stderr).toBe(0);
-    const done = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; repoTag?: string }).find((e) => e.type === "done");
+    const done = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; repoTag?: string }).find((e) => e.type === "build-done");
     expect(done?.repoTag).toBe("conv:1.2");
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, "conv.tar")).toString("latin1").match(/\[\{"Config".*?\}\]/)?.[0] ?? "[]") as { RepoTags: string[] }[];
     if (manifest.length > 0) expect(manifest[0]!.RepoTags).toEqual(["conv:1.2", "conv:latest"]);

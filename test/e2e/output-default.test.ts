@@ -48,7 +48,7 @@ describe("build -o -", () => {
       const r = spawnSync(process.execPath, [BIN, "build", cfg, "-o", "-", ...extra], { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
       expect(r.status, r.stderr.toString()).toBe(0);
       expect(sha(r.stdout)).toBe(sha(file));
-      if (extra[0] === "--json") expect(r.stderr.toString()).toMatch(/"type":"done"/);
+      if (extra[0] === "--json") expect(r.stderr.toString()).toMatch(/"type":"build-done"/);
     }
     expect(fs.readdirSync(dir).filter((n) => n.includes("stdout") || n === "-")).toEqual([]);
   });

@@ -16,8 +16,12 @@ const sha = (f: string) => createHash("sha256").update(fs.readFileSync(f)).diges
 interface Event {
   type: string;
   reason?: string[];
-  error?: string;
-  result?: { layers: { digest: string }[]; stats: { rebuilt: number; reused: number; upToDate: boolean } };
+  message?: string;
+  time?: string;
+  layers?: { digest: string }[];
+  rebuilt?: number;
+  reused?: number;
+  upToDate?: boolean;
 }
 
 describe("layerpack watch", () => {
@@ -91,7 +95,7 @@ ${extra}`;
 
   it("builds, rebuilds only what changed, coalesces bursts, survives a broken edit, and exits cleanly", async () => {
     const first = await waitFor("build-done", 1);
-    expect(first.result!.stats).toMatchObject({ rebuilt: 5, reused: 0 });
+    expect(first).toMatchObject({ rebuilt: 5, reused: 0 });
     // Give the file watcher a moment to register the inputs it just learnt of, as a person would take anyway.
     await waitFor("watching", 1);
     await new Promise((r) => setTimeout(r, 500));
@@ -100,27 +104,27 @@ ${extra}`;
     // Editing a file that `paths` copies rebuilds the customisation layer alone.
     fs.writeFileSync(path.join(dir, "motd"), "second\n");
     const second = await waitFor("build-done", 2);
-    expect(second.result!.stats).toMatchObject({ rebuilt: 1, reused: 4 });
-    const changed = second.result!.layers.map((l, i) => l.digest !== first.result!.layers[i]!.digest);
+    expect(second).toMatchObject({ rebuilt: 1, reused: 4 });
+    const changed = second.layers!.map((l, i) => l.digest !== first.layers![i]!.digest);
     expect(changed).toEqual([false, false, false, false, true]);
 
     // A burst of edits is one rebuild.
     for (const text of ["a\n", "b\n", "third\n"]) fs.writeFileSync(path.join(dir, "motd"), text);
     const third = await waitFor("build-done", 3);
-    expect(third.result!.stats.rebuilt).toBe(1);
+    expect(third.rebuilt).toBe(1);
     expect(events.filter((e) => e.type === "build-start")).toHaveLength(3);
     const good = sha(out);
 
     // A broken config keeps the last good image and reports the error with its position.
     fs.writeFileSync(path.join(dir, "image.yaml"), config("bogus: 1\n"));
     const failed = await waitFor("build-failed", 1);
-    expect(failed.error).toMatch(/image\.yaml:\d+:\d+: bogus/);
+    expect(failed.message).toMatch(/image\.yaml:\d+:\d+: bogus/);
     expect(sha(out)).toBe(good);
 
     // Fixing it builds again; the image is unchanged, so the output is left alone.
     fs.writeFileSync(path.join(dir, "image.yaml"), config("env: { GREETING: hi }\n"));
     const fixed = await waitFor("build-done", 4);
-    expect(fixed.result!.stats).toMatchObject({ rebuilt: 0, reused: 5 });
+    expect(fixed).toMatchObject({ rebuilt: 0, reused: 5 });
     expect(events.filter((e) => e.type === "build-start")).toHaveLength(5);
 
     const x = path.join(dir, "x");
@@ -172,13 +176,13 @@ describe("layerpack watch without a config yet", () => {
       for (let nl; (nl = buffered.indexOf("\n")) >= 0; buffered = buffered.slice(nl + 1)) seen.push(JSON.parse(buffered.slice(0, nl)) as Event);
     });
     try {
-      expect((await next("build-failed")).error).toMatch(/no config found/);
+      expect((await next("build-failed")).message).toMatch(/no config found/);
       await new Promise((r) => setTimeout(r, 500));
       fs.writeFileSync(
         path.join(dir, "image.config.yaml"),
         'name: late\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\noutput: { path: ./late.tar }\n',
       );
-      expect((await next("build-done")).result!.stats.rebuilt).toBe(5);
+      expect((await next("build-done")).rebuilt).toBe(5);
       expect(fs.existsSync(path.join(dir, "late.tar"))).toBe(true);
     } finally {
       child.kill("SIGINT");
