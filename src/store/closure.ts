@@ -130,7 +130,8 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
   }
   const { source, file } = pickSource(spec, store, roots, configDir, options.onWarning);
   const found = fromSource(source, file, store, roots, options.scanMemo);
-  checkPresent(found, store, roots);
+  // A scan finds only items that exist in the store dir: checking them again would stat every item once more.
+  if (source !== "scan") checkPresent(found, store, roots);
   const items: StoreItem[] = found
     .map((s) => {
       const item: StoreItem = {
