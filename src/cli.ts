@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { formatError, UsageError } from "./errors.ts";
 import { failure, jsonLine } from "./cli/events.ts";
+import { closest } from "./util/suggest.ts";
 import type { Command, Io } from "./cli/context.ts";
 
 /** Every command, loaded only when it runs: `layerpack --help` or `plan` never load the image writer. */
@@ -43,25 +44,10 @@ function commandHelp(command: Command): string {
   return `Usage: ${command.usage}\n  -c, --config FILE  the config (instead of the [config] argument)\n  -h, --help         this help\n\n${COMMON}\n`;
 }
 
-/** Edit distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const next = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = row[j]!;
-      row[j] = next;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The closest of `names` to `word` when it is close enough to be a typo. */
+/** " (did you mean 'x'?)" for a mistyped command or option, else nothing. */
 function didYouMean(word: string, names: string[]): string {
-  const best = names.map((n) => ({ n, d: distance(word, n) })).sort((a, b) => a.d - b.d)[0];
-  return best && best.d <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean '${best.n}'?)` : "";
+  const best = closest(word, names, Math.max(2, Math.floor(word.length / 3)));
+  return best !== undefined ? ` (did you mean '${best}'?)` : "";
 }
 
 /** Flags that contradict each other. */
@@ -78,11 +64,10 @@ const defaultIo = (): Io => ({
   isTTY: Boolean(process.stderr.isTTY),
   stdoutIsTTY: Boolean(process.stdout.isTTY),
   pipeOut: (file) => pipeline(fs.createReadStream(file), process.stdout, { end: false }),
+  signals: true,
 });
 
-let DEFAULT_IO: Io | undefined;
-
-export async function main(argv: string[], io: Io = (DEFAULT_IO = defaultIo())): Promise<number> {
+export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
   if (argv.some((a) => a === "--version" || a === "-v" || a === "-V")) {
     const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
     io.out(`layerpack ${pkg.version}\n`);
@@ -129,7 +114,7 @@ export async function main(argv: string[], io: Io = (DEFAULT_IO = defaultIo())):
   // Ctrl-C and SIGTERM abort the command: a build removes its temp files and keeps the previous output.
   const interrupt = new AbortController();
   const stop = () => interrupt.abort();
-  if (io === DEFAULT_IO) for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, stop);
+  if (io.signals) for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, stop);
   const json = values.json === true;
   try {
     return await command.run({ io, values, positionals, signal: interrupt.signal });

@@ -15,6 +15,8 @@ export interface Io {
   stdoutIsTTY?: boolean;
   /** Copies a file to standard output (`build -o -`). */
   pipeOut: (file: string) => Promise<void>;
+  /** SIGINT/SIGTERM abort the command (the process's own command line, not an embedding caller). */
+  signals?: boolean;
 }
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>;

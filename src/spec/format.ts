@@ -4,6 +4,7 @@
  */
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from "yaml";
 import type { z } from "zod";
+import { closest } from "../util/suggest.ts";
 
 export type KeyPath = readonly PropertyKey[];
 
@@ -158,29 +159,10 @@ export function keysAt(schema: z.ZodType, path: KeyPath): string[] {
   return next ? keysAt(next, path.slice(1)) : [];
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = row[j]!;
-      row[j] = Math.min(up + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return row[b.length]!;
-}
-
 /** ` (did you mean "entrypoint"?)` for a near miss, else nothing. */
 function suggest(key: string, known: string[]): string {
-  let best: string | undefined;
-  let bestScore = Infinity;
-  for (const k of known) {
-    const score = k.toLowerCase() === key.toLowerCase() ? 0 : distance(k, key);
-    if (score < bestScore) [best, bestScore] = [k, score];
-  }
-  return best !== undefined && bestScore <= Math.max(1, Math.floor(key.length / 4)) ? ` (did you mean "${best}"?)` : "";
+  const best = closest(key, known, Math.max(1, Math.floor(key.length / 4)));
+  return best !== undefined ? ` (did you mean "${best}"?)` : "";
 }
 
 /** All issues of a failed parse, one per problem (an unknown-keys issue becomes one per key), in source order. */
