@@ -167,12 +167,27 @@ export function distroClosure(params: DistroParams): Distro {
   return { closure: { store: { dir: DIR, root: "/" }, roots: [profile], profile, items }, kind };
 }
 
+/** Referrers by path, built once per closure: namedScenarios asks for every item's dependents. */
+const referrersCache = new WeakMap<Closure, Map<string, string[]>>();
+function referrersOf(closure: Closure): Map<string, string[]> {
+  let parents = referrersCache.get(closure);
+  if (parents) return parents;
+  parents = new Map<string, string[]>();
+  for (const it of closure.items) {
+    for (const ref of it.references) {
+      if (ref === it.path) continue;
+      let list = parents.get(ref);
+      if (!list) parents.set(ref, (list = []));
+      list.push(it.path);
+    }
+  }
+  referrersCache.set(closure, parents);
+  return parents;
+}
+
 /** Every item that depends on `path`, directly or not, plus `path` itself. */
 export function dependentsOf(closure: Closure, path: string): Set<string> {
-  const parents = new Map<string, string[]>();
-  for (const it of closure.items) {
-    for (const ref of it.references) if (ref !== it.path) parents.set(ref, [...(parents.get(ref) ?? []), it.path]);
-  }
+  const parents = referrersOf(closure);
   const out = new Set([path]);
   const stack = [path];
   while (stack.length > 0) {
