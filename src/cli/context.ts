@@ -41,15 +41,7 @@ export interface Command {
 }
 
 
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (Math.abs(n) >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes } from "../util/format.ts";
 
 /** A bad command-line argument: printed like any user error. */
 export { UsageError };

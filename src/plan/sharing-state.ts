@@ -1,28 +1,12 @@
 /**
- * The working state of the `sharing` strategy: groups (one per slot, the lowest canonical index of their items)
- * with their trigger sets and bytes, and the weighted set sizes every cost is made of.
+ * The weighted set sizes every cost of the `sharing` strategy is made of.
  *
  * Objective (see sharing.ts): the sum over every single-item update P of re-pulled bytes / changed bytes, which is
  *   Σ over layers L of bytes(L) · W(T_L),   W(T) = Σ_{P ∈ T} 1/changed(P),
- * T_L being the updates that change an item of L (the union of its items' closures).
+ * T_L being the updates that change an item of L (the union of its items' closures), as a bitset.
  */
-import type { SharingGraph } from "./sharing-graph.ts";
 
-export interface State {
-  g: SharingGraph;
-  /** table[c * 256 + v]: summed weight 1/changed(P) of the updates P in byte c of a bitset when it holds v. */
-  table: Float64Array;
-  alive: Uint8Array;
-  version: Int32Array;
-  /** Per group slot: trigger set, bytes (in size classes), members (canonical indexes). */
-  trig: Uint32Array[];
-  bytes: Float64Array;
-  members: number[][];
-  /** Per item: its bytes in size classes. */
-  itemBytes: Float64Array;
-}
-
-/** Per-byte sums of the update weights, so a weighted set size costs four lookups per 32 items. */
+/** Per-byte sums of the update weights (table[c * 256 + v]: the weight of the updates set in byte c when it holds v), so a weighted set size costs four lookups per 32 items. */
 export function weightTable(weight: Float64Array, words: number): Float64Array {
   const table = new Float64Array(words * 4 * 256);
   for (let c = 0; c < words * 4; c++) {
@@ -42,8 +26,8 @@ export function wordWeight(t: Float64Array, k: number, d: number): number {
 }
 
 /** W(a ∖ b), or W(a) without b. */
-export function weightOf(s: State, a: Uint32Array, b?: Uint32Array): number {
+export function weightOf(table: Float64Array, a: Uint32Array, b?: Uint32Array): number {
   let w = 0;
-  for (let k = 0; k < a.length; k++) w += wordWeight(s.table, k, b === undefined ? a[k]! : a[k]! & ~b[k]!);
+  for (let k = 0; k < a.length; k++) w += wordWeight(table, k, b === undefined ? a[k]! : a[k]! & ~b[k]!);
   return w;
 }
