@@ -12,7 +12,7 @@
 import { planFamily } from "../src/plan/family.ts";
 import { planLayers } from "../src/plan/index.ts";
 import type { LayerPlan, StoreLayer } from "../src/plan/types.ts";
-import { imageSpecSchema } from "../src/spec/schema.ts";
+import { imageSpecSchema } from "../src/config/schema.ts";
 import type { Closure } from "../src/store/types.ts";
 import { planAutoLayer } from "./auto-layer.ts";
 

@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { planLayers } from "../src/plan/index.ts";
 import { diffPlans } from "../src/plan/diff.ts";
 import type { LayerPlan } from "../src/plan/types.ts";
-import { imageSpecSchema, type ImageSpec } from "../src/spec/schema.ts";
+import { imageSpecSchema, type ImageSpec } from "../src/config/schema.ts";
 import type { Closure } from "../src/store/types.ts";
 import { distroClosure, namedScenarios, nameOf, prng, updateClosure } from "./closures.ts";
 

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { layerPlanSchema } from "../src/plan/types.ts";
-import { imageSpecSchema } from "../src/spec/schema.ts";
+import { imageSpecSchema } from "../src/config/schema.ts";
 
 export const SCHEMA_DIR = fileURLToPath(new URL("../schemas/", import.meta.url));
 
@@ -27,7 +27,7 @@ export function generateSchemas(): Record<string, string> {
       imageSpecSchema,
       "input",
       "layerpack image spec",
-      "image.config.{yaml,yml,json} / .layerpackrc / package.json#layerpack. Generated from src/spec/schema.ts by `npm run schema`; do not edit.",
+      "image.config.{yaml,yml,json} / .layerpackrc / package.json#layerpack. Generated from src/config/schema.ts by `npm run schema`; do not edit.",
     ),
     "plan.schema.json": render(
       layerPlanSchema,

@@ -1,7 +1,7 @@
 /** Public API: the four stages as functions over plain data, plus `defineConfig` for typed configs. */
-export { defineConfig } from "./spec/define.ts";
-export { loadSpec } from "./spec/load.ts";
-export { imageSpecSchema, type ImageSpec, type ImageSpecInput } from "./spec/schema.ts";
+export { defineConfig } from "./config/define.ts";
+export { loadSpec } from "./config/load.ts";
+export { imageSpecSchema, type ImageSpec, type ImageSpecInput } from "./config/schema.ts";
 export { resolveClosure } from "./store/closure.ts";
 export type { Closure, StoreItem, StoreLocation } from "./store/types.ts";
 export { planLayers } from "./plan/index.ts";

@@ -3,7 +3,7 @@
  * stays a separate function over plain data; this only wires them with the options they share.
  */
 import * as path from "node:path";
-import { loadSpec } from "./spec/load.ts";
+import { loadSpec } from "./config/load.ts";
 import { resolveClosure } from "./store/closure.ts";
 import { planLayers } from "./plan/index.ts";
 import { previousPlanFor } from "./plan/plan-file.ts";

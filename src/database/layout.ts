@@ -6,7 +6,7 @@
  * - nix (`includeNixDB`): <state>/db/db.sqlite, <state>/db/schema ("10"), <state>/gcroots/docker/<name> -> each root.
  * The db.sqlite entry is a placeholder (`generated`): its bytes depend on NAR hashes computed at build time.
  */
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { CustomEntry } from "../plan/types.ts";
 

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import { BuildError } from "../errors.ts";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { LayerCache, type CachedLayer } from "../cache/cache.ts";

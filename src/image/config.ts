@@ -2,7 +2,7 @@
  * The image configuration (OCI image-spec config.md; Docker uses the same document). Its JSON bytes are hashed into
  * the image ID, so they are produced by one canonical serialiser: keys sorted, no whitespace.
  */
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 
 export interface HistoryEntry {
   created: string;

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { BuildError } from "../errors.ts";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { LayerPlan, PlannedLayer } from "../plan/types.ts";
 import { resolveEntrypoint } from "../plan/custom.ts";

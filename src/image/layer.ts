@@ -13,7 +13,7 @@ import type { StoreLocation } from "../store/types.ts";
 import { openForRead, readInto, walkTree, type WalkEntry } from "../store/walk.ts";
 import type { RootSystemEntry } from "../store/types.ts";
 import { NarHasher, type NarResult } from "../store/nar.ts";
-import type { Perm } from "../spec/schema.ts";
+import type { Perm } from "../config/schema.ts";
 import { PermsMatcher } from "./perms.ts";
 import { encodeHeader, paddingFor, ZERO_BLOCKS, type TarHeader } from "./tar.ts";
 import type { LayerSink } from "./sink.ts";

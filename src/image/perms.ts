@@ -5,7 +5,7 @@
  * Rules apply in order; a later rule overrides the fields it sets. A glob that matches nothing is a warning for the
  * caller to show, never printed here.
  */
-import type { Perm } from "../spec/schema.ts";
+import type { Perm } from "../config/schema.ts";
 
 export interface Owner {
   mode: number;

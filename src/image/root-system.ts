@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { RootSystem, RootSystemEntry } from "../store/types.ts";
 import { sortNames } from "../store/walk.ts";
 

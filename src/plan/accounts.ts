@@ -3,7 +3,7 @@
  * kept verbatim, first), and the `User` that `runAs` names. Pure: the root system's files come from the closure.
  */
 import { PlanError } from "../errors.ts";
-import type { Accounts, ImageSpec } from "../spec/schema.ts";
+import type { Accounts, ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 
 interface UserLine {

@@ -3,7 +3,7 @@
  * and every parent directory they need. Pure: the executor creates what this returns and checks what exists.
  */
 import { PlanError } from "../errors.ts";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { CustomEntry } from "./types.ts";
 import { accountFiles } from "./accounts.ts";

@@ -10,7 +10,7 @@
  * it holds, all of them, in every image. Pure and deterministic.
  */
 import { PlanError } from "../errors.ts";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure, StoreItem } from "../store/types.ts";
 import { checkClosure, placeItems } from "./index.ts";
 import type { LayerPlan, StoreLayer } from "./types.ts";

@@ -7,7 +7,7 @@
  * only some closure sources know, and a store path already changes with its content).
  */
 import { createHash } from "node:crypto";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import { customEntries } from "./custom.ts";
 

@@ -5,7 +5,7 @@
  * store layer that also carries the customisation `entries`.
  */
 import { PlanError } from "../errors.ts";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure, StoreItem } from "../store/types.ts";
 import { customEntries } from "./custom.ts";
 import { orderByPopularity } from "./popularity.ts";

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import { planFingerprint } from "./fingerprint.ts";
 import { layerPlanSchema, type LayerPlan } from "./types.ts";

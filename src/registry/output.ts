@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import { parseReference } from "./reference.ts";
 import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
 

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import { databaseHas, defaultDatabase, readDatabaseClosure, type SourceItem } from "./database.ts";
 import { closureOf, readClosureInfo, readReferencesGraph } from "./graph.ts";
 import { narSize } from "./nar.ts";

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
-import { storePathPattern } from "../spec/schema.ts";
+import { storePathPattern } from "../config/schema.ts";
 import type { SourceItem } from "./database.ts";
 import { byBytes, normaliseNarHash } from "./path.ts";
 

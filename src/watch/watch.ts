@@ -9,10 +9,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import { loadResolvePlan } from "../pipeline.ts";
-import { SEARCH_PLACES } from "../spec/load.ts";
+import { SEARCH_PLACES } from "../config/load.ts";
 import { buildImage, type BuildResult } from "../image/build.ts";
 import type { LayerCache } from "../cache/cache.ts";
-import type { ImageSpec } from "../spec/schema.ts";
+import type { ImageSpec } from "../config/schema.ts";
 import { hostPath } from "../store/path.ts";
 import type { Closure } from "../store/types.ts";
 

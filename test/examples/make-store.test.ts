@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { GREETING, makeExampleStore, removeTree, storeHash, type ExampleStore } from "../../examples/make-store.ts";
-import { storePathPattern } from "../../src/spec/schema.ts";
+import { storePathPattern } from "../../src/config/schema.ts";
 
 const STORE_REF = /\/gnu\/store\/[0123456789abcdfghijklmnpqrsvwxyz]{32}-[A-Za-z0-9+._?=-]+/g;
 

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { loadSpec } from "../../src/spec/load.ts";
+import { loadSpec } from "../../src/config/load.ts";
 import { resolveClosure } from "../../src/store/closure.ts";
 import { planLayers } from "../../src/plan/index.ts";
 import { planFingerprint } from "../../src/plan/fingerprint.ts";

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { imageSpecSchema, type ImageSpec } from "../../src/spec/schema.ts";
+import { imageSpecSchema, type ImageSpec } from "../../src/config/schema.ts";
 import { resolveClosure } from "../../src/store/closure.ts";
 import { planLayers } from "../../src/plan/index.ts";
 import { buildImage } from "../../src/image/build.ts";

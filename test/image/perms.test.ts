@@ -11,7 +11,7 @@ import { compileGlob, literalPrefix, mayMatchUnder, PermsMatcher, unmatchedPerms
 import { createBlobFile, LayerSink } from "../../src/image/sink.ts";
 import { writeLayer } from "../../src/image/layer.ts";
 import { layerKey } from "../../src/image/layer-key.ts";
-import { imageSpecSchema } from "../../src/spec/schema.ts";
+import { imageSpecSchema } from "../../src/config/schema.ts";
 import { findTool } from "../fixtures/tools.ts";
 
 const perm = (p: unknown) => imageSpecSchema.shape.perms.parse([p])[0]!;

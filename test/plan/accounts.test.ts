@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { accountFiles, imageUser } from "../../src/plan/accounts.ts";
 import { customEntries, parsePlan, planLayers, planToYaml } from "../../src/plan/index.ts";
-import { imageSpecSchema } from "../../src/spec/schema.ts";
+import { imageSpecSchema } from "../../src/config/schema.ts";
 import type { Closure, RootSystem } from "../../src/store/types.ts";
 import { closureOf, specOf } from "./fixtures.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PlanError } from "../../src/errors.ts";
 import { comparePaths, customEntries, resolveEntrypoint } from "../../src/plan/custom.ts";
-import type { ImageSpec } from "../../src/spec/schema.ts";
+import type { ImageSpec } from "../../src/config/schema.ts";
 import { closureOf, specOf, storePath } from "./fixtures.ts";
 
 const withProfile = closureOf([{ name: "profile", refs: ["hello"] }, { name: "hello" }], { profile: "profile" });

@@ -1,6 +1,6 @@
 /** Plain-data closures and specs for the planner tests (no files: the planner never touches the disk). */
 import { createHash } from "node:crypto";
-import { imageSpecSchema, type ImageSpec, type ImageSpecInput } from "../../src/spec/schema.ts";
+import { imageSpecSchema, type ImageSpec, type ImageSpecInput } from "../../src/config/schema.ts";
 import type { Closure, StoreItem } from "../../src/store/types.ts";
 
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";

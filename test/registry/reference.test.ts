@@ -75,7 +75,7 @@ describe("credentials", () => {
 });
 
 describe("output spec", async () => {
-  const { imageSpecSchema } = await import("../../src/spec/schema.ts");
+  const { imageSpecSchema } = await import("../../src/config/schema.ts");
   const issues = (output: unknown, extra: Record<string, unknown> = {}) => {
     const r = imageSpecSchema.safeParse({ name: "a", profile: "/p", output, ...extra });
     return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);

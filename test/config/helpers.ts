@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, expect } from "vitest";
 import { SpecError } from "../../src/errors.ts";
-import { loadSpec, type LoadOptions } from "../../src/spec/load.ts";
+import { loadSpec, type LoadOptions } from "../../src/config/load.ts";
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -20,7 +20,7 @@ import { requireCjs } from "./cjs.ts";
 
 const QUERY = "layerpack-config";
 const LIBRARY_DIR = fileURLToPath(new URL("../", import.meta.url));
-// src/spec/import.ts in a checkout run by Node 24 or vitest, dist/spec/import.js when installed.
+// src/config/import.ts in a checkout run by Node 24 or vitest, dist/config/import.js when installed.
 const LIBRARY_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../index.ts" : "../index.js", import.meta.url));
 const SCRIPT = /\.(?:[cm]?[jt]s)$/;
 const TYPESCRIPT = /\.[cm]?ts$/;

@@ -2,7 +2,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { loadSpec } from "../../src/spec/load.ts";
+import { loadSpec } from "../../src/config/load.ts";
 import { loadError, MINIMAL_YAML, tmpConfigDir } from "./helpers.ts";
 
 describe("validation up front", () => {

@@ -3,11 +3,11 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
-import { loadSpec } from "../../src/spec/load.ts";
+import { loadSpec } from "../../src/config/load.ts";
 import { loadError, tmpConfigDir } from "./helpers.ts";
 
-const DEFINE = fileURLToPath(new URL("../../src/spec/define.ts", import.meta.url));
-const LOAD = fileURLToPath(new URL("../../src/spec/load.ts", import.meta.url));
+const DEFINE = fileURLToPath(new URL("../../src/config/define.ts", import.meta.url));
+const LOAD = fileURLToPath(new URL("../../src/config/load.ts", import.meta.url));
 
 const tsConfig = (body: string, importFrom = DEFINE) =>
   `import { defineConfig } from ${JSON.stringify(importFrom)};\n` +

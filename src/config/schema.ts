@@ -3,7 +3,7 @@
  * `ImageSpec` the validated, defaulted form the later stages read. schemas/image-spec.schema.json is generated
  * from this file (npm run schema); never edit either type by hand.
  *
- * Parsing only validates and fills defaults; relative paths are resolved by the loader (src/spec/load.ts),
+ * Parsing only validates and fills defaults; relative paths are resolved by the loader (src/config/load.ts),
  * which knows the config file's directory.
  */
 import { z } from "zod";

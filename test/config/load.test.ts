@@ -1,6 +1,6 @@
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { DEFAULT_CREATED, SEARCH_PLACES, loadSpec, resolveFrom } from "../../src/spec/load.ts";
+import { DEFAULT_CREATED, SEARCH_PLACES, loadSpec, resolveFrom } from "../../src/config/load.ts";
 import { MINIMAL_YAML, loadError, tmpConfigDir } from "./helpers.ts";
 
 const MINIMAL = { name: "hello", profile: "./profile", output: { path: "./hello.tar" } };
