@@ -11,7 +11,7 @@ import { customEntries } from "./custom.ts";
 import { orderByPopularity } from "./popularity.ts";
 import { orderBySize, ownLayerCount } from "./size.ts";
 import { groupBySharing } from "./sharing.ts";
-import { stickyStoreLayers } from "./sticky.ts";
+import { stickyOrFresh, stickyStoreLayers } from "./sticky.ts";
 import type { LayerPlan, PlannedLayer, RootSystemLayer, StoreLayer } from "./types.ts";
 import { byBytes } from "../util/bytes.ts";
 
@@ -97,6 +97,8 @@ export function placeItems(spec: ImageSpec, items: readonly StoreItem[], budget:
 
 /** `sharing` places the unchanged items of broken layers itself: it groups by what changes together. */
 const stickyOptions = (spec: ImageSpec) => ({ regroupSurvivors: spec.layers.strategy === "sharing" });
+/** `sharing`'s fresh plans are stable, so sticky plans follow them unless they re-pull over twice as much (sticky.ts). */
+const realignOf = (spec: ImageSpec) => (spec.layers.strategy === "sharing" ? 2 : 1);
 
 export interface PlanOptions {
   /** Sticky planning (src/plan/sticky.ts): keep this plan's grouping wherever it is still valid. Read by the caller. */
@@ -124,7 +126,7 @@ export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptio
     const storeSpec = { ...spec, layers: { ...spec.layers, max: max - 1 } };
     const { previous } = options;
     const store = previous
-      ? stickyStoreLayers(closure.items, previous, max - 2, (free, budget) => placeItems(spec, free, budget), stickyOptions(spec))
+      ? stickyOrFresh(previous, stickyStoreLayers(closure.items, previous, max - 2, (free, budget) => placeItems(spec, free, budget), stickyOptions(spec)), () => storeLayers(storeSpec, closure.items), realignOf(spec))
       : storeLayers(storeSpec, closure.items);
     layers = [...store, rootLayer, { kind: "customisation", entries }];
   } else if (max === 1) {
@@ -134,7 +136,7 @@ export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptio
     const { previous } = options;
     // Free items are placed by the strategy as if the image had the store layers left, plus the customisation one.
     const store = previous
-      ? stickyStoreLayers(closure.items, previous, max - 1, (free, budget) => placeItems(spec, free, budget), stickyOptions(spec))
+      ? stickyOrFresh(previous, stickyStoreLayers(closure.items, previous, max - 1, (free, budget) => placeItems(spec, free, budget), stickyOptions(spec)), () => storeLayers(spec, closure.items), realignOf(spec))
       : storeLayers(spec, closure.items);
     layers = [...store, { kind: "customisation", entries }];
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { placeItems, planLayers } from "../../src/plan/index.ts";
 import { distroClosure, updateClosure } from "../../bench/closures.ts";
-import { stickyStoreLayers } from "../../src/plan/sticky.ts";
+import { repullAgainst, stickyOrFresh, stickyStoreLayers } from "../../src/plan/sticky.ts";
 import type { LayerPlan, StoreLayer } from "../../src/plan/types.ts";
 import type { Closure, StoreItem } from "../../src/store/types.ts";
 import { byBytes, closureOf, layerNames, nameOf, prng, randomClosure, specOf, storePath, type ItemDef } from "./fixtures.ts";
@@ -194,5 +194,31 @@ describe("sticky planning", () => {
       // Planning again with the result as previous changes nothing.
       expect(plan(c1, max1, strategy, p1)).toEqual(p1);
     }
+  });
+});
+
+describe("sticky or fresh: whichever re-pulls less against the previous plan", () => {
+  const layer = (names: string[], size: number): StoreLayer => ({ kind: "store", size, items: names.map((n) => ({ path: storePath(n), size: size / names.length })) });
+  const previous: LayerPlan = {
+    version: 1, name: "t", storeDir: "/gnu/store", strategy: "sharing", max: 4,
+    layers: [layer(["a"], 100), layer(["b", "c"], 200), { kind: "customisation", entries: [] }],
+    totals: { items: 3, bytes: 300, layers: 3 },
+  };
+  const sticky = [layer(["a"], 100), layer(["b", "c2"], 150)]; // re-pulls 150
+  it("counts the bytes of layers whose exact item set the previous plan lacks", () => {
+    expect(repullAgainst(previous, sticky)).toBe(150);
+    expect(repullAgainst(previous, [layer(["c", "b"], 200)])).toBe(0);
+  });
+  it("keeps the sticky layers on a tie and when they re-pull less; takes fresh ones that re-pull less", () => {
+    expect(stickyOrFresh(previous, sticky, () => [layer(["a", "c2"], 150), layer(["b"], 100)])).toBe(sticky); // 250 > 150
+    expect(stickyOrFresh(previous, sticky, () => [layer(["x"], 150)])).toBe(sticky); // tie
+    const better = [layer(["a"], 100), layer(["b", "c"], 200), layer(["c2"], 50)]; // re-pulls 50
+    expect(stickyOrFresh(previous, sticky, () => better)).toBe(better);
+  });
+  it("with realign 2, follows the fresh layers unless they re-pull over twice as much", () => {
+    const fresh = [layer(["a", "b"], 200), layer(["c2"], 100)]; // 300 = 2 x 150
+    expect(stickyOrFresh(previous, sticky, () => fresh, 1)).toBe(sticky);
+    expect(stickyOrFresh(previous, sticky, () => fresh, 2)).toBe(fresh);
+    expect(stickyOrFresh(previous, sticky, () => [layer(["a", "b", "c2"], 301)], 2)).toBe(sticky);
   });
 });
