@@ -1,12 +1,15 @@
-import { readImage, type InspectedImage } from "../image/read-oci.ts";
+import type { Image } from "../oci/image.ts";
+import { parseImageName } from "../oci/name.ts";
+import { openImage } from "../oci/read.ts";
 import { formatBytes, UsageError, type Command } from "./context.ts";
 
 export const inspectCommand: Command = {
   name: "inspect",
-  usage: `layerpack inspect PATH|REF [--ref NAME] [--json] [--insecure]
+  usage: `layerpack inspect IMAGE [--ref NAME] [--json] [--insecure]
 
-  PATH               a docker archive, an OCI archive or an OCI layout directory
-  REF                a registry reference, REGISTRY/NAME[:TAG|@DIGEST] (when no such path exists)
+  IMAGE              docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF] or docker://HOST/NAME[:TAG|@DIGEST];
+                     or a plain path (a docker archive, an OCI archive or an OCI layout directory, told apart by
+                     content) or a registry reference REGISTRY/NAME[:TAG|@DIGEST] (when no such path exists)
       --ref NAME     which image of an OCI layout holding several (its org.opencontainers.image.ref.name)
       --json         print one JSON object: manifest, config, layers
       --insecure     plain HTTP to the registry (loopback registries use it without this)`,
@@ -15,7 +18,7 @@ export const inspectCommand: Command = {
   async run({ io, values, positionals }) {
     const target = positionals[0];
     if (target === undefined) throw new UsageError("inspect: give a path (archive or OCI layout) or a registry reference");
-    const image = await readImage(target, {
+    const image = await openImage(parseImageName(target, { cwd: io.cwd }), {
       ...(typeof values.ref === "string" ? { ref: values.ref } : {}),
       ...(values.insecure ? { insecure: true } : {}),
       env: io.env,
@@ -25,7 +28,7 @@ export const inspectCommand: Command = {
   },
 };
 
-function describe(image: InspectedImage): string {
+function describe(image: Image): string {
   const c = image.config;
   const cfg = (c.config ?? {}) as Record<string, unknown>;
   const total = image.layers.reduce((n, l) => n + l.size, 0);

@@ -25,7 +25,7 @@ import { canonicalJson } from "./config.ts";
 import { tempPathFor, writeAtomically } from "./atomic.ts";
 import { writeError } from "./sink.ts";
 import { OCI_MEDIA_TYPES, type BuiltImage, type Descriptor, type OciIndex, type OciManifest } from "./types.ts";
-import { hashRegular, hashRegularSync, MAX_DOCUMENT, readRegular, stampOf } from "./blob-file.ts";
+import { hashRegular, hashRegularSync, MAX_DOCUMENT, readRegular, stampOf } from "../oci/blob-file.ts";
 
 /** An image ready to be written: its documents plus where each layer's blob file is. */
 export interface ImageBlobs extends BuiltImage {

@@ -25,40 +25,4 @@ export interface BuiltImage {
   repoTags: string[];
 }
 
-export const MEDIA_TYPES = {
-  none: "application/vnd.oci.image.layer.v1.tar",
-  gzip: "application/vnd.oci.image.layer.v1.tar+gzip",
-  zstd: "application/vnd.oci.image.layer.v1.tar+zstd",
-} as const;
-
-/** OCI media types of the documents around the layers (image-spec media-types.md). */
-export const OCI_MEDIA_TYPES = {
-  manifest: "application/vnd.oci.image.manifest.v1+json",
-  index: "application/vnd.oci.image.index.v1+json",
-  config: "application/vnd.oci.image.config.v1+json",
-  layout: "application/vnd.oci.image.layout.v1+json",
-} as const;
-
-/** A content descriptor (image-spec descriptor.md). */
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-  platform?: { architecture: string; os: string; variant?: string };
-}
-
-export interface OciManifest {
-  schemaVersion: 2;
-  mediaType: string;
-  config: Descriptor;
-  layers: Descriptor[];
-  annotations?: Record<string, string>;
-}
-
-export interface OciIndex {
-  schemaVersion: 2;
-  mediaType?: string;
-  manifests: Descriptor[];
-  annotations?: Record<string, string>;
-}
+export { MEDIA_TYPES, OCI_MEDIA_TYPES, type Descriptor, type OciManifest, type OciIndex } from "../oci/types.ts";

@@ -119,17 +119,18 @@ export function planSide(plan: LayerPlan, labelText: string): DiffSide {
   return { label: labelText, kind: "plan", layers, storeDir: plan.storeDir };
 }
 
-/** What diff needs of an image read by src/image/read-archive.ts. */
+/** What diff needs of an image (src/oci/list.ts, src/oci/read-archive.ts). */
 export interface ImageLike {
   architecture: string;
   os: string;
   variant?: string;
-  layers: { digest: string; size: number; uncompressedSize: number; items: DiffItem[]; otherEntries: number }[];
+  layers: { digest: string; diffId: string; size: number; uncompressedSize: number; items: DiffItem[]; otherEntries: number }[];
 }
 
 export function imageSide(image: ImageLike, labelText: string): DiffSide {
   const platform = [image.os, image.architecture, ...(image.variant ? [image.variant] : [])].join("/");
-  const layers = image.layers.map((l) => ({ id: l.digest, bytes: l.size, uncompressedBytes: l.uncompressedSize, items: l.items, otherEntries: l.otherEntries }));
+  // Identity by diff_id: the same tar compressed elsewhere (podman re-saving an image) is the same layer to a host.
+  const layers = image.layers.map((l) => ({ id: l.diffId, bytes: l.size, uncompressedBytes: l.uncompressedSize, items: l.items, otherEntries: l.otherEntries }));
   return { label: labelText, kind: "image", layers, platform };
 }
 

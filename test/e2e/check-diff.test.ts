@@ -2,6 +2,7 @@
  * Plans in code review through the real command line: plan --write, check (passing, failing with a diff and the
  * update command), diff of plan files and of built images, sticky plans, and the bad inputs.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -20,7 +21,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const run = (args: string[]) => layerpack(args, { cwd: dir });
 
-/** Entry name -> size of a docker archive's top-level entries, read independently of src/image/read-archive.ts. */
+/** Entry name -> size of a docker archive's top-level entries, read independently of src/oci/read-archive.ts. */
 async function entrySizes(file: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   const ex = extract();
@@ -165,6 +166,32 @@ describe("diff", () => {
     expect(same.pull).toEqual({ layers: 0, bytes: 0, uncompressedBytes: 0 });
   });
 
+  it("of images in any form, by diff_id: a copy skopeo re-compressed to zstd is the same image; an update still shows", () => {
+    // skopeo (the real tool) re-compresses every layer: new digests, same diff_ids.
+    const copy = spawnSync("skopeo", ["copy", "--quiet", "--dest-compress-format", "zstd", "--dest-compress", `docker-archive:${path.join(dir, "v1.tar")}`, `oci:${path.join(dir, "v1-zstd")}:v1`], { encoding: "utf8" });
+    expect(copy.status, copy.stderr).toBe(0);
+    const archive = spawnSync("skopeo", ["copy", "--quiet", `docker-archive:${path.join(dir, "v2.tar")}`, `oci-archive:${path.join(dir, "v2.oci.tar")}:v2`], { encoding: "utf8" });
+    expect(archive.status, archive.stderr).toBe(0);
+    const same = run(["diff", "docker-archive:v1.tar", "oci:v1-zstd:v1", "--format", "json"]);
+    expect(same.stderr).toBe("");
+    const d = JSON.parse(same.stdout);
+    expect(d.pull).toEqual({ layers: 0, bytes: 0, uncompressedBytes: 0 });
+    expect(d.layers.every((l: { status: string }) => l.status === "unchanged")).toBe(true);
+    // The same update as between the two docker archives, read from an OCI layout and an OCI archive.
+    const direct = JSON.parse(run(["diff", "v1.tar", "v2.tar", "--format", "json"]).stdout);
+    const mixed = JSON.parse(run(["diff", "oci:v1-zstd:v1", "oci-archive:v2.oci.tar:v2", "--format", "json"]).stdout);
+    expect(mixed.pull.layers).toBe(direct.pull.layers);
+    expect(mixed.added).toEqual(direct.added);
+    expect(mixed.layers.map((l: { status: string }) => l.status)).toEqual(direct.layers.map((l: { status: string }) => l.status));
+    // A name of the wrong kind is told so, with the name to use.
+    expect(run(["diff", "docker-archive:v1-zstd", "v2.tar"]).stderr).toMatch(/is an OCI layout directory, not a docker archive; name it oci:/);
+    // inspect takes the same names.
+    const inspected = JSON.parse(run(["inspect", "oci:v1-zstd:v1", "--json"]).stdout);
+    expect(inspected.kind).toBe("oci-layout");
+    expect(inspected.names).toEqual(["v1"]);
+    expect(inspected.layers.every((l: { mediaType: string }) => l.mediaType.endsWith("+zstd"))).toBe(true);
+  });
+
   it("of images for different architectures: explained, not a crash", () => {
     writeExample(dir, "arm", { hello: "2.12" });
     fs.appendFileSync(path.join(dir, "arm.yaml"), "architecture: arm64\n");
@@ -185,7 +212,7 @@ describe("diff", () => {
     fs.writeFileSync(path.join(dir, "plain.tar"), Buffer.concat(chunks));
     expect(run(["diff", "plain.tar", "v1.tar"])).toMatchObject({
       status: 1,
-      stderr: "layerpack: plain.tar: the docker archive has no manifest.json; is it an image built by layerpack or docker save?\n",
+      stderr: `layerpack: ${path.join(dir, "plain.tar")} is neither an OCI archive (no oci-layout) nor a docker archive (no manifest.json)\n`,
     });
   });
 

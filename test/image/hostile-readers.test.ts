@@ -13,8 +13,8 @@ import { spawnSync } from "node:child_process";
 import { pack } from "tar-stream";
 import { archive } from "./tar-archive.ts";
 import { encodeHeader } from "../../src/image/tar.ts";
-import { readImage } from "../../src/image/read-oci.ts";
-import { readDockerArchive } from "../../src/image/read-archive.ts";
+import { readImage } from "../../src/oci/read.ts";
+import { readDockerArchive } from "../../src/oci/read-archive.ts";
 import { LayerpackError } from "../../src/errors.ts";
 
 let dir: string;
@@ -81,7 +81,11 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 describe("digests and archive paths are checked before they are used", () => {
   it("reads a well-formed layout (the fixtures are valid)", async () => {
     const img = await readImage(goodLayout().root);
-    expect(img.layers).toEqual([{ digest: `sha256:${hex(LAYER)}`, size: LAYER.length, mediaType: "application/vnd.oci.image.layer.v1.tar", diffId: `sha256:${hex(LAYER)}`, comment: "motd" }]);
+    expect(img.layers).toEqual([{ digest: `sha256:${hex(LAYER)}`, size: LAYER.length, mediaType: "application/vnd.oci.image.layer.v1.tar", diffId: `sha256:${hex(LAYER)}`, comment: "motd", open: expect.any(Function) }]);
+    // Opened, the layer is its blob's bytes, checked as they stream.
+    const chunks: Buffer[] = [];
+    for await (const c of await img.layers[0]!.open()) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks)).toEqual(LAYER);
   });
 
   it("refuses a digest that is a path, naming index.json and the digest, and says nothing about host files", async () => {
@@ -185,9 +189,9 @@ describe("layout blobs are regular files inside blobs/sha256, of their descripto
     const tar = path.join(dir, "fifo.tar");
     spawnSync("mkfifo", [tar]);
     // In a child: a blocking open would hang this test's process for good.
-    const src = path.resolve(import.meta.dirname, "../../src/image");
+    const src = path.resolve(import.meta.dirname, "../../src/oci");
     const script = `
-      const { readImage } = await import(${JSON.stringify(path.join(src, "read-oci.ts"))});
+      const { readImage } = await import(${JSON.stringify(path.join(src, "read.ts"))});
       const { readDockerArchive } = await import(${JSON.stringify(path.join(src, "read-archive.ts"))});
       for (const read of [() => readImage(${JSON.stringify(root)}), () => readImage(${JSON.stringify(path.dirname(index))}), () => readImage(${JSON.stringify(tar)}), () => readDockerArchive(${JSON.stringify(tar)})]) {
         try { await read(); console.log("read"); } catch (e) { console.log(e.name + ": " + e.message); }

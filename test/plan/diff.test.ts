@@ -160,8 +160,9 @@ describe("rendering", () => {
 });
 
 describe("images", () => {
-  const layer = (digest: string, size: number, items: [string, number][]) => ({
+  const layer = (digest: string, size: number, items: [string, number][], diffId = digest) => ({
     digest: `sha256:${digest.repeat(64)}`,
+    diffId: `sha256:${diffId.repeat(64)}`,
     size,
     uncompressedSize: size * 2,
     items: items.map(([n, s]) => ({ path: storePath(n), size: s })),
@@ -176,6 +177,14 @@ describe("images", () => {
     expect(d.pull).toEqual({ layers: 1, bytes: 120, uncompressedBytes: 240 });
     expect(d.changed).toEqual({ items: 1, bytes: 600 });
     expect(d.layers.map((l) => l.status)).toEqual(["unchanged", "added", "unchanged", "removed"]);
+  });
+
+  it("compares layers by diff_id: the same tar compressed elsewhere is not pulled again", () => {
+    const o = img("amd64", [layer("a", 300, [["glibc", 1000]]), layer("b", 100, [["app", 500]])]);
+    const n = img("amd64", [layer("e", 280, [["glibc", 1000]], "a"), layer("b", 100, [["app", 500]])]);
+    const d = diffSides(imageSide(o, "old.tar"), imageSide(n, "new.tar"));
+    expect(d.pull.layers).toBe(0);
+    expect(d.layers.map((l) => l.status)).toEqual(["unchanged", "unchanged"]);
   });
 
   it("explains images of different architectures instead of comparing them", () => {

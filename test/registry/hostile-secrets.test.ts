@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { pushImage } from "../../src/registry/push.ts";
 import { parseReference } from "../../src/registry/reference.ts";
-import { readImage } from "../../src/image/read-oci.ts";
+import { readImage } from "../../src/oci/read.ts";
 import { formatError, RegistryError } from "../../src/errors.ts";
 import { oneLayerImage, serve, type LocalServer } from "./local-server.ts";
 

@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
+import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
@@ -17,32 +18,12 @@ import { LayerpackError } from "../errors.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { formatReference, parseReference } from "../registry/reference.ts";
 import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "./types.ts";
+import type { Image, Layer } from "./image.ts";
+import { verifying } from "./verify.ts";
+import { formatImageName, type ImageName } from "./name.ts";
 import {
-  ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, mib, openArchive, readRegular, sha256Of,
+  ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, mib, openArchive, openRegular, readRegular, sha256Of,
 } from "./blob-file.ts";
-
-export interface InspectedLayer {
-  digest: string;
-  size: number;
-  mediaType: string;
-  /** From the config's rootfs.diff_ids. */
-  diffId?: string;
-  /** The config history entry of this layer (layerpack: the store items in it). */
-  comment?: string;
-}
-
-export interface InspectedImage {
-  kind: "oci-layout" | "oci-archive" | "docker-archive" | "registry";
-  /** The path or reference read. */
-  source: string;
-  /** Names the image goes by there (ref names, RepoTags, or the reference). */
-  names: string[];
-  manifestDigest?: string;
-  manifest: unknown;
-  configDigest: string;
-  config: Record<string, unknown>;
-  layers: InspectedLayer[];
-}
 
 type Json = Record<string, unknown>;
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
@@ -78,19 +59,23 @@ function checkManifest(value: Json, where: string): { config: Descriptor; layers
 }
 
 /** Joins the manifest's layers with the config's diff_ids and the history entries of non-empty layers. */
-function describeLayers(manifestLayers: Descriptor[], config: Json, where: string): InspectedLayer[] {
+function describeLayers(manifestLayers: Descriptor[], config: Json, where: string, open: (d: Descriptor, i: number) => Promise<Readable>): Layer[] {
   const rootfs = config.rootfs as Json | undefined;
   const rawIds = typeof rootfs === "object" && rootfs !== null ? rootfs.diff_ids : undefined;
   if (rawIds !== undefined && !Array.isArray(rawIds)) throw new LayerpackError(`${where}: rootfs.diff_ids is not a list`);
   const diffIds = ((rawIds as unknown[] | undefined) ?? []).map((d, i) => checkDigest(d, where, `rootfs.diff_ids[${i}]`));
   const history = (Array.isArray(config.history) ? (config.history as unknown[]) : [])
     .filter((h): h is Json => typeof h === "object" && h !== null && (h as Json).empty_layer !== true);
+  if (diffIds.length > 0 && diffIds.length !== manifestLayers.length) {
+    throw new LayerpackError(`${where}: rootfs.diff_ids lists ${diffIds.length} layers, the manifest ${manifestLayers.length}`);
+  }
   return manifestLayers.map((l, i) => ({
     digest: l.digest,
     size: l.size,
     mediaType: l.mediaType,
     ...(diffIds[i] !== undefined ? { diffId: diffIds[i] } : {}),
     ...(typeof history[i]?.comment === "string" ? { comment: history[i]!.comment as string } : {}),
+    open: () => open(l, i),
   }));
 }
 
@@ -123,6 +108,8 @@ interface LayoutFiles {
   document(name: string): Buffer | undefined;
   /** A JSON blob, exactly as its (checked) descriptor says: its size and its digest. */
   blob(d: { digest: string; size: number }, what: string): Buffer;
+  /** Any blob as a stream, checked against its descriptor as it is read. */
+  open(d: { digest: string; size: number }): Promise<Readable>;
 }
 
 const blobName = (digest: string) => `blobs/sha256/${digest.slice("sha256:".length)}`;
@@ -144,6 +131,14 @@ function layoutDirectory(dir: string): LayoutFiles {
       if (!data) throw new LayerpackError(`${dir}: the ${what} blob ${d.digest} is missing`);
       return data;
     },
+    async open(d) {
+      checkRealDirectory(path.join(dir, "blobs"), "the blobs directory");
+      checkRealDirectory(path.join(dir, "blobs", "sha256"), "the blobs/sha256 directory");
+      const file = path.join(dir, blobName(d.digest));
+      const opened = openRegular(file, "the layer blob");
+      if (!opened) throw new LayerpackError(`${dir}: the layer blob ${d.digest} is missing`);
+      return fs.createReadStream("", { fd: opened.fd }).pipe(verifying(d, file));
+    },
   };
 }
 
@@ -163,11 +158,12 @@ function layoutArchive(file: string, entries: Map<string, TarEntry>): LayoutFile
       if (!e.data) throw new LayerpackError(`${file}: the ${what} blob ${d.digest} is not a JSON document`);
       return e.data;
     },
+    open: async (d) => (await archiveEntry(file, blobName(d.digest))).pipe(verifying(d, `${file}: ${blobName(d.digest)}`)),
   };
 }
 
 /** Reads an OCI layout; follows nested indexes to one image manifest. */
-function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: string | undefined, files: LayoutFiles): InspectedImage {
+function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: string | undefined, files: LayoutFiles): Image {
   const layoutData = files.document("oci-layout");
   if (!layoutData) throw new LayerpackError(`${source}: no oci-layout file; is it an OCI image layout?`);
   if (typeof parse(layoutData, "oci-layout", source).imageLayoutVersion !== "string") throw new LayerpackError(`${files.where("oci-layout")}: no imageLayoutVersion`);
@@ -183,9 +179,10 @@ function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: str
   }
   const manifest = parse(files.blob(chosen, "manifest"), `the manifest ${chosen.digest}`, source);
   const { config: configDesc, layers } = checkManifest(manifest, files.where(blobName(chosen.digest)));
-  const config = parse(files.blob(configDesc, "config"), "the config", source);
-  const layerList = describeLayers(layers, config, files.where(blobName(configDesc.digest)));
-  return { kind, source, names, manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, layers: layerList };
+  const configData = files.blob(configDesc, "config");
+  const config = parse(configData, "the config", source);
+  const layerList = describeLayers(layers, config, files.where(blobName(configDesc.digest)), (d) => files.open(d));
+  return { kind, source, names, manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, configBytes: () => configData, layers: layerList };
 }
 
 interface TarEntry {
@@ -254,7 +251,7 @@ async function readTar(file: string): Promise<Map<string, TarEntry>> {
 
 const unreadable = (file: string, cause: unknown) => new LayerpackError(`${file} is not a readable image archive (tar): ${(cause as Error).message}`, { cause });
 
-function dockerArchive(file: string, entries: Map<string, TarEntry>): InspectedImage {
+function dockerArchive(file: string, entries: Map<string, TarEntry>): Image {
   const data = entries.get("manifest.json")?.data;
   if (!data) throw new LayerpackError(`${file} is neither an OCI archive (no oci-layout) nor a docker archive (no manifest.json)`);
   let list: unknown;
@@ -279,7 +276,9 @@ function dockerArchive(file: string, entries: Map<string, TarEntry>): InspectedI
     return { digest: e.digest, size: e.size, mediaType };
   });
   const names = Array.isArray(manifest.RepoTags) ? manifest.RepoTags.filter((t): t is string => typeof t === "string") : [];
-  return { kind: "docker-archive", source: file, names, manifest, configDigest: configEntry.digest, config, layers: describeLayers(layers, config, `${file}: ${configName}`) };
+  const configData = configEntry.data;
+  const open = async (d: Descriptor, i: number) => (await archiveEntry(file, layerNames[i]!)).pipe(verifying(d, `${file}: ${layerNames[i]!}`));
+  return { kind: "docker-archive", source: file, names, manifest, configDigest: configEntry.digest, config, configBytes: () => configData, layers: describeLayers(layers, config, `${file}: ${configName}`, open) };
 }
 
 /** A registry answer's body, at most `max` bytes: a Content-Length over it fails before any byte is read. */
@@ -306,7 +305,7 @@ async function readBody(res: Response, max: number, what: string): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-async function fromRegistry(text: string, opts: ReadImageOptions): Promise<InspectedImage> {
+async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image> {
   const ref = parseReference(text);
   const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}) });
   await client.ping();
@@ -343,7 +342,12 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Inspe
     manifest,
     configDigest: configDesc.digest,
     config,
-    layers: describeLayers(layers, config, `${text}: config ${configDesc.digest}`),
+    configBytes: () => configData,
+    layers: describeLayers(layers, config, `${text}: config ${configDesc.digest}`, async (d) => {
+      const res = await client.request("GET", client.repoUrl(`blobs/${d.digest}`), { expect: [200] });
+      if (!res.body) throw new LayerpackError(`${text}: the registry sent no body for blob ${d.digest}`);
+      return Readable.fromWeb(res.body as import("node:stream/web").ReadableStream).pipe(verifying(d, `${text}: blob ${d.digest}`));
+    }),
   };
 }
 
@@ -354,8 +358,24 @@ export interface ReadImageOptions {
   env?: Record<string, string | undefined>;
 }
 
+/**
+ * Reads the image a name gives (src/oci/name.ts): `docker-archive:`, `oci:`, `oci-archive:`, `docker://`, or a
+ * plain path (its kind told by its content) or reference. A `:REF` in the name picks the image in a layout.
+ */
+export async function openImage(name: ImageName, opts: ReadImageOptions = {}): Promise<Image> {
+  const shown = formatImageName(name);
+  if (name.transport === "registry") return fromRegistry(formatReference(name.reference), opts);
+  const withRef = "ref" in name && name.ref !== undefined ? { ...opts, ref: name.ref } : opts;
+  const image = await readPath(name.path, withRef);
+  const want = { "docker-archive": "docker-archive", oci: "oci-layout", "oci-archive": "oci-archive", path: image.kind }[name.transport];
+  if (image.kind !== want) throw new LayerpackError(`${shown}: ${name.path} is ${describeKind(image.kind)}, not ${describeKind(want)}; name it ${image.kind === "oci-layout" ? "oci:" : `${image.kind}:`}${name.path}`);
+  return image;
+}
+
+const describeKind = (kind: string) => ({ "docker-archive": "a docker archive", "oci-layout": "an OCI layout directory", "oci-archive": "an OCI archive" })[kind] ?? kind;
+
 /** Reads the image at `target`: an existing path (layout directory or archive), else a registry reference. */
-export async function readImage(target: string, opts: ReadImageOptions = {}): Promise<InspectedImage> {
+export async function readImage(target: string, opts: ReadImageOptions = {}): Promise<Image> {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(target);
@@ -363,6 +383,16 @@ export async function readImage(target: string, opts: ReadImageOptions = {}): Pr
     st = undefined;
   }
   if (st === undefined) return fromRegistry(target, opts);
+  return readPath(target, opts);
+}
+
+async function readPath(target: string, opts: ReadImageOptions): Promise<Image> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(target);
+  } catch (cause) {
+    throw new LayerpackError(`cannot read image ${target}: ${(cause as NodeJS.ErrnoException).code === "ENOENT" ? "no such file or directory" : (cause as Error).message}`, { cause });
+  }
   const file = path.resolve(target);
   if (st.isDirectory()) {
     if (!fs.existsSync(path.join(file, "oci-layout"))) throw new LayerpackError(`${file} is a directory but not an OCI image layout (no oci-layout file)`);
@@ -371,4 +401,39 @@ export async function readImage(target: string, opts: ReadImageOptions = {}): Pr
   const entries = await readTar(file);
   if (entries.has("oci-layout")) return readLayout("oci-archive", file, opts.ref, layoutArchive(file, entries));
   return dockerArchive(file, entries);
+}
+
+/**
+ * The entry `name` of a tar archive (optionally gzipped as a whole), as a stream; reading stops after it. Errors
+ * name the archive. Entries are matched by name after a leading "./", as the archive's index was.
+ */
+function archiveEntry(file: string, name: string): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    const fd = openArchive(file, file);
+    const magic = Buffer.alloc(2);
+    fs.readSync(fd, magic, 0, 2, 0);
+    const input = fs.createReadStream("", { fd, start: 0 });
+    const extract = tarExtract();
+    let out: PassThrough | undefined;
+    extract.on("entry", (header, stream, next) => {
+      const entryName = header.name.replace(/^\.\//, "");
+      if (out === undefined && entryName === name && (header.type === "file" || header.type === "contiguous-file")) {
+        out = new PassThrough();
+        stream.pipe(out);
+        // The rest of the archive is not needed: stop reading it once this entry is through.
+        stream.on("end", () => input.destroy());
+        resolve(out);
+        return;
+      }
+      stream.on("end", next);
+      stream.resume();
+    });
+    const fail = (cause: unknown) => {
+      const err = cause instanceof LayerpackError ? cause : unreadable(file, cause);
+      if (out === undefined) reject(err);
+      else if (!out.writableEnded) out.destroy(err);
+    };
+    extract.on("finish", () => out === undefined && reject(new LayerpackError(`${file}: the archive has no entry ${name}`)));
+    (isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract)).catch(fail);
+  });
 }

@@ -13,6 +13,7 @@ import { byBytes } from "../util/bytes.ts";
 import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Extract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
@@ -61,15 +62,15 @@ export function storeItemOf(entryName: string): string | undefined {
   return i > 0 ? `/${parts.slice(0, i + 1).join("/")}` : undefined;
 }
 
-interface LayerListing {
+export interface LayerListing {
   diffId: string;
   uncompressedSize: number;
   items: ArchiveItem[];
   otherEntries: number;
 }
 
-/** Lists a layer tar from `source`, hashing the uncompressed bytes. */
-async function listLayer(source: Readable, gzipped: boolean, budget: ArchiveBudget): Promise<LayerListing> {
+/** Lists a layer tar from `source` (gzip, zstd or plain), hashing the uncompressed bytes. */
+export async function listLayer(source: Readable, compression: boolean | "gzip" | "zstd" | "none", budget: ArchiveBudget): Promise<LayerListing> {
   const hash = createHash("sha256");
   let uncompressedSize = 0;
   const count = new Transform({
@@ -82,7 +83,9 @@ async function listLayer(source: Readable, gzipped: boolean, budget: ArchiveBudg
   const extract = tarExtract();
   const items = new Map<string, number>();
   let otherEntries = 0;
-  const piped = gzipped ? pipeline(source, createGunzip(), count, extract) : pipeline(source, count, extract);
+  const kind = compression === true ? "gzip" : compression === false ? "none" : compression;
+  const piped =
+    kind === "gzip" ? pipeline(source, createGunzip(), count, extract) : kind === "zstd" ? pipeline(source, zlib.createZstdDecompress(), count, extract) : pipeline(source, count, extract);
   const listing = (async () => {
     for await (const entry of extract) {
       const item = storeItemOf(entry.header.name);
@@ -106,7 +109,7 @@ async function listLayer(source: Readable, gzipped: boolean, budget: ArchiveBudg
   };
 }
 
-type EntryInfo = { name: string; digest: string; size: number } & ({ kind: "layer"; layer: LayerListing; compressed: boolean } | { kind: "data"; data?: Buffer });
+export type EntryInfo = { name: string; digest: string; size: number } & ({ kind: "layer"; layer: LayerListing; compressed: boolean } | { kind: "data"; data?: Buffer });
 
 /** Reads one archive entry: hashes it, and lists it when it is a layer or keeps it when it may be JSON. */
 async function readEntry(entry: Entry, budget: ArchiveBudget): Promise<EntryInfo> {
@@ -179,6 +182,12 @@ function parseJson(info: EntryInfo | undefined, what: string, file: string): unk
 
 /** Reads a docker archive (optionally gzipped as a whole). Throws LayerpackError naming it (as `label`) on bad input. */
 export async function readDockerArchive(file: string, label = file): Promise<ImageArchive> {
+  const entries = await scanArchive(file, label);
+  return dockerArchiveOf(file, label, entries);
+}
+
+/** Every entry of an image archive in one pass: layers listed and hashed, small documents kept. */
+export async function scanArchive(file: string, label = file): Promise<Map<string, EntryInfo>> {
   const entries = new Map<string, EntryInfo>();
   const budget = new ArchiveBudget(label);
   const extract = tarExtract();
@@ -205,7 +214,10 @@ export async function readDockerArchive(file: string, label = file): Promise<Ima
   const failed = r.status === "rejected" ? r.reason : p.status === "rejected" ? p.reason : undefined;
   if (failed instanceof LayerpackError) throw failed;
   if (failed !== undefined) throw new LayerpackError(`${label} is not a readable docker archive (tar): ${(failed as Error).message}`, { cause: failed });
+  return entries;
+}
 
+function dockerArchiveOf(file: string, label: string, entries: Map<string, EntryInfo>): ImageArchive {
   const manifests = parseJson(entries.get("manifest.json"), "manifest.json", label);
   const manifest = Array.isArray(manifests) ? (manifests[0] as { Config?: unknown; RepoTags?: unknown; Layers?: unknown }) : undefined;
   if (!manifest || typeof manifest.Config !== "string" || !Array.isArray(manifest.Layers)) {

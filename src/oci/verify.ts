@@ -1,0 +1,27 @@
+import { createHash } from "node:crypto";
+import { Transform } from "node:stream";
+import { LayerpackError } from "../errors.ts";
+
+/**
+ * A pass-through that fails the stream when the bytes are not the blob `expect` names: more bytes than its size
+ * as soon as they arrive, a short or different blob at the end. Untrusted sources (archives, registries) are read
+ * through it, so nothing downstream keeps bytes that are not what the manifest promised.
+ */
+export function verifying(expect: { digest: string; size: number }, where: string): Transform {
+  const hash = createHash("sha256");
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > expect.size) return done(new LayerpackError(`${where}: blob ${expect.digest} is larger than the ${expect.size} bytes its descriptor says`));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      if (seen !== expect.size) return done(new LayerpackError(`${where}: blob ${expect.digest} is ${seen} bytes, but its descriptor says ${expect.size}`));
+      const digest = `sha256:${hash.digest("hex")}`;
+      if (digest !== expect.digest) return done(new LayerpackError(`${where}: blob ${expect.digest} does not match its digest (its bytes hash to ${digest})`));
+      done();
+    },
+  });
+}
