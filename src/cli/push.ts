@@ -1,5 +1,7 @@
 import { buildImage } from "../image/build.ts";
 import { parseReference } from "../registry/reference.ts";
+import { formatBytes } from "../util/format.ts";
+import { pushFrom } from "./push-from.ts";
 import { cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
 import { Progress, progressMode } from "./progress.ts";
@@ -7,7 +9,11 @@ import { Progress, progressMode } from "./progress.ts";
 export const pushCommand: Command = {
   name: "push",
   usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--tag T]... [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
+       layerpack push --from IMAGE --to REGISTRY/NAME[:TAG] [--tag T]... [--insecure] [-q | --json]
 
+      --from IMAGE   push this existing image instead of building one: docker-archive:PATH, oci:DIR[:REF],
+                     oci-archive:PATH[:REF], docker://HOST/NAME[:TAG|@DIGEST], or a plain path; without a tag in
+                     --to or --tag, its own tags
       --to REF       where to push (default: output.ref of a config with output.format registry); without a
                      tag, the image's tags (tag, tags) are pushed
       --insecure     plain HTTP (registries on 127.0.0.1/localhost are reached over HTTP without it)
@@ -20,11 +26,30 @@ export const pushCommand: Command = {
 Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGISTRY_AUTH_FILE or
 ~/.docker/config.json (auths); they are never printed.`,
   maxPositionals: 1,
-  options: { to: { type: "string" }, insecure: { type: "boolean" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...tagOption, ...cacheOptions },
+  options: { from: { type: "string" }, to: { type: "string" }, insecure: { type: "boolean" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...tagOption, ...cacheOptions },
   async run({ io, values, positionals, signal }) {
     const to = values.to as string | undefined;
     // A bad reference is refused before any work.
-    if (to !== undefined) parseReference(to);
+    const target = to !== undefined ? parseReference(to) : undefined;
+    if (typeof values.from === "string") {
+      if (positionals.length > 0) throw new UsageError("push: give either a config to build or --from IMAGE, not both");
+      if (target === undefined) throw new UsageError("push --from: give --to REGISTRY/NAME[:TAG]");
+      const given = withTags({ tags: [] as string[] }, values).tags;
+      const result = await pushFrom({
+        from: values.from,
+        to: target,
+        tags: given,
+        cwd: io.cwd,
+        env: io.env,
+        insecure: Boolean(values.insecure),
+        ...(values.json ? { onEvent: (e) => io.out(`${JSON.stringify(e)}\n`) } : {}),
+      });
+      const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
+      if (values.json) io.out(`${JSON.stringify({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);
+      else if (values.quiet) io.out(`${refs}\n`);
+      else io.err(`pushed ${result.references.join(", ")}: ${result.uploaded} blobs uploaded (${formatBytes(result.uploadedBytes)}), ${result.mounted} mounted, ${result.existing} already there; manifest ${result.digest}\n`);
+      return 0;
+    }
     const cache = cacheFromOptions(io, values);
     const loaded = await loadAndPlan(io, positionals[0], { cache });
     const output = loaded.spec.output;

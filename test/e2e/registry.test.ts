@@ -126,6 +126,50 @@ describe.runIf(hasTools)("push to a registry", () => {
     expect(tags.sort()).toEqual(["test", "x", "y"]);
   });
 
+  it("push --from pushes an existing image without building it: same digests from a docker archive, an OCI layout and a registry", async () => {
+    const cfg = writeConfig("img-d", `roots: ["${ex.hello}"]`);
+    expect((await layerpack(["build", cfg, "-q"])).status).toBe(0);
+    const archive = path.join(dir, "img-d.tar");
+    // The build's own push as the reference: the same layers and config, so the same manifest.
+    const built = await layerpack(["push", cfg, "--to", `${reg.host}/from/built:1`, "-q"]);
+    expect(built.status, built.stderr).toBe(0);
+    const builtDigest = built.stdout.trim().split("@")[1];
+
+    let from = reg.requests.length;
+    const r = await layerpack(["push", "--from", `docker-archive:${archive}`, "--to", `${reg.host}/from/archive:1`, "-q"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(`${reg.host}/from/archive:1@${builtDigest}`);
+    // Blobs the registry holds in another repository are uploaded again (no mount hints without a cache), none twice.
+    const sent = uploads(from, "from/archive").filter((q) => q.method === "PUT");
+    expect(new Set(sent.map((q) => q.path)).size).toBe(sent.length);
+
+    // From an OCI layout skopeo made (re-compressed: other digests), and from the registry itself.
+    const layout = path.join(dir, "from-layout");
+    await skopeo(["copy", "--quiet", "--dest-compress-format", "zstd", "--dest-compress", `docker-archive:${archive}`, `oci:${layout}:v1`]);
+    const fromLayout = await layerpack(["push", "--from", `oci:${layout}:v1`, "--to", `${reg.host}/from/layout`, "--json"]);
+    expect(fromLayout.status, fromLayout.stderr).toBe(0);
+    const events = fromLayout.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const done = events.at(-1);
+    expect(done).toMatchObject({ type: "pushed", references: [`${reg.host}/from/layout:v1`] }); // the layout's own ref name as tag
+    const layers = JSON.parse(await skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${reg.host}/from/layout:v1`])).layers;
+    const index = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8"));
+    const manifest = JSON.parse(fs.readFileSync(path.join(layout, "blobs/sha256", index.manifests[0].digest.slice(7)), "utf8"));
+    expect(layers.map((l: { digest: string }) => l.digest)).toEqual(manifest.layers.map((l: { digest: string }) => l.digest));
+    expect(layers.every((l: { mediaType: string }) => l.mediaType.endsWith("+zstd"))).toBe(true);
+
+    from = reg.requests.length;
+    const copy = await layerpack(["push", "--from", `docker://${reg.host}/from/archive:1`, "--to", `${reg.host}/from/copy:2`, "-q"]);
+    expect(copy.status, copy.stderr).toBe(0);
+    expect(copy.stdout.trim()).toBe(`${reg.host}/from/copy:2@${builtDigest}`);
+
+    // Bad uses are refused before any work.
+    expect((await layerpack(["push", cfg, "--from", archive, "--to", `${reg.host}/x:1`])).stderr).toMatch(/either a config to build or --from IMAGE, not both/);
+    expect((await layerpack(["push", "--from", archive])).stderr).toMatch(/push --from: give --to/);
+    const missing = await layerpack(["push", "--from", "docker-archive:./nope.tar", "--to", `${reg.host}/x:1`]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/nope\.tar: no such file/);
+  });
+
   it("shows the registry's error code and message", async () => {
     reg.failNext((req) => req.method === "PUT" && req.url!.includes("/denied/manifests/"), 1, 403, "DENIED", "requested access to the resource is denied");
     const cfg = writeConfig("img-d", `roots: ["${ex.hello}"]`);
