@@ -9,6 +9,7 @@ import { planLayers } from "./plan/index.ts";
 import { previousPlanFor } from "./plan/plan-file.ts";
 import { memoPlan, planKey } from "./plan/memo.ts";
 import type { LayerCache } from "./cache/cache.ts";
+import { resolveBase } from "./image/base.ts";
 
 export interface PipelineOptions {
   cwd: string;
@@ -39,10 +40,13 @@ export async function loadResolvePlan(o: PipelineOptions) {
   const { spec, closure, ...loaded } = await loadResolve(o);
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
+  // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
+  const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: o.env, ...(o.cache ? { cache: o.cache } : {}) });
+  const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: resolved.paths };
   const plan = memoPlan(
     o.cache,
-    () => planKey(spec, closure, previous.plan),
-    () => planLayers(spec, closure, previous.plan ? { previous: previous.plan } : {}),
+    () => planKey(spec, closure, previous.plan, base && { ...base, items: base.paths }),
+    () => planLayers(spec, closure, { ...(previous.plan ? { previous: previous.plan } : {}), ...(base ? { base } : {}) }),
   );
   // The files the build is configured from, the config first: an output may never replace one (BuildInput.inputs).
   const inputs = [loaded.path, ...loaded.dependencies.filter((d) => d !== loaded.path), ...(previous.file ? [previous.file] : [])];

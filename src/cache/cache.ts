@@ -34,6 +34,8 @@ export interface CachedLayer extends LayerBlob {
   nar?: Record<string, NarInfo>;
   /** `perms` globs that matched an entry of the layer (so a cache hit can still tell which rules match nothing). */
   permsMatched?: string[];
+  /** A base image's layer (src/image/base.ts): the store paths it holds. */
+  storeItems?: string[];
 }
 
 export interface ScanRecord {

@@ -60,7 +60,7 @@ updates the plan otherwise.`,
     ].join(" ");
     if (!fs.existsSync(file)) throw new PlanError(`no plan file ${planShown}; write it with: ${update}`);
     const committed = readPlanFile(file, { shown: planShown, expectName: spec.name, configLabel: shown(io.cwd, configPath) });
-    const current: LayerPlan = { ...plan, fingerprint: planFingerprint(spec, closure) };
+    const current: LayerPlan = { ...plan, fingerprint: planFingerprint(spec, closure, plan.base) };
     if (planToYaml(committed) === planToYaml(current)) {
       io.out(`${planShown} is up to date (${current.totals.layers} layers, ${current.totals.items} store items)\n`);
       return 0;

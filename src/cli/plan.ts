@@ -26,7 +26,7 @@ export const planCommand: Command = {
     if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).join(" ")} (give several configs with --family)`);
     const { plan, spec, closure, previous } = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
-    return emit(io, values, plan, () => planFingerprint(spec, closure));
+    return emit(io, values, plan, () => planFingerprint(spec, closure, plan.base));
   },
 };
 

@@ -216,6 +216,11 @@ export const imageSpecSchema = z
     tag: tagSchema.optional(),
     tags: z.array(tagSchema).min(1).optional().describe("several tags at once (with tag, tag comes first)"),
     store: storeSchema.default("/gnu/store"),
+    base: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("base image, reused byte for byte under this one: docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://HOST/NAME[:TAG|@DIGEST], or a plain path"),
     profile: z.string().min(1).optional().describe("profile link or store item whose closure is packed"),
     roots: z.array(z.string().min(1)).min(1).optional().describe("store paths whose closure is packed (instead of profile)"),
     closure: closureSchema.default({ from: "auto" }),

@@ -19,7 +19,8 @@ import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
 import type { LayerDescriptor } from "./types.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
-import { buildIntoCache, cacheRecord, describe, finishImage, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
+import { baseLayers } from "./base.ts";
+import { attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { dockerOutput, ociOutput, upToDateFile, writeStamp } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
 import { tempName } from "../util/temp.ts";
@@ -77,6 +78,10 @@ export interface BuildResult {
 }
 
 async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): Promise<BuildResult> {
+  if (input.plan.base) {
+    const base = await baseLayers(input.plan.base, { cwd: input.configDir, cache, ...(input.env ? { env: input.env } : {}) });
+    attachBase(p, base.layers, base.config);
+  }
   const count = p.jobs.length;
   const blobs = new Map<number, CachedLayer>();
   const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false };
@@ -118,7 +123,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     stats.reused++;
     input.onEvent?.({ type: "layer-done", index: job.index, count, blob: blobs.get(job.index)!, cached: true });
   }
-  const layers = p.jobs.map((j) => describe(blobs.get(j.index)!, p.mediaType));
+  const layers = p.jobs.map((j) => describe(blobs.get(j.index)!, mediaTypeOf(j, blobs.get(j.index)!, p)));
   const image = finishImage(p, input.plan, layers);
 
   // Files are stamped; a layout is checked by its index and blobs (ociOutput); a registry by HEAD requests.
@@ -156,7 +161,7 @@ async function streamArchive(input: BuildInput, p: Prepared, cache?: LayerCache,
         if (hit && archive.addLayerFile(hit)) {
           stats.reused++;
           input.onEvent?.({ type: "layer-done", index: job.index, count, blob: hit, cached: true });
-          layers.push(describe(hit, p.mediaType));
+          layers.push(describe(hit, mediaTypeOf(job, hit, p)));
           // A layer from an older pack moves to this one, so the older pack can go once nothing points at it.
           if (hit.offset !== undefined) records.push({ key: job.key, digest: hit.digest, record: cacheRecord(job, hit, p.mediaType) });
           continue;
@@ -206,7 +211,8 @@ export async function buildImage(input: BuildInput): Promise<BuildResult> {
 
 async function buildPrepared(input: BuildInput, p: Prepared): Promise<BuildResult> {
   if (input.cache) return buildCached(input, p, input.cache);
-  if (p.spec.output.format === "docker-archive") return streamArchive(input, p);
+  // A base image's layers come through the cache, so a build on one always has one.
+  if (p.spec.output.format === "docker-archive" && !input.plan.base) return streamArchive(input, p);
   // OCI outputs are assembled from blobs: without a cache, a temporary one (beside a file output, so layout blobs
   // can be hard links) is removed afterwards.
   const base = p.spec.output.format === "registry" ? os.tmpdir() : path.dirname(p.output);

@@ -50,3 +50,34 @@ export function imageConfig(input: ImageConfigInput): Record<string, unknown> {
     history: input.history,
   };
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const envKey = (e: string) => e.slice(0, e.indexOf("=") < 0 ? e.length : e.indexOf("="));
+
+/**
+ * This image's config on top of a base image's: Env merged by key (ours win), Labels and ExposedPorts merged,
+ * Entrypoint, Cmd, WorkingDir and User ours where the config sets them (a WorkingDir of "/" and a User of "0:0" are
+ * the defaults, so the base's are kept then), the base's history first; rootfs is ours (it lists every layer).
+ */
+export function onBase(ours: Record<string, unknown>, base: Record<string, unknown>, spec: ImageSpec): Record<string, unknown> {
+  const bc = isObject(base.config) ? base.config : {};
+  const oc = isObject(ours.config) ? ours.config : {};
+  const merged: Record<string, unknown> = { ...bc };
+  const env = new Map<string, string>();
+  for (const e of [...(Array.isArray(bc.Env) ? bc.Env : []), ...(Array.isArray(oc.Env) ? oc.Env : [])]) if (typeof e === "string") env.set(envKey(e), e);
+  if (env.size > 0) merged.Env = [...env.values()];
+  const labels = { ...(isObject(bc.Labels) ? bc.Labels : {}), ...(isObject(oc.Labels) ? oc.Labels : {}) };
+  if (Object.keys(labels).length > 0) merged.Labels = labels;
+  const ports = { ...(isObject(bc.ExposedPorts) ? bc.ExposedPorts : {}), ...(isObject(oc.ExposedPorts) ? oc.ExposedPorts : {}) };
+  if (Object.keys(ports).length > 0) merged.ExposedPorts = ports;
+  if (oc.Entrypoint !== undefined) {
+    merged.Entrypoint = oc.Entrypoint;
+    // A new entrypoint makes the base's Cmd (its arguments) meaningless, as docker's ENTRYPOINT does.
+    if (oc.Cmd === undefined) delete merged.Cmd;
+  }
+  if (oc.Cmd !== undefined) merged.Cmd = oc.Cmd;
+  if (spec.workingDir !== "/" || bc.WorkingDir === undefined) merged.WorkingDir = oc.WorkingDir;
+  if (spec.user !== "0:0" || bc.User === undefined || bc.User === "") merged.User = oc.User;
+  const history = [...(Array.isArray(base.history) ? base.history : []), ...(Array.isArray(ours.history) ? ours.history : [])];
+  return { ...ours, config: merged, history };
+}

@@ -269,5 +269,10 @@ export function diffPlans(old: LayerPlan, neu: LayerPlan, labels: { old: string;
   const d = diffSides(planSide(old, labels.old), planSide(neu, labels.new));
   if (old.max !== neu.max) d.notes.push(`layers.max changed: ${old.max} -> ${neu.max}`);
   if (old.strategy !== neu.strategy) d.notes.push(`layers.strategy changed: ${old.strategy} -> ${neu.strategy}`);
+  const base = (p: LayerPlan) => (p.base ? `${p.base.image} (${p.base.id.slice(0, 19)}..., ${p.base.layers.length} layers)` : "none");
+  if (old.base?.id !== neu.base?.id || old.base?.image !== neu.base?.image) {
+    const pulled = neu.base ? neu.base.layers.filter((l) => !old.base?.layers.some((o) => o.diffId === l.diffId)) : [];
+    d.notes.push(`the base image changed: ${base(old)} -> ${base(neu)}; ${pulled.length} of its layers new to a host that has OLD (${pulled.reduce((n, l) => n + l.size, 0)} bytes)`);
+  }
   return d;
 }

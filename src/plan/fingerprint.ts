@@ -6,6 +6,7 @@
  * plan that names its own file as previous would otherwise never match itself), not times, not NAR hashes (which
  * only some closure sources know, and a store path already changes with its content).
  */
+import type { PlanBase } from "./types.ts";
 import { createHash } from "node:crypto";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
@@ -15,7 +16,7 @@ import { customEntries } from "./custom.ts";
 const FINGERPRINT_SCHEME = 1;
 
 /** `sha256:<hex>` of the layer-shaping inputs. Throws PlanError when the spec's customisation entries are invalid. */
-export function planFingerprint(spec: ImageSpec, closure: Closure): string {
+export function planFingerprint(spec: ImageSpec, closure: Closure, base?: PlanBase): string {
   const data = {
     scheme: FINGERPRINT_SCHEME,
     storeDir: closure.store.dir,
@@ -34,6 +35,8 @@ export function planFingerprint(spec: ImageSpec, closure: Closure): string {
           ],
         }
       : {}),
+    // The base image by its ID and layers, only when there is one.
+    ...(base ? { base: [base.id, base.layers.map((l) => l.digest), base.items] } : {}),
   };
   // Arrays and plain objects built above in a fixed key order: JSON.stringify is canonical here.
   return `sha256:${createHash("sha256").update(JSON.stringify(data)).digest("hex")}`;

@@ -12,7 +12,7 @@ import { orderByPopularity } from "./popularity.ts";
 import { orderBySize, ownLayerCount } from "./size.ts";
 import { groupBySharing } from "./sharing.ts";
 import { stickyOrFresh, stickyStoreLayers } from "./sticky.ts";
-import type { LayerPlan, PlannedLayer, RootSystemLayer, StoreLayer } from "./types.ts";
+import type { PlanBase, LayerPlan, PlannedLayer, RootSystemLayer, StoreLayer } from "./types.ts";
 import { byBytes } from "../util/bytes.ts";
 
 export { customEntries, resolveEntrypoint, comparePaths } from "./custom.ts";
@@ -103,6 +103,17 @@ const realignOf = (spec: ImageSpec) => (spec.layers.strategy === "sharing" ? 2 :
 export interface PlanOptions {
   /** Sticky planning (src/plan/sticky.ts): keep this plan's grouping wherever it is still valid. Read by the caller. */
   previous?: LayerPlan;
+  /** The base image (`base:`): its layers come first and count toward max; closure items at `paths` are not packed. */
+  base?: Omit<PlanBase, "items"> & { paths: readonly string[] };
+}
+
+/** The closure without the items the base image holds (and references to them), and the plan's record of the base. */
+function withoutBase(closure: Closure, base: PlanOptions["base"]): { closure: Closure; record?: PlanBase } {
+  if (!base) return { closure };
+  const held = new Set(base.paths);
+  const items = closure.items.filter((it) => !held.has(it.path)).map((it) => ({ ...it, references: it.references.filter((r) => !held.has(r)) }));
+  const record = { image: base.image, id: base.id, layers: base.layers, items: closure.items.filter((it) => held.has(it.path)).map((it) => it.path) };
+  return { closure: { ...closure, items }, record };
 }
 
 function rootSystemLayer(spec: ImageSpec, closure: Closure): RootSystemLayer | undefined {
@@ -113,11 +124,18 @@ function rootSystemLayer(spec: ImageSpec, closure: Closure): RootSystemLayer | u
 }
 
 /** Plans the image's layers; throws PlanError when the spec and closure cannot make a valid image. */
-export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptions = {}): LayerPlan {
-  const { max } = spec.layers;
-  if (!Number.isInteger(max) || max < 1) throw new PlanError(`layers.max: ${max} must be a whole number of at least 1`);
-  checkClosure(closure);
-  const entries = customEntries(spec, closure);
+export function planLayers(spec: ImageSpec, fullClosure: Closure, options: PlanOptions = {}): LayerPlan {
+  const given = spec.layers.max;
+  if (!Number.isInteger(given) || given < 1) throw new PlanError(`layers.max: ${given} must be a whole number of at least 1`);
+  checkClosure(fullClosure);
+  const entries = customEntries(spec, fullClosure);
+  const { closure, record: base } = withoutBase(fullClosure, options.base);
+  // The base's layers count toward max; what is left must hold a store layer and the customisation layer.
+  const max = given - (base?.layers.length ?? 0);
+  if (base && max < 2) {
+    throw new PlanError(`layers.max: ${given} leaves no room on the base image ${base.image}, which has ${base.layers.length} layers; raise it to at least ${base.layers.length + 2}`);
+  }
+  spec = max === given ? spec : { ...spec, layers: { ...spec.layers, max } };
   const rootLayer = rootSystemLayer(spec, closure);
   let layers: PlannedLayer[];
   if (rootLayer) {
@@ -145,7 +163,8 @@ export function planLayers(spec: ImageSpec, closure: Closure, options: PlanOptio
     name: spec.name,
     storeDir: closure.store.dir,
     strategy: spec.layers.strategy,
-    max,
+    max: given,
+    ...(base ? { base } : {}),
     layers,
     totals: {
       items: closure.items.length,

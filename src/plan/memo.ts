@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import { planFingerprint } from "./fingerprint.ts";
-import { layerPlanSchema, type LayerPlan } from "./types.ts";
+import { layerPlanSchema, type LayerPlan, type PlanBase } from "./types.ts";
 
 const MEMO_SCHEME = 1;
 
@@ -40,9 +40,9 @@ function planner(): string {
   return plannerDigest;
 }
 
-export function planKey(spec: ImageSpec, closure: Closure, previous: LayerPlan | undefined): string {
+export function planKey(spec: ImageSpec, closure: Closure, previous: LayerPlan | undefined, base?: PlanBase): string {
   const { previous: _file, ...layerOptions } = spec.layers;
-  const data = [MEMO_SCHEME, planner(), spec.name, layerOptions, planFingerprint(spec, closure), previous ?? null];
+  const data = [MEMO_SCHEME, planner(), spec.name, layerOptions, planFingerprint(spec, closure, base), previous ?? null];
   return createHash("sha256").update(JSON.stringify(data)).digest("hex");
 }
 

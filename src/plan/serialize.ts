@@ -47,6 +47,16 @@ function canonicalPlan(p: LayerPlan): LayerPlan {
     max: p.max,
     ...(p.family !== undefined ? { family: [...p.family] } : {}),
     ...(p.fingerprint !== undefined ? { fingerprint: p.fingerprint } : {}),
+    ...(p.base !== undefined
+      ? {
+          base: {
+            image: p.base.image,
+            id: p.base.id,
+            layers: p.base.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType })),
+            items: [...p.base.items],
+          },
+        }
+      : {}),
     totals: { items: p.totals.items, bytes: p.totals.bytes, layers: p.totals.layers },
     layers: p.layers.map(canonicalLayer),
   };
@@ -59,7 +69,8 @@ export function planToJson(plan: LayerPlan): string {
 export function planToYaml(plan: LayerPlan): string {
   const doc = new YAML.Document(canonicalPlan(plan));
   const t = plan.totals;
-  doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes (bottom layer first)`;
+  const on = plan.base ? ` on the ${plan.base.layers.length} layers of the base image ${plan.base.image}` : "";
+  doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${t.layers} layers${on}, ${t.items} store items, ${t.bytes} bytes (bottom layer first)`;
   return doc.toString({ lineWidth: 0, indent: 2, indentSeq: true });
 }
 

@@ -59,6 +59,19 @@ export const customLayerSchema = z.strictObject({
   entries: z.array(customEntrySchema),
 });
 
+const digestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits");
+
+/** The base image the plan builds on (`base:` in the config): its layers come first, reused byte for byte. */
+export const planBaseSchema = z.strictObject({
+  /** The name as the config gives it (src/oci/name.ts). */
+  image: z.string(),
+  /** `sha256:` of its config, the image ID: `check` fails when the base moves. */
+  id: digestSchema,
+  layers: z.array(z.strictObject({ digest: digestSchema, diffId: digestSchema, size: z.number().int().nonnegative(), mediaType: z.string() })),
+  /** Store items of the closure the base already holds at the same path: not packed again. */
+  items: z.array(z.string()),
+});
+
 export const layerPlanSchema = z.strictObject({
   version: z.literal(1),
   name: z.string(),
@@ -71,6 +84,7 @@ export const layerPlanSchema = z.strictObject({
   /** Digest of the inputs that shape the layers (src/plan/fingerprint.ts); written by `plan --write`, so `check`
    * can tell "inputs changed" from "plan edited". Optional: plans printed without it are still version 1. */
   fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits").optional(),
+  base: planBaseSchema.optional(),
   /** Store layers in image order (bottom first), then the root-system layer if any, the customisation layer last. */
   layers: z.array(z.discriminatedUnion("kind", [storeLayerSchema, rootSystemLayerSchema, customLayerSchema])),
   totals: z.strictObject({ items: z.number().int(), bytes: z.number().int(), layers: z.number().int() }),
@@ -83,3 +97,4 @@ export type CustomLayer = z.infer<typeof customLayerSchema>;
 export type RootSystemLayer = z.infer<typeof rootSystemLayerSchema>;
 export type PlannedLayer = StoreLayer | RootSystemLayer | CustomLayer;
 export type LayerPlan = z.infer<typeof layerPlanSchema>;
+export type PlanBase = z.infer<typeof planBaseSchema>;

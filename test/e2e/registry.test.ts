@@ -170,6 +170,29 @@ describe.runIf(hasTools)("push to a registry", () => {
     expect(missing.stderr).toMatch(/nope\.tar: no such file/);
   });
 
+  it("a registry image as base: fetched into the cache once, its layers reused byte for byte, pushed back by mount or HEAD", async () => {
+    const cfg = writeConfig("on-reg", `base: docker://${reg.host}/team/img-a:1.0\nroots: ["${ex.shell}"]`);
+    let from = reg.requests.length;
+    const first = await layerpack(["build", cfg, "-q"]);
+    expect(first.status, first.stderr).toBe(0);
+    const blobGets = (since: number) => reg.requests.slice(since).filter((q) => q.method === "GET" && q.path.includes("/blobs/sha256:"));
+    const baseInfo = JSON.parse(await skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${reg.host}/team/img-a:1.0`]));
+    // Every base layer once (the config is read again when the build checks that the base has not moved).
+    const layerGets = blobGets(from).filter((q) => baseInfo.layers.some((l: { digest: string }) => q.path.endsWith(l.digest)));
+    expect(layerGets.map((q) => q.path).sort()).toEqual(baseInfo.layers.map((l: { digest: string }) => `/v2/team/img-a/blobs/${l.digest}`).sort());
+    from = reg.requests.length;
+    expect((await layerpack(["build", cfg, "-q"])).status).toBe(0);
+    expect(blobGets(from).filter((q) => baseInfo.layers.some((l: { digest: string }) => q.path.endsWith(l.digest)))).toEqual([]);
+    const built = JSON.parse((await layerpack(["inspect", path.join(dir, "on-reg.tar"), "--json"])).stdout);
+    expect(built.layers.slice(0, baseInfo.layers.length).map((l: { digest: string }) => l.digest)).toEqual(baseInfo.layers.map((l: { digest: string }) => l.digest));
+    from = reg.requests.length;
+    const pushed = await layerpack(["push", cfg, "--to", `${reg.host}/team/on-reg:1`]);
+    expect(pushed.status, pushed.stderr).toBe(0);
+    // The base's blobs are in the registry already (another repository): none of them is uploaded again.
+    const sent = uploads(from, "team/on-reg").filter((q) => q.method === "PUT").map((q) => q.query);
+    for (const l of baseInfo.layers) expect(sent.some((q: string) => q.includes(l.digest.slice(7)))).toBe(false);
+  });
+
   it("shows the registry's error code and message", async () => {
     reg.failNext((req) => req.method === "PUT" && req.url!.includes("/denied/manifests/"), 1, 403, "DENIED", "requested access to the resource is denied");
     const cfg = writeConfig("img-d", `roots: ["${ex.hello}"]`);

@@ -1,0 +1,109 @@
+/**
+ * Base images (`base:` in the config): any image src/oci/name.ts names. Its layers are reused byte for byte (the
+ * same digests), fetched into the layer cache once (key `base-<hex>`, with the store paths each holds, so later
+ * plans need not read them again) and checked against their digest and diff_id as they arrive. The plan records
+ * the base by its image ID; the build refuses a base that moved since.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { BuildError, LayerpackError } from "../errors.ts";
+import type { LayerCache, CachedLayer } from "../cache/cache.ts";
+import type { Image } from "../oci/image.ts";
+import { parseImageName } from "../oci/name.ts";
+import { openImage } from "../oci/read.ts";
+import { listLayer } from "../oci/read-archive.ts";
+import { ArchiveBudget, isGzip, isZstd } from "../oci/blob-file.ts";
+import type { PlanBase } from "../plan/types.ts";
+
+export interface BaseOptions {
+  /** Relative paths in the name are relative to this (the config's directory). */
+  cwd: string;
+  env?: Record<string, string | undefined>;
+  cache?: LayerCache;
+  insecure?: boolean;
+}
+
+/** What planning needs of a base image: PlanOptions["base"]. */
+export type ResolvedBase = Omit<PlanBase, "items"> & { paths: string[]; config: Record<string, unknown> };
+
+export const baseKey = (digest: string) => `base-${digest.slice("sha256:".length)}`;
+
+async function compressionOf(file: string): Promise<"gzip" | "zstd" | "none"> {
+  const fd = fs.openSync(file, "r");
+  try {
+    const head = Buffer.alloc(4);
+    fs.readSync(fd, head, 0, 4, 0);
+    return isGzip(head) ? "gzip" : isZstd(head) ? "zstd" : "none";
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** One base layer in the cache (fetched when missing) with the store paths it holds. */
+async function fetchLayer(image: Image, i: number, cache: LayerCache, label: string): Promise<CachedLayer & { storeItems: string[] }> {
+  const layer = image.layers[i]!;
+  const key = baseKey(layer.digest);
+  const hit = cache.getLayer(key);
+  if (hit?.storeItems && hit.diffId === layer.diffId) return hit as CachedLayer & { storeItems: string[] };
+  const temp = cache.tempPath(`base-${i}`);
+  try {
+    await pipeline(await layer.open(), fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));
+    const listing = await listLayer(fs.createReadStream(temp), await compressionOf(temp), new ArchiveBudget(label));
+    if (layer.diffId !== undefined && listing.diffId !== layer.diffId) {
+      throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) unpacks to ${listing.diffId}, but its config's diff_id says ${layer.diffId}`);
+    }
+    const storeItems = listing.items.map((it) => it.path);
+    const stored = cache.putLayer(key, temp, { digest: layer.digest, diffId: listing.diffId, size: layer.size, mediaType: layer.mediaType, tarSize: listing.uncompressedSize, storeItems });
+    return { ...stored, storeItems };
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
+async function openBase(name: string, opts: BaseOptions): Promise<Image> {
+  try {
+    return await openImage(parseImageName(name, { cwd: opts.cwd }), { ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}) });
+  } catch (cause) {
+    if (cause instanceof LayerpackError) throw new LayerpackError(`base ${name}: ${cause.message}`, { cause });
+    throw cause;
+  }
+}
+
+async function fetchAll(image: Image, name: string, cache: LayerCache): Promise<(CachedLayer & { storeItems: string[] })[]> {
+  const out = [];
+  for (let i = 0; i < image.layers.length; i++) out.push(await fetchLayer(image, i, cache, `base ${name}`));
+  return out;
+}
+
+/**
+ * Reads the base image, fetches its layers into `cache` (a temporary one when none is given, removed afterwards)
+ * and returns what planning needs. Errors name the base as the config gives it.
+ */
+export async function resolveBase(name: string, opts: BaseOptions): Promise<ResolvedBase> {
+  const image = await openBase(name, opts);
+  const { LayerCache } = await import("../cache/cache.ts");
+  const temp = opts.cache ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-base-"));
+  try {
+    const fetched = await fetchAll(image, name, opts.cache ?? new LayerCache(temp!));
+    const paths = [...new Set(fetched.flatMap((l) => l.storeItems))].sort();
+    const layers = fetched.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType }));
+    return { image: name, id: image.configDigest, layers, paths, config: image.config };
+  } finally {
+    if (temp) fs.rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The base layers a build needs, in `cache` (fetched again when missing: a new or pruned cache), and the base's
+ * config; refused when the base no longer is the image the plan was made on.
+ */
+export async function baseLayers(base: PlanBase, opts: BaseOptions & { cache: LayerCache }): Promise<{ layers: CachedLayer[]; config: Record<string, unknown> }> {
+  const image = await openBase(base.image, opts);
+  if (image.configDigest !== base.id) {
+    throw new BuildError(`base ${base.image} is now ${image.configDigest}, not ${base.id} as the plan says: plan again (layerpack plan --write, or build without a committed plan)`);
+  }
+  return { layers: await fetchAll(image, base.image, opts.cache), config: image.config };
+}
