@@ -10,6 +10,7 @@ import { previousPlanFor } from "./plan/plan-file.ts";
 import { memoPlan, planKey } from "./plan/memo.ts";
 import type { LayerCache } from "./cache/cache.ts";
 import { resolveBase } from "./image/base.ts";
+import { specPlatform } from "./oci/platform.ts";
 
 export interface PipelineOptions {
   cwd: string;
@@ -41,7 +42,7 @@ export async function loadResolvePlan(o: PipelineOptions) {
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
-  const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: o.env, ...(o.cache ? { cache: o.cache } : {}) });
+  const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: o.env, platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
   const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: resolved.paths };
   const plan = memoPlan(
     o.cache,

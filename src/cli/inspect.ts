@@ -1,25 +1,28 @@
 import type { Image } from "../oci/image.ts";
 import { parseImageName } from "../oci/name.ts";
 import { openImage } from "../oci/read.ts";
+import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.ts";
 import { formatBytes, UsageError, type Command } from "./context.ts";
 
 export const inspectCommand: Command = {
   name: "inspect",
-  usage: `layerpack inspect IMAGE [--ref NAME] [--json] [--insecure]
+  usage: `layerpack inspect IMAGE [--ref NAME] [--platform OS/ARCH[/VARIANT]] [--json] [--insecure]
 
   IMAGE              docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF] or docker://HOST/NAME[:TAG|@DIGEST];
                      or a plain path (a docker archive, an OCI archive or an OCI layout directory, told apart by
                      content) or a registry reference REGISTRY/NAME[:TAG|@DIGEST] (when no such path exists)
       --ref NAME     which image of an OCI layout holding several (its org.opencontainers.image.ref.name)
+      --platform P   which image of a multi-platform index, os/arch[/variant] (default: this host's, ${formatPlatform(hostPlatform())})
       --json         print one JSON object: manifest, config, layers
       --insecure     plain HTTP to the registry (loopback registries use it without this)`,
   maxPositionals: 1,
-  options: { ref: { type: "string" }, json: { type: "boolean" }, insecure: { type: "boolean" } },
+  options: { ref: { type: "string" }, platform: { type: "string" }, json: { type: "boolean" }, insecure: { type: "boolean" } },
   async run({ io, values, positionals }) {
     const target = positionals[0];
     if (target === undefined) throw new UsageError("inspect: give a path (archive or OCI layout) or a registry reference");
     const image = await openImage(parseImageName(target, { cwd: io.cwd }), {
       ...(typeof values.ref === "string" ? { ref: values.ref } : {}),
+      ...(typeof values.platform === "string" ? { platform: parsePlatform(values.platform) } : {}),
       ...(values.insecure ? { insecure: true } : {}),
       env: io.env,
     });
@@ -36,6 +39,7 @@ function describe(image: Image): string {
     `${image.kind} ${image.source}`,
     `  names        ${image.names.join(", ") || "-"}`,
     ...(image.manifestDigest ? [`  manifest     ${image.manifestDigest}`] : []),
+    ...(image.platforms ? [`  platforms    ${image.platforms.join(", ")} (an index; this is ${platformOf(c)}, pick another with --platform)`] : []),
     `  config       ${image.configDigest} (image id)`,
     `  platform     ${String(c.os)}/${String(c.architecture)}, created ${String(c.created)}`,
   ];
@@ -51,3 +55,5 @@ function describe(image: Image): string {
   });
   return `${lines.join("\n")}\n`;
 }
+
+const platformOf = (c: Record<string, unknown>) => [c.os, c.architecture, ...(typeof c.variant === "string" ? [c.variant] : [])].map(String).join("/");

@@ -16,6 +16,7 @@ import { openImage } from "../oci/read.ts";
 import { listLayer } from "../oci/read-archive.ts";
 import { ArchiveBudget, isGzip, isZstd } from "../oci/blob-file.ts";
 import type { PlanBase } from "../plan/types.ts";
+import { formatPlatform, platformMatches, type Platform } from "../oci/platform.ts";
 
 export interface BaseOptions {
   /** Relative paths in the name are relative to this (the config's directory). */
@@ -23,6 +24,8 @@ export interface BaseOptions {
   env?: Record<string, string | undefined>;
   cache?: LayerCache;
   insecure?: boolean;
+  /** The platform being built: picked from a multi-platform base, and a base for another one is refused. */
+  platform?: Platform;
 }
 
 /** What planning needs of a base image: PlanOptions["base"]. */
@@ -64,12 +67,23 @@ async function fetchLayer(image: Image, i: number, cache: LayerCache, label: str
 }
 
 async function openBase(name: string, opts: BaseOptions): Promise<Image> {
+  let image: Image;
   try {
-    return await openImage(parseImageName(name, { cwd: opts.cwd }), { ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}) });
+    image = await openImage(parseImageName(name, { cwd: opts.cwd }), {
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.insecure ? { insecure: true } : {}),
+      ...(opts.platform ? { platform: opts.platform } : {}),
+    });
   } catch (cause) {
     if (cause instanceof LayerpackError) throw new LayerpackError(`base ${name}: ${cause.message}`, { cause });
     throw cause;
   }
+  const c = image.config;
+  const its = { os: String(c.os), architecture: String(c.architecture), ...(typeof c.variant === "string" ? { variant: c.variant } : {}) };
+  if (opts.platform && !platformMatches(its, opts.platform)) {
+    throw new LayerpackError(`base ${name} is an image for ${formatPlatform(its)}, but this image is for ${formatPlatform(opts.platform)}; set architecture (and variant) to match, or use a base for ${formatPlatform(opts.platform)}`);
+  }
+  return image;
 }
 
 async function fetchAll(image: Image, name: string, cache: LayerCache): Promise<(CachedLayer & { storeItems: string[] })[]> {

@@ -20,6 +20,7 @@ import { DockerArchiveWriter } from "./docker-archive.ts";
 import type { LayerDescriptor } from "./types.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
 import { baseLayers } from "./base.ts";
+import { specPlatform } from "../oci/platform.ts";
 import { attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { dockerOutput, ociOutput, upToDateFile, writeStamp } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
@@ -79,7 +80,8 @@ export interface BuildResult {
 
 async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): Promise<BuildResult> {
   if (input.plan.base) {
-    const base = await baseLayers(input.plan.base, { cwd: input.configDir, cache, ...(input.env ? { env: input.env } : {}) });
+    const platform = input.plan.platform ?? specPlatform(input.spec);
+    const base = await baseLayers(input.plan.base, { cwd: input.configDir, cache, platform, ...(input.env ? { env: input.env } : {}) });
     attachBase(p, base.layers, base.config);
   }
   const count = p.jobs.length;

@@ -17,6 +17,7 @@ export interface ImageConfigInput {
   created: string;
   diffIds: string[];
   history: HistoryEntry[];
+  platform: { os: string; architecture: string; variant?: string };
 }
 
 /** JSON with object keys sorted at every level: the same value always gives the same bytes. */
@@ -42,8 +43,9 @@ export function imageConfig(input: ImageConfigInput): Record<string, unknown> {
   if (Object.keys(spec.labels).length > 0) config.Labels = spec.labels;
   if (spec.exposedPorts.length > 0) config.ExposedPorts = Object.fromEntries(spec.exposedPorts.map((p) => [p, {}]));
   return {
-    architecture: spec.architecture,
-    os: spec.os,
+    architecture: input.platform.architecture,
+    os: input.platform.os,
+    ...(input.platform.variant !== undefined ? { variant: input.platform.variant } : {}),
     created: input.created,
     config,
     rootfs: { type: "layers", diff_ids: input.diffIds },

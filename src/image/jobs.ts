@@ -13,6 +13,7 @@ import { resolveEntrypoint } from "../plan/custom.ts";
 import type { CachedLayer, LayerCache } from "../cache/cache.ts";
 import { canonicalJson, imageConfig, onBase, type HistoryEntry } from "./config.ts";
 import { baseKey } from "./base.ts";
+import { specPlatform } from "../oci/platform.ts";
 import { createBlobFile, LayerSink, type BlobResult, type BlobTarget } from "./sink.ts";
 import { writeLayer, type LayerContent, type LayerContext, type LayerWriteResult } from "./layer.ts";
 import { databaseFor, type NarFacts } from "../database/index.ts";
@@ -210,7 +211,8 @@ export function prepare(input: BuildInput): Prepared {
 export function finishImage(p: Prepared, plan: LayerPlan, layers: LayerDescriptor[]): BuiltImage & { repoTag: string } {
   const ours = p.jobs.filter((j) => !j.base);
   const history: HistoryEntry[] = ours.map((j) => ({ created: p.created, created_by: "layerpack", comment: historyComment(j.layer) }));
-  const made = imageConfig({ spec: p.spec, entrypoint: p.entrypoint, created: p.created, diffIds: layers.map((l) => l.diffId), history });
+  const platform = plan.platform ?? specPlatform(p.spec);
+  const made = imageConfig({ spec: p.spec, entrypoint: p.entrypoint, created: p.created, diffIds: layers.map((l) => l.diffId), history, platform });
   const config = Buffer.from(canonicalJson(p.baseConfig ? onBase(made, p.baseConfig, p.spec) : made));
   const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
   const tags = [...new Set([...(p.spec.tag !== undefined ? [p.spec.tag] : []), ...(p.spec.tags ?? [])])];

@@ -26,6 +26,8 @@ export interface Image {
   source: string;
   /** Names the image goes by there (ref names, RepoTags, or the reference). */
   names: string[];
+  /** The platforms of the multi-platform index this image was chosen from (`os/arch[/variant]`). */
+  platforms?: string[];
   manifestDigest?: string;
   manifest: unknown;
   configDigest: string;

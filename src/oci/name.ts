@@ -47,12 +47,16 @@ function registry(text: string, ref: string): ImageName {
   }
 }
 
-/** `PATH[:REF]`: split at the last colon only when what follows is a ref name (a `/` means it is still the path). */
+/**
+ * `PATH[:REF]`: split at the first colon after which a ref name follows, as containers/image does; ref names may
+ * hold colons themselves (`name:tag`, as layerpack's layouts name images), never a `/`.
+ */
 function splitRef(rest: string): { file: string; ref?: string } {
-  const colon = rest.lastIndexOf(":");
-  const ref = rest.slice(colon + 1);
-  if (colon < 0 || ref.includes("/") || ref.length > 128 || !REF_NAME.test(ref)) return { file: rest };
-  return { file: rest.slice(0, colon), ref };
+  for (let colon = rest.indexOf(":"); colon >= 0; colon = rest.indexOf(":", colon + 1)) {
+    const ref = rest.slice(colon + 1);
+    if (colon > 0 && !ref.includes("/") && ref.length <= 128 && REF_NAME.test(ref)) return { file: rest.slice(0, colon), ref };
+  }
+  return { file: rest };
 }
 
 /** Names of files layerpack reads, never Docker Hub repositories in practice. */
@@ -75,8 +79,9 @@ export function parseImageName(text: string, opts: ParseImageNameOptions = {}): 
   }
   for (const transport of ["oci", "oci-archive"] as const) {
     if (!text.startsWith(`${transport}:`)) continue;
-    const { file, ref } = splitRef(text.slice(transport.length + 1));
-    if (file === "") throw fail(text, `give a ${transport === "oci" ? "directory" : "path"} after ${transport}:`);
+    const rest = text.slice(transport.length + 1);
+    const { file, ref } = splitRef(rest);
+    if (file === "" || rest.startsWith(":")) throw fail(text, `give a ${transport === "oci" ? "directory" : "path"} after ${transport}:`);
     return { transport, path: abs(file), ...(ref !== undefined ? { ref } : {}), text };
   }
 
@@ -91,7 +96,7 @@ export function parseImageName(text: string, opts: ParseImageNameOptions = {}): 
 
 /**
  * The canonical form, which parseImageName reads back to the same name (paths absolute, Docker Hub spelled out).
- * As with skopeo, an oci: path ending in `:NAME` without a ref has no spelling that reads back the same.
+ * As with skopeo, an oci: path holding a colon followed by a ref-like name has no spelling that reads back the same.
  */
 export function formatImageName(name: ImageName): string {
   switch (name.transport) {

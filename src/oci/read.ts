@@ -21,6 +21,7 @@ import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "./types.ts";
 import type { Image, Layer } from "./image.ts";
 import { verifying } from "./verify.ts";
 import { formatImageName, type ImageName } from "./name.ts";
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from "./platform.ts";
 import {
   ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, mib, openArchive, openRegular, readRegular, sha256Of,
 } from "./blob-file.ts";
@@ -84,19 +85,26 @@ const refName = (d: Descriptor) => {
   return typeof name === "string" ? name : undefined;
 };
 
-/** Picks the manifest in an index: by ref name when given, else the only image there is. */
-function pickFromIndex(index: OciIndex, ref: string | undefined, source: string): Descriptor {
+/** Picks the manifest in an index: by ref name when given, else the only image there is, else by platform. */
+function pickFromIndex(index: OciIndex, ref: string | undefined, source: string, platform: Platform | undefined): { chosen: Descriptor; platforms?: string[] } {
   const manifests = index.manifests;
   if (ref !== undefined) {
     const hit = manifests.find((m) => refName(m) === ref);
     if (!hit) throw new LayerpackError(`${source} has no image named '${ref}'; it has: ${manifests.map(refName).filter(Boolean).join(", ") || "no named images"}`);
-    return hit;
+    return { chosen: hit };
   }
   const digests = new Set(manifests.map((m) => m.digest));
-  if (digests.size === 1) return manifests[0]!;
+  if (digests.size === 1 && platform === undefined) return { chosen: manifests[0]! };
   if (digests.size === 0) throw new LayerpackError(`${source} holds no image`);
-  const platform = manifests.find((m) => m.platform?.os === "linux" && m.platform.architecture === "amd64");
-  if (platform && manifests.every((m) => m.platform)) return platform;
+  if (manifests.every((m) => m.platform)) {
+    // A multi-platform index: the platform asked for, else the host's (what docker and podman pull).
+    const want = platform ?? hostPlatform();
+    const platforms = manifests.map((m) => formatPlatform(m.platform!));
+    const hit = manifests.find((m) => platformMatches(m.platform, want));
+    if (!hit) throw new LayerpackError(`${source} has no image for ${formatPlatform(want)}; it has ${platforms.join(", ")}: choose one with --platform`);
+    return { chosen: hit, platforms };
+  }
+  if (digests.size === 1) return { chosen: manifests[0]! };
   throw new LayerpackError(`${source} holds ${digests.size} images; choose one with --ref NAME (${manifests.map(refName).filter(Boolean).join(", ")})`);
 }
 
@@ -163,26 +171,26 @@ function layoutArchive(file: string, entries: Map<string, TarEntry>): LayoutFile
 }
 
 /** Reads an OCI layout; follows nested indexes to one image manifest. */
-function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: string | undefined, files: LayoutFiles): Image {
+function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: string | undefined, files: LayoutFiles, platform: Platform | undefined): Image {
   const layoutData = files.document("oci-layout");
   if (!layoutData) throw new LayerpackError(`${source}: no oci-layout file; is it an OCI image layout?`);
   if (typeof parse(layoutData, "oci-layout", source).imageLayoutVersion !== "string") throw new LayerpackError(`${files.where("oci-layout")}: no imageLayoutVersion`);
   const indexData = files.document("index.json");
   if (!indexData) throw new LayerpackError(`${source}: no index.json; is it an OCI image layout?`);
   let index = checkIndex(parse(indexData, "index.json", source), files.where("index.json"));
-  let chosen = pickFromIndex(index, ref, source);
+  let { chosen, platforms } = pickFromIndex(index, ref, source, platform);
   const names = index.manifests.filter((m) => m.digest === chosen.digest).map(refName).filter((n): n is string => Boolean(n));
   for (let depth = 0; isIndex(chosen.mediaType); depth++) {
     if (depth === MAX_NESTING) throw new LayerpackError(`${source}: indexes nest more than ${MAX_NESTING} deep`);
     index = checkIndex(parse(files.blob(chosen, "index"), `index ${chosen.digest}`, source), files.where(blobName(chosen.digest)));
-    chosen = pickFromIndex(index, undefined, source);
+    ({ chosen, platforms = platforms } = pickFromIndex(index, undefined, source, platform));
   }
   const manifest = parse(files.blob(chosen, "manifest"), `the manifest ${chosen.digest}`, source);
   const { config: configDesc, layers } = checkManifest(manifest, files.where(blobName(chosen.digest)));
   const configData = files.blob(configDesc, "config");
   const config = parse(configData, "the config", source);
   const layerList = describeLayers(layers, config, files.where(blobName(configDesc.digest)), (d) => files.open(d));
-  return { kind, source, names, manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, configBytes: () => configData, layers: layerList };
+  return { kind, source, names, ...(platforms ? { platforms } : {}), manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, configBytes: () => configData, layers: layerList };
 }
 
 interface TarEntry {
@@ -321,10 +329,13 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image
     return { data, manifest: parse(data, `manifest ${reference}`, text) };
   };
   let reference = ref.digest ?? ref.tag ?? "latest";
+  let platforms: string[] | undefined;
   let { data, manifest } = await manifestAt(reference);
   for (let depth = 0; isIndex(manifest.mediaType); depth++) {
     if (depth === MAX_NESTING) throw new LayerpackError(`${text}: indexes nest more than ${MAX_NESTING} deep`);
-    reference = pickFromIndex(checkIndex(manifest, `${text}: manifest ${reference}`), undefined, text).digest;
+    const picked = pickFromIndex(checkIndex(manifest, `${text}: manifest ${reference}`), undefined, text, opts.platform);
+    reference = picked.chosen.digest;
+    platforms = picked.platforms ?? platforms;
     ({ data, manifest } = await manifestAt(reference));
   }
   const { config: configDesc, layers } = checkManifest(manifest, `${text}: manifest ${reference}`);
@@ -336,6 +347,7 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image
   const config = parse(configData, "the config", text);
   return {
     kind: "registry",
+    ...(platforms ? { platforms } : {}),
     source: formatReference({ ...ref, ...(ref.tag === undefined && ref.digest === undefined ? { tag: "latest" } : {}) }),
     names: [formatReference(ref)],
     manifestDigest: sha256Of(data),
@@ -352,6 +364,8 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image
 }
 
 export interface ReadImageOptions {
+  /** Which image of a multi-platform index; default the host's. */
+  platform?: Platform;
   /** Which image of a layout holding several (its ref name). */
   ref?: string;
   insecure?: boolean;
@@ -396,10 +410,10 @@ async function readPath(target: string, opts: ReadImageOptions): Promise<Image> 
   const file = path.resolve(target);
   if (st.isDirectory()) {
     if (!fs.existsSync(path.join(file, "oci-layout"))) throw new LayerpackError(`${file} is a directory but not an OCI image layout (no oci-layout file)`);
-    return readLayout("oci-layout", file, opts.ref, layoutDirectory(file));
+    return readLayout("oci-layout", file, opts.ref, layoutDirectory(file), opts.platform);
   }
   const entries = await readTar(file);
-  if (entries.has("oci-layout")) return readLayout("oci-archive", file, opts.ref, layoutArchive(file, entries));
+  if (entries.has("oci-layout")) return readLayout("oci-archive", file, opts.ref, layoutArchive(file, entries), opts.platform);
   return dockerArchive(file, entries);
 }
 

@@ -7,6 +7,7 @@
  * only some closure sources know, and a store path already changes with its content).
  */
 import type { PlanBase } from "./types.ts";
+import { specPlatform } from "../oci/platform.ts";
 import { createHash } from "node:crypto";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
@@ -35,6 +36,7 @@ export function planFingerprint(spec: ImageSpec, closure: Closure, base?: PlanBa
           ],
         }
       : {}),
+    platform: specPlatform(spec),
     // The base image by its ID and layers, only when there is one.
     ...(base ? { base: [base.id, base.layers.map((l) => l.digest), base.items] } : {}),
   };

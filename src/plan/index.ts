@@ -14,6 +14,7 @@ import { groupBySharing } from "./sharing.ts";
 import { stickyOrFresh, stickyStoreLayers } from "./sticky.ts";
 import type { PlanBase, LayerPlan, PlannedLayer, RootSystemLayer, StoreLayer } from "./types.ts";
 import { byBytes } from "../util/bytes.ts";
+import { specPlatform } from "../oci/platform.ts";
 
 export { customEntries, resolveEntrypoint, comparePaths } from "./custom.ts";
 export { accountFiles, imageUser } from "./accounts.ts";
@@ -164,6 +165,7 @@ export function planLayers(spec: ImageSpec, fullClosure: Closure, options: PlanO
     storeDir: closure.store.dir,
     strategy: spec.layers.strategy,
     max: given,
+    platform: specPlatform(spec),
     ...(base ? { base } : {}),
     layers,
     totals: {

@@ -47,6 +47,7 @@ function canonicalPlan(p: LayerPlan): LayerPlan {
     max: p.max,
     ...(p.family !== undefined ? { family: [...p.family] } : {}),
     ...(p.fingerprint !== undefined ? { fingerprint: p.fingerprint } : {}),
+    ...(p.platform !== undefined ? { platform: { os: p.platform.os, architecture: p.platform.architecture, ...(p.platform.variant !== undefined ? { variant: p.platform.variant } : {}) } } : {}),
     ...(p.base !== undefined
       ? {
           base: {

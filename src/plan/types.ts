@@ -85,6 +85,8 @@ export const layerPlanSchema = z.strictObject({
    * can tell "inputs changed" from "plan edited". Optional: plans printed without it are still version 1. */
   fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits").optional(),
   base: planBaseSchema.optional(),
+  /** The platform the image is for (the config's, else the planning host's): two hosts of one platform agree. */
+  platform: z.strictObject({ os: z.string(), architecture: z.string(), variant: z.string().optional() }).optional(),
   /** Store layers in image order (bottom first), then the root-system layer if any, the customisation layer last. */
   layers: z.array(z.discriminatedUnion("kind", [storeLayerSchema, rootSystemLayerSchema, customLayerSchema])),
   totals: z.strictObject({ items: z.number().int(), bytes: z.number().int(), layers: z.number().int() }),

@@ -29,7 +29,6 @@ describe("a valid YAML config", () => {
       layers: { max: 100, strategy: "sharing" },
       compression: "gzip",
       created: DEFAULT_CREATED,
-      architecture: "amd64",
       os: "linux",
       output: { format: "docker-archive", path: path.join(cwd, "hello.tar") },
       database: false,

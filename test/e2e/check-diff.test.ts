@@ -194,7 +194,7 @@ describe("diff", () => {
 
   it("of images for different architectures: explained, not a crash", () => {
     writeExample(dir, "arm", { hello: "2.12" });
-    fs.appendFileSync(path.join(dir, "arm.yaml"), "architecture: arm64\n");
+    fs.writeFileSync(path.join(dir, "arm.yaml"), fs.readFileSync(path.join(dir, "arm.yaml"), "utf8").replace("architecture: amd64", "architecture: arm64"));
     expect(run(["build", "arm.yaml", "-q", "--no-cache"]).status).toBe(0);
     const r = run(["diff", "v1.tar", "arm.tar"]);
     expect(r.status).toBe(1);

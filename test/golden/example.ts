@@ -59,6 +59,7 @@ profile: ./store-${hello}/profile
 closure: { from: scan }
 symlinks: ["/bin=bin", "/lib=lib"]
 entrypoint: bin/hello
+architecture: amd64
 layers: { max: ${options.max ?? 100}, strategy: ${options.strategy ?? "size"}${options.extra ? `, ${options.extra}` : ""} }
 output: { path: ./${name}.tar }
 `,

@@ -8,6 +8,8 @@ import { closureOf, prng, randomClosure, specOf, storePath } from "./fixtures.ts
 const small = planLayers(
   specOf({
     name: "hello",
+    architecture: "arm64",
+    variant: "v8",
     layers: { max: 3, strategy: "size" },
     symlinks: ["/bin=bin"],
     paths: [
@@ -39,6 +41,10 @@ describe("planToYaml", () => {
         "storeDir: /gnu/store",
         "strategy: size",
         "max: 3",
+        "platform:",
+        "  os: linux",
+        "  architecture: arm64",
+        "  variant: v8",
         "totals:",
         "  items: 3",
         "  bytes: 510",
