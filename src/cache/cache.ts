@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import type { LayerBlob } from "../image/types.ts";
+import type { LayerBlob } from "../oci/types.ts";
 import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 

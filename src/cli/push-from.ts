@@ -15,6 +15,8 @@ import { parseImageName } from "../oci/name.ts";
 import { openImage } from "../oci/read.ts";
 import { pushImage, type PushEvent, type PushImage, type PushResult } from "../registry/push.ts";
 import type { Reference } from "../registry/reference.ts";
+import { ociManifest } from "../image/oci-layout.ts";
+import { OCI_MEDIA_TYPES } from "../oci/types.ts";
 
 export interface PushFromOptions {
   from: string;
@@ -33,11 +35,13 @@ function ownTags(image: Image): string[] {
 }
 
 function asPushImage(image: Image, spool: string): PushImage {
+  const layers = image.layers.map((l) => ({ digest: l.digest, diffId: l.diffId ?? l.digest, size: l.size, mediaType: l.mediaType }));
   return {
     config: image.configBytes(),
     configDigest: image.configDigest,
-    layers: image.layers.map((l) => ({ digest: l.digest, diffId: l.diffId ?? l.digest, size: l.size, mediaType: l.mediaType })),
-    repoTags: [],
+    layers,
+    manifest: ociManifest({ config: image.configBytes(), configDigest: image.configDigest, layers }),
+    manifestMediaType: OCI_MEDIA_TYPES.manifest,
     async layerFile(i) {
       const layer = image.layers[i]!;
       if (image.kind === "oci-layout") {

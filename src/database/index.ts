@@ -6,7 +6,7 @@ import { BuildError } from "../errors.ts";
 import type { Closure } from "../store/types.ts";
 import { storeDatabaseBytes } from "./sqlite.ts";
 
-export { databaseEntries, databaseLayout, SCHEMA_VERSION, type DatabaseFlavor, type DatabaseLayout } from "./layout.ts";
+export { databaseEntries, databaseLayout, SCHEMA_VERSION, type DatabaseFlavor, type DatabaseLayout } from "../plan/database-layout.ts";
 export { storeDatabaseBytes, SCHEMA_SQL, type DatabaseInput, type RegisteredPath } from "./sqlite.ts";
 
 export interface NarFacts {

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { BuildError } from "../errors.ts";
-import type { DatabaseFlavor } from "./layout.ts";
+import type { DatabaseFlavor } from "../plan/database-layout.ts";
 import { byBytes } from "../util/bytes.ts";
 
 export interface RegisteredPath {

@@ -21,7 +21,7 @@ import { imageUser } from "../plan/accounts.ts";
 import { layerKey } from "./layer-key.ts";
 import { checkOutputDir, collectStaleBeside } from "./atomic.ts";
 import { checkOutputPath, type OutputGuard } from "./output-guard.ts";
-import { rootSystemOptions } from "./root-system.ts";
+import { rootSystemOptions } from "../store/root-system.ts";
 import { hostPath } from "../store/path.ts";
 import { ImageView } from "./view.ts";
 import { MEDIA_TYPES, type BuiltImage, type LayerDescriptor } from "./types.ts";

@@ -1,28 +1,3 @@
-/** What the executor hands to output writers. */
+/** What the executor hands to output writers: the OCI shapes (src/oci/types.ts), re-exported. */
 
-/** A layer as manifests describe it. */
-export interface LayerDescriptor {
-  /** `sha256:<hex>` of the stored blob. */
-  digest: string;
-  /** `sha256:<hex>` of the uncompressed tar. */
-  diffId: string;
-  /** Bytes of the stored blob. */
-  size: number;
-  mediaType: string;
-}
-
-/** A layer whose stored blob is a file on disk. */
-export interface LayerBlob extends LayerDescriptor {
-  file: string;
-}
-
-export interface BuiltImage {
-  /** Canonical config JSON bytes; its sha256 is the image ID. */
-  config: Buffer;
-  configDigest: string;
-  layers: LayerDescriptor[];
-  /** `name:tag` references. */
-  repoTags: string[];
-}
-
-export { MEDIA_TYPES, OCI_MEDIA_TYPES, type Descriptor, type OciManifest, type OciIndex } from "../oci/types.ts";
+export { MEDIA_TYPES, OCI_MEDIA_TYPES, type Descriptor, type OciManifest, type OciIndex, type LayerDescriptor, type LayerBlob, type BuiltImage } from "../oci/types.ts";

@@ -7,7 +7,7 @@ import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { CustomEntry } from "./types.ts";
 import { accountFiles } from "./accounts.ts";
-import { databaseEntries, databaseLayout } from "../database/layout.ts";
+import { databaseEntries, databaseLayout } from "./database-layout.ts";
 import { byBytes } from "../util/bytes.ts";
 
 /** Mode of the parent directories nobody declared (what `mkdir -p` gives under umask 022, as Guix does). */

@@ -62,7 +62,7 @@ class FileHints implements MountHints {
 /** The tags in `repoTags` (`name:tag`). */
 const tagsOf = (repoTags: string[]) => repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1));
 
-export async function pushToRegistry(image: PushImage, output: ImageSpec["output"], opts: RegistryOutputOptions): Promise<PushResult> {
+export async function pushToRegistry(image: PushImage & { repoTags: string[] }, output: ImageSpec["output"], opts: RegistryOutputOptions): Promise<PushResult> {
   const ref = parseReference(output.ref ?? "");
   const hints = opts.cacheDir ? new FileHints(path.join(opts.cacheDir, "registry", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`)) : undefined;
   try {

@@ -13,8 +13,6 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryError } from "../errors.ts";
-import { ociManifest } from "../image/oci-layout.ts";
-import { OCI_MEDIA_TYPES, type BuiltImage } from "../image/types.ts";
 import { RegistryClient, RequestError, resolveLocation, type BodyInit, type ClientOptions } from "./client.ts";
 import type { Reference } from "./reference.ts";
 
@@ -51,7 +49,17 @@ export interface PushResult {
   existing: number;
 }
 
-export interface PushImage extends BuiltImage {
+/**
+ * What a push sends: blobs and the manifest's bytes. The registry code knows the distribution protocol, not
+ * image formats: the caller makes the manifest (src/image/oci-layout.ts: ociManifest).
+ */
+export interface PushImage {
+  layers: { digest: string; size: number }[];
+  /** The config blob's bytes and digest. */
+  config: Buffer;
+  configDigest: string;
+  manifest: Buffer;
+  manifestMediaType: string;
   /** The blob file of `layers[index]`, checked against its digest. */
   layerFile(index: number): Promise<string>;
 }
@@ -192,13 +200,13 @@ class Pusher {
   }
 
   /** Puts the manifest under `tag`; returns false when the tag already pointed at it (nothing sent). */
-  async putManifest(tag: string, manifest: Buffer, digest: string): Promise<boolean> {
+  async putManifest(tag: string, manifest: Buffer, digest: string, mediaType: string): Promise<boolean> {
     const url = this.client.repoUrl(`manifests/${tag}`);
-    const head = await this.client.request("HEAD", url, { headers: { accept: OCI_MEDIA_TYPES.manifest }, expect: [200, 404] });
+    const head = await this.client.request("HEAD", url, { headers: { accept: mediaType }, expect: [200, 404] });
     await head.body?.cancel();
     if (head.status === 200 && head.headers.get("docker-content-digest") === digest) return false;
     const res = await this.client.request("PUT", url, {
-      headers: { "content-type": OCI_MEDIA_TYPES.manifest },
+      headers: { "content-type": mediaType },
       body: () => ({ body: new Uint8Array(manifest), length: manifest.length }),
       expect: [201, 200],
     });
@@ -232,11 +240,11 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
   // Largest first: the long uploads start early and the small ones fill in.
   blobs.sort((a, b) => b.size - a.size);
   await runPool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b));
-  const manifest = ociManifest(image);
+  const manifest = image.manifest;
   const digest = sha256(manifest);
   const references: string[] = [];
   for (const tag of tags) {
-    const sent = await pusher.putManifest(tag, manifest, digest);
+    const sent = await pusher.putManifest(tag, manifest, digest, image.manifestMediaType);
     const reference = `${opts.ref.registry}/${opts.ref.repository}:${tag}`;
     references.push(reference);
     onEvent?.({ type: "manifest", reference, digest, unchanged: !sent });

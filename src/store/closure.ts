@@ -10,7 +10,7 @@ import { closureOf, readClosureInfo, readReferencesGraph } from "./graph.ts";
 import { narSize } from "./nar.ts";
 import { byBytes, hostPath, isStorePath, resolveProfile, resolveRoots } from "./path.ts";
 import { scanClosure, type ScanMemo } from "./scan.ts";
-import { readRootSystem } from "../image/root-system.ts";
+import { readRootSystem } from "./root-system.ts";
 import type { Closure, StoreItem, StoreLocation } from "./types.ts";
 
 export type ClosureSpec = Pick<ImageSpec, "store" | "profile" | "roots" | "closure" | "rootSystem">;

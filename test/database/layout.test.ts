@@ -1,6 +1,6 @@
 /** Where the database goes: flavour from the store dir, state directory, gc roots and profile links. */
 import { describe, expect, it } from "vitest";
-import { databaseEntries, databaseLayout } from "../../src/database/layout.ts";
+import { databaseEntries, databaseLayout } from "../../src/plan/database-layout.ts";
 import { databaseFor } from "../../src/database/index.ts";
 
 const P = "/gnu/store/0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-profile";

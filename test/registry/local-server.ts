@@ -9,6 +9,8 @@ import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { PushImage } from "../../src/registry/push.ts";
+import { ociManifest } from "../../src/image/oci-layout.ts";
+import { OCI_MEDIA_TYPES } from "../../src/oci/types.ts";
 
 export interface LocalServer {
   /** `127.0.0.1:<port>` */
@@ -58,6 +60,11 @@ export function stream(res: http.ServerResponse, total: number, fill = "x"): Pro
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
+/** The OCI manifest of a config and layers, as the build makes it. */
+export function manifestOf(config: Buffer, layers: { digest: string; diffId: string; size: number; mediaType: string }[]): { manifest: Buffer; manifestMediaType: string } {
+  return { manifest: ociManifest({ config, configDigest: sha(config), layers }), manifestMediaType: OCI_MEDIA_TYPES.manifest };
+}
+
 /** An image of one random layer file in `dir` and its config. */
 export function oneLayerImage(dir: string, size = 1000): PushImage {
   const data = randomBytes(size);
@@ -65,5 +72,5 @@ export function oneLayerImage(dir: string, size = 1000): PushImage {
   fs.writeFileSync(file, data);
   const layer = { digest: sha(data), diffId: sha(data), size, mediaType: "application/vnd.oci.image.layer.v1.tar" };
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [layer.diffId] } }));
-  return { config, configDigest: sha(config), layers: [layer], repoTags: ["t:1"], layerFile: async () => file };
+  return { config, configDigest: sha(config), layers: [layer], ...manifestOf(config, [layer]), layerFile: async () => file };
 }

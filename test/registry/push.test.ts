@@ -13,6 +13,7 @@ import { pushImage, type PushImage } from "../../src/registry/push.ts";
 import { parseReference } from "../../src/registry/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { RegistryError } from "../../src/errors.ts";
+import { manifestOf } from "./local-server.ts";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 let dir: string;
@@ -30,7 +31,7 @@ function makeImage(sizes: number[]): PushImage & { files: string[] } {
     return { digest: sha(data), diffId: sha(data), size: data.length, mediaType: "application/vnd.oci.image.layer.v1.tar" };
   });
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) } }));
-  return { config, configDigest: sha(config), layers, repoTags: ["t:1"], files, layerFile: async (i) => files[i]! };
+  return { config, configDigest: sha(config), layers, ...manifestOf(config, layers), files, layerFile: async (i) => files[i]! };
 }
 
 const hasRegistry = requireTool("docker-registry");

@@ -8,7 +8,7 @@
  */
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
-import type { CustomEntry } from "../plan/types.ts";
+import type { CustomEntry } from "./types.ts";
 
 export type DatabaseFlavor = "guix" | "nix";
 

@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
 import type { ImageSpec } from "../config/schema.ts";
-import type { RootSystem, RootSystemEntry } from "../store/types.ts";
-import { sortNames } from "../store/walk.ts";
+import type { RootSystem, RootSystemEntry } from "./types.ts";
+import { sortNames } from "./walk.ts";
 
 /** The spec's `rootSystem` with defaults filled in. */
 export function rootSystemOptions(spec: Pick<ImageSpec, "rootSystem">): { dir: string; keepOwners: boolean; allowDevices: boolean } | undefined {
