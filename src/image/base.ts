@@ -49,7 +49,7 @@ async function fetchLayer(image: Image, i: number, cache: LayerCache, label: str
   const layer = image.layers[i]!;
   const key = baseKey(layer.digest);
   const hit = cache.getLayer(key);
-  if (hit?.storeItems && hit.diffId === layer.diffId) return hit as CachedLayer & { storeItems: string[] };
+  if (hit?.storeItems && (layer.diffId === undefined || hit.diffId === layer.diffId)) return hit as CachedLayer & { storeItems: string[] };
   const temp = cache.tempPath(`base-${i}`);
   try {
     await pipeline(await layer.open(), fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));

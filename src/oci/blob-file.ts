@@ -5,6 +5,8 @@
  * descriptor gives or at a limit, and bytes that are used are checked against their digest.
  */
 import * as fs from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
 import { createHash } from "node:crypto";
 import { LayerpackError } from "../errors.ts";
 
@@ -278,4 +280,21 @@ export function openArchive(file: string, label: string): number {
     throw new LayerpackError(`${label} is ${kindOf(st)}, not a regular file; an image archive must be a file`);
   }
   return fd;
+}
+
+/**
+ * Streams an image archive (a tar, or a tar gzipped as a whole, told by its first bytes) into `into`. Returns the
+ * pipeline and its input, which a reader may destroy to stop early. A first read that fails is `unreadable`'s error.
+ */
+export function pipeArchive(file: string, label: string, into: NodeJS.WritableStream, unreadable: (cause: unknown) => Error): { done: Promise<void>; input: fs.ReadStream } {
+  const fd = openArchive(file, label);
+  const magic = Buffer.alloc(2);
+  try {
+    fs.readSync(fd, magic, 0, 2, 0);
+  } catch (cause) {
+    fs.closeSync(fd);
+    throw unreadable(cause);
+  }
+  const input = fs.createReadStream("", { fd, start: 0 });
+  return { done: isGzip(magic) ? pipeline(input, createGunzip(), into) : pipeline(input, into), input };
 }

@@ -10,14 +10,13 @@
  */
 import { createHash } from "node:crypto";
 import { byBytes } from "../util/bytes.ts";
-import * as fs from "node:fs";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Extract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
-import { ArchiveBudget, checkArchivePath, isGzip, isTar as isTarHeader, openArchive } from "./blob-file.ts";
+import { ArchiveBudget, checkArchivePath, isGzip, isTar as isTarHeader, pipeArchive } from "./blob-file.ts";
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
 
@@ -191,16 +190,7 @@ export async function scanArchive(file: string, label = file): Promise<Map<strin
   const entries = new Map<string, EntryInfo>();
   const budget = new ArchiveBudget(label);
   const extract = tarExtract();
-  const fd = openArchive(file, label);
-  const magic = Buffer.alloc(2);
-  try {
-    fs.readSync(fd, magic, 0, 2, 0);
-  } catch (cause) {
-    fs.closeSync(fd);
-    throw new LayerpackError(`cannot read image ${label}: ${(cause as Error).message}`, { cause });
-  }
-  const input = fs.createReadStream("", { fd, start: 0 });
-  const piped = isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract);
+  const piped = pipeArchive(file, label, extract, (cause) => new LayerpackError(`cannot read image ${label}: ${(cause as Error).message}`, { cause })).done;
   const reading = (async () => {
     for await (const entry of extract) {
       const info = await readEntry(entry, budget);

@@ -11,8 +11,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
 import { RegistryClient } from "../registry/client.ts";
@@ -23,7 +21,7 @@ import { verifying } from "./verify.ts";
 import { formatImageName, type ImageName } from "./name.ts";
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from "./platform.ts";
 import {
-  ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, mib, openArchive, openRegular, readRegular, sha256Of,
+  ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, mib, openRegular, pipeArchive, readRegular, sha256Of,
 } from "./blob-file.ts";
 
 type Json = Record<string, unknown>;
@@ -210,16 +208,7 @@ async function readTar(file: string): Promise<Map<string, TarEntry>> {
   const entries = new Map<string, TarEntry>();
   const budget = new ArchiveBudget(file);
   const extract = tarExtract();
-  const fd = openArchive(file, file);
-  const magic = Buffer.alloc(2);
-  try {
-    fs.readSync(fd, magic, 0, 2, 0);
-  } catch (cause) {
-    fs.closeSync(fd);
-    throw unreadable(file, cause);
-  }
-  const input = fs.createReadStream("", { fd, start: 0 });
-  const piped = isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract);
+  const piped = pipeArchive(file, file, extract, (cause) => unreadable(file, cause)).done;
   const reading = (async () => {
     for await (const entry of extract) {
       const { header } = entry;
@@ -423,11 +412,15 @@ async function readPath(target: string, opts: ReadImageOptions): Promise<Image> 
  */
 function archiveEntry(file: string, name: string): Promise<Readable> {
   return new Promise((resolve, reject) => {
-    const fd = openArchive(file, file);
-    const magic = Buffer.alloc(2);
-    fs.readSync(fd, magic, 0, 2, 0);
-    const input = fs.createReadStream("", { fd, start: 0 });
     const extract = tarExtract();
+    let piped: ReturnType<typeof pipeArchive>;
+    try {
+      piped = pipeArchive(file, file, extract, (cause) => unreadable(file, cause));
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const { input } = piped;
     let out: PassThrough | undefined;
     extract.on("entry", (header, stream, next) => {
       const entryName = header.name.replace(/^\.\//, "");
@@ -448,6 +441,6 @@ function archiveEntry(file: string, name: string): Promise<Readable> {
       else if (!out.writableEnded) out.destroy(err);
     };
     extract.on("finish", () => out === undefined && reject(new LayerpackError(`${file}: the archive has no entry ${name}`)));
-    (isGzip(magic) ? pipeline(input, createGunzip(), extract) : pipeline(input, extract)).catch(fail);
+    piped.done.catch(fail);
   });
 }
