@@ -11,6 +11,7 @@ export { renderDiff } from "./plan/diff-format.ts";
 export type { LayerPlan, PlannedLayer, CustomEntry, PlanBase } from "./plan/types.ts";
 export { buildImage, type BuildEvent, type BuildInput, type BuildResult } from "./image/build.ts";
 export { resolveBase, type ResolvedBase } from "./image/base.ts";
+export { writeImage, type WriteImageOptions, type WriteImageResult } from "./image/write.ts";
 export { LayerCache, defaultCacheDir } from "./cache/cache.ts";
 // Images from any source (docker archive, OCI layout or archive, registry), named as skopeo names them.
 export type { Image, Layer } from "./oci/image.ts";

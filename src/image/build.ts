@@ -17,7 +17,9 @@ import type { LayerWriteResult } from "./layer.ts";
 import { unmatchedPermsWarnings } from "./perms.ts";
 import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
-import type { LayerDescriptor } from "./types.ts";
+import type { BuiltImage, LayerDescriptor } from "./types.ts";
+import type { Image } from "../oci/image.ts";
+import { builtImage } from "./image-value.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
 import { baseLayers } from "./base.ts";
 import { specPlatform } from "../oci/platform.ts";
@@ -74,6 +76,8 @@ export interface BuildResult {
   stats: BuildStats;
   /** What a registry push sent (output.format registry). */
   push?: PushResult;
+  /** The image as a value (src/oci/image.ts), for writeImage to send elsewhere without building again. */
+  image: Image;
   /** Problems that did not stop the build (e.g. a `perms` glob that matched nothing), for the caller to show. */
   warnings?: string[];
 }
@@ -133,13 +137,17 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   if (stamped && upToDateFile(cache, p.output, image)) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
-    return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
+    return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };
   }
   if (p.spec.output.format !== "docker-archive") return ociOutput(input, p, cache, image, blobs, new Set(misses.map((j) => j.index)), stats);
   await dockerOutput(p, cache, image, blobs, stats, new Set(misses.map((j) => j.index)));
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });
-  return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
+  return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };
 }
+
+/** The built image as a value, its layers read from the cache's blobs and packs. */
+const fromBlobs = (image: BuiltImage, p: Prepared, blobs: Map<number, CachedLayer>): Image =>
+  builtImage(image, p.output, "docker-archive", (i) => ({ file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 }));
 
 /**
  * Streams the docker archive in layer order: cached layers are copied in, the others written straight into it, each
@@ -197,7 +205,10 @@ async function streamArchive(input: BuildInput, p: Prepared, cache?: LayerCache,
         writeStamp(cache, p.output, image, temp);
       }
       input.onEvent?.({ type: "output", path: p.output, upToDate: false });
-      return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats };
+      // The layers stay where they were written: inside the archive, at their offsets.
+      const offsets = layers.map((l) => archive.offsetOf(l.digest)!);
+      const value = builtImage(image, p.output, "docker-archive", (i) => ({ file: p.output, offset: offsets[i]! }));
+      return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: value };
     } finally {
       archive.close();
     }

@@ -12,6 +12,7 @@ import { canonicalJson } from "./config.ts";
 import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
 import { OCI_MEDIA_TYPES, type BuiltImage } from "./types.ts";
+import { builtImage } from "./image-value.ts";
 import { fileHasDigest, ociLayoutHas, ociManifest, writeOciArchive, writeOciLayout, type ImageBlobs } from "./oci-layout.ts";
 import type { PushResult } from "../registry/push.ts";
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
@@ -104,6 +105,10 @@ export async function ociOutput(
   const format = p.spec.output.format;
   const result = (push?: PushResult): BuildResult => ({
     output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers: image.layers, stats, ...(push ? { push } : {}),
+    image: builtImage(image, p.output, format === "registry" ? "registry" : format, (i) =>
+      // A layout's own blobs outlive a temporary cache; other outputs' layers stay in the cache.
+      format === "oci-layout" ? { file: path.join(p.output, "blobs", "sha256", image.layers[i]!.digest.slice(7)) } : { file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 },
+    ),
   });
   if (format === "oci-layout" && ociLayoutHas(p.output, image, stampPath(cache, p.output, "blobs.json"))) {
     stats.upToDate = true;
