@@ -8,6 +8,8 @@ export { planLayers, type PlanOptions } from "./plan/index.ts";
 export { planToJson, planToYaml, parsePlan } from "./plan/serialize.ts";
 export { diffPlans, diffSides, imageSide, planSide, type PlanDiff } from "./plan/diff.ts";
 export { renderDiff } from "./plan/diff-format.ts";
+export { STRATEGY_IMPLEMENTATIONS, type LayerStrategy, type StoreGroup } from "./plan/strategies.ts";
+export { STRATEGIES, STRATEGY_NAMES, type StrategyName } from "./config/strategies.ts";
 export type { LayerPlan, PlannedLayer, CustomEntry, PlanBase } from "./plan/types.ts";
 export { buildImage, type BuildEvent, type BuildInput, type BuildResult } from "./image/build.ts";
 export { resolveBase, type ResolvedBase } from "./image/base.ts";

@@ -7,6 +7,7 @@
  * which knows the config file's directory.
  */
 import { z } from "zod";
+import { STRATEGIES, STRATEGY_NAMES } from "./strategies.ts";
 
 /** Hash alphabet of store paths (nix32). */
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
@@ -92,9 +93,9 @@ export const layersSchema = z.strictObject({
     )
     .default(100),
   strategy: z
-    .enum(["size", "popularity", "sharing"])
+    .enum(STRATEGY_NAMES)
     .default("sharing")
-    .describe("sharing: items that change together share a layer, so an update re-pulls little more than what changed; size: Guix's (largest items alone, the rest in one layer); popularity: Nix's buildLayeredImage"),
+    .describe(Object.entries(STRATEGIES).map(([name, what]) => `${name}: ${what}`).join("; ")),
   previous: z
     .string()
     .min(1)

@@ -8,9 +8,8 @@ import { PlanError } from "../errors.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure, StoreItem } from "../store/types.ts";
 import { customEntries } from "./custom.ts";
-import { orderByPopularity } from "./popularity.ts";
-import { orderBySize, ownLayerCount } from "./size.ts";
-import { groupBySharing } from "./sharing.ts";
+import { STRATEGY_IMPLEMENTATIONS, type LayerStrategy } from "./strategies.ts";
+import { STRATEGY_NAMES } from "../config/strategies.ts";
 import { stickyOrFresh, stickyStoreLayers } from "./sticky.ts";
 import type { PlanBase, LayerPlan, PlannedLayer, RootSystemLayer, StoreLayer } from "./types.ts";
 import { byBytes } from "../util/bytes.ts";
@@ -24,28 +23,8 @@ export { groupBySharing } from "./sharing.ts";
 export { planToYaml, planToJson, parsePlan } from "./serialize.ts";
 export { planFingerprint } from "./fingerprint.ts";
 export { stickyStoreLayers, validPreviousLayers } from "./sticky.ts";
+export { STRATEGY_IMPLEMENTATIONS, type LayerStrategy, type StoreGroup } from "./strategies.ts";
 
-
-/** A strategy's ordering: most deserving of a layer of its own first, with a note per item for reviewers. */
-interface Ordering {
-  ordered: StoreItem[];
-  note: (item: StoreItem) => string;
-  /** What the shared last store layer holds, e.g. "smallest". */
-  restWord: string;
-}
-
-function order(strategy: ImageSpec["layers"]["strategy"], items: readonly StoreItem[]): Ordering {
-  switch (strategy) {
-    case "size":
-      return { ordered: orderBySize(items), note: (it) => `${it.narSize} bytes`, restWord: "smallest" };
-    case "popularity": {
-      const { ordered, popularity } = orderByPopularity(items);
-      return { ordered, note: (it) => `popularity ${popularity.get(it.path)}`, restWord: "least popular" };
-    }
-    default:
-      throw new PlanError(`layers.strategy: unknown strategy "${strategy as string}"; use size, popularity or sharing`);
-  }
-}
 
 /** Checks what the planner relies on: integral sizes, unique paths, every item directly in the store dir. */
 export function checkClosure(closure: Closure): void {
@@ -74,21 +53,15 @@ function storeLayer(items: readonly StoreItem[], reason: string): StoreLayer {
   };
 }
 
+/** The store layers of `items` by the spec's strategy; one store layer fewer than max: the customisation layer is the last. */
 function storeLayers(spec: ImageSpec, items: readonly StoreItem[]): StoreLayer[] {
-  if (items.length === 0) return [];
-  const { strategy, max } = spec.layers;
-  // One store layer fewer than max: the customisation layer is the last.
-  if (strategy === "sharing") return groupBySharing(items, max - 1).map((g) => storeLayer(g.items, g.reason));
-  const { ordered, note, restWord } = order(strategy, items);
-  const own = ownLayerCount(ordered.length, max);
-  const layers = ordered.slice(0, own).map((it, i) => storeLayer([it], `${strategy} rank ${i + 1}: ${note(it)}`));
-  const rest = ordered.slice(own);
-  const reason =
-    rest.length === 1
-      ? `${strategy} rank ${own + 1}: ${note(rest[0]!)}`
-      : `the ${rest.length} ${restWord} items share this layer (max ${max} layers)`;
-  layers.push(storeLayer(rest, reason));
-  return layers;
+  return strategyOf(spec).group(items, spec.layers.max - 1).map((g) => storeLayer(g.items, g.reason));
+}
+
+function strategyOf(spec: ImageSpec): LayerStrategy {
+  const s = STRATEGY_IMPLEMENTATIONS[spec.layers.strategy];
+  if (!s) throw new PlanError(`layers.strategy: unknown strategy "${spec.layers.strategy as string}"; use ${STRATEGY_NAMES.join(", ")}`);
+  return s;
 }
 
 /** The strategy's store layers for `items` in at most `budget` (>= 1) layers: sticky and family plans place items with it. */
@@ -96,10 +69,8 @@ export function placeItems(spec: ImageSpec, items: readonly StoreItem[], budget:
   return storeLayers({ ...spec, layers: { ...spec.layers, max: budget + 1 } }, items);
 }
 
-/** `sharing` places the unchanged items of broken layers itself: it groups by what changes together. */
-const stickyOptions = (spec: ImageSpec) => ({ regroupSurvivors: spec.layers.strategy === "sharing" });
-/** `sharing`'s fresh plans are stable, so sticky plans follow them unless they re-pull over twice as much (sticky.ts). */
-const realignOf = (spec: ImageSpec) => (spec.layers.strategy === "sharing" ? 2 : 1);
+const stickyOptions = (spec: ImageSpec) => ({ regroupSurvivors: strategyOf(spec).regroupSurvivors });
+const realignOf = (spec: ImageSpec) => strategyOf(spec).realign;
 
 export interface PlanOptions {
   /** Sticky planning (src/plan/sticky.ts): keep this plan's grouping wherever it is still valid. Read by the caller. */
