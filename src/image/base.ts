@@ -45,7 +45,8 @@ async function compressionOf(file: string): Promise<"gzip" | "zstd" | "none"> {
 }
 
 /** One base layer in the cache (fetched when missing) with the store paths it holds. */
-async function fetchLayer(image: Image, i: number, cache: LayerCache, label: string): Promise<CachedLayer & { storeItems: string[] }> {
+async function fetchLayer(image: Image, i: number, into: { cache: LayerCache; label: string }): Promise<CachedLayer & { storeItems: string[] }> {
+  const { cache, label } = into;
   const layer = image.layers[i]!;
   const key = baseKey(layer.digest);
   const hit = cache.getLayer(key);
@@ -88,7 +89,7 @@ async function openBase(name: string, opts: BaseOptions): Promise<Image> {
 
 async function fetchAll(image: Image, name: string, cache: LayerCache): Promise<(CachedLayer & { storeItems: string[] })[]> {
   const out = [];
-  for (let i = 0; i < image.layers.length; i++) out.push(await fetchLayer(image, i, cache, `base ${name}`));
+  for (let i = 0; i < image.layers.length; i++) out.push(await fetchLayer(image, i, { cache, label: `base ${name}` }));
   return out;
 }
 

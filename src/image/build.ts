@@ -24,7 +24,7 @@ import type { PushEvent, PushResult } from "../registry/push.ts";
 import { baseLayers } from "./base.ts";
 import { specPlatform } from "../oci/platform.ts";
 import { attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
-import { dockerOutput, ociOutput, upToDateFile, writeStamp } from "./outputs.ts";
+import { dockerOutput, ociOutput, upToDateFile, writeStamp, type CachedRun } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
 import { tempName } from "../util/temp.ts";
 
@@ -104,7 +104,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   // need gzip, whose CPU cost is better spread over the cores.
   const missing = p.jobs.filter((j) => !j.needsDb && !blobs.has(j.index)).length;
   if (p.spec.output.format === "docker-archive" && missing > 0 && (p.spec.compression !== "gzip" || missing === 1)) {
-    return streamArchive(input, p, cache, blobs, lookup);
+    return streamArchive(input, p, { cache, hits: blobs, lookup });
   }
   const build = async (job: Job) => {
     input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
@@ -139,22 +139,33 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
     return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };
   }
-  if (p.spec.output.format !== "docker-archive") return ociOutput(input, p, cache, image, blobs, new Set(misses.map((j) => j.index)), stats);
-  await dockerOutput(p, cache, image, blobs, stats, new Set(misses.map((j) => j.index)));
+  const run: CachedRun = { input, p, cache, blobs, fresh: new Set(misses.map((j) => j.index)), stats };
+  if (p.spec.output.format !== "docker-archive") return ociOutput(run, image);
+  await dockerOutput(run, image);
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });
   return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };
 }
 
 /** The built image as a value, its layers read from the cache's blobs and packs. */
 const fromBlobs = (image: BuiltImage, p: Prepared, blobs: Map<number, CachedLayer>): Image =>
-  builtImage(image, p.output, "docker-archive", (i) => ({ file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 }));
+  builtImage(image, { source: p.output, kind: "docker-archive", where: (i) => ({ file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 }) });
 
 /**
  * Streams the docker archive in layer order: cached layers are copied in, the others written straight into it, each
  * byte once. With a cache, the finished archive becomes a pack of it (hard link), so its new layers are cached
  * without being written twice.
  */
-async function streamArchive(input: BuildInput, p: Prepared, cache?: LayerCache, hits = new Map<number, CachedLayer>(), lookup?: (job: Job) => void): Promise<BuildResult> {
+interface StreamOptions {
+  /** Where the finished archive becomes a pack; without one nothing is cached. */
+  cache?: LayerCache;
+  /** Cached layers to copy in, by job index. */
+  hits?: Map<number, CachedLayer>;
+  /** Looks a database job up in the cache once its key is known. */
+  lookup?: (job: Job) => void;
+}
+
+async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions = {}): Promise<BuildResult> {
+  const { cache, hits = new Map<number, CachedLayer>(), lookup } = opts;
   const count = p.jobs.length;
   const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false };
   return writeAtomically(p.output, async (temp) => {
@@ -202,12 +213,12 @@ async function streamArchive(input: BuildInput, p: Prepared, cache?: LayerCache,
       archive.finish(image);
       if (cache) {
         cache.adoptPack(temp, records.map((r) => ({ key: r.key, offset: archive.offsetOf(r.digest)!, layer: r.record })));
-        writeStamp(cache, p.output, image, temp);
+        writeStamp(cache, image, { output: p.output, written: temp });
       }
       input.onEvent?.({ type: "output", path: p.output, upToDate: false });
       // The layers stay where they were written: inside the archive, at their offsets.
       const offsets = layers.map((l) => archive.offsetOf(l.digest)!);
-      const value = builtImage(image, p.output, "docker-archive", (i) => ({ file: p.output, offset: offsets[i]! }));
+      const value = builtImage(image, { source: p.output, kind: "docker-archive", where: (i) => ({ file: p.output, offset: offsets[i]! }) });
       return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: value };
     } finally {
       archive.close();

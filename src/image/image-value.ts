@@ -34,8 +34,17 @@ export function fileLayer(d: LayerDescriptor, file: string, offset = 0): FileLay
 
 export const isFileLayer = (l: Layer): l is FileLayer => typeof (l as FileLayer).file === "string";
 
-/** The Image of a built image whose layers are at `where(i)`. */
-export function builtImage(image: BuiltImage, source: string, kind: Image["kind"], where: (i: number) => { file: string; offset?: number }): Image {
+export interface BuiltImageSource {
+  /** The output the image was written to (Image.source). */
+  source: string;
+  kind: Image["kind"];
+  /** Where layer `i`'s blob lies. */
+  where: (i: number) => { file: string; offset?: number };
+}
+
+/** The Image of a built image whose layers lie where `at.where` says. */
+export function builtImage(image: BuiltImage, at: BuiltImageSource): Image {
+  const { source, kind, where } = at;
   const config = JSON.parse(image.config.toString("utf8")) as Record<string, unknown>;
   return {
     kind,

@@ -58,8 +58,9 @@ function historyComment(layer: PlannedLayer): string {
 /** Layers whose NAR size suggests a tar near the 8 GiB ustar limit are written to a file first (see docker-archive). */
 export const STREAM_LIMIT = 6 * 1024 ** 3;
 
-async function produceLayer(target: BlobTarget, content: LayerContent, spec: ImageSpec, ctx: LayerContext): Promise<BlobResult & LayerWriteResult> {
-  const sink = new LayerSink(target, spec.compression);
+async function produceLayer(target: BlobTarget, content: LayerContent, how: { compression: ImageSpec["compression"]; ctx: LayerContext }): Promise<BlobResult & LayerWriteResult> {
+  const { compression, ctx } = how;
+  const sink = new LayerSink(target, compression);
   sink.onBytes = ctx.onBytes;
   try {
     const facts = await writeLayer(sink, content, ctx);
@@ -79,7 +80,7 @@ export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Pro
   if (job.base) throw new BuildError(`layer ${job.index + 1} of the base image is missing from the layer cache or damaged there; build again to fetch it`);
   if (job.needsDb) prepareDatabase(job, p);
   const ctx = job.ctx ?? p.ctx;
-  const blob = await produceLayer(target, job.content, p.spec, ctx);
+  const blob = await produceLayer(target, job.content, { compression: p.spec.compression, ctx });
   // Host files (paths sources, the root system) are keyed by their content before they are read: if one changed
   // meanwhile, the bytes written match neither key, and caching them would poison the cache.
   const hostInputs = job.content.entries.some((e) => e.type === "file" && e.source !== undefined) || (job.content.rootSystem?.length ?? 0) > 0;
@@ -100,7 +101,7 @@ export function prepareDatabase(job: Job, p: Prepared): void {
   if (job.ctx) return;
   const generated = new Map<string, Buffer>();
   for (const e of job.content.entries) {
-    if (e.type === "file" && e.generated !== undefined) generated.set(e.path, databaseFor(e.generated, p.closure, p.nar, p.ctx.mtime));
+    if (e.type === "file" && e.generated !== undefined) generated.set(e.path, databaseFor(e.generated, p.closure, { nar: p.nar, registrationTime: p.ctx.mtime }));
   }
   job.ctx = { ...p.ctx, generated };
   job.key = layerKey(job.content, job.ctx, p.spec.compression);
@@ -199,7 +200,7 @@ export function prepare(input: BuildInput): Prepared {
     const needsDb = generates && content.items.length === 0;
     // With max 1 the database is made inside the layer, after its items; their paths already key it.
     const jobCtx: LayerContext | undefined =
-      generates && !needsDb ? { ...ctx, generate: (e, own) => databaseFor(e.type === "file" ? e.generated! : "guix-database", closure, { ...p.nar, ...own }, ctx.mtime) } : undefined;
+      generates && !needsDb ? { ...ctx, generate: (e, own) => databaseFor(e.type === "file" ? e.generated! : "guix-database", closure, { nar: { ...p.nar, ...own }, registrationTime: ctx.mtime }) } : undefined;
     const bytes = layer.kind === "store" || layer.kind === "root-system" ? layer.size : 0;
     const job: Job = { index, layer, content, bytes, key: needsDb ? "" : layerKey(content, jobCtx ?? ctx, spec.compression), needsDb };
     if (jobCtx) job.ctx = jobCtx;

@@ -59,7 +59,8 @@ export interface LayerContext {
 const DIR_MODE = 0o755;
 
 /** A header; `perms` may change its owner and mode. Owner names are "root" for id 0, else empty (numeric ids rule). */
-function header(name: string, type: TarHeader["type"], mode: number, mtime: number, extra: Partial<TarHeader> = {}, perms?: PermsMatcher): Buffer {
+function header(entry: Partial<TarHeader> & Pick<TarHeader, "name" | "type" | "mode">, mtime: number, perms?: PermsMatcher): Buffer {
+  const { name, type, mode, ...extra } = entry;
   let owner = { mode, uid: extra.uid ?? 0, gid: extra.gid ?? 0 };
   if (perms && !perms.empty) owner = perms.apply(`/${name}`, owner);
   const names = { uname: owner.uid === 0 ? "root" : "", gname: owner.gid === 0 ? "root" : "" };
@@ -72,7 +73,10 @@ function storeParents(storeDir: string): string[] {
   return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
-async function writeFileData(sink: LayerSink, file: string, size: number, label: string, signal: AbortSignal | undefined, hasher?: NarHasher): Promise<void> {
+/** Copies `size` bytes of host file `src.file` into the sink; `label` names it in errors. */
+async function writeFileData(sink: LayerSink, src: { file: string; size: number; label: string }, how: { signal: AbortSignal | undefined; hasher?: NarHasher }): Promise<void> {
+  const { file, size, label } = src;
+  const { signal, hasher } = how;
   const fd = openForRead(file, label);
   try {
     let left = size;
@@ -121,14 +125,14 @@ async function writeItem(w: Writer, item: string): Promise<NarResult> {
     const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
     switch (entry.type) {
       case "directory":
-        await sink.write(header(name, "directory", entry.mode, ctx.mtime, {}, perms));
+        await sink.write(header({ name, type: "directory", mode: entry.mode }, ctx.mtime, perms));
         break;
       case "symlink":
-        await sink.write(header(name, "symlink", 0o777, ctx.mtime, { linkname: entry.target! }, perms));
+        await sink.write(header({ name, type: "symlink", mode: 0o777, linkname: entry.target! }, ctx.mtime, perms));
         break;
       case "file":
-        await sink.write(header(name, "file", entry.mode, ctx.mtime, { size: entry.size }, perms));
-        await writeFileData(sink, entry.hostPath, entry.size, `${item}/${entry.rel}`, ctx.signal, hasher);
+        await sink.write(header({ name, type: "file", mode: entry.mode, size: entry.size }, ctx.mtime, perms));
+        await writeFileData(sink, { file: entry.hostPath, size: entry.size, label: `${item}/${entry.rel}` }, { signal: ctx.signal, hasher });
         break;
     }
   }
@@ -141,20 +145,20 @@ async function writeRootSystemEntry(w: Writer, e: RootSystemEntry): Promise<void
   const owner = { uid: e.uid, gid: e.gid };
   switch (e.type) {
     case "directory":
-      await sink.write(header(name, "directory", e.mode, ctx.mtime, owner, perms));
+      await sink.write(header({ name, type: "directory", mode: e.mode, ...owner }, ctx.mtime, perms));
       return;
     case "symlink":
-      await sink.write(header(name, "symlink", 0o777, ctx.mtime, { ...owner, linkname: e.target! }, perms));
+      await sink.write(header({ name, type: "symlink", mode: 0o777, ...owner, linkname: e.target! }, ctx.mtime, perms));
       return;
     case "file":
-      await sink.write(header(name, "file", e.mode, ctx.mtime, { ...owner, size: e.size }, perms));
-      await writeFileData(sink, e.hostPath, e.size, e.hostPath, w.ctx.signal);
+      await sink.write(header({ name, type: "file", mode: e.mode, ...owner, size: e.size }, ctx.mtime, perms));
+      await writeFileData(sink, { file: e.hostPath, size: e.size, label: e.hostPath }, { signal: w.ctx.signal });
       return;
     case "fifo":
-      await sink.write(header(name, "fifo", e.mode, ctx.mtime, owner, perms));
+      await sink.write(header({ name, type: "fifo", mode: e.mode, ...owner }, ctx.mtime, perms));
       return;
     default:
-      await sink.write(header(name, e.type, e.mode, ctx.mtime, { ...owner, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 }, perms));
+      await sink.write(header({ name, type: e.type, mode: e.mode, ...owner, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 }, ctx.mtime, perms));
   }
 }
 
@@ -163,10 +167,10 @@ async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
   const name = entry.path.replace(/^\/+/, "");
   switch (entry.type) {
     case "directory":
-      await sink.write(header(name, "directory", parseInt(entry.mode, 8), ctx.mtime, {}, perms));
+      await sink.write(header({ name, type: "directory", mode: parseInt(entry.mode, 8) }, ctx.mtime, perms));
       return;
     case "symlink":
-      await sink.write(header(name, "symlink", 0o777, ctx.mtime, { linkname: entry.target }, perms));
+      await sink.write(header({ name, type: "symlink", mode: 0o777, linkname: entry.target }, ctx.mtime, perms));
       return;
     case "file": {
       const mode = parseInt(entry.mode, 8);
@@ -180,7 +184,7 @@ async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
         throw new BuildError(`${entry.path}: the ${entry.generated} was not generated before its layer was written`);
       }
       if (inline !== undefined) {
-        await sink.write(header(name, "file", mode, ctx.mtime, { size: inline.length }, perms));
+        await sink.write(header({ name, type: "file", mode: mode, size: inline.length }, ctx.mtime, perms));
         await sink.write(inline);
         await sink.zeros(paddingFor(inline.length));
         return;
@@ -194,8 +198,8 @@ async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
       } catch (cause) {
         throw new BuildError(`paths: ${entry.path}: reading source ${source}: ${(cause as Error).message}`, { cause });
       }
-      await sink.write(header(name, "file", mode, ctx.mtime, { size }, perms));
-      await writeFileData(sink, source, size, source, ctx.signal);
+      await sink.write(header({ name, type: "file", mode: mode, size }, ctx.mtime, perms));
+      await writeFileData(sink, { file: source, size, label: source }, { signal: ctx.signal });
       return;
     }
   }
@@ -229,7 +233,7 @@ export async function writeLayer(sink: LayerSink, content: LayerContent, ctx: La
   const after = split === -1 ? [] : entries.slice(split);
   for (const e of before) await writeCustomEntry(w, e);
   if (withItems) {
-    for (const dir of parents) await sink.write(header(dir, "directory", DIR_MODE, ctx.mtime, {}, w.perms));
+    for (const dir of parents) await sink.write(header({ name: dir, type: "directory", mode: DIR_MODE }, ctx.mtime, w.perms));
     for (const item of content.items) nar[item] = await writeItem(w, item);
   }
   for (const e of after) await writeCustomEntry(w, e);

@@ -34,7 +34,8 @@ function stampPath(cache: LayerCache, output: string, kind = "json"): string {
 }
 
 /** Records the output's identity; `written` is the file as written (a temp name about to be renamed to `output`). */
-export function writeStamp(cache: LayerCache, output: string, image: BuiltImage, written = output): void {
+export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: string; written?: string }): void {
+  const { output, written = output } = at;
   const stamp = outputStamp(written, image);
   if (stamp === undefined) return;
   const file = stampPath(cache, output);
@@ -57,7 +58,8 @@ export function upToDateFile(cache: LayerCache, output: string, image: BuiltImag
  * A cached blob turned out damaged or gone when an output read it: forget it and build the layer again. The image
  * (manifest, diff_ids) was made from the old digest, so a different result means the inputs changed under us.
  */
-async function rebuildDamaged(job: Job, p: Prepared, cache: LayerCache, old: CachedLayer, stats: BuildStats, fresh: Set<number>): Promise<CachedLayer> {
+async function rebuildDamaged(run: CachedRun, job: Job, old: CachedLayer): Promise<CachedLayer> {
+  const { p, cache, stats, fresh } = run;
   cache.dropLayer(job.key, old);
   const rebuilt = await buildIntoCache(job, p, cache);
   if (rebuilt.digest !== old.digest) {
@@ -70,15 +72,28 @@ async function rebuildDamaged(job: Job, p: Prepared, cache: LayerCache, old: Cac
   return rebuilt;
 }
 
-/** Assembles a docker archive from cache blobs; `fresh` are the layers built in this run. */
-export async function dockerOutput(p: Prepared, cache: LayerCache, image: BuiltImage, blobs: Map<number, CachedLayer>, stats: BuildStats, fresh: Set<number>): Promise<void> {
+/** A build through the cache, once every layer is there: what the outputs assemble the image from. */
+export interface CachedRun {
+  input: BuildInput;
+  p: Prepared;
+  cache: LayerCache;
+  /** Each job's blob, by job index. */
+  blobs: Map<number, CachedLayer>;
+  /** The jobs built in this run (the others were reused). */
+  fresh: Set<number>;
+  stats: BuildStats;
+}
+
+/** Assembles a docker archive from cache blobs. */
+export async function dockerOutput(run: CachedRun, image: BuiltImage): Promise<void> {
+  const { p, cache, blobs } = run;
   await writeAtomically(p.output, async (temp) => {
     const archive = new DockerArchiveWriter(temp, p.ctx.mtime);
     try {
       for (const job of p.jobs) {
         const blob = blobs.get(job.index)!;
         if (archive.addLayerFile(blob)) continue;
-        const rebuilt = await rebuildDamaged(job, p, cache, blob, stats, fresh);
+        const rebuilt = await rebuildDamaged(run, job, blob);
         if (!archive.addLayerFile(rebuilt)) throw new BuildError(`layer ${job.index + 1}: the rebuilt blob ${rebuilt.file} does not match its digest`);
       }
       archive.finish(image);
@@ -86,29 +101,24 @@ export async function dockerOutput(p: Prepared, cache: LayerCache, image: BuiltI
       archive.close();
     }
   });
-  writeStamp(cache, p.output, image);
+  writeStamp(cache, image, { output: p.output });
 }
 
 /**
  * OCI layout / archive and registry outputs, assembled from cache blobs. A reused blob is checked against its
  * digest when an output reads it (a push reads only what the registry lacks); a damaged one is built again.
  */
-export async function ociOutput(
-  input: BuildInput,
-  p: Prepared,
-  cache: LayerCache,
-  image: BuiltImage & { repoTag: string },
-  blobs: Map<number, CachedLayer>,
-  fresh: Set<number>,
-  stats: BuildStats,
-): Promise<BuildResult> {
+export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: string }): Promise<BuildResult> {
+  const { input, p, cache, blobs, fresh, stats } = run;
   const format = p.spec.output.format;
   const result = (push?: PushResult): BuildResult => ({
     output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers: image.layers, stats, ...(push ? { push } : {}),
-    image: builtImage(image, p.output, format === "registry" ? "registry" : format, (i) =>
+    image: builtImage(image, {
+      source: p.output,
+      kind: format === "registry" ? "registry" : format,
       // A layout's own blobs outlive a temporary cache; other outputs' layers stay in the cache.
-      format === "oci-layout" ? { file: path.join(p.output, "blobs", "sha256", image.layers[i]!.digest.slice(7)) } : { file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 },
-    ),
+      where: (i) => (format === "oci-layout" ? { file: path.join(p.output, "blobs", "sha256", image.layers[i]!.digest.slice(7)) } : { file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 }),
+    }),
   });
   if (format === "oci-layout" && ociLayoutHas(p.output, image, stampPath(cache, p.output, "blobs.json"))) {
     stats.upToDate = true;
@@ -124,7 +134,7 @@ export async function ociOutput(
       blobs.set(index, loose);
       return loose.file;
     }
-    blob = await rebuildDamaged(job, p, cache, blob, stats, fresh);
+    blob = await rebuildDamaged(run, job, blob);
     blobs.set(index, blob);
     return blob.file;
   };
@@ -136,7 +146,7 @@ export async function ociOutput(
     const { pushToRegistry } = await import("../registry/output.ts"); // the registry client only for pushes
     push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent });
   }
-  if (format === "oci-archive") writeStamp(cache, p.output, image);
+  if (format === "oci-archive") writeStamp(cache, image, { output: p.output });
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });
   return result(push);
 }

@@ -60,8 +60,8 @@ function blobsOf(image: Image, repoTags: string[], spool: string): ImageBlobs {
 /** The image's own `name:tag` names (docker RepoTags and layerpack's layout ref names are both of that form). */
 const ownTags = (image: Image) => image.names.filter((n) => /^[^:/@]+(?:\/[^:/@]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(n));
 
-async function writeTo(image: Image, name: ImageName, blobs: ImageBlobs, opts: WriteImageOptions): Promise<WriteImageResult> {
-  const mtime = epochSeconds(typeof image.config.created === "string" ? image.config.created : "1970-01-01T00:00:01Z");
+async function writeTo(name: ImageName, blobs: ImageBlobs, opts: WriteImageOptions & { mtime: number }): Promise<WriteImageResult> {
+  const { mtime } = opts;
   switch (name.transport) {
     case "registry": {
       const tags = name.reference.tag !== undefined ? [name.reference.tag] : (opts.tags ?? blobs.repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1)));
@@ -105,7 +105,8 @@ export async function writeImage(image: Image, target: string | ImageName, opts:
   const repoTags = opts.repoTags ?? ownTags(image);
   const spool = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-write-"));
   try {
-    return await writeTo(image, name, blobsOf(image, repoTags, spool), opts);
+    const mtime = epochSeconds(typeof image.config.created === "string" ? image.config.created : "1970-01-01T00:00:01Z");
+    return await writeTo(name, blobsOf(image, repoTags, spool), { ...opts, mtime });
   } finally {
     fs.rmSync(spool, { recursive: true, force: true });
   }
