@@ -14,16 +14,19 @@ export interface NarFacts {
   size: number;
 }
 
+/** What the database records of the items besides the closure's own facts. */
+export interface RegistrationFacts {
+  /** Each item's NAR hash and size as computed while its layer was written, by store path. */
+  nar: Readonly<Record<string, NarFacts>>;
+  /** When the items count as registered: the image's creation time. */
+  registrationTime: number;
+}
+
 /**
  * db.sqlite bytes for a `generated` entry. Every item needs its NAR facts; a size or hash that disagrees with what
  * the closure source said means the store changed under us (or its database is wrong), which is an error.
  */
-export function databaseFor(
-  generated: "guix-database" | "nix-database",
-  closure: Pick<Closure, "items">,
-  nar: Readonly<Record<string, NarFacts>>,
-  registrationTime: number,
-): Buffer {
+export function databaseFor(generated: "guix-database" | "nix-database", closure: Pick<Closure, "items">, { nar, registrationTime }: RegistrationFacts): Buffer {
   const items = closure.items.map((it) => {
     const facts = nar[it.path];
     if (facts === undefined) throw new BuildError(`store database: no NAR hash was computed for ${it.path}`);

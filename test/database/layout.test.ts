@@ -37,9 +37,9 @@ describe("databaseLayout / databaseEntries", () => {
 
   it("databaseFor refuses an item without NAR facts or whose facts disagree with the closure", () => {
     const items = [{ path: N, narSize: 10, references: [], narHash: `sha256:${"a".repeat(64)}` }];
-    expect(() => databaseFor("nix-database", { items }, {}, 1)).toThrow(/no NAR hash was computed for/);
-    expect(() => databaseFor("nix-database", { items }, { [N]: { hash: `sha256:${"b".repeat(64)}`, size: 10 } }, 1)).toThrow(/changed or the store's database is wrong/);
-    expect(() => databaseFor("nix-database", { items }, { [N]: { hash: `sha256:${"a".repeat(64)}`, size: 11 } }, 1)).toThrow(/11 bytes/);
-    expect(databaseFor("nix-database", { items }, { [N]: { hash: `sha256:${"a".repeat(64)}`, size: 10 } }, 1).length).toBeGreaterThan(0);
+    expect(() => databaseFor("nix-database", { items }, { nar: {}, registrationTime: 1 })).toThrow(/no NAR hash was computed for/);
+    expect(() => databaseFor("nix-database", { items }, { nar: { [N]: { hash: `sha256:${"b".repeat(64)}`, size: 10 } }, registrationTime: 1 })).toThrow(/changed or the store's database is wrong/);
+    expect(() => databaseFor("nix-database", { items }, { nar: { [N]: { hash: `sha256:${"a".repeat(64)}`, size: 11 } }, registrationTime: 1 })).toThrow(/11 bytes/);
+    expect(databaseFor("nix-database", { items }, { nar: { [N]: { hash: `sha256:${"a".repeat(64)}`, size: 10 } }, registrationTime: 1 }).length).toBeGreaterThan(0);
   });
 });
