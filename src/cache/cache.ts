@@ -14,10 +14,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { LayerBlob } from "../oci/types.ts";
 import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
+import { sha256Hex } from "../util/digest.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -287,5 +288,5 @@ export function itemIdentity(hostPath: string): string {
 }
 
 function scanKey(hostPath: string): string {
-  return createHash("sha256").update(path.resolve(hostPath)).digest("hex");
+  return sha256Hex(path.resolve(hostPath));
 }

@@ -4,7 +4,6 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
 import { BuildError } from "../errors.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
@@ -27,6 +26,7 @@ import { ImageView } from "./view.ts";
 import { MEDIA_TYPES, type BuiltImage, type LayerDescriptor } from "./types.ts";
 import { parseReference } from "../registry/reference.ts";
 import type { BuildInput } from "./build.ts";
+import { sha256Hex, sha256Digest } from "../util/digest.ts";
 
 /** Seconds since the epoch of an RFC 3339 time. */
 export function epochSeconds(created: string): number {
@@ -35,7 +35,7 @@ export function epochSeconds(created: string): number {
 
 /** The default tag: a digest of the plan, so it changes exactly when the layer contents' description does. */
 export function planTag(plan: LayerPlan): string {
-  return createHash("sha256").update(canonicalJson(plan)).digest("hex").slice(0, 32);
+  return sha256Hex(canonicalJson(plan)).slice(0, 32);
 }
 
 export function layerContent(layer: PlannedLayer, closure?: Closure): LayerContent {
@@ -215,7 +215,7 @@ export function finishImage(p: Prepared, plan: LayerPlan, layers: LayerDescripto
   const platform = plan.platform ?? specPlatform(p.spec);
   const made = imageConfig({ spec: p.spec, entrypoint: p.entrypoint, created: p.created, diffIds: layers.map((l) => l.diffId), history, platform });
   const config = Buffer.from(canonicalJson(p.baseConfig ? onBase(made, p.baseConfig, p.spec) : made));
-  const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
+  const configDigest = sha256Digest(config);
   const tags = [...new Set([...(p.spec.tag !== undefined ? [p.spec.tag] : []), ...(p.spec.tags ?? [])])];
   const repoTags = (tags.length > 0 ? tags : [planTag(plan)]).map((t) => `${p.spec.name}:${t}`);
   return { config, configDigest, repoTags, layers, repoTag: repoTags[0]! };

@@ -11,6 +11,7 @@ import { canonicalJson } from "./config.ts";
 import type { LayerContent, LayerContext } from "./layer.ts";
 import type { Compression } from "./sink.ts";
 import { mayMatchUnder } from "./perms.ts";
+import { sha256Hex } from "../util/digest.ts";
 
 /** Bump when the tar writer or compressor settings change the bytes of an unchanged layer. */
 export const LAYER_FORMAT = 1;
@@ -55,7 +56,7 @@ export function layerKey(content: LayerContent, ctx: LayerContext, compression: 
       if (e.type === "file" && e.source !== undefined) return { ...e, sourceDigest: fileDigest(path.resolve(ctx.sourceDir, e.source)) };
       if (e.type === "file" && e.generated !== undefined) {
         const bytes = ctx.generated?.get(e.path);
-        return { ...e, generatedDigest: bytes ? createHash("sha256").update(bytes).digest("hex") : null };
+        return { ...e, generatedDigest: bytes ? sha256Hex(bytes) : null };
       }
       return e;
     }),
@@ -68,5 +69,5 @@ export function layerKey(content: LayerContent, ctx: LayerContext, compression: 
   };
   const perms = relevantPerms(content, ctx);
   if (perms.length > 0) Object.assign(key, { perms });
-  return createHash("sha256").update(canonicalJson(key)).digest("hex");
+  return sha256Hex(canonicalJson(key));
 }

@@ -19,13 +19,13 @@
 import { TarFileWriter } from "./tar-file.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
 import { BuildError } from "../errors.ts";
 import { canonicalJson } from "./config.ts";
 import { tempPathFor, writeAtomically } from "./atomic.ts";
 import { writeError } from "./sink.ts";
 import { OCI_MEDIA_TYPES, type BuiltImage, type Descriptor, type OciIndex, type OciManifest } from "./types.ts";
 import { hashRegular, hashRegularSync, MAX_DOCUMENT, readRegular, stampOf } from "../oci/blob-file.ts";
+import { sha256Digest } from "../util/digest.ts";
 
 /** An image ready to be written: its documents plus where each layer's blob file is. */
 export interface ImageBlobs extends BuiltImage {
@@ -35,7 +35,7 @@ export interface ImageBlobs extends BuiltImage {
 
 const LAYOUT_FILE = `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}`;
 const hexOf = (digest: string) => digest.slice("sha256:".length);
-const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+const sha256 = sha256Digest;
 
 /** The image manifest bytes (canonical JSON, so the manifest digest is reproducible). */
 export function ociManifest(image: Pick<BuiltImage, "config" | "configDigest" | "layers">): Buffer {

@@ -5,7 +5,6 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
 import { BuildError } from "../errors.ts";
 import type { CachedLayer, LayerCache } from "../cache/cache.ts";
 import { canonicalJson } from "./config.ts";
@@ -17,6 +16,7 @@ import { fileHasDigest, ociLayoutHas, ociManifest, writeOciArchive, writeOciLayo
 import type { PushResult } from "../registry/push.ts";
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
+import { sha256Hex } from "../util/digest.ts";
 
 /** Identity of a written output, so a rebuild that would write the same bytes again can leave it alone. */
 function outputStamp(file: string, image: BuiltImage): string | undefined {
@@ -30,7 +30,7 @@ function outputStamp(file: string, image: BuiltImage): string | undefined {
 
 
 function stampPath(cache: LayerCache, output: string, kind = "json"): string {
-  return path.join(cache.dir, "outputs", `${createHash("sha256").update(output).digest("hex")}.${kind}`);
+  return path.join(cache.dir, "outputs", `${sha256Hex(output)}.${kind}`);
 }
 
 /** Records the output's identity; `written` is the file as written (a temp name about to be renamed to `output`). */

@@ -1,4 +1,5 @@
 /** Renders a PlanDiff as plain text (terminals, `check`), Markdown (pull requests) or JSON (tools). */
+import { formatBytes } from "../util/format.ts";
 import { itemName, type DiffItem, type LayerChange, type PlanDiff } from "./diff.ts";
 
 export type DiffFormat = "text" | "markdown" | "json";
@@ -6,15 +7,7 @@ export const DIFF_FORMATS: readonly DiffFormat[] = ["text", "markdown", "json"];
 
 /** Exact bytes, with a rounded binary unit beside them from 1 KiB up. */
 export function bytesText(n: number): string {
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  if (Math.abs(n) < 1024) return `${n} bytes`;
-  let v = n / 1024;
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${n} bytes (${v.toFixed(1)} ${units[i]})`;
+  return Math.abs(n) < 1024 ? `${n} bytes` : `${n} bytes (${formatBytes(n)})`;
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;

@@ -6,10 +6,10 @@
  * Layer identity: for images, the blob digest; for plans, the exact item set with sizes (and the customisation
  * entries), since builds are reproducible: the same items give the same blob. Pure; rendering is in diff-format.ts.
  */
-import { createHash } from "node:crypto";
 import { LayerpackError } from "../errors.ts";
 import type { CustomEntry, LayerPlan } from "./types.ts";
 import { byBytes } from "../util/bytes.ts";
+import { sha256Hex } from "../util/digest.ts";
 
 export interface DiffItem {
   path: string;
@@ -101,19 +101,19 @@ function label(layer: DiffLayer): string {
 function describeEntry(e: CustomEntry): string {
   if (e.type === "symlink") return `${e.path} -> ${e.target}`;
   if (e.type === "directory") return `${e.path}/ (mode ${e.mode})`;
-  const from = "generated" in e && e.generated !== undefined ? `generated: ${e.generated}` : e.source !== undefined ? `from ${e.source}` : `${Buffer.byteLength(e.content ?? "")} bytes inline, sha256 ${createHash("sha256").update(e.content ?? "").digest("hex").slice(0, 12)}`;
+  const from = "generated" in e && e.generated !== undefined ? `generated: ${e.generated}` : e.source !== undefined ? `from ${e.source}` : `${Buffer.byteLength(e.content ?? "")} bytes inline, sha256 ${sha256Hex(e.content ?? "").slice(0, 12)}`;
   return `${e.path} (file, mode ${e.mode}, ${from})`;
 }
 
 export function planSide(plan: LayerPlan, labelText: string): DiffSide {
   const layers = plan.layers.map((l): DiffLayer => {
     if (l.kind === "root-system") {
-      const id = createHash("sha256").update(JSON.stringify({ rootSystem: l.source, files: l.files, size: l.size })).digest("hex");
+      const id = sha256Hex(JSON.stringify({ rootSystem: l.source, files: l.files, size: l.size }));
       return { id, bytes: l.size, items: [], otherEntries: l.files, entries: [`${l.source} (${l.files} entries, ${l.size} bytes)`], kind: l.kind };
     }
     const items = l.kind === "store" ? l.items.map((it) => ({ path: it.path, size: it.size })) : [];
     const entries = l.kind === "customisation" ? l.entries : (l.entries ?? []);
-    const id = createHash("sha256").update(JSON.stringify({ items, entries })).digest("hex");
+    const id = sha256Hex(JSON.stringify({ items, entries }));
     return { id, bytes: sum(items), items, otherEntries: entries.length, entries: entries.map(describeEntry), kind: l.kind };
   });
   return { label: labelText, kind: "plan", layers, storeDir: plan.storeDir };

@@ -8,10 +8,10 @@
  */
 import type { PlanBase } from "./types.ts";
 import { specPlatform } from "../oci/platform.ts";
-import { createHash } from "node:crypto";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import { customEntries } from "./custom.ts";
+import { sha256Digest } from "../util/digest.ts";
 
 /** Bumped when the fingerprinted data changes shape, so old fingerprints never match by accident. */
 const FINGERPRINT_SCHEME = 1;
@@ -41,5 +41,5 @@ export function planFingerprint(spec: ImageSpec, closure: Closure, base?: PlanBa
     ...(base ? { base: [base.id, base.layers.map((l) => l.digest), base.items] } : {}),
   };
   // Arrays and plain objects built above in a fixed key order: JSON.stringify is canonical here.
-  return `sha256:${createHash("sha256").update(JSON.stringify(data)).digest("hex")}`;
+  return sha256Digest(JSON.stringify(data));
 }

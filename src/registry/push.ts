@@ -9,12 +9,12 @@
  */
 import { runPool } from "../util/pool.ts";
 import * as fs from "node:fs";
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryError } from "../errors.ts";
 import { RegistryClient, RequestError, resolveLocation, type BodyInit, type ClientOptions } from "./client.ts";
 import type { Reference } from "./reference.ts";
+import { sha256Digest } from "../util/digest.ts";
 
 export type PushEvent =
   | { type: "blob"; digest: string; size: number; status: "exists" | "mounted" | "uploading" | "uploaded" }
@@ -73,7 +73,7 @@ interface Blob {
   open(start: number, end: number): BodyInit;
 }
 
-const sha256 = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+const sha256 = sha256Digest;
 
 function fileBlob(digest: string, size: number, file: () => Promise<string>): Blob {
   let path: string | undefined;
