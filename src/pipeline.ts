@@ -46,7 +46,7 @@ export async function loadResolvePlan(o: PipelineOptions) {
   const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: resolved.paths };
   const plan = memoPlan(
     o.cache,
-    () => planKey(spec, closure, previous.plan, base && { ...base, items: base.paths }),
+    () => planKey(spec, closure, { previous: previous.plan, base: base && { ...base, items: base.paths } }),
     () => planLayers(spec, closure, { ...(previous.plan ? { previous: previous.plan } : {}), ...(base ? { base } : {}) }),
   );
   // The files the build is configured from, the config first: an output may never replace one (BuildInput.inputs).

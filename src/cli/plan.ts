@@ -26,12 +26,19 @@ export const planCommand: Command = {
     if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).join(" ")} (give several configs with --family)`);
     const { plan, spec, closure, previous } = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
-    return emit(io, values, plan, () => planFingerprint(spec, closure, plan.base));
+    return emit(io, values, { plan, fingerprint: () => planFingerprint(spec, closure, plan.base) });
   },
 };
 
+/** What `emit` prints or writes. */
+interface Emitted {
+  plan: LayerPlan;
+  /** The inputs' fingerprint, stamped into a written plan file; none for a family plan. */
+  fingerprint?: () => string;
+}
+
 /** Prints the plan, or with --write writes it (with the inputs' fingerprint when there is one) and says so. */
-function emit(io: Io, values: Record<string, unknown>, plan: LayerPlan, fingerprint?: () => string): number {
+function emit(io: Io, values: Record<string, unknown>, { plan, fingerprint }: Emitted): number {
   if (typeof values.write !== "string") {
     io.out(values.json ? planToJson(plan) : planToYaml(plan));
     return 0;
@@ -51,5 +58,5 @@ async function runFamily(io: Io, configs: string[], values: Record<string, unkno
   const images = [];
   // One at a time: each resolve may read a whole store.
   for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env }));
-  return emit(io, values, planFamily(images));
+  return emit(io, values, { plan: planFamily(images) });
 }

@@ -45,8 +45,15 @@ function isLocalFile(url: string): boolean {
   return !file.startsWith(LIBRARY_DIR) && !file.split(path.sep).includes("node_modules");
 }
 
-/** A config module's import that cannot be resolved: this running copy for layerpack, or the reason. */
-function unresolved(specifier: string, context: { parentURL?: string | undefined }, nextResolve: (s: string, c?: object) => { url: string }, e: unknown) {
+/** The arguments of the resolve hook, for resolving again. */
+interface ResolveRequest {
+  specifier: string;
+  context: { parentURL?: string | undefined };
+  nextResolve: (s: string, c?: object) => { url: string };
+}
+
+/** A config module's import that cannot be resolved (`e` says why): this running copy for layerpack, or the reason. */
+function unresolved({ specifier, context, nextResolve }: ResolveRequest, e: unknown) {
   if ((e as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw e;
   if (specifier.startsWith("./") || specifier.startsWith("../")) {
     for (const ext of EXTENSIONS) {
@@ -94,7 +101,7 @@ function installHooks(): void {
       try {
         resolved = nextResolve(specifier, context);
       } catch (e) {
-        resolved = unresolved(specifier, context, nextResolve, e);
+        resolved = unresolved({ specifier, context, nextResolve }, e);
       }
       if (!isLocalFile(resolved.url)) return resolved;
       const url = new URL(resolved.url);

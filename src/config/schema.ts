@@ -162,6 +162,16 @@ export const groupSchema = z.strictObject({
   members: z.array(accountName).default([]),
 });
 
+/** A field that must be unique across a list of accounts. */
+interface UniqueField<T> {
+  /** The value that must not repeat. */
+  key: (t: T) => string | number;
+  /** How the message names it ("user", "uid", ...). */
+  what: string;
+  /** The field the path points at. */
+  field: string;
+}
+
 export const accountsSchema = z
   .strictObject({
     users: z.array(userSchema).default([]),
@@ -169,7 +179,7 @@ export const accountsSchema = z
     runAs: accountName.optional().describe("user the image runs as (sets the image's User to its uid:gid)"),
   })
   .superRefine((a, ctx) => {
-    const dup = <T>(list: T[], key: (t: T) => string | number, what: string, field: string, where: "users" | "groups") => {
+    const dup = <T>(list: T[], where: "users" | "groups", { key, what, field }: UniqueField<T>) => {
       const seen = new Map<string | number, number>();
       list.forEach((t, i) => {
         const k = key(t);
@@ -178,10 +188,10 @@ export const accountsSchema = z
         else seen.set(k, i);
       });
     };
-    dup(a.users, (u) => u.name, "user", "name", "users");
-    dup(a.users, (u) => u.uid, "uid", "uid", "users");
-    dup(a.groups, (g) => g.name, "group", "name", "groups");
-    dup(a.groups, (g) => g.gid, "gid", "gid", "groups");
+    dup(a.users, "users", { key: (u) => u.name, what: "user", field: "name" });
+    dup(a.users, "users", { key: (u) => u.uid, what: "uid", field: "uid" });
+    dup(a.groups, "groups", { key: (g) => g.name, what: "group", field: "name" });
+    dup(a.groups, "groups", { key: (g) => g.gid, what: "gid", field: "gid" });
   });
 
 export const permSchema = z

@@ -282,11 +282,18 @@ export function openArchive(file: string, label: string): number {
   return fd;
 }
 
+export interface PipeArchiveOptions {
+  /** How messages name the archive. */
+  label: string;
+  /** The error for a first read that fails. */
+  unreadable: (cause: unknown) => Error;
+}
+
 /**
  * Streams an image archive (a tar, or a tar gzipped as a whole, told by its first bytes) into `into`. Returns the
  * pipeline and its input, which a reader may destroy to stop early. A first read that fails is `unreadable`'s error.
  */
-export function pipeArchive(file: string, label: string, into: NodeJS.WritableStream, unreadable: (cause: unknown) => Error): { done: Promise<void>; input: fs.ReadStream } {
+export function pipeArchive(file: string, into: NodeJS.WritableStream, { label, unreadable }: PipeArchiveOptions): { done: Promise<void>; input: fs.ReadStream } {
   const fd = openArchive(file, label);
   const magic = Buffer.alloc(2);
   try {

@@ -38,7 +38,15 @@ async function sniff(stream: Readable): Promise<{ head: Buffer; stream: Readable
   return { head, stream: Readable.from(rest()) };
 }
 
-function checkDiffId(label: string, i: number, layer: { digest: string; diffId?: string }, listing: LayerListing): void {
+/** Which layer of which image, for messages. */
+interface LayerAt {
+  /** How messages name the image. */
+  label: string;
+  /** The layer's index in the image (shown 1-based). */
+  i: number;
+}
+
+function checkDiffId({ label, i }: LayerAt, layer: { digest: string; diffId?: string }, listing: LayerListing): void {
   if (layer.diffId !== undefined && listing.diffId !== layer.diffId) {
     throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) unpacks to ${listing.diffId}, but the config's diff_id says ${layer.diffId}`);
   }
@@ -54,7 +62,7 @@ export async function listImage(image: Image, label: string): Promise<ListedImag
     const found = byDigest.get(layer.digest);
     if (scanned !== undefined) {
       if (!found) throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) is not a layer tar the archive holds`);
-      checkDiffId(label, i, layer, found);
+      checkDiffId({ label, i }, layer, found);
       layers.push({ ...found, digest: layer.digest, size: layer.size });
       continue;
     }
@@ -67,7 +75,7 @@ export async function listImage(image: Image, label: string): Promise<ListedImag
       if (cause instanceof LayerpackError) throw cause;
       throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) is not a readable layer tar: ${(cause as Error).message}`, { cause });
     }
-    checkDiffId(label, i, layer, listing);
+    checkDiffId({ label, i }, layer, listing);
     layers.push({ ...listing, digest: layer.digest, size: layer.size });
   }
   const c = image.config;

@@ -190,7 +190,7 @@ export async function scanArchive(file: string, label = file): Promise<Map<strin
   const entries = new Map<string, EntryInfo>();
   const budget = new ArchiveBudget(label);
   const extract = tarExtract();
-  const piped = pipeArchive(file, label, extract, (cause) => new LayerpackError(`cannot read image ${label}: ${(cause as Error).message}`, { cause })).done;
+  const piped = pipeArchive(file, extract, { label, unreadable: (cause) => new LayerpackError(`cannot read image ${label}: ${(cause as Error).message}`, { cause }) }).done;
   const reading = (async () => {
     for await (const entry of extract) {
       const info = await readEntry(entry, budget);

@@ -57,8 +57,16 @@ function checkManifest(value: Json, where: string): { config: Descriptor; layers
   return { config, layers };
 }
 
+/** Where an image's layers come from. */
+interface LayerSource {
+  /** How errors name the config. */
+  where: string;
+  /** Opens layer `i` (described by `d`) as a stream. */
+  open: (d: Descriptor, i: number) => Promise<Readable>;
+}
+
 /** Joins the manifest's layers with the config's diff_ids and the history entries of non-empty layers. */
-function describeLayers(manifestLayers: Descriptor[], config: Json, where: string, open: (d: Descriptor, i: number) => Promise<Readable>): Layer[] {
+function describeLayers(manifestLayers: Descriptor[], config: Json, { where, open }: LayerSource): Layer[] {
   const rootfs = config.rootfs as Json | undefined;
   const rawIds = typeof rootfs === "object" && rootfs !== null ? rootfs.diff_ids : undefined;
   if (rawIds !== undefined && !Array.isArray(rawIds)) throw new LayerpackError(`${where}: rootfs.diff_ids is not a list`);
@@ -84,7 +92,7 @@ const refName = (d: Descriptor) => {
 };
 
 /** Picks the manifest in an index: by ref name when given, else the only image there is, else by platform. */
-function pickFromIndex(index: OciIndex, ref: string | undefined, source: string, platform: Platform | undefined): { chosen: Descriptor; platforms?: string[] } {
+function pickFromIndex(index: OciIndex, source: string, { ref, platform }: Pick<ReadImageOptions, "ref" | "platform">): { chosen: Descriptor; platforms?: string[] } {
   const manifests = index.manifests;
   if (ref !== undefined) {
     const hit = manifests.find((m) => refName(m) === ref);
@@ -168,26 +176,34 @@ function layoutArchive(file: string, entries: Map<string, TarEntry>): LayoutFile
   };
 }
 
-/** Reads an OCI layout; follows nested indexes to one image manifest. */
-function readLayout(kind: "oci-layout" | "oci-archive", source: string, ref: string | undefined, files: LayoutFiles, platform: Platform | undefined): Image {
+/** An OCI layout to read. */
+interface Layout {
+  kind: "oci-layout" | "oci-archive";
+  /** The directory or archive, as messages and the image name it. */
+  source: string;
+  files: LayoutFiles;
+}
+
+/** Reads an OCI layout; follows nested indexes to one image manifest (`opts.ref` picks one of several). */
+function readLayout({ kind, source, files }: Layout, opts: Pick<ReadImageOptions, "ref" | "platform">): Image {
   const layoutData = files.document("oci-layout");
   if (!layoutData) throw new LayerpackError(`${source}: no oci-layout file; is it an OCI image layout?`);
   if (typeof parse(layoutData, "oci-layout", source).imageLayoutVersion !== "string") throw new LayerpackError(`${files.where("oci-layout")}: no imageLayoutVersion`);
   const indexData = files.document("index.json");
   if (!indexData) throw new LayerpackError(`${source}: no index.json; is it an OCI image layout?`);
   let index = checkIndex(parse(indexData, "index.json", source), files.where("index.json"));
-  let { chosen, platforms } = pickFromIndex(index, ref, source, platform);
+  let { chosen, platforms } = pickFromIndex(index, source, opts);
   const names = index.manifests.filter((m) => m.digest === chosen.digest).map(refName).filter((n): n is string => Boolean(n));
   for (let depth = 0; isIndex(chosen.mediaType); depth++) {
     if (depth === MAX_NESTING) throw new LayerpackError(`${source}: indexes nest more than ${MAX_NESTING} deep`);
     index = checkIndex(parse(files.blob(chosen, "index"), `index ${chosen.digest}`, source), files.where(blobName(chosen.digest)));
-    ({ chosen, platforms = platforms } = pickFromIndex(index, undefined, source, platform));
+    ({ chosen, platforms = platforms } = pickFromIndex(index, source, { platform: opts.platform }));
   }
   const manifest = parse(files.blob(chosen, "manifest"), `the manifest ${chosen.digest}`, source);
   const { config: configDesc, layers } = checkManifest(manifest, files.where(blobName(chosen.digest)));
   const configData = files.blob(configDesc, "config");
   const config = parse(configData, "the config", source);
-  const layerList = describeLayers(layers, config, files.where(blobName(configDesc.digest)), (d) => files.open(d));
+  const layerList = describeLayers(layers, config, { where: files.where(blobName(configDesc.digest)), open: (d) => files.open(d) });
   return { kind, source, names, ...(platforms ? { platforms } : {}), manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, configBytes: () => configData, layers: layerList };
 }
 
@@ -208,7 +224,7 @@ async function readTar(file: string): Promise<Map<string, TarEntry>> {
   const entries = new Map<string, TarEntry>();
   const budget = new ArchiveBudget(file);
   const extract = tarExtract();
-  const piped = pipeArchive(file, file, extract, (cause) => unreadable(file, cause)).done;
+  const piped = pipeArchive(file, extract, { label: file, unreadable: (cause) => unreadable(file, cause) }).done;
   const reading = (async () => {
     for await (const entry of extract) {
       const { header } = entry;
@@ -275,7 +291,7 @@ function dockerArchive(file: string, entries: Map<string, TarEntry>): Image {
   const names = Array.isArray(manifest.RepoTags) ? manifest.RepoTags.filter((t): t is string => typeof t === "string") : [];
   const configData = configEntry.data;
   const open = async (d: Descriptor, i: number) => (await archiveEntry(file, layerNames[i]!)).pipe(verifying(d, `${file}: ${layerNames[i]!}`));
-  return { kind: "docker-archive", source: file, names, manifest, configDigest: configEntry.digest, config, configBytes: () => configData, layers: describeLayers(layers, config, `${file}: ${configName}`, open) };
+  return { kind: "docker-archive", source: file, names, manifest, configDigest: configEntry.digest, config, configBytes: () => configData, layers: describeLayers(layers, config, { where: `${file}: ${configName}`, open }) };
 }
 
 /** A registry answer's body, at most `max` bytes: a Content-Length over it fails before any byte is read. */
@@ -322,7 +338,7 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image
   let { data, manifest } = await manifestAt(reference);
   for (let depth = 0; isIndex(manifest.mediaType); depth++) {
     if (depth === MAX_NESTING) throw new LayerpackError(`${text}: indexes nest more than ${MAX_NESTING} deep`);
-    const picked = pickFromIndex(checkIndex(manifest, `${text}: manifest ${reference}`), undefined, text, opts.platform);
+    const picked = pickFromIndex(checkIndex(manifest, `${text}: manifest ${reference}`), text, { platform: opts.platform });
     reference = picked.chosen.digest;
     platforms = picked.platforms ?? platforms;
     ({ data, manifest } = await manifestAt(reference));
@@ -344,10 +360,13 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image
     configDigest: configDesc.digest,
     config,
     configBytes: () => configData,
-    layers: describeLayers(layers, config, `${text}: config ${configDesc.digest}`, async (d) => {
-      const res = await client.request("GET", client.repoUrl(`blobs/${d.digest}`), { expect: [200] });
-      if (!res.body) throw new LayerpackError(`${text}: the registry sent no body for blob ${d.digest}`);
-      return Readable.fromWeb(res.body as import("node:stream/web").ReadableStream).pipe(verifying(d, `${text}: blob ${d.digest}`));
+    layers: describeLayers(layers, config, {
+      where: `${text}: config ${configDesc.digest}`,
+      open: async (d) => {
+        const res = await client.request("GET", client.repoUrl(`blobs/${d.digest}`), { expect: [200] });
+        if (!res.body) throw new LayerpackError(`${text}: the registry sent no body for blob ${d.digest}`);
+        return Readable.fromWeb(res.body as import("node:stream/web").ReadableStream).pipe(verifying(d, `${text}: blob ${d.digest}`));
+      },
     }),
   };
 }
@@ -399,10 +418,10 @@ async function readPath(target: string, opts: ReadImageOptions): Promise<Image> 
   const file = path.resolve(target);
   if (st.isDirectory()) {
     if (!fs.existsSync(path.join(file, "oci-layout"))) throw new LayerpackError(`${file} is a directory but not an OCI image layout (no oci-layout file)`);
-    return readLayout("oci-layout", file, opts.ref, layoutDirectory(file), opts.platform);
+    return readLayout({ kind: "oci-layout", source: file, files: layoutDirectory(file) }, opts);
   }
   const entries = await readTar(file);
-  if (entries.has("oci-layout")) return readLayout("oci-archive", file, opts.ref, layoutArchive(file, entries), opts.platform);
+  if (entries.has("oci-layout")) return readLayout({ kind: "oci-archive", source: file, files: layoutArchive(file, entries) }, opts);
   return dockerArchive(file, entries);
 }
 
@@ -415,7 +434,7 @@ function archiveEntry(file: string, name: string): Promise<Readable> {
     const extract = tarExtract();
     let piped: ReturnType<typeof pipeArchive>;
     try {
-      piped = pipeArchive(file, file, extract, (cause) => unreadable(file, cause));
+      piped = pipeArchive(file, extract, { label: file, unreadable: (cause) => unreadable(file, cause) });
     } catch (err) {
       reject(err);
       return;

@@ -40,7 +40,15 @@ function planner(): string {
   return plannerDigest;
 }
 
-export function planKey(spec: ImageSpec, closure: Closure, previous: LayerPlan | undefined, base?: PlanBase): string {
+/** The plan inputs besides the spec and the closure. */
+export interface PlanKeyInputs {
+  /** The sticky previous plan the new one keeps the grouping of. */
+  previous?: LayerPlan | undefined;
+  /** The base image the plan is made on top of. */
+  base?: PlanBase | undefined;
+}
+
+export function planKey(spec: ImageSpec, closure: Closure, { previous, base }: PlanKeyInputs = {}): string {
   const { previous: _file, ...layerOptions } = spec.layers;
   const data = [MEMO_SCHEME, planner(), spec.name, layerOptions, planFingerprint(spec, closure, base), previous ?? null];
   return createHash("sha256").update(JSON.stringify(data)).digest("hex");

@@ -41,8 +41,20 @@ function buildGraph(items: readonly StoreItem[]): Graph {
   return { paths: items.map((it) => it.path), children, postOrder: postOrder(items, children), roots };
 }
 
+/** One popularity pass: the item it counts for, and the buffers every pass reuses. */
+interface Pass {
+  /** The item's index. */
+  d: number;
+  /** Its position in g.postOrder. */
+  pos: number;
+  /** Per node: its tally for d. */
+  tally: Float64Array;
+  /** Per node: whether it reaches d. */
+  reaches: Uint8Array;
+}
+
 /** Popularity of item `d` in doubles: only nodes after d in post-order can reach it. */
-function popularityOf(g: Graph, d: number, pos: number, tally: Float64Array, reaches: Uint8Array): number {
+function popularityOf(g: Graph, { d, pos, tally, reaches }: Pass): number {
   tally.fill(0);
   reaches.fill(0);
   for (let k = pos + 1; k < g.postOrder.length; k++) {
@@ -96,7 +108,7 @@ export function popularityContest(items: readonly StoreItem[]): Map<string, bigi
   const reaches = new Uint8Array(items.length);
   const result = new Map<string, bigint>();
   g.postOrder.forEach((d, pos) => {
-    const approx = popularityOf(g, d, pos, tally, reaches);
+    const approx = popularityOf(g, { d, pos, tally, reaches });
     // Every intermediate count is at most the final one, so a safe final count means an exact computation.
     const exact = approx <= Number.MAX_SAFE_INTEGER ? BigInt(approx) : popularityOfExact(g, d, pos);
     result.set(g.paths[d]!, exact);

@@ -37,14 +37,26 @@ function hostOrLogical(store: StoreLocation, p: string, configDir: string): stri
   return path.isAbsolute(p) && (isStorePath(p, store.dir) || p.startsWith(`${store.dir}/`)) ? p : path.resolve(configDir, p);
 }
 
+/** A closure to resolve: the roots and the store they are in. */
+export interface ClosureRoots {
+  store: StoreLocation;
+  /** The roots, as store paths. */
+  roots: string[];
+}
+
+/** Where a closure is read from. */
+export interface PickedSource {
+  source: ClosureSource;
+  /** The database, references graph or closureInfo directory it reads; none for a scan. */
+  file?: string;
+}
+
 /** Which source `auto` picks: the host store's database when it exists and knows every root, else scanning. */
 export function pickSource(
   spec: ClosureSpec,
-  store: StoreLocation,
-  roots: string[],
-  configDir: string,
-  onWarning?: (message: string) => void,
-): { source: ClosureSource; file?: string } {
+  { store, roots }: ClosureRoots,
+  { configDir, onWarning }: Pick<ResolveOptions, "configDir" | "onWarning">,
+): PickedSource {
   const from = spec.closure.from;
   const given = spec.closure.file === undefined ? undefined : path.resolve(configDir, spec.closure.file);
   if (from === "scan") return { source: "scan" };
@@ -73,7 +85,7 @@ export function pickSource(
   return { source: "scan" };
 }
 
-function fromSource(source: ClosureSource, file: string | undefined, store: StoreLocation, roots: string[], memo?: ScanMemo): SourceItem[] {
+function fromSource({ source, file }: PickedSource, { store, roots }: ClosureRoots, memo?: ScanMemo): SourceItem[] {
   switch (source) {
     case "database":
       return readDatabaseClosure(file!, roots);
@@ -128,8 +140,8 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
   } else {
     throw new StoreError("the spec has neither profile nor roots");
   }
-  const { source, file } = pickSource(spec, store, roots, configDir, options.onWarning);
-  const found = fromSource(source, file, store, roots, options.scanMemo);
+  const { source, file } = pickSource(spec, { store, roots }, options);
+  const found = fromSource({ source, file }, { store, roots }, options.scanMemo);
   // A scan finds only items that exist in the store dir: checking them again would stat every item once more.
   if (source !== "scan") checkPresent(found, store, roots);
   const items: StoreItem[] = found

@@ -68,7 +68,14 @@ function refs(lines: Lines, n: number): string[] {
   return [...new Set(out)].sort(byBytes);
 }
 
-function add(map: Map<string, SourceItem>, item: SourceItem, lines: Lines, line: number): void {
+/** Where a record starts, for the error about it. */
+interface RecordStart {
+  lines: Lines;
+  /** The line its store path is on. */
+  line: number;
+}
+
+function add(map: Map<string, SourceItem>, item: SourceItem, { lines, line }: RecordStart): void {
   if (map.has(item.path)) lines.fail(`${item.path} has a second record`, line);
   map.set(item.path, item);
 }
@@ -82,7 +89,7 @@ export function parseReferencesGraph(text: string, file: string): Map<string, So
     const p = lines.storePath("a record's store path");
     lines.deriver();
     const n = lines.count("the number of references");
-    add(items, { path: p, references: refs(lines, n) }, lines, line);
+    add(items, { path: p, references: refs(lines, n) }, { lines, line });
   }
   return items;
 }
@@ -100,7 +107,7 @@ export function parseRegistration(text: string, file: string): Map<string, Sourc
     const narSize = lines.count("the NAR size");
     lines.deriver();
     const n = lines.count("the number of references");
-    add(items, { path: p, narHash, narSize, references: refs(lines, n) }, lines, line);
+    add(items, { path: p, narHash, narSize, references: refs(lines, n) }, { lines, line });
   }
   return items;
 }

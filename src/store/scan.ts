@@ -9,7 +9,7 @@ import { StoreError } from "../errors.ts";
 import { NarSizer, readFileChunks } from "./nar.ts";
 import { HASH_PART_LENGTH, NIX32_ALPHABET, byBytes, hashPart, hostPath, isItemName } from "./path.ts";
 import type { StoreItem, StoreLocation } from "./types.ts";
-import { walkTree } from "./walk.ts";
+import { walkTree, type WalkEntry } from "./walk.ts";
 
 const W = HASH_PART_LENGTH;
 
@@ -144,7 +144,7 @@ export interface DanglingCheck {
  * would be broken. Symlinks are where such references are explicit and cheap to check; a missing item named only
  * inside file contents is not detected.
  */
-function checkLinkTarget(store: DanglingCheck, label: string, rel: string, target: string): void {
+function checkLinkTarget(store: DanglingCheck, label: string, { rel, target }: Required<Pick<WalkEntry, "rel" | "target">>): void {
   const prefix = `${store.location.dir}/`;
   if (!target.startsWith(prefix)) return;
   const name = target.slice(prefix.length).split("/")[0]!;
@@ -155,11 +155,18 @@ function checkLinkTarget(store: DanglingCheck, label: string, rel: string, targe
   );
 }
 
+export interface ScanItemOptions {
+  /** How messages name the item; default its host path. */
+  label?: string;
+  /** Report links into the store that point at items the store does not have. */
+  store?: DanglingCheck;
+}
+
 /**
  * Scans one item on the host for the candidate hash parts: every file's bytes once, every entry name and symlink
  * target. Computes the item's NAR size from the same walk.
  */
-export function scanItem(host: string, scanner: HashScanner, label = host, store?: DanglingCheck): ScanResult {
+export function scanItem(host: string, scanner: HashScanner, { label = host, store }: ScanItemOptions = {}): ScanResult {
   scanner.found.clear();
   const sizer = new NarSizer();
   for (const e of walkTree(host, { label })) {
@@ -167,7 +174,7 @@ export function scanItem(host: string, scanner: HashScanner, label = host, store
     if (e.rel !== "") scanner.scanString(e.rel.slice(e.rel.lastIndexOf("/") + 1));
     if (e.type === "symlink") {
       scanner.scanString(e.target ?? "");
-      if (store) checkLinkTarget(store, label, e.rel, e.target ?? "");
+      if (store) checkLinkTarget(store, label, { rel: e.rel, target: e.target ?? "" });
     } else if (e.type === "file") {
       scanner.endStream();
       readFileChunks(e.hostPath, e.rel === "" ? label : `${label}/${e.rel}`, (c) => scanner.write(c));
@@ -213,7 +220,7 @@ export function scanClosure(store: StoreLocation, roots: string[], memo?: ScanMe
     if (usable) {
       ({ narSize, references } = known);
     } else {
-      const scanned = scanItem(host, scanner, p, { location: store, byHash });
+      const scanned = scanItem(host, scanner, { label: p, store: { location: store, byHash } });
       narSize = scanned.narSize;
       references = [...scanned.hashes].map((h) => byHash.get(h)!).sort(byBytes);
       memo?.put(host, { narSize, references });

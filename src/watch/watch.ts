@@ -36,8 +36,16 @@ export interface WatchOptions {
   afterBuild?: (result: BuildResult) => Promise<void>;
 }
 
-/** Every host path whose change can change the image. */
-export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDir: string, files: string[], closure?: Closure): string[] {
+/** What a build read besides the spec's own paths. */
+export interface WatchedInputs {
+  /** Files watched as they are: the config, what it imports, the previous plan. */
+  files: string[];
+  /** The resolved closure, whose profile link's target is watched too. */
+  closure?: Closure | undefined;
+}
+
+/** Every host path whose change can change the image (the spec's relative paths are against configDir). */
+export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDir: string, { files, closure }: WatchedInputs): string[] {
   const out = new Set(files);
   if (spec.profile) out.add(path.resolve(configDir, spec.profile));
   if (closure?.profile) out.add(hostPath(closure.store, closure.profile));
@@ -134,7 +142,7 @@ export class Watcher {
     let watch: string[] | undefined;
     try {
       const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs } = await loadResolvePlan(o);
-      watch = watchedPaths(config, configDir, [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure);
+      watch = watchedPaths(config, configDir, { files: [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure });
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
       const result = await buildImage({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, signal: this.#abort.signal });

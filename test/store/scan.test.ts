@@ -163,7 +163,7 @@ describe("scanning a store", () => {
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(sockPath, resolve));
     try {
-      expect(() => scanItem(s.host("sock"), new HashScanner([]), s.path("sock"))).toThrow(
+      expect(() => scanItem(s.host("sock"), new HashScanner([]), { label: s.path("sock") })).toThrow(
         new StoreError(`${s.path("sock")}/run/s is a socket; store items can hold only regular files, directories and symlinks`),
       );
     } finally {
