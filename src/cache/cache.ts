@@ -37,6 +37,8 @@ export interface CachedLayer extends LayerBlob {
   permsMatched?: string[];
   /** A base image's layer (src/image/base.ts): the store paths it holds. */
   storeItems?: string[];
+  /** Not in this cache: a cache source's repository holds the blob (image/remote-cache.ts); `file` is empty. */
+  remote?: { registry: string; repository: string };
 }
 
 export interface ScanRecord {

@@ -3,12 +3,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildImage } from "../image/build.ts";
 import { tempName } from "../util/temp.ts";
-import { cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
+import { cacheSourcesOption, cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
 
 export const buildCommand: Command = {
   name: "build",
-  usage: `layerpack build [config] [-o PATH] [--tag T]... [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
+  usage: `layerpack build [config] [-o PATH] [--tag T]... [-q | --json] [--cache-dir DIR | --no-cache] [-j N] [--cache-from REF]...
 
   -o, --output PATH  override output.path; - writes the docker archive to standard output (a pipe)
   -q, --quiet        print only the output path
@@ -17,6 +17,9 @@ export const buildCommand: Command = {
       --cache-dir DIR  layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
       --no-cache     build every layer and stream it into the output; the cache is neither read nor written
   -j, --jobs N       layers built at once (default: the number of cores)
+      --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG, pushed by layerpack) holds:
+                     fetched (digest and diff_id checked) instead of read from the store; repeatable
+      --no-cache-from    ignore cache sources, the config's cache.from included
       --previous FILE  sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
   maxPositionals: 1,
   options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...tagOption, ...cacheOptions },
@@ -33,7 +36,7 @@ export const buildCommand: Command = {
     const progress = new Progress(io, progressMode(io, values), { stdoutTaken: toStdout });
     progress.start();
     try {
-      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), onEvent: progress.event, env: io.env, signal });
+      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal });
       for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
       if (temp) {
         await io.pipeOut(temp);

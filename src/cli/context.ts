@@ -51,7 +51,18 @@ export const cacheOptions = {
   "cache-dir": { type: "string" },
   "no-cache": { type: "boolean" },
   jobs: { type: "string", short: "j" },
+  "cache-from": { type: "string", multiple: true },
+  "no-cache-from": { type: "boolean" },
 } as const satisfies OptionSpec;
+
+/** BuildInput.cacheFrom from --cache-from (repeatable) and --no-cache-from (no sources at all, not even the config's). */
+export function cacheSourcesOption(values: CommandContext["values"]): string[] | false {
+  if (values["no-cache-from"]) {
+    if (Array.isArray(values["cache-from"]) && values["cache-from"].length > 0) throw new UsageError("give --cache-from or --no-cache-from, not both");
+    return false;
+  }
+  return Array.isArray(values["cache-from"]) ? values["cache-from"].filter((v): v is string => typeof v === "string") : [];
+}
 
 /** The cache directory the options name: --cache-dir, else the default (see defaultCacheDir). */
 export function cacheDirFromOptions(io: Io, values: CommandContext["values"]): string {

@@ -2,13 +2,13 @@ import { buildImage } from "../image/build.ts";
 import { parseReference } from "../registry/reference.ts";
 import { formatBytes } from "../util/format.ts";
 import { pushFrom } from "./push-from.ts";
-import { cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
+import { cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
 import { Progress, progressMode } from "./progress.ts";
 
 export const pushCommand: Command = {
   name: "push",
-  usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--tag T]... [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
+  usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--tag T]... [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N] [--cache-from REF]... [--no-cache-from]
        layerpack push --from IMAGE --to REGISTRY/NAME[:TAG] [--tag T]... [--insecure] [-q | --json]
 
       --from IMAGE   push this existing image instead of building one: docker-archive:PATH, oci:DIR[:REF],
@@ -23,6 +23,9 @@ export const pushCommand: Command = {
       --cache-dir DIR  layer cache; unchanged layers are neither rebuilt nor uploaded again
       --no-cache     build every layer into a temporary cache, removed afterwards
   -j, --jobs N       layers built at once (default: the number of cores)
+      --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG) holds, without reading them;
+                     repeat for several; the push target's own tag is always one (see cache.from)
+      --no-cache-from    no cache sources at all (not the config's cache.from, nor the target's tag)
 Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGISTRY_AUTH_FILE or
 ~/.docker/config.json (auths); they are never printed.`,
   maxPositionals: 1,
@@ -67,11 +70,13 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       inputs: loaded.inputs,
       cache,
       concurrency: jobsOption(values.jobs),
+      cacheFrom: cacheSourcesOption(values),
       onEvent: progress.event,
       env: io.env,
       signal,
     });
     progress.summary(result);
+    if (!values.json) for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
     return 0;
   },
 };

@@ -3,7 +3,7 @@ import { Watcher, type WatchEvent } from "../watch/watch.ts";
 import type { BuildResult } from "../image/build.ts";
 import { formatError } from "../errors.ts";
 import { buildDone, failure, jsonLine } from "./events.ts";
-import { cacheFromOptions, cacheOptions, formatBytes, UsageError, type Command, type Io } from "./context.ts";
+import { cacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, type Command, type Io } from "./context.ts";
 
 function line(io: Io, json: boolean, e: WatchEvent): void {
   if (json) {
@@ -42,11 +42,13 @@ function runExec(io: Io, command: string, result: BuildResult): Promise<void> {
 
 export const watchCommand: Command = {
   name: "watch",
-  usage: `layerpack watch [config] [--exec CMD] [-o PATH] [--json] [--cache-dir DIR | --no-cache] [-j N]
+  usage: `layerpack watch [config] [--exec CMD] [-o PATH] [--json] [--cache-dir DIR | --no-cache] [-j N] [--cache-from REF]...
 
       --exec CMD     run CMD (with sh -c) after each successful build; $LAYERPACK_OUTPUT is the image path
   -o, --output PATH  override output.path
       --json         print one JSON line per event
+      --cache-from REF   reuse layers a registry image's cache record holds (see build --help); repeatable
+      --no-cache-from    ignore cache sources, the config's cache.from included
   Stop with Ctrl-C.`,
   maxPositionals: 1,
   options: { exec: { type: "string" }, output: { type: "string", short: "o" }, json: { type: "boolean" }, ...cacheOptions },
@@ -62,6 +64,7 @@ export const watchCommand: Command = {
       output: values.output as string | undefined,
       cache: cacheFromOptions(io, values),
       concurrency: jobs,
+      cacheFrom: cacheSourcesOption(values),
       onEvent: (e) => line(io, json, e),
       afterBuild: exec ? (r) => runExec(io, exec, r) : undefined,
     });

@@ -256,6 +256,16 @@ export const imageSpecSchema = z
     database: databaseSchema.default(false).describe("register the closure in a store database (db.sqlite) in the image"),
     accounts: accountsSchema.optional().describe("/etc/passwd and /etc/group, merged with the root system's"),
     perms: z.array(permSchema).default([]).describe("ownership and mode of matching entries in any layer"),
+    cache: z
+      .strictObject({
+        from: z
+          .array(z.string().min(1))
+          .default([])
+          .describe("registry images (docker://HOST/NAME:TAG) whose cache records let a build reuse layers without reading them; a registry output also uses its own tag"),
+        publish: z.boolean().default(true).describe("registry output: push the cache record (an OCI artifact whose subject is the image) for later builds"),
+      })
+      .default({ from: [], publish: true })
+      .describe("sharing layers between machines through a registry"),
   })
   .superRefine((spec, ctx) => {
     // A NUL byte ends a C string: in a name, path, label or variable it would be cut or refused mid-build.

@@ -23,9 +23,11 @@ import { builtImage } from "./image-value.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
 import { baseLayers } from "./base.ts";
 import { specPlatform } from "../oci/platform.ts";
-import { attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
+import { imageRepoTags, attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { dockerOutput, ociOutput, upToDateFile, writeStamp, type CachedRun } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
+import { cacheSourceNames, loadCacheSources, reuseFromSources, type RemoteCache } from "./remote-cache.ts";
+import { parseReference } from "../registry/reference.ts";
 import { tempName } from "../util/temp.ts";
 
 export { epochSeconds, layerContent, planTag } from "./jobs.ts";
@@ -54,6 +56,8 @@ export interface BuildInput {
   onEvent?: (event: BuildEvent) => void;
   /** Where registry credentials are looked up (output.format registry); default process.env. */
   env?: Record<string, string | undefined>;
+  /** Cache sources besides the config's `cache.from` (image/remote-cache.ts); false: none at all, not even those. */
+  cacheFrom?: string[] | false;
 }
 
 export interface BuildStats {
@@ -63,6 +67,10 @@ export interface BuildStats {
   bytesWritten: number;
   /** The output already held exactly this image and was left alone. */
   upToDate: boolean;
+  /** Layers reused from a cache source (counted in `reused` too): neither read nor compressed here. */
+  remote: number;
+  /** Tar bytes of the layers built: about the store bytes read. */
+  tarBytes: number;
 }
 
 export interface BuildResult {
@@ -90,7 +98,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   }
   const count = p.jobs.length;
   const blobs = new Map<number, CachedLayer>();
-  const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false };
+  const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false, remote: 0, tarBytes: 0 };
   // A hit is usable when it knows its items' NAR facts, or nothing needs them.
   const lookup = (job: Job) => {
     const hit = cache.getLayer(job.key);
@@ -100,6 +108,9 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     }
   };
   for (const job of p.jobs) if (!job.needsDb) lookup(job);
+  const remote = await openCacheSources(input, p);
+  const registry = p.spec.output.format === "registry" ? parseReference(p.output).registry : undefined;
+  if (remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, ...(registry ? { registry } : {}) });
   // Streaming into the archive writes each new layer once, but one after another: worth it unless several layers
   // need gzip, whose CPU cost is better spread over the cores.
   const missing = p.jobs.filter((j) => !j.needsDb && !blobs.has(j.index)).length;
@@ -112,6 +123,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     blobs.set(job.index, built);
     stats.rebuilt++;
     stats.bytesWritten += built.size;
+    stats.tarBytes += built.tarSize;
     input.onEvent?.({ type: "layer-done", index: job.index, count, blob: built, cached: false });
   };
   const misses = p.jobs.filter((j) => !j.needsDb && !blobs.has(j.index)).sort((a, b) => b.bytes - a.bytes || a.index - b.index);
@@ -120,6 +132,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   for (const job of p.jobs.filter((j) => j.needsDb)) {
     prepareDatabase(job, p);
     lookup(job);
+    if (!blobs.has(job.index) && remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, jobs: [job], ...(registry ? { registry } : {}) });
     if (blobs.has(job.index)) continue;
     misses.push(job);
     await build(job);
@@ -146,6 +159,22 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };
 }
 
+/** The cache sources' records, when the build has any sources (a registry output always has its own tag). */
+async function openCacheSources(input: BuildInput, p: Prepared): Promise<RemoteCache | undefined> {
+  const { names, quiet } = cacheSourceNames(input, imageRepoTags(p.spec, input.plan));
+  if (names.length === 0) return undefined;
+  const platform = input.plan.platform ?? specPlatform(input.spec);
+  const remote = await loadCacheSources(names, {
+    cwd: input.configDir,
+    quiet,
+    platform,
+    ...(input.env ? { env: input.env } : {}),
+    ...(p.spec.output.insecure ? { insecure: true } : {}),
+  });
+  p.warnings.push(...remote.warnings);
+  return remote.size > 0 ? remote : undefined;
+}
+
 /** The built image as a value, its layers read from the cache's blobs and packs. */
 const fromBlobs = (image: BuiltImage, p: Prepared, blobs: Map<number, CachedLayer>): Image =>
   builtImage(image, { source: p.output, kind: "docker-archive", where: (i) => ({ file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 }) });
@@ -167,7 +196,7 @@ interface StreamOptions {
 async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions = {}): Promise<BuildResult> {
   const { cache, hits = new Map<number, CachedLayer>(), lookup } = opts;
   const count = p.jobs.length;
-  const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false };
+  const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false, remote: 0, tarBytes: 0 };
   return writeAtomically(p.output, async (temp) => {
     const archive = new DockerArchiveWriter(temp, p.ctx.mtime);
     try {
@@ -205,6 +234,7 @@ async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions
         }
         stats.rebuilt++;
         stats.bytesWritten += blob.size;
+        stats.tarBytes += blob.tarSize;
         input.onEvent?.({ type: "layer-done", index: job.index, count, blob, cached: false });
         layers.push(describe(blob, p.mediaType));
         records.push({ key: job.key, digest: blob.digest, record: cacheRecord(job, blob, p.mediaType) });
@@ -229,7 +259,7 @@ async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions
 export async function buildImage(input: BuildInput): Promise<BuildResult> {
   const p = prepare(input);
   const result = await buildPrepared(input, p);
-  const warnings = unmatchedPermsWarnings(input.spec.perms ?? [], p.permsMatched);
+  const warnings = [...p.warnings, ...unmatchedPermsWarnings(input.spec.perms ?? [], p.permsMatched)];
   return warnings.length > 0 ? { ...result, warnings } : result;
 }
 

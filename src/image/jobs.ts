@@ -137,6 +137,8 @@ export interface Prepared {
   jobs: Job[];
   /** The base image's config, when the plan has a base (attachBase). */
   baseConfig?: Record<string, unknown>;
+  /** Problems that did not stop the build (an unreachable cache source), for BuildResult.warnings. */
+  warnings: string[];
 }
 
 /** What the output must keep clear of: the build's inputs, the store and the cache. */
@@ -192,6 +194,7 @@ export function prepare(input: BuildInput): Prepared {
     ctx,
     mediaType: MEDIA_TYPES[spec.compression],
     jobs: [],
+    warnings: [],
   };
   p.jobs = plan.layers.map((layer, index): Job => {
     const content = layerContent(layer, closure);
@@ -216,9 +219,14 @@ export function finishImage(p: Prepared, plan: LayerPlan, layers: LayerDescripto
   const made = imageConfig({ spec: p.spec, entrypoint: p.entrypoint, created: p.created, diffIds: layers.map((l) => l.diffId), history, platform });
   const config = Buffer.from(canonicalJson(p.baseConfig ? onBase(made, p.baseConfig, p.spec) : made));
   const configDigest = sha256Digest(config);
-  const tags = [...new Set([...(p.spec.tag !== undefined ? [p.spec.tag] : []), ...(p.spec.tags ?? [])])];
-  const repoTags = (tags.length > 0 ? tags : [planTag(plan)]).map((t) => `${p.spec.name}:${t}`);
+  const repoTags = imageRepoTags(p.spec, plan);
   return { config, configDigest, repoTags, layers, repoTag: repoTags[0]! };
+}
+
+/** The image's `name:tag`s: tag, then tags; without either, the plan's digest (planTag). */
+export function imageRepoTags(spec: ImageSpec, plan: LayerPlan): string[] {
+  const tags = [...new Set([...(spec.tag !== undefined ? [spec.tag] : []), ...(spec.tags ?? [])])];
+  return (tags.length > 0 ? tags : [planTag(plan)]).map((t) => `${spec.name}:${t}`);
 }
 
 export const describe = (b: { digest: string; diffId: string; size: number }, mediaType: string): LayerDescriptor => ({

@@ -14,6 +14,10 @@ import { OCI_MEDIA_TYPES, type BuiltImage } from "./types.ts";
 import { builtImage } from "./image-value.ts";
 import { fileHasDigest, ociLayoutHas, ociManifest, writeOciArchive, writeOciLayout, type ImageBlobs } from "./oci-layout.ts";
 import type { PushResult } from "../registry/push.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { attachArtifact } from "../oci/referrers.ts";
+import { parseReference } from "../registry/reference.ts";
+import { CACHE_ARTIFACT_TYPE, makeRecord, recordBytes } from "../cache/record.ts";
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
 import { sha256Hex } from "../util/digest.ts";
@@ -84,6 +88,42 @@ export interface CachedRun {
   stats: BuildStats;
 }
 
+/**
+ * A layer a cache source holds that the push target could neither find nor mount after all: built here, and it
+ * must come out as the record said (the manifest already names its digest).
+ */
+async function buildRemote(run: CachedRun, job: Job, remote: CachedLayer): Promise<CachedLayer> {
+  const built = await buildIntoCache(job, run.p, run.cache);
+  if (built.digest !== remote.digest) {
+    throw new BuildError(`layer ${job.index + 1}: the cache record from ${remote.remote!.registry}/${remote.remote!.repository} says ${remote.digest}, but it builds as ${built.digest}; that record is wrong — build again with --no-cache-from`);
+  }
+  run.blobs.set(job.index, built);
+  run.stats.remote--;
+  run.stats.rebuilt++;
+  run.stats.reused--;
+  run.stats.bytesWritten += built.size;
+  run.stats.tarBytes += built.tarSize;
+  run.fresh.add(job.index);
+  return built;
+}
+
+/** Pushes the cache record of this build's layers beside the image; a failure is a warning (the image is pushed). */
+async function publishRecord(run: CachedRun, manifest: { digest: string; size: number }): Promise<void> {
+  const { p, input } = run;
+  const record = makeRecord(p.jobs.filter((j) => !j.base).map((j) => ({ key: j.key, layer: run.blobs.get(j.index)! })));
+  const ref = parseReference(p.output);
+  try {
+    const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(p.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}) });
+    await attachArtifact(client, {
+      subject: { mediaType: OCI_MEDIA_TYPES.manifest, ...manifest },
+      artifactType: CACHE_ARTIFACT_TYPE,
+      blob: { data: recordBytes(record), mediaType: CACHE_ARTIFACT_TYPE },
+    });
+  } catch (err) {
+    p.warnings.push(`the cache record for ${ref.registry}/${ref.repository} was not pushed (${(err as Error).message}); the image was, and later builds will build its layers instead of reusing them`);
+  }
+}
+
 /** Assembles a docker archive from cache blobs. */
 export async function dockerOutput(run: CachedRun, image: BuiltImage): Promise<void> {
   const { p, cache, blobs } = run;
@@ -128,6 +168,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   const layerFile = async (index: number): Promise<string> => {
     const job = p.jobs[index]!;
     let blob = blobs.get(index)!;
+    if (blob.remote) return (await buildRemote(run, job, blob)).file;
     // A layer kept inside a docker archive pack becomes a loose blob file first: layouts link whole files.
     const loose = blob.offset !== undefined ? cache.loosen(job.key, blob) : blob;
     if (loose && (fresh.has(index) || (await fileHasDigest(loose.file, loose.digest, loose.size)))) {
@@ -144,7 +185,10 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
   else {
     const { pushToRegistry } = await import("../registry/output.ts"); // the registry client only for pushes
-    push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent });
+    // Layers a cache source holds in another repository of this registry are mounted from there.
+    const mounts = Object.fromEntries([...blobs.values()].filter((b) => b.remote).map((b) => [b.digest, b.remote!.repository]));
+    push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent, mounts });
+    if (p.spec.cache.publish) await publishRecord(run, { digest: push.digest, size: withFiles.manifest.length });
   }
   if (format === "oci-archive") writeStamp(cache, image, { output: p.output });
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });

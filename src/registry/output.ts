@@ -17,23 +17,26 @@ export interface RegistryOutputOptions {
   cacheDir?: string;
   concurrency?: number;
   onEvent?: (e: PushEvent) => void;
+  /** Blobs known to be in another repository of this registry (a cache source's), by digest: mounted from there. */
+  mounts?: Record<string, string>;
 }
 
 /** Mount hints kept in a small JSON file; written back once, after the push. */
 class FileHints implements MountHints {
-  readonly #file: string;
+  readonly #file: string | undefined;
   readonly #map: Record<string, string>;
   #dirty = false;
 
-  constructor(file: string) {
+  /** Without a file the hints live for this push only. */
+  constructor(file: string | undefined) {
     this.#file = file;
     let map: Record<string, string> = {};
     try {
-      map = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
+      if (file !== undefined) map = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
     } catch {
       // none yet, or damaged: hints only save uploads
     }
-    this.#map = map;
+    this.#map = typeof map === "object" && map !== null && !Array.isArray(map) ? map : {};
   }
 
   get(digest: string): string | undefined {
@@ -47,7 +50,7 @@ class FileHints implements MountHints {
   }
 
   save(): void {
-    if (!this.#dirty) return;
+    if (!this.#dirty || this.#file === undefined) return;
     try {
       fs.mkdirSync(path.dirname(this.#file), { recursive: true });
       const temp = `${this.#file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -64,7 +67,8 @@ const tagsOf = (repoTags: string[]) => repoTags.map((t) => t.slice(t.lastIndexOf
 
 export async function pushToRegistry(image: PushImage & { repoTags: string[] }, output: ImageSpec["output"], opts: RegistryOutputOptions): Promise<PushResult> {
   const ref = parseReference(output.ref ?? "");
-  const hints = opts.cacheDir ? new FileHints(path.join(opts.cacheDir, "registry", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`)) : undefined;
+  const hints = new FileHints(opts.cacheDir ? path.join(opts.cacheDir, "registry", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`) : undefined);
+  for (const [digest, repository] of Object.entries(opts.mounts ?? {})) hints.put(digest, repository);
   try {
     return await pushImage(image, {
       ref,
@@ -72,10 +76,10 @@ export async function pushToRegistry(image: PushImage & { repoTags: string[] }, 
       ...(output.insecure ? { insecure: true } : {}),
       ...(opts.env ? { env: opts.env } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
-      ...(hints ? { hints } : {}),
+      hints,
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     });
   } finally {
-    hints?.save();
+    hints.save();
   }
 }

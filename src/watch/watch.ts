@@ -29,6 +29,8 @@ export interface WatchOptions {
   output?: string | undefined;
   cache?: LayerCache | undefined;
   concurrency?: number;
+  /** BuildInput.cacheFrom. */
+  cacheFrom?: string[] | false;
   /** Quiet period after the last change before a rebuild starts. */
   debounceMs?: number;
   onEvent: (event: WatchEvent) => void;
@@ -145,7 +147,7 @@ export class Watcher {
       watch = watchedPaths(config, configDir, { files: [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure });
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
-      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, signal: this.#abort.signal });
+      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal });
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {

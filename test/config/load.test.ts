@@ -33,6 +33,7 @@ describe("a valid YAML config", () => {
       output: { format: "docker-archive", path: path.join(cwd, "hello.tar") },
       database: false,
       perms: [],
+      cache: { from: [], publish: true },
     });
   });
 

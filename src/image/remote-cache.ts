@@ -1,0 +1,199 @@
+/**
+ * Cache sources (`--cache-from`, `cache.from`, and by default the image at the push target's tag): images whose
+ * cache records (cache/record.ts) say which layer keys they hold. A build looks up each layer it would build; a
+ * hit whose blob is still there (HEAD: same size) is reused without reading the store — pushed to the same
+ * registry by HEAD or cross-repository mount, or fetched into the local cache (digest and diff_id checked) for
+ * other outputs. A source that cannot be read is a warning: the layer is built as if it had no record.
+ */
+import * as fs from "node:fs";
+import { createGunzip } from "node:zlib";
+import * as zlib from "node:zlib";
+import { createHash } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import { Readable, Writable } from "node:stream";
+import type { LayerCache, CachedLayer } from "../cache/cache.ts";
+import { CACHE_ARTIFACT_TYPE, MAX_RECORD_BYTES, parseRecord, type LayerRecord } from "../cache/record.ts";
+import { parseImageName } from "../oci/name.ts";
+import { openImage } from "../oci/read.ts";
+import { verifying } from "../oci/verify.ts";
+import type { Platform } from "../oci/platform.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { findReferrers, readArtifact } from "../oci/referrers.ts";
+import { formatReference, type Reference } from "../registry/reference.ts";
+import { recordFacts, type Job, type Prepared } from "./jobs.ts";
+import type { BuildInput } from "./build.ts";
+
+export interface CacheSourceOptions {
+  cwd: string;
+  env?: Record<string, string | undefined>;
+  insecure?: boolean;
+  platform?: Platform;
+  /** Sources that may be absent without a warning (the push target's own tag on a first push). */
+  quiet?: ReadonlySet<string>;
+}
+
+/** Where a record's blobs can be had. */
+interface Source {
+  name: string;
+  registry: string;
+  repository: string;
+  client: RegistryClient;
+}
+
+export interface RemoteHit {
+  record: LayerRecord;
+  source: Source;
+}
+
+export class RemoteCache {
+  readonly #hits = new Map<string, RemoteHit>();
+  readonly warnings: string[] = [];
+  /** Names of the sources that gave records, for messages. */
+  readonly sources: string[] = [];
+
+  get size(): number {
+    return this.#hits.size;
+  }
+
+  get(key: string): RemoteHit | undefined {
+    return this.#hits.get(key);
+  }
+
+  add(source: Source, records: readonly LayerRecord[]): void {
+    for (const r of records) if (!this.#hits.has(r.key)) this.#hits.set(r.key, { record: r, source });
+    this.sources.push(source.name);
+  }
+
+  /** Whether the hit's blob is in its repository with the size the record gives (garbage collection may have taken it). */
+  async present(hit: RemoteHit): Promise<boolean> {
+    try {
+      const res = await hit.source.client.request("HEAD", hit.source.client.repoUrl(`blobs/${hit.record.digest}`), { expect: [200, 404] });
+      await res.body?.cancel();
+      const length = res.headers.get("content-length");
+      return res.status === 200 && (length === null || Number(length) === hit.record.size);
+    } catch (err) {
+      this.warnings.push(`cache source ${hit.source.name}: ${(err as Error).message}; building the layer instead`);
+      return false;
+    }
+  }
+
+  /**
+   * Fetches the hit's blob into the local cache under `key`, checking its digest and that it unpacks to the
+   * record's diff_id; undefined (with a warning) when that fails.
+   */
+  async fetchInto(cache: LayerCache, key: string, hit: RemoteHit): Promise<CachedLayer | undefined> {
+    const { record, source } = hit;
+    const temp = cache.tempPath(`remote-${record.digest.slice(7, 19)}`);
+    try {
+      const res = await source.client.request("GET", source.client.repoUrl(`blobs/${record.digest}`), { expect: [200] });
+      if (!res.body) throw new Error("no body");
+      const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream).pipe(verifying(record, `${source.name}: blob ${record.digest}`));
+      await pipeline(body, fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));
+      // The digest is checked; the diff_id (what the image config will say) is checked from the local copy.
+      const diff = createHash("sha256");
+      const unpack = record.mediaType.endsWith("+gzip") ? [createGunzip()] : record.mediaType.endsWith("+zstd") ? [zlib.createZstdDecompress()] : [];
+      await pipeline([fs.createReadStream(temp), ...unpack, new Writable({ write: (c: Buffer, _e, done) => (diff.update(c), done()) })]);
+      const diffId = `sha256:${diff.digest("hex")}`;
+      if (diffId !== record.diffId) throw new Error(`blob ${record.digest} unpacks to ${diffId}, not the record's ${record.diffId}`);
+      const { key: _k, ...rest } = record;
+      return cache.putLayer(key, temp, rest);
+    } catch (err) {
+      fs.rmSync(temp, { force: true });
+      this.warnings.push(`cache source ${source.name}: ${(err as Error).message}; building the layer instead`);
+      return undefined;
+    }
+  }
+}
+
+function registryOf(name: string, opts: CacheSourceOptions): Reference | undefined {
+  const parsed = parseImageName(name, { cwd: opts.cwd });
+  if (parsed.transport === "registry") return parsed.reference;
+  return undefined;
+}
+
+/** Reads the cache records of every source; failures become warnings (quiet ones are skipped silently). */
+export async function loadCacheSources(names: readonly string[], opts: CacheSourceOptions): Promise<RemoteCache> {
+  const cache = new RemoteCache();
+  for (const name of [...new Set(names)]) {
+    try {
+      const ref = registryOf(name, opts);
+      if (!ref) throw new Error("only registry images (docker://HOST/NAME[:TAG]) can be cache sources");
+      const image = await openImage({ transport: "registry", reference: ref, text: name }, { ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.platform ? { platform: opts.platform } : {}) });
+      if (!image.manifestDigest) continue;
+      const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}) });
+      const source: Source = { name: formatReference(ref), registry: ref.registry, repository: ref.repository, client };
+      const records: LayerRecord[] = [];
+      for (const artifact of await findReferrers(client, image.manifestDigest, CACHE_ARTIFACT_TYPE)) {
+        const data = await readArtifact(client, artifact, { subject: image.manifestDigest, blobType: CACHE_ARTIFACT_TYPE, maxBytes: MAX_RECORD_BYTES });
+        if (data) records.push(...parseRecord(data, `${source.name}@${artifact.digest}`).layers);
+      }
+      // A record is trusted only for layers the image itself has: the same digest and diff_id.
+      const own = new Set(image.layers.map((l) => `${l.digest} ${l.diffId ?? ""}`));
+      cache.add(source, records.filter((r) => own.has(`${r.digest} ${r.diffId}`)));
+    } catch (err) {
+      if (opts.quiet?.has(name) && /\b(404|MANIFEST_UNKNOWN|NAME_UNKNOWN)\b/.test((err as Error).message)) continue;
+      cache.warnings.push(`cache source ${name}: ${(err as Error).message}; building without it`);
+    }
+  }
+  return cache;
+}
+
+/** The cache sources of a build: `cache.from`, the caller's, and for a registry output its own first tag. */
+export function cacheSourceNames(input: Pick<BuildInput, "spec" | "cacheFrom">, repoTags: readonly string[]): { names: string[]; quiet: Set<string> } {
+  if (input.cacheFrom === false) return { names: [], quiet: new Set() };
+  const names = [...(input.spec.cache?.from ?? []), ...(input.cacheFrom ?? [])];
+  const quiet = new Set<string>();
+  const out = input.spec.output;
+  if (out.format === "registry" && out.ref !== undefined) {
+    const ref = parseImageName(`docker://${out.ref}`, { cwd: "/" });
+    const tag = ref.transport === "registry" ? (ref.reference.tag ?? repoTags[0]?.slice(repoTags[0].lastIndexOf(":") + 1)) : undefined;
+    if (ref.transport === "registry" && tag !== undefined) {
+      const own = `docker://${formatReference({ ...ref.reference, tag })}`;
+      names.push(own);
+      quiet.add(own);
+    }
+  }
+  return { names, quiet };
+}
+
+/** NAR facts of a hit's items: the record's, else the closure's own (from the store database). */
+function narOf(job: Job, record: LayerRecord, p: Prepared): Record<string, { hash: string; size: number }> | undefined {
+  const byPath = new Map(p.closure.items.map((it) => [it.path, it]));
+  const out: Record<string, { hash: string; size: number }> = {};
+  for (const path of job.content.items) {
+    const fact = record.nar?.[path] ?? (byPath.get(path)?.narHash ? { hash: byPath.get(path)!.narHash!, size: byPath.get(path)!.narSize } : undefined);
+    if (!fact) return undefined;
+    out[path] = fact;
+  }
+  return out;
+}
+
+/**
+ * Reuses what the cache sources hold for the jobs not in the local cache. A registry output to the registry a hit
+ * lives in takes it as a remote layer (pushed by HEAD or mount, never read); other outputs fetch it into `cache`.
+ */
+export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; cache: LayerCache; blobs: Map<number, CachedLayer>; registry?: string; jobs?: Job[] }): Promise<number> {
+  const { p, cache, blobs } = run;
+  let reused = 0;
+  for (const job of run.jobs ?? p.jobs) {
+    // A database job's key is known only once every other layer's NAR facts are (prepareDatabase).
+    if (job.base || (job.needsDb && !job.ctx) || blobs.has(job.index)) continue;
+    const hit = remote.get(job.key);
+    if (!hit) continue;
+    const nar = narOf(job, hit.record, p);
+    if (p.wantNar && !nar) continue;
+    const { key: _key, ...record } = hit.record;
+    let layer: CachedLayer | undefined;
+    if (run.registry === hit.source.registry) {
+      if (await remote.present(hit)) layer = { ...record, file: "", remote: { registry: hit.source.registry, repository: hit.source.repository } };
+    } else {
+      layer = await remote.fetchInto(cache, job.key, hit);
+    }
+    if (!layer) continue;
+    if (nar) layer.nar = nar;
+    blobs.set(job.index, layer);
+    recordFacts(p, layer);
+    reused++;
+  }
+  return reused;
+}

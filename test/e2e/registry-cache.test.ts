@@ -1,0 +1,121 @@
+/**
+ * The registry as the shared layer cache (cache records, --cache-from): a runner with an empty cache pushes the
+ * image another runner pushed without reading a store item, and an update by reading only what changed; sibling
+ * repositories mount; file outputs fetch the blobs (digest and diff_id checked); a blob the registry lost is built;
+ * a source that cannot be reached is a warning; two runners pushing at once both leave valid images.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { makeExampleStore, type ExampleStore } from "../../examples/make-store.ts";
+import { buildImage, LayerCache, loadSpec, planLayers, resolveClosure } from "../../src/index.ts";
+import { CACHE_ARTIFACT_TYPE } from "../../src/cache/record.ts";
+import { requireTool } from "../fixtures/tools.ts";
+import { freePort, startRegistry, type TestRegistry } from "../fixtures/registry.ts";
+
+let dir: string;
+let ex: ExampleStore;
+// Async: the registry's proxy runs in this process.
+const skopeo = async (args: string[]) => (await promisify(execFile)("skopeo", args, { encoding: "utf8" })).stdout;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-regcache-"));
+  ex = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+});
+afterAll(() => {
+  execFileSync("chmod", ["-R", "u+w", dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** One runner's build: its own cache directory, the config written fresh. */
+async function runner(cacheName: string, config: { name: string; extra?: string; output: string; cacheFrom?: string[] | false }) {
+  const file = path.join(dir, `${config.name}-${cacheName}.yaml`);
+  fs.writeFileSync(
+    file,
+    `name: ${config.name}\ntag: "1"\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nroots: ["${ex.hello}"]\narchitecture: amd64\n` +
+      `database: true\n${config.extra ?? ""}\noutput: ${config.output}\n`,
+  );
+  const loaded = await loadSpec({ cwd: dir, configPath: file });
+  const closure = await resolveClosure(loaded.config, { configDir: loaded.configDir });
+  const plan = planLayers(loaded.config, closure);
+  const cache = new LayerCache(path.join(dir, `cache-${cacheName}`));
+  return buildImage({ spec: loaded.config, closure, plan, configDir: loaded.configDir, cache, ...(config.cacheFrom !== undefined ? { cacheFrom: config.cacheFrom } : {}) });
+}
+
+describe.runIf(requireTool("skopeo") && requireTool("docker-registry"))("the registry as a shared layer cache", () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(async () => reg?.stop());
+  const registryOut = (repo: string) => `{ format: registry, ref: "${reg.host}/${repo}" }`;
+
+  it("a push publishes a cache record; a runner with an empty cache pushes the same image reading nothing", async () => {
+    const a = await runner("a", { name: "app", output: registryOut("team/app") });
+    expect(a.stats.rebuilt).toBe(a.layers.length);
+    expect(a.stats.remote).toBe(0);
+    // The record is an artifact whose subject is the image (the referrers tag: this registry has no referrers API).
+    const referrers = JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/team/app:sha256-${a.push!.digest.slice(7)}`]));
+    expect(referrers.manifests.map((m: { artifactType: string }) => m.artifactType)).toEqual([CACHE_ARTIFACT_TYPE]);
+
+    const b = await runner("b", { name: "app", output: registryOut("team/app") });
+    expect(b.imageId).toBe(a.imageId);
+    expect(b.push!.digest).toBe(a.push!.digest);
+    expect(b.stats).toMatchObject({ rebuilt: 0, remote: a.layers.length, tarBytes: 0 });
+    expect(b.push!.uploaded).toBe(0);
+    expect(b.warnings ?? []).toEqual([]);
+  });
+
+  it("an update rebuilds only what changed; the store database comes from the record's NAR facts", async () => {
+    const c = await runner("c", { name: "app", output: registryOut("team/app"), extra: `paths: [{ path: /etc/motd, type: file, content: "new" }]` });
+    // Only the customisation layer (which holds the database and the new file) is built.
+    expect(c.stats.rebuilt).toBe(1);
+    expect(c.stats.remote).toBe(c.layers.length - 1);
+    const info = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${reg.host}/team/app:1`]));
+    expect(info.Digest).toBe(c.push!.digest);
+  });
+
+  it("another repository mounts the source's blobs; a file output fetches them, checked, into its cache", async () => {
+    const from = `docker://${reg.host}/team/app:1`;
+    const before = reg.requests.length;
+    const d = await runner("d", { name: "app", output: registryOut("other/app"), cacheFrom: [from] });
+    expect(d.stats.rebuilt).toBe(1);
+    expect(d.push!.mounted).toBe(d.layers.length - 1);
+    expect(reg.requests.slice(before).filter((r) => r.method === "PUT" && r.path.includes("/other/app/blobs/")).length).toBeLessThanOrEqual(4);
+
+    const e = await runner("e", { name: "app", output: `{ path: ./e.tar }`, cacheFrom: [from] });
+    expect(e.stats.remote).toBeGreaterThan(0);
+    const r = await skopeo(["inspect", `docker-archive:${path.join(dir, "e.tar")}`]);
+    expect(JSON.parse(r).Layers).toEqual(e.layers.map((l) => l.diffId));
+  });
+
+  it("a blob the registry lost is built again; an unreachable source is a warning", async () => {
+    const first = await runner("f", { name: "lost", output: registryOut("team/lost") });
+    const victim = first.layers[0]!.digest;
+    const del = await fetch(`http://${reg.host}/v2/team/lost/blobs/${victim}`, { method: "DELETE" });
+    expect(del.status).toBe(202);
+    const nobody = `127.0.0.1:${await freePort()}`;
+    const again = await runner("g", { name: "lost", output: registryOut("team/lost"), cacheFrom: [`docker://${nobody}/none/such:1`] });
+    expect(again.push!.digest).toBe(first.push!.digest);
+    expect(again.stats.rebuilt).toBe(1);
+    expect(again.warnings?.join("\n")).toContain(`cache source docker://${nobody}/none/such:1: cannot reach registry`);
+    await skopeo(["copy", "--src-tls-verify=false", `docker://${reg.host}/team/lost:1`, `oci:${path.join(dir, "lost-copy")}:x`]);
+  });
+
+  it("two runners pushing sibling images to one repository at once both succeed", async () => {
+    const [x, y] = await Promise.all([
+      runner("x", { name: "sib", output: registryOut("team/sib:x"), extra: `paths: [{ path: /etc/x, type: file, content: "x" }]` }),
+      runner("y", { name: "sib", output: registryOut("team/sib:y"), extra: `paths: [{ path: /etc/y, type: file, content: "y" }]` }),
+    ]);
+    for (const [tag, built] of [["x", x], ["y", y]] as const) {
+      const info = JSON.parse(await skopeo(["inspect", "--tls-verify=false", `docker://${reg.host}/team/sib:${tag}`]));
+      expect(info.Digest).toBe(built.push!.digest);
+    }
+    // Each now serves as a cache source for the other's layers.
+    const z = await runner("z", { name: "sib", output: registryOut("team/sib:x"), extra: `paths: [{ path: /etc/x, type: file, content: "x" }]` });
+    expect(z.stats.rebuilt).toBe(0);
+  });
+});
