@@ -19,6 +19,7 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[
   { name: "check", summary: "fail when the committed plan file no longer matches the inputs (for CI)", load: async () => (await import("./cli/check.ts")).checkCommand },
   { name: "diff", summary: "compare two plan files or two images: layers changed, items moved, bytes to pull", load: async () => (await import("./cli/diff.ts")).diffCommand },
   { name: "push", summary: "build the image and push it to a registry, sending only the blobs it lacks", load: async () => (await import("./cli/push.ts")).pushCommand },
+  { name: "report", summary: "the layers as an HTML treemap or a Markdown summary; with --previous, what a host must pull", load: async () => (await import("./cli/report.ts")).reportCommand },
   { name: "inspect", summary: "show an image's manifest, config and layers (archive, OCI layout or registry)", load: async () => (await import("./cli/inspect.ts")).inspectCommand },
 ];
 

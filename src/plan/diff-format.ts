@@ -51,7 +51,8 @@ export function diffToText(d: PlanDiff): string {
   return `${out.join("\n")}\n`;
 }
 
-const cell = (s: string) => s.replace(/\|/g, "\\|");
+/** A table cell: store names come from disk, so HTML a Markdown renderer would obey is escaped too. */
+const cell = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|");
 
 export function diffToMarkdown(d: PlanDiff): string {
   const unchanged = d.layers.filter((l) => l.status === "unchanged").length;

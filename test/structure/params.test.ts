@@ -33,7 +33,7 @@ const ALLOWED: Record<string, string> = {
   "src/plan/sharing-tree.ts mergeCost": "being refactored (issue 14)",
   "src/plan/sticky.ts stickyStoreLayers": "being refactored (issue 14)",
   "src/plan/sticky.ts stickyOrFresh": "being refactored (issue 14)",
-  // New code others are writing now (not yet committed), outside issue 14's list: to settle with its authors.
+  "src/report/treemap.ts worst": "the squarified treemap's aspect-ratio formula of four numbers, in the layout's inner loop",
 };
 
 function sourceFiles(dir: string): string[] {

@@ -1,0 +1,117 @@
+/**
+ * `layerpack report`: the layer plan (or a built image) as a self-contained HTML treemap, or a Markdown summary
+ * for a pull request; with --previous, what a host that has the older plan or image must pull, in diff's numbers.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { LayerpackError } from "../errors.ts";
+import { writeAtomically } from "../image/atomic.ts";
+import { renderHtml } from "../report/html.ts";
+import { renderMarkdown } from "../report/markdown.ts";
+import { buildReport, imageReasons, planReasons } from "../report/model.ts";
+import { imageSides, outputImage, planSides, readPrevious, type Sides } from "../report/sides.ts";
+import { parseImageName } from "../oci/name.ts";
+import { loadAndPlan, UsageError, type Command } from "./context.ts";
+
+const FORMATS = ["html", "markdown"] as const;
+type Format = (typeof FORMATS)[number];
+
+/** --format, else from the output's extension (.md/.markdown), else html. */
+function formatOf(values: Record<string, unknown>): Format {
+  const given = values.format;
+  if (given !== undefined) {
+    if (!FORMATS.includes(given as Format)) throw new UsageError(`--format ${String(given)}: use ${FORMATS.join(" or ")}`);
+    return given as Format;
+  }
+  return typeof values.output === "string" && /\.(md|markdown)$/i.test(values.output) ? "markdown" : "html";
+}
+
+/** The output file (absolute), or undefined for standard output; its directory must exist before any work. */
+function outputFile(values: Record<string, unknown>, cwd: string): string | undefined {
+  const o = values.output;
+  if (o === undefined || o === "-") return undefined;
+  if (typeof o !== "string" || o === "") throw new UsageError("-o needs a file name, or - for standard output");
+  const file = path.resolve(cwd, o);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(path.dirname(file));
+  } catch {
+    throw new UsageError(`-o ${o}: the directory ${path.dirname(file)} does not exist; create it first`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`-o ${o}: ${path.dirname(file)} is not a directory`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`-o ${o}: is a directory; give a file name such as ${path.join(o, "report.html")}`);
+  return file;
+}
+
+const shownPath = (cwd: string, file: string) => {
+  const rel = path.relative(cwd, file);
+  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
+};
+
+export const reportCommand: Command = {
+  name: "report",
+  usage: `layerpack report [config] [--previous PLAN|IMAGE] [--image IMAGE] [-o FILE] [--format html|markdown]
+
+  A treemap of the layers by bytes (each layer a box, each store item a tile, the planner's reason on hover and
+  click) in one self-contained HTML file that loads nothing from the network; or, with --format markdown, the same
+  summary for a pull request comment.
+  --previous OLD     compare with an older plan file or image (any name layerpack diff takes): the layers a host
+                     that has OLD must pull are highlighted, with the bytes to pull against the bytes changed, in
+                     the numbers of layerpack diff OLD NEW. A plan file is compared with the config's plan, an
+                     image with the image the config builds (its output; build it first) or --image. (Unlike
+                     plan --previous, this does not change the plan: layers.previous still does.)
+  --image NEW        report this built image's layers (compressed sizes) instead of the config's plan
+  -o, --output FILE  write the report to FILE, atomically (a failure leaves no half file); without -o, or with
+                     -o -, it goes to standard output
+  -f, --format FMT   html (default) or markdown (the default when FILE ends in .md)
+  --insecure         plain HTTP to registries (loopback registries use it without this)`,
+  maxPositionals: 1,
+  options: {
+    previous: { type: "string" },
+    image: { type: "string" },
+    output: { type: "string", short: "o" },
+    format: { type: "string", short: "f" },
+    insecure: { type: "boolean" },
+  },
+  async run({ io, values, positionals }) {
+    const format = formatOf(values);
+    for (const o of ["previous", "image"] as const) if (values[o] === "") throw new UsageError(`--${o} needs a plan file or an image name`);
+    const file = outputFile(values, io.cwd);
+    const { plan, spec, path: configPath, inputs } = await loadAndPlan(io, positionals[0]);
+    if (file !== undefined && inputs.includes(file)) throw new UsageError(`-o ${String(values.output)}: that is an input of this config (${shownPath(io.cwd, file)}); writing the report there would destroy it`);
+    const previous = typeof values.previous === "string" ? readPrevious(values.previous, io.cwd) : undefined;
+    if (file !== undefined && previous && path.resolve(io.cwd, values.previous as string) === file) throw new UsageError(`-o ${String(values.output)}: that is the --previous file`);
+    const imageArg = typeof values.image === "string" ? values.image : undefined;
+    const imageOpts = { env: io.env, ...(values.insecure ? { insecure: true } : {}) };
+    let sides: Sides;
+    let reasons: string[];
+    if (imageArg !== undefined || previous?.kind === "image") {
+      if (previous?.kind === "plan") {
+        throw new UsageError(`--previous ${previous.shown} is a plan file and --image ${imageArg} an image: a report compares a plan with a plan, or an image with an image`);
+      }
+      const image = imageArg !== undefined ? { name: parseImageName(imageArg, { cwd: io.cwd }), shown: imageArg } : outputImage(spec, io.cwd);
+      sides = await imageSides(image, previous, imageOpts);
+      const placed = imageReasons(sides.side, plan);
+      if (placed.stale) io.err(`layerpack: warning: ${image.shown} was not built from the config's current plan (its layers differ); run layerpack build for a report of the current inputs\n`);
+      reasons = placed.reasons;
+    } else {
+      sides = planSides(plan, shownPath(io.cwd, configPath), previous?.kind === "plan" ? previous : undefined);
+      reasons = planReasons(plan);
+    }
+    const report = buildReport(sides.side, { name: plan.name, reasons, ...(sides.previous ? { previous: sides.previous } : {}) });
+    const text = format === "markdown" ? renderMarkdown(report) : renderHtml(report);
+    if (file === undefined) {
+      io.out(text);
+      return 0;
+    }
+    try {
+      await writeAtomically(file, async (temp) => fs.writeFileSync(temp, text));
+    } catch (err) {
+      if (err instanceof LayerpackError) throw err;
+      throw new LayerpackError(`writing ${String(values.output)}: ${(err as Error).message}`, { cause: err });
+    }
+    const t = report.totals;
+    io.err(`wrote ${String(values.output)}: ${format} report of ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes\n`);
+    return 0;
+  },
+};
