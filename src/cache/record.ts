@@ -5,7 +5,8 @@
  *
  * Format version 1 (docs in README, "Sharing layers between runners"): one JSON blob,
  *   { "version": 1, "layers": [{ key, digest, diffId, size, tarSize, mediaType, nar?: { <store path>: { hash, size } } }] }
- * carried as an OCI artifact (artifactType CACHE_ARTIFACT_TYPE) whose `subject` is the image manifest. It holds
+ * carried as an OCI artifact (artifactType CACHE_ARTIFACT_TYPE) whose `subject` is the image manifest in a
+ * registry, and in an OCI layout as a blob its index entries name (CACHE_RECORD_ANNOTATION). It holds
  * no host paths: keys are digests, store paths are logical, file sources are keyed by content.
  *
  * Records come from registries and directories other people write: they are parsed with a strict schema and
@@ -15,6 +16,8 @@ import { z } from "zod";
 import type { CachedLayer } from "./cache.ts";
 
 export const CACHE_ARTIFACT_TYPE = "application/vnd.layerpack.cache.v1+json";
+/** In an OCI layout, the index entries of an image name its record's blob by this annotation (digest value). */
+export const CACHE_RECORD_ANNOTATION = "dev.layerpack.cache.record";
 export const CACHE_RECORD_VERSION = 1;
 /** A record names at most this many layers and store items: far above layers.max (127) and any real closure. */
 const MAX_ITEMS = 200_000;

@@ -31,6 +31,11 @@ import { sha256Digest } from "../util/digest.ts";
 export interface ImageBlobs extends BuiltImage {
   /** The blob file of `layers[index]`, checked against its digest (a damaged cached blob is rebuilt first). */
   layerFile(index: number): Promise<string>;
+  /**
+   * Small blobs kept beside the image, each named by an annotation of its index entries whose value is the blob's
+   * digest (layerpack's cache record). Index annotations leave the manifest, and so the image's digest, alone.
+   */
+  attachments?: { annotation: string; data: Buffer }[];
 }
 
 const LAYOUT_FILE = `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}`;
@@ -59,11 +64,11 @@ export function qualifiedName(repoTag: string): string {
   return repoTag.includes("/") ? `docker.io/${repoTag}` : `docker.io/library/${repoTag}`;
 }
 
-function indexEntries(image: BuiltImage, manifest: Buffer): Descriptor[] {
+function indexEntries(image: BuiltImage, manifest: Buffer, extra: Record<string, string> = {}): Descriptor[] {
   const d = manifestDescriptor(manifest);
   return image.repoTags.map((tag) => ({
     ...d,
-    annotations: { "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag },
+    annotations: { "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag, ...extra },
   }));
 }
 
@@ -229,11 +234,13 @@ async function addBlobs(dir: string, image: ImageBlobs, stamps: BlobStamps): Pro
     placeBlob(await image.layerFile(i), path.join(blobs, hexOf(layer.digest)));
     stamps.placed(blobs, layer.digest);
   }
-  for (const data of [image.config, manifest]) {
+  const extra: Record<string, string> = {};
+  for (const a of image.attachments ?? []) extra[a.annotation] = sha256(a.data);
+  for (const data of [image.config, manifest, ...(image.attachments ?? []).map((a) => a.data)]) {
     const target = path.join(blobs, hexOf(sha256(data)));
     if (!hasBytes(target, data)) writeBlobData(target, data);
   }
-  return indexEntries(image, manifest);
+  return indexEntries(image, manifest, extra);
 }
 
 // An existing index.json is not ours: an entry may be anything.

@@ -17,7 +17,7 @@ import type { PushResult } from "../registry/push.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { attachArtifact } from "../oci/referrers.ts";
 import { parseReference } from "../registry/reference.ts";
-import { CACHE_ARTIFACT_TYPE, makeRecord, recordBytes } from "../cache/record.ts";
+import { CACHE_ARTIFACT_TYPE, CACHE_RECORD_ANNOTATION, makeRecord, recordBytes } from "../cache/record.ts";
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
 import { sha256Hex } from "../util/digest.ts";
@@ -107,10 +107,13 @@ async function buildRemote(run: CachedRun, job: Job, remote: CachedLayer): Promi
   return built;
 }
 
+/** The cache record of this build's own layers (the base's are keyed by digest and described by the base). */
+const buildRecord = (run: CachedRun) => makeRecord(run.p.jobs.filter((j) => !j.base).map((j) => ({ key: j.key, layer: run.blobs.get(j.index)! })));
+
 /** Pushes the cache record of this build's layers beside the image; a failure is a warning (the image is pushed). */
 async function publishRecord(run: CachedRun, manifest: { digest: string; size: number }): Promise<void> {
   const { p, input } = run;
-  const record = makeRecord(p.jobs.filter((j) => !j.base).map((j) => ({ key: j.key, layer: run.blobs.get(j.index)! })));
+  const record = buildRecord(run);
   const ref = parseReference(p.output);
   try {
     const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(p.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}) });
@@ -181,7 +184,11 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   };
   const withFiles: ImageBlobs & { manifest: Buffer; manifestMediaType: string } = { ...image, layerFile, manifest: ociManifest(image), manifestMediaType: OCI_MEDIA_TYPES.manifest };
   let push: PushResult | undefined;
-  if (format === "oci-layout") await writeOciLayout(withFiles, p.output, stampPath(cache, p.output, "blobs.json"));
+  if (format === "oci-layout") {
+    // The layout keeps this build's cache record beside the image, so it can be a cache source (`oci:DIR`).
+    const attachments = p.spec.cache.publish ? [{ annotation: CACHE_RECORD_ANNOTATION, data: recordBytes(buildRecord(run)) }] : [];
+    await writeOciLayout({ ...withFiles, attachments }, p.output, stampPath(cache, p.output, "blobs.json"));
+  }
   else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
   else {
     const { pushToRegistry } = await import("../registry/output.ts"); // the registry client only for pushes

@@ -6,20 +6,23 @@
  * other outputs. A source that cannot be read is a warning: the layer is built as if it had no record.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { createGunzip } from "node:zlib";
 import * as zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Readable, Writable } from "node:stream";
 import type { LayerCache, CachedLayer } from "../cache/cache.ts";
-import { CACHE_ARTIFACT_TYPE, MAX_RECORD_BYTES, parseRecord, type LayerRecord } from "../cache/record.ts";
+import { CACHE_ARTIFACT_TYPE, CACHE_RECORD_ANNOTATION, MAX_RECORD_BYTES, parseRecord, type LayerRecord } from "../cache/record.ts";
+import { MAX_DOCUMENT, readRegular } from "../oci/blob-file.ts";
+import type { Image } from "../oci/image.ts";
 import { parseImageName } from "../oci/name.ts";
 import { openImage } from "../oci/read.ts";
 import { verifying } from "../oci/verify.ts";
 import type { Platform } from "../oci/platform.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { findReferrers, readArtifact } from "../oci/referrers.ts";
-import { formatReference, type Reference } from "../registry/reference.ts";
+import { formatReference } from "../registry/reference.ts";
 import { recordFacts, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput } from "./build.ts";
 
@@ -32,12 +35,14 @@ export interface CacheSourceOptions {
   quiet?: ReadonlySet<string>;
 }
 
-/** Where a record's blobs can be had. */
+/** Where a record's blobs can be had: a registry repository, or an OCI layout (registry undefined). */
 interface Source {
   name: string;
-  registry: string;
-  repository: string;
-  client: RegistryClient;
+  registry?: string;
+  repository?: string;
+  client?: RegistryClient;
+  /** The blob's bytes, checked against its digest as they stream. */
+  open(record: LayerRecord): Promise<Readable>;
 }
 
 export interface RemoteHit {
@@ -66,8 +71,10 @@ export class RemoteCache {
 
   /** Whether the hit's blob is in its repository with the size the record gives (garbage collection may have taken it). */
   async present(hit: RemoteHit): Promise<boolean> {
+    const client = hit.source.client;
+    if (!client) return false;
     try {
-      const res = await hit.source.client.request("HEAD", hit.source.client.repoUrl(`blobs/${hit.record.digest}`), { expect: [200, 404] });
+      const res = await client.request("HEAD", client.repoUrl(`blobs/${hit.record.digest}`), { expect: [200, 404] });
       await res.body?.cancel();
       const length = res.headers.get("content-length");
       return res.status === 200 && (length === null || Number(length) === hit.record.size);
@@ -85,10 +92,7 @@ export class RemoteCache {
     const { record, source } = hit;
     const temp = cache.tempPath(`remote-${record.digest.slice(7, 19)}`);
     try {
-      const res = await source.client.request("GET", source.client.repoUrl(`blobs/${record.digest}`), { expect: [200] });
-      if (!res.body) throw new Error("no body");
-      const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream).pipe(verifying(record, `${source.name}: blob ${record.digest}`));
-      await pipeline(body, fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));
+      await pipeline(await source.open(record), fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));
       // The digest is checked; the diff_id (what the image config will say) is checked from the local copy.
       const diff = createHash("sha256");
       const unpack = record.mediaType.endsWith("+gzip") ? [createGunzip()] : record.mediaType.endsWith("+zstd") ? [zlib.createZstdDecompress()] : [];
@@ -105,10 +109,46 @@ export class RemoteCache {
   }
 }
 
-function registryOf(name: string, opts: CacheSourceOptions): Reference | undefined {
+/** The records kept in an OCI layout: a blob its index entries name by CACHE_RECORD_ANNOTATION. */
+function layoutRecords(dir: string, manifestDigest: string): Buffer | undefined {
+  const index = readRegular(path.join(dir, "index.json"), "index.json", { max: MAX_DOCUMENT });
+  if (!index) return undefined;
+  const entries = (JSON.parse(index.toString("utf8")) as { manifests?: unknown }).manifests;
+  const named = (Array.isArray(entries) ? entries : [])
+    .filter((d): d is { digest: string; annotations: Record<string, unknown> } => typeof d === "object" && d !== null && d.digest === manifestDigest && typeof d.annotations === "object" && d.annotations !== null)
+    .map((d) => d.annotations[CACHE_RECORD_ANNOTATION])
+    .find((v): v is string => typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v));
+  if (!named) return undefined;
+  return readRegular(path.join(dir, "blobs", "sha256", named.slice(7)), "the cache record", { max: MAX_RECORD_BYTES, digest: named });
+}
+
+async function openSource(name: string, opts: CacheSourceOptions): Promise<{ source: Source; records: LayerRecord[]; image: Image } | undefined> {
   const parsed = parseImageName(name, { cwd: opts.cwd });
-  if (parsed.transport === "registry") return parsed.reference;
-  return undefined;
+  const read = { ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
+  if (parsed.transport === "oci") {
+    const image = await openImage(parsed, read);
+    if (!image.manifestDigest) return undefined;
+    const data = layoutRecords(parsed.path, image.manifestDigest);
+    const open = async (r: LayerRecord) => image.layers.find((l) => l.digest === r.digest)!.open();
+    return { source: { name, open }, records: data ? parseRecord(data, `${name}: the cache record`).layers : [], image };
+  }
+  if (parsed.transport !== "registry") throw new Error("a cache source is a registry image (docker://HOST/NAME[:TAG]) or an OCI layout (oci:DIR[:REF])");
+  const ref = parsed.reference;
+  const image = await openImage(parsed, read);
+  if (!image.manifestDigest) return undefined;
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}) });
+  const shown = formatReference(ref);
+  const open = async (r: LayerRecord) => {
+    const res = await client.request("GET", client.repoUrl(`blobs/${r.digest}`), { expect: [200] });
+    if (!res.body) throw new Error(`no body for blob ${r.digest}`);
+    return Readable.fromWeb(res.body as import("node:stream/web").ReadableStream).pipe(verifying(r, `${shown}: blob ${r.digest}`));
+  };
+  const records: LayerRecord[] = [];
+  for (const artifact of await findReferrers(client, image.manifestDigest, CACHE_ARTIFACT_TYPE)) {
+    const data = await readArtifact(client, artifact, { subject: image.manifestDigest, blobType: CACHE_ARTIFACT_TYPE, maxBytes: MAX_RECORD_BYTES });
+    if (data) records.push(...parseRecord(data, `${shown}@${artifact.digest}`).layers);
+  }
+  return { source: { name: shown, registry: ref.registry, repository: ref.repository, client, open }, records, image };
 }
 
 /** Reads the cache records of every source; failures become warnings (quiet ones are skipped silently). */
@@ -116,17 +156,9 @@ export async function loadCacheSources(names: readonly string[], opts: CacheSour
   const cache = new RemoteCache();
   for (const name of [...new Set(names)]) {
     try {
-      const ref = registryOf(name, opts);
-      if (!ref) throw new Error("only registry images (docker://HOST/NAME[:TAG]) can be cache sources");
-      const image = await openImage({ transport: "registry", reference: ref, text: name }, { ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.platform ? { platform: opts.platform } : {}) });
-      if (!image.manifestDigest) continue;
-      const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}) });
-      const source: Source = { name: formatReference(ref), registry: ref.registry, repository: ref.repository, client };
-      const records: LayerRecord[] = [];
-      for (const artifact of await findReferrers(client, image.manifestDigest, CACHE_ARTIFACT_TYPE)) {
-        const data = await readArtifact(client, artifact, { subject: image.manifestDigest, blobType: CACHE_ARTIFACT_TYPE, maxBytes: MAX_RECORD_BYTES });
-        if (data) records.push(...parseRecord(data, `${source.name}@${artifact.digest}`).layers);
-      }
+      const opened = await openSource(name, opts);
+      if (!opened) continue;
+      const { source, records, image } = opened;
       // A record is trusted only for layers the image itself has: the same digest and diff_id.
       const own = new Set(image.layers.map((l) => `${l.digest} ${l.diffId ?? ""}`));
       cache.add(source, records.filter((r) => own.has(`${r.digest} ${r.diffId}`)));
@@ -184,8 +216,8 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
     if (p.wantNar && !nar) continue;
     const { key: _key, ...record } = hit.record;
     let layer: CachedLayer | undefined;
-    if (run.registry === hit.source.registry) {
-      if (await remote.present(hit)) layer = { ...record, file: "", remote: { registry: hit.source.registry, repository: hit.source.repository } };
+    if (hit.source.registry !== undefined && run.registry === hit.source.registry) {
+      if (await remote.present(hit)) layer = { ...record, file: "", remote: { registry: hit.source.registry, repository: hit.source.repository! } };
     } else {
       layer = await remote.fetchInto(cache, job.key, hit);
     }

@@ -105,6 +105,18 @@ describe.runIf(requireTool("skopeo") && requireTool("docker-registry"))("the reg
     await skopeo(["copy", "--src-tls-verify=false", `docker://${reg.host}/team/lost:1`, `oci:${path.join(dir, "lost-copy")}:x`]);
   });
 
+  it("an OCI layout keeps its build's record and is a cache source the same way", async () => {
+    const layout = path.join(dir, "lay");
+    const first = await runner("l1", { name: "cached", output: `{ format: oci-layout, path: ./lay }` });
+    expect(first.stats.rebuilt).toBe(first.layers.length);
+    // Still one image in the layout: tools that take oci:DIR without a ref keep working.
+    expect(JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8")).manifests).toHaveLength(1);
+    expect(JSON.parse(await skopeo(["inspect", `oci:${layout}`])).Digest).toMatch(/^sha256:/);
+    const second = await runner("l2", { name: "cached", output: `{ path: ./from-layout.tar }`, cacheFrom: [`oci:${layout}:cached:1`], extra: `paths: [{ path: /etc/l, type: file, content: "l" }]` });
+    expect(second.stats.rebuilt).toBe(1);
+    expect(second.stats.remote).toBe(second.layers.length - 1);
+  });
+
   it("two runners pushing sibling images to one repository at once both succeed", async () => {
     const [x, y] = await Promise.all([
       runner("x", { name: "sib", output: registryOut("team/sib:x"), extra: `paths: [{ path: /etc/x, type: file, content: "x" }]` }),
