@@ -28,6 +28,7 @@ export const buildCommand: Command = {
     const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
     const { closure, plan, configDir, inputs } = loaded;
     const toStdout = loaded.spec.output.path === "-";
+    if (toStdout && loaded.spec.sbom !== undefined) throw new UsageError("-o -: sbom: writes its files beside the archive, and standard output has no beside; give -o FILE");
     if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.
     const temp = toStdout ? path.join(os.tmpdir(), `${tempName("layerpack-stdout")}.tar`) : undefined;

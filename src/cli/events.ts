@@ -23,6 +23,7 @@ export function buildDone(result: BuildResult, seconds: number): JsonEvent {
     layers: result.layers,
     ...result.stats,
     ...(result.push ? { push: result.push } : {}),
+    ...(result.sbomFiles?.length ? { sbomFiles: result.sbomFiles } : {}),
     ...(result.warnings?.length ? { warnings: result.warnings } : {}),
     seconds: Number(seconds.toFixed(3)),
   };

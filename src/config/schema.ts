@@ -256,6 +256,10 @@ export const imageSpecSchema = z
     database: databaseSchema.default(false).describe("register the closure in a store database (db.sqlite) in the image"),
     accounts: accountsSchema.optional().describe("/etc/passwd and /etc/group, merged with the root system's"),
     perms: z.array(permSchema).default([]).describe("ownership and mode of matching entries in any layer"),
+    sbom: z
+      .union([z.enum(["spdx", "cyclonedx"]), z.array(z.enum(["spdx", "cyclonedx"])).min(1)])
+      .optional()
+      .describe("SBOM of the closure, SPDX 2.3 and/or CycloneDX 1.6 JSON: files beside a docker archive (<output>.spdx.json, .cdx.json), artifacts with the image as subject in OCI layouts, archives and registries"),
     cache: z
       .strictObject({
         from: z

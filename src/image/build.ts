@@ -26,6 +26,7 @@ import { specPlatform } from "../oci/platform.ts";
 import { imageRepoTags, attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { dockerOutput, ociOutput, upToDateFile, writeStamp, type CachedRun } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
+import { sbomDocuments, sbomFormats, writeSbomFiles } from "./sbom-output.ts";
 import { cacheSourceNames, loadCacheSources, reuseFromSources, type RemoteCache } from "./remote-cache.ts";
 import { parseReference } from "../registry/reference.ts";
 import { tempName } from "../util/temp.ts";
@@ -86,6 +87,8 @@ export interface BuildResult {
   push?: PushResult;
   /** The image as a value (src/oci/image.ts), for writeImage to send elsewhere without building again. */
   image: Image;
+  /** SBOM files written beside a docker archive (`sbom:`); other outputs carry them as artifacts. */
+  sbomFiles?: string[];
   /** Problems that did not stop the build (e.g. a `perms` glob that matched nothing), for the caller to show. */
   warnings?: string[];
 }
@@ -258,7 +261,11 @@ async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions
 
 export async function buildImage(input: BuildInput): Promise<BuildResult> {
   const p = prepare(input);
-  const result = await buildPrepared(input, p);
+  let result = await buildPrepared(input, p);
+  if (p.spec.output.format === "docker-archive" && sbomFormats(p.spec).length > 0) {
+    const image = { config: result.image.configBytes(), configDigest: result.imageId, repoTags: result.repoTags, repoTag: result.repoTag, layers: result.layers };
+    result = { ...result, sbomFiles: await writeSbomFiles(result.output, sbomDocuments(p, image)) };
+  }
   const warnings = [...p.warnings, ...unmatchedPermsWarnings(input.spec.perms ?? [], p.permsMatched)];
   return warnings.length > 0 ? { ...result, warnings } : result;
 }

@@ -196,6 +196,8 @@ export function prepare(input: BuildInput): Prepared {
     jobs: [],
     warnings: [],
   };
+  // An SBOM gives every item's NAR hash: cache hits must know them too.
+  p.wantNar = spec.sbom !== undefined;
   p.jobs = plan.layers.map((layer, index): Job => {
     const content = layerContent(layer, closure);
     const generates = content.entries.some((e) => e.type === "file" && e.generated !== undefined);

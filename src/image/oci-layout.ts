@@ -36,6 +36,28 @@ export interface ImageBlobs extends BuiltImage {
    * digest (layerpack's cache record). Index annotations leave the manifest, and so the image's digest, alone.
    */
   attachments?: { annotation: string; data: Buffer }[];
+  /** Artifacts about the image (SBOMs): listed in the index with their artifactType, the image as subject. */
+  artifacts?: ImageArtifact[];
+}
+
+/** An artifact ready to be stored: its manifest's bytes, its blobs (config `{}` and the document) and type. */
+export interface ImageArtifact {
+  artifactType: string;
+  manifest: Buffer;
+  blobs: Buffer[];
+}
+
+/** Index entries of artifacts name their subject, so an image replaced under its tags takes its artifacts along. */
+const SUBJECT_ANNOTATION = "dev.layerpack.subject";
+
+function artifactEntries(image: ImageBlobs, manifest: Buffer): Descriptor[] {
+  return (image.artifacts ?? []).map((a) => ({
+    mediaType: OCI_MEDIA_TYPES.manifest,
+    digest: sha256(a.manifest),
+    size: a.manifest.length,
+    artifactType: a.artifactType,
+    annotations: { [SUBJECT_ANNOTATION]: sha256(manifest) },
+  }));
 }
 
 const LAYOUT_FILE = `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}`;
@@ -236,11 +258,12 @@ async function addBlobs(dir: string, image: ImageBlobs, stamps: BlobStamps): Pro
   }
   const extra: Record<string, string> = {};
   for (const a of image.attachments ?? []) extra[a.annotation] = sha256(a.data);
-  for (const data of [image.config, manifest, ...(image.attachments ?? []).map((a) => a.data)]) {
+  const artifacts = (image.artifacts ?? []).flatMap((a) => [...a.blobs, a.manifest]);
+  for (const data of [image.config, manifest, ...(image.attachments ?? []).map((a) => a.data), ...artifacts]) {
     const target = path.join(blobs, hexOf(sha256(data)));
     if (!hasBytes(target, data)) writeBlobData(target, data);
   }
-  return indexEntries(image, manifest, extra);
+  return [...indexEntries(image, manifest, extra), ...artifactEntries(image, manifest)];
 }
 
 // An existing index.json is not ours: an entry may be anything.
@@ -264,7 +287,12 @@ export async function writeOciLayout(image: ImageBlobs, dir: string, stampsFile?
   const entries = await addBlobs(dir, image, stamps);
   stamps.save();
   const ours = new Set(image.repoTags);
-  const kept = existing.manifests.filter((m) => !ours.has(refName(m) ?? ""));
+  const images = existing.manifests.filter((m) => !ours.has(refName(m) ?? "") && m?.annotations?.[SUBJECT_ANNOTATION] === undefined);
+  // Our artifacts stay while their image does (and are replaced by this write's own).
+  const live = new Set([...images, ...entries].map((m) => m?.digest));
+  const fresh = new Set(entries.map((m) => m.digest));
+  const artifacts = existing.manifests.filter((m) => m?.annotations?.[SUBJECT_ANNOTATION] !== undefined && live.has(m.annotations[SUBJECT_ANNOTATION]) && !fresh.has(m.digest));
+  const kept = [...images, ...artifacts];
   const indexFile = path.join(dir, "index.json");
   const temp = tempPathFor(indexFile);
   try {
@@ -281,7 +309,7 @@ export async function writeOciLayout(image: ImageBlobs, dir: string, stampsFile?
  * compared byte for byte, layers by stamp or else by hashing them (BlobStamps). Blobs found intact are stamped,
  * so a write that follows does not hash them again.
  */
-export function ociLayoutHas(dir: string, image: BuiltImage, stampsFile?: string): boolean {
+export function ociLayoutHas(dir: string, image: BuiltImage & Pick<ImageBlobs, "artifacts">, stampsFile?: string): boolean {
   let index: OciIndex | undefined;
   try {
     index = existingLayout(dir);
@@ -294,6 +322,7 @@ export function ociLayoutHas(dir: string, image: BuiltImage, stampsFile?: string
   for (const tag of image.repoTags) {
     if (!index.manifests.some((m) => refName(m) === tag && m?.digest === digest)) return false;
   }
+  for (const a of image.artifacts ?? []) if (!index.manifests.some((m) => m?.digest === sha256(a.manifest))) return false;
   const blobs = path.join(dir, "blobs", "sha256");
   if (!hasBytes(path.join(blobs, hexOf(digest)), manifest) || !hasBytes(path.join(blobs, hexOf(image.configDigest)), image.config)) return false;
   const stamps = new BlobStamps(stampsFile);
@@ -320,12 +349,17 @@ export async function writeOciArchive(image: ImageBlobs, file: string, mtime: nu
     const tar = new TarFileWriter(temp, mtime);
     try {
       tar.entry("oci-layout", Buffer.from(LAYOUT_FILE));
-      tar.entry("index.json", indexJson(indexEntries(image, manifest)));
+      tar.entry("index.json", indexJson([...indexEntries(image, manifest), ...artifactEntries(image, manifest)]));
       tar.directory("blobs");
       tar.directory("blobs/sha256");
       tar.entry(`blobs/sha256/${hexOf(image.configDigest)}`, image.config, 0o444);
       tar.entry(`blobs/sha256/${hexOf(sha256(manifest))}`, manifest, 0o444);
       const written = new Set<string>([image.configDigest, sha256(manifest)]);
+      for (const data of (image.artifacts ?? []).flatMap((a) => [...a.blobs, a.manifest])) {
+        const digest = sha256(data);
+        if (!written.has(digest)) tar.entry(`blobs/sha256/${hexOf(digest)}`, data, 0o444);
+        written.add(digest);
+      }
       for (let i = 0; i < image.layers.length; i++) {
         const layer = image.layers[i]!;
         if (written.has(layer.digest)) continue;

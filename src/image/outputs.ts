@@ -17,6 +17,7 @@ import type { PushResult } from "../registry/push.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { attachArtifact } from "../oci/referrers.ts";
 import { parseReference } from "../registry/reference.ts";
+import { sbomArtifacts, sbomDocuments, type SbomDocument } from "./sbom-output.ts";
 import { CACHE_ARTIFACT_TYPE, CACHE_RECORD_ANNOTATION, makeRecord, recordBytes } from "../cache/record.ts";
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
@@ -127,6 +128,16 @@ async function publishRecord(run: CachedRun, manifest: { digest: string; size: n
   }
 }
 
+/** Pushes each SBOM as a referrer of the image manifest; unlike the cache record, a failure fails the build. */
+async function pushSboms(run: CachedRun, docs: readonly SbomDocument[], manifest: { digest: string; size: number }): Promise<void> {
+  if (docs.length === 0) return;
+  const ref = parseReference(run.p.output);
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(run.p.spec.output.insecure ? { insecure: true } : {}), ...(run.input.env ? { env: run.input.env } : {}) });
+  for (const d of docs) {
+    await attachArtifact(client, { subject: { mediaType: OCI_MEDIA_TYPES.manifest, ...manifest }, artifactType: d.mediaType, blob: { data: d.data, mediaType: d.mediaType } });
+  }
+}
+
 /** Assembles a docker archive from cache blobs. */
 export async function dockerOutput(run: CachedRun, image: BuiltImage): Promise<void> {
   const { p, cache, blobs } = run;
@@ -163,7 +174,9 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
       where: (i) => (format === "oci-layout" ? { file: path.join(p.output, "blobs", "sha256", image.layers[i]!.digest.slice(7)) } : { file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 }),
     }),
   });
-  if (format === "oci-layout" && ociLayoutHas(p.output, image, stampPath(cache, p.output, "blobs.json"))) {
+  const sboms = sbomDocuments(p, image);
+  const artifacts = format === "registry" ? [] : sbomArtifacts(sboms, image);
+  if (format === "oci-layout" && ociLayoutHas(p.output, { ...image, artifacts }, stampPath(cache, p.output, "blobs.json"))) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
     return result();
@@ -182,7 +195,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
     blobs.set(index, blob);
     return blob.file;
   };
-  const withFiles: ImageBlobs & { manifest: Buffer; manifestMediaType: string } = { ...image, layerFile, manifest: ociManifest(image), manifestMediaType: OCI_MEDIA_TYPES.manifest };
+  const withFiles: ImageBlobs & { manifest: Buffer; manifestMediaType: string } = { ...image, layerFile, manifest: ociManifest(image), manifestMediaType: OCI_MEDIA_TYPES.manifest, artifacts };
   let push: PushResult | undefined;
   if (format === "oci-layout") {
     // The layout keeps this build's cache record beside the image, so it can be a cache source (`oci:DIR`).
@@ -196,6 +209,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
     const mounts = Object.fromEntries([...blobs.values()].filter((b) => b.remote).map((b) => [b.digest, b.remote!.repository]));
     push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent, mounts });
     if (p.spec.cache.publish) await publishRecord(run, { digest: push.digest, size: withFiles.manifest.length });
+    await pushSboms(run, sboms, { digest: push.digest, size: withFiles.manifest.length });
   }
   if (format === "oci-archive") writeStamp(cache, image, { output: p.output });
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });

@@ -35,7 +35,12 @@ describe("OCI image layout", () => {
     const index = readJson(path.join(layout(), "index.json"));
     expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
     expect(index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations)).toEqual(
-      ["test", "v1", "latest"].map((t) => ({ "org.opencontainers.image.ref.name": `hello:${t}`, "io.containerd.image.name": `docker.io/library/hello:${t}` })),
+      ["test", "v1", "latest"].map((t) => ({
+        "org.opencontainers.image.ref.name": `hello:${t}`,
+        "io.containerd.image.name": `docker.io/library/hello:${t}`,
+        // The build's cache record, kept in the layout so it can be a cache source.
+        "dev.layerpack.cache.record": expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      })),
     );
     const blobs = path.join(layout(), "blobs/sha256");
     for (const name of fs.readdirSync(blobs)) {
