@@ -256,6 +256,10 @@ export const imageSpecSchema = z
     database: databaseSchema.default(false).describe("register the closure in a store database (db.sqlite) in the image"),
     accounts: accountsSchema.optional().describe("/etc/passwd and /etc/group, merged with the root system's"),
     perms: z.array(permSchema).default([]).describe("ownership and mode of matching entries in any layer"),
+    annotations: z
+      .record(z.string().min(1), z.string())
+      .optional()
+      .describe("OCI annotations of the manifest and index entries, over the org.opencontainers.image.* ones layerpack sets (created, title, version, source, revision)"),
     sbom: z
       .union([z.enum(["spdx", "cyclonedx"]), z.array(z.enum(["spdx", "cyclonedx"])).min(1)])
       .optional()

@@ -54,6 +54,7 @@ export function builtImage(image: BuiltImage, at: BuiltImageSource): Image {
     config,
     configBytes: () => image.config,
     manifest: undefined,
+    ...(image.annotations ? { annotations: image.annotations } : {}),
     layers: image.layers.map((l, i) => {
       const at = where(i);
       return fileLayer(l, at.file, at.offset ?? 0);

@@ -18,6 +18,7 @@ import { writeLayer, type LayerContent, type LayerContext, type LayerWriteResult
 import { databaseFor, type NarFacts } from "../database/index.ts";
 import { imageUser } from "../plan/accounts.ts";
 import { layerKey } from "./layer-key.ts";
+import { imageAnnotations } from "./annotations.ts";
 import { checkOutputDir, collectStaleBeside } from "./atomic.ts";
 import { checkOutputPath, type OutputGuard } from "./output-guard.ts";
 import { rootSystemOptions } from "../store/root-system.ts";
@@ -137,6 +138,8 @@ export interface Prepared {
   jobs: Job[];
   /** The base image's config, when the plan has a base (attachBase). */
   baseConfig?: Record<string, unknown>;
+  /** Where CI variables for annotations are read (BuildInput.env, else process.env). */
+  env: Record<string, string | undefined>;
   /** Problems that did not stop the build (an unreachable cache source), for BuildResult.warnings. */
   warnings: string[];
 }
@@ -195,6 +198,7 @@ export function prepare(input: BuildInput): Prepared {
     mediaType: MEDIA_TYPES[spec.compression],
     jobs: [],
     warnings: [],
+    env: input.env ?? process.env,
   };
   // An SBOM gives every item's NAR hash: cache hits must know them too.
   p.wantNar = spec.sbom !== undefined;
@@ -222,7 +226,7 @@ export function finishImage(p: Prepared, plan: LayerPlan, layers: LayerDescripto
   const config = Buffer.from(canonicalJson(p.baseConfig ? onBase(made, p.baseConfig, p.spec) : made));
   const configDigest = sha256Digest(config);
   const repoTags = imageRepoTags(p.spec, plan);
-  return { config, configDigest, repoTags, layers, repoTag: repoTags[0]! };
+  return { config, configDigest, repoTags, layers, repoTag: repoTags[0]!, annotations: imageAnnotations(p.spec, p.created, p.env) };
 }
 
 /** The image's `name:tag`s: tag, then tags; without either, the plan's digest (planTag). */

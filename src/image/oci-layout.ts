@@ -65,12 +65,13 @@ const hexOf = (digest: string) => digest.slice("sha256:".length);
 const sha256 = sha256Digest;
 
 /** The image manifest bytes (canonical JSON, so the manifest digest is reproducible). */
-export function ociManifest(image: Pick<BuiltImage, "config" | "configDigest" | "layers">): Buffer {
+export function ociManifest(image: Pick<BuiltImage, "config" | "configDigest" | "layers" | "annotations">): Buffer {
   const manifest: OciManifest = {
     schemaVersion: 2,
     mediaType: OCI_MEDIA_TYPES.manifest,
     config: { mediaType: OCI_MEDIA_TYPES.config, digest: image.configDigest, size: image.config.length },
     layers: image.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    ...(image.annotations && Object.keys(image.annotations).length > 0 ? { annotations: image.annotations } : {}),
   };
   return Buffer.from(canonicalJson(manifest));
 }
@@ -90,7 +91,7 @@ function indexEntries(image: BuiltImage, manifest: Buffer, extra: Record<string,
   const d = manifestDescriptor(manifest);
   return image.repoTags.map((tag) => ({
     ...d,
-    annotations: { "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag, ...extra },
+    annotations: { ...(image.annotations ?? {}), "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag, ...extra },
   }));
 }
 

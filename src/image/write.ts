@@ -42,11 +42,15 @@ function blobsOf(image: Image, repoTags: string[], spool: string): ImageBlobs {
     if (l.diffId === undefined) throw new BuildError(`${image.source}: layer ${i + 1} has no diff_id in the config, so it cannot be written into another image`);
     return { digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType };
   });
+  const manifest = image.manifest as { annotations?: unknown } | undefined;
+  const fromManifest = typeof manifest?.annotations === "object" && manifest.annotations !== null ? (manifest.annotations as Record<string, string>) : undefined;
+  const annotations = image.annotations ?? fromManifest;
   return {
     config: image.configBytes(),
     configDigest: image.configDigest,
     layers,
     repoTags,
+    ...(annotations ? { annotations } : {}),
     async layerFile(i) {
       const layer = image.layers[i]!;
       if (isFileLayer(layer) && layer.offset === 0 && fs.existsSync(layer.file) && fs.statSync(layer.file).size === layer.size) return layer.file;

@@ -30,6 +30,8 @@ export interface Image {
   platforms?: string[];
   manifestDigest?: string;
   manifest: unknown;
+  /** The manifest's annotations (a build's own, or an OCI manifest's), kept when the image is written elsewhere. */
+  annotations?: Record<string, string>;
   configDigest: string;
   config: Record<string, unknown>;
   /** The config blob exactly as stored (its sha256 is configDigest): a copy must keep these bytes. */

@@ -61,5 +61,7 @@ export interface BuiltImage {
   layers: LayerDescriptor[];
   /** `name:tag` references. */
   repoTags: string[];
+  /** The manifest's annotations (and the layout index entries'), sorted. */
+  annotations?: Record<string, string>;
 }
 

@@ -38,6 +38,9 @@ describe("OCI image layout", () => {
       ["test", "v1", "latest"].map((t) => ({
         "org.opencontainers.image.ref.name": `hello:${t}`,
         "io.containerd.image.name": `docker.io/library/hello:${t}`,
+        "org.opencontainers.image.created": "1970-01-01T00:00:01Z",
+        "org.opencontainers.image.title": "hello",
+        "org.opencontainers.image.version": "test",
         // The build's cache record, kept in the layout so it can be a cache source.
         "dev.layerpack.cache.record": expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
       })),
