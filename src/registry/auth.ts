@@ -83,7 +83,8 @@ function fromEntry(entry: AuthEntry, source: string): Credentials | undefined {
  * Asks `docker-credential-<name>` for the registry's credentials; undefined when it has none. Its output (and error
  * output) may hold the secret, so no message quotes it.
  */
-function fromHelper(name: string, registry: string, file: string, env: Env): Credentials | undefined {
+function fromHelper(name: string, registry: string, where: { file: string; env: Env }): Credentials | undefined {
+  const { file, env } = where;
   const source = `${file} (credential helper docker-credential-${name})`;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new RegistryError(`${file}: credential helper name ${JSON.stringify(name)} is not a plain program name`);
   for (const server of [registry, `https://${registry}`]) {
@@ -128,7 +129,7 @@ export function findCredentials(registry: string, env: Env): Credentials | undef
     }
     const helper = docker ? authKeys(registry).map((k) => config.credHelpers?.[k]).find((h) => typeof h === "string") : undefined;
     if (helper !== undefined) {
-      const found = fromHelper(helper, registry, file, env);
+      const found = fromHelper(helper, registry, { file, env });
       if (found) return found;
     }
     for (const key of authKeys(registry)) {
@@ -137,7 +138,7 @@ export function findCredentials(registry: string, env: Env): Credentials | undef
       if (found) return found;
     }
     if (docker && typeof config.credsStore === "string" && config.credsStore !== "") {
-      const found = fromHelper(config.credsStore, registry, file, env);
+      const found = fromHelper(config.credsStore, registry, { file, env });
       if (found) return found;
     }
   }

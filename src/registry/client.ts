@@ -175,7 +175,9 @@ export class RegistryClient {
   }
 
   /** One fetch under the idle timeout, its answer's body guarded (timeout, `maxBytes`, broken connections). */
-  async #fetchGuarded(url: string | URL, init: globalThis.RequestInit & { duplex?: "half" }, method: string, maxBytes: number | undefined): Promise<Response> {
+  /** `init.method` names the request in messages; `maxBytes` bounds the answer's body. */
+  async #fetchGuarded(url: string | URL, init: globalThis.RequestInit & { duplex?: "half"; method: string }, maxBytes: number | undefined): Promise<Response> {
+    const method = init.method;
     const href = String(url);
     const where = this.#where(method, href);
     const timeout = `${TIMEOUT_ENV} sets the timeout, in seconds`;
@@ -207,7 +209,7 @@ export class RegistryClient {
     if (res.status === 401) {
       const header = res.headers.get("www-authenticate");
       const message = await describeBody(res, (t) => this.redact(t));
-      if (!header) throw this.#denied("GET", url, message);
+      if (!header) throw this.#denied("GET", url, { message });
       await this.#authenticate(parseChallenge(header), false, message);
       // Wrong credentials show up here, before any upload.
       await (await this.request("GET", url, { expect: [200] })).body?.cancel();
@@ -231,20 +233,21 @@ export class RegistryClient {
   }
 
   /** Sends one request, following redirects by hand (Authorization only to this registry's origin). */
-  async #send(method: string, url: string, headers: Record<string, string>, body: BodyInit | undefined, maxBytes: number | undefined): Promise<{ res: Response; from: string }> {
+  async #send(method: string, url: string, req: { headers: Record<string, string>; body: BodyInit | undefined; maxBytes: number | undefined }): Promise<{ res: Response; from: string }> {
+    const { headers, body, maxBytes } = req;
     let current = url;
     for (let hops = 0; hops < 6; hops++) {
       const h: Record<string, string> = { ...headers };
       if (this.#authorization && new URL(current).origin === this.origin) h.authorization = this.#authorization;
-      const init: globalThis.RequestInit & { duplex?: "half" } = { method, headers: h, redirect: "manual" };
+      const init: globalThis.RequestInit & { duplex?: "half"; method: string } = { method, headers: h, redirect: "manual" };
       if (body !== undefined) {
         init.body = body;
         init.duplex = "half";
       }
-      const res = await this.#fetchGuarded(current, init, method, maxBytes);
+      const res = await this.#fetchGuarded(current, init, maxBytes);
       if ([301, 302, 303, 307, 308].includes(res.status) && res.headers.get("location") && (method === "GET" || method === "HEAD")) {
         await res.body?.cancel();
-        current = resolveLocation(res, current, `${this.#where(method, url)}: following a redirect`, (t) => this.redact(t));
+        current = resolveLocation(res, current, { what: `${this.#where(method, url)}: following a redirect`, redact: (t) => this.redact(t) });
         continue;
       }
       return { res, from: current };
@@ -262,7 +265,7 @@ export class RegistryClient {
       try {
         const made = init.body?.();
         const headers = { ...init.headers, ...(made ? { "content-length": String(made.length) } : {}) };
-        ({ res, from } = await this.#send(method, url, headers, made?.body, maxBytes));
+        ({ res, from } = await this.#send(method, url, { headers, body: made?.body, maxBytes }));
       } catch (cause) {
         if (cause instanceof RegistryError) throw cause;
         const code = causeCode(cause);
@@ -283,14 +286,14 @@ export class RegistryClient {
         reauthenticated = true;
         const header = res.headers.get("www-authenticate");
         const message = await describeBody(res, (t) => this.redact(t));
-        if (!header) throw this.#denied(method, url, message);
+        if (!header) throw this.#denied(method, url, { message });
         await this.#authenticate(parseChallenge(header), false, message);
         attempt--;
         continue;
       }
       if (init.expect.includes(res.status)) return res;
       const message = await describeBody(res, (t) => this.redact(t));
-      if (res.status === 401 || res.status === 403) throw this.#denied(method, url, message, res.status);
+      if (res.status === 401 || res.status === 403) throw this.#denied(method, url, { message, status: res.status });
       const retryable = res.status >= 500 || res.status === 429;
       const err = this.#error(
         `registry ${this.registry} refused ${this.#where(method, url)}: ${res.status} ${res.statusText}${message ? `: ${message}` : ""}`,
@@ -301,7 +304,9 @@ export class RegistryClient {
     }
   }
 
-  #denied(method: string, url: string, message: string, status = 401): RequestError {
+  /** `what.status` defaults to 401. */
+  #denied(method: string, url: string, what: { message: string; status?: number }): RequestError {
+    const { message, status = 401 } = what;
     const hint = this.#credentials
       ? `the credentials from ${this.#credentials.source} were refused`
       : `no credentials found: set ${USER_ENV} and ${PASSWORD_ENV}, or log in (looked in ${credentialPlaces(this.#env)})`;
@@ -313,10 +318,10 @@ export class RegistryClient {
 
   async #authenticate(challenge: Challenge, refresh: boolean, message = ""): Promise<void> {
     // The same Basic credentials again would be refused again.
-    if (!refresh && challenge.scheme === "basic" && this.#authorization?.startsWith("Basic ")) throw this.#denied("GET", `${this.origin}/v2/`, message);
+    if (!refresh && challenge.scheme === "basic" && this.#authorization?.startsWith("Basic ")) throw this.#denied("GET", `${this.origin}/v2/`, { message });
     this.#challenge = challenge;
     if (challenge.scheme === "basic") {
-      if (!this.#credentials) throw this.#denied("GET", `${this.origin}/v2/`, message);
+      if (!this.#credentials) throw this.#denied("GET", `${this.origin}/v2/`, { message });
       this.#authorization = basicAuth(this.#credentials);
       return;
     }
@@ -339,11 +344,11 @@ export class RegistryClient {
       if (creds?.identityToken) {
         const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: creds.identityToken, client_id: "layerpack", scope: scopes.join(" ") });
         if (params.service) form.set("service", params.service);
-        res = await this.#fetchGuarded(realm, { method: "POST", body: form, redirect: "error" }, "POST", TOKEN_LIMIT);
+        res = await this.#fetchGuarded(realm, { method: "POST", body: form, redirect: "error" }, TOKEN_LIMIT);
       } else {
         if (params.service) realm.searchParams.set("service", params.service);
         for (const s of scopes) realm.searchParams.append("scope", s);
-        res = await this.#fetchGuarded(realm, { headers: creds ? { authorization: basicAuth(creds) } : {}, redirect: "error" }, "GET", TOKEN_LIMIT);
+        res = await this.#fetchGuarded(realm, { method: "GET", headers: creds ? { authorization: basicAuth(creds) } : {}, redirect: "error" }, TOKEN_LIMIT);
       }
     } catch (cause) {
       if (cause instanceof RegistryError) throw cause;
@@ -351,7 +356,7 @@ export class RegistryClient {
     }
     if (res.status !== 200) {
       const message = await describeBody(res, (t) => this.redact(t));
-      throw this.#denied("GET", realm.href, `token service answered ${res.status}${message ? `: ${message}` : ""}`, res.status);
+      throw this.#denied("GET", realm.href, { message: `token service answered ${res.status}${message ? `: ${message}` : ""}`, status: res.status });
     }
     const text = Buffer.from(await res.arrayBuffer()).toString("utf8");
     let body: { token?: unknown; access_token?: unknown } | null;
@@ -371,7 +376,8 @@ export class RegistryClient {
  * Resolves a `Location` header (possibly relative) against the request URL; only http(s) URLs are accepted.
  * `redact` cleans the message of an unacceptable one (the client's `redact`).
  */
-export function resolveLocation(res: Response, requestUrl: string, what: string, redact: (text: string) => string = (t) => t): string {
+export function resolveLocation(res: Response, requestUrl: string, how: { what: string; redact?: (text: string) => string }): string {
+  const { what, redact = (t: string) => t } = how;
   const location = res.headers.get("location");
   if (!location) throw new RequestError(`${what}: the registry sent no Location header`, { retryable: true });
   let url: URL | undefined;

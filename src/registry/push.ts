@@ -127,7 +127,7 @@ class Pusher {
     const res = await this.client.request("POST", url, { expect: [201, 202], body: () => ({ body: new Uint8Array(0), length: 0 }) });
     await res.body?.cancel();
     if (res.status === 201) return undefined;
-    return resolveLocation(res, url, `starting the upload of ${blob.digest} to ${this.#where}`, (t) => this.client.redact(t));
+    return resolveLocation(res, url, { what: `starting the upload of ${blob.digest} to ${this.#where}`, redact: (t) => this.client.redact(t) });
   }
 
   async upload(blob: Blob, location: string): Promise<void> {
@@ -155,7 +155,7 @@ class Pusher {
         retry: false,
       });
       await res.body?.cancel();
-      at = resolveLocation(res, at, `uploading ${blob.digest} to ${this.#where}`, (t) => this.client.redact(t));
+      at = resolveLocation(res, at, { what: `uploading ${blob.digest} to ${this.#where}`, redact: (t) => this.client.redact(t) });
     }
     return put(at, 0, 0);
   }
@@ -200,7 +200,8 @@ class Pusher {
   }
 
   /** Puts the manifest under `tag`; returns false when the tag already pointed at it (nothing sent). */
-  async putManifest(tag: string, manifest: Buffer, digest: string, mediaType: string): Promise<boolean> {
+  async putManifest(tag: string, doc: { manifest: Buffer; digest: string; mediaType: string }): Promise<boolean> {
+    const { manifest, digest, mediaType } = doc;
     const url = this.client.repoUrl(`manifests/${tag}`);
     const head = await this.client.request("HEAD", url, { headers: { accept: mediaType }, expect: [200, 404] });
     await head.body?.cancel();
@@ -244,7 +245,7 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
   const digest = sha256(manifest);
   const references: string[] = [];
   for (const tag of tags) {
-    const sent = await pusher.putManifest(tag, manifest, digest, image.manifestMediaType);
+    const sent = await pusher.putManifest(tag, { manifest, digest, mediaType: image.manifestMediaType });
     const reference = `${opts.ref.registry}/${opts.ref.repository}:${tag}`;
     references.push(reference);
     onEvent?.({ type: "manifest", reference, digest, unchanged: !sent });
