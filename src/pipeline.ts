@@ -10,7 +10,15 @@ import { previousPlanFor } from "./plan/plan-file.ts";
 import { memoPlan, planKey } from "./plan/memo.ts";
 import type { LayerCache } from "./cache/cache.ts";
 import { resolveBase } from "./image/base.ts";
+import type { PlatformBuild } from "./image/multi-platform.ts";
 import { specPlatform } from "./oci/platform.ts";
+import { platformSpecs } from "./config/platforms.ts";
+import { planPlatforms } from "./plan/platforms.ts";
+import { planFingerprint } from "./plan/fingerprint.ts";
+import { sha256Digest } from "./util/digest.ts";
+import { PlanError } from "./errors.ts";
+import type { ImageSpec } from "./config/schema.ts";
+import type { Closure } from "./store/types.ts";
 
 export interface PipelineOptions {
   cwd: string;
@@ -33,12 +41,35 @@ export async function loadResolve(o: PipelineOptions) {
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: o.output === "-" ? "-" : path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
   const scanMemo = cache?.scanMemo();
-  const closure = await resolveClosure(spec, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  // With platforms, the first platform's closure (loadResolvePlan resolves the others).
+  const closure = await resolveClosure(platformSpecs(spec)[0]!, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
   return { ...loaded, spec, closure };
 }
 
+export type { PlatformBuild };
+
+async function loadResolvePlanPlatforms(o: PipelineOptions, loaded: Awaited<ReturnType<typeof loadResolve>>) {
+  const { spec, closure: first, ...rest } = loaded;
+  const scanMemo = o.cache?.scanMemo();
+  const images: { spec: ImageSpec; closure: Closure }[] = [];
+  for (const [i, s] of platformSpecs(spec).entries()) {
+    images.push({ spec: s, closure: i === 0 ? first : await resolveClosure(s, { configDir: rest.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) }) });
+  }
+  const plan = planPlatforms(images);
+  const platforms: PlatformBuild[] = images.map((im, i) => ({ ...im, plan: plan.platforms![i]! }));
+  const inputs = [rest.path, ...rest.dependencies.filter((d) => d !== rest.path)];
+  // Every platform's fingerprint, in order: `check` fails when any of them moves.
+  const fingerprint = () => sha256Digest(JSON.stringify(platforms.map((pb) => planFingerprint(pb.spec, pb.closure))));
+  return { ...rest, spec, closure: images[0]!.closure, plan, previous: { missing: false } as ReturnType<typeof previousPlanFor>, inputs, platforms, fingerprint };
+}
+
 export async function loadResolvePlan(o: PipelineOptions) {
-  const { spec, closure, ...loaded } = await loadResolve(o);
+  const loadedAll = await loadResolve(o);
+  if (loadedAll.spec.platforms !== undefined) {
+    if (o.previous !== undefined || loadedAll.spec.layers.previous !== undefined) throw new PlanError("layers.previous (sticky plans) is not supported with platforms yet: the platforms' plans are made together, afresh");
+    return loadResolvePlanPlatforms(o, loadedAll);
+  }
+  const { spec, closure, ...loaded } = loadedAll;
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
@@ -51,5 +82,6 @@ export async function loadResolvePlan(o: PipelineOptions) {
   );
   // The files the build is configured from, the config first: an output may never replace one (BuildInput.inputs).
   const inputs = [loaded.path, ...loaded.dependencies.filter((d) => d !== loaded.path), ...(previous.file ? [previous.file] : [])];
-  return { ...loaded, spec, closure, plan, previous, inputs };
+  const fingerprint = () => planFingerprint(spec, closure, plan.base);
+  return { ...loaded, spec, closure, plan, previous, inputs, platforms: undefined as PlatformBuild[] | undefined, fingerprint };
 }

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildImage } from "../image/build.ts";
+import { buildResolved } from "../image/multi-platform.ts";
 import { tempName } from "../util/temp.ts";
 import { cacheSourcesOption, cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
@@ -37,7 +37,7 @@ export const buildCommand: Command = {
     const progress = new Progress(io, progressMode(io, values), { stdoutTaken: toStdout });
     progress.start();
     try {
-      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal });
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal }, loaded.platforms);
       for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
       if (temp) {
         await io.pipeOut(temp);

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { PlanError } from "../errors.ts";
 import { diffPlans } from "../plan/diff.ts";
 import { diffToText } from "../plan/diff-format.ts";
-import { planFingerprint } from "../plan/fingerprint.ts";
+import { formatPlatform } from "../oci/platform.ts";
 import { defaultPlanPath, readPlanFile } from "../plan/plan-file.ts";
 import { planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
@@ -48,7 +48,7 @@ updates the plan otherwise.`,
   options: { plan: { type: "string" }, previous: { type: "string" } },
   async run({ io, values, positionals }) {
     const previousArg = values.previous as string | undefined;
-    const { plan, spec, closure, configDir, path: configPath } = await loadAndPlan(io, positionals[0], { previous: previousArg });
+    const { plan, spec, configDir, path: configPath, fingerprint } = await loadAndPlan(io, positionals[0], { previous: previousArg });
     const file = typeof values.plan === "string" ? path.resolve(io.cwd, values.plan) : defaultPlanPath(configDir);
     const planShown = shown(io.cwd, file);
     const update = [
@@ -60,14 +60,18 @@ updates the plan otherwise.`,
     ].join(" ");
     if (!fs.existsSync(file)) throw new PlanError(`no plan file ${planShown}; write it with: ${update}`);
     const committed = readPlanFile(file, { shown: planShown, expectName: spec.name, configLabel: shown(io.cwd, configPath) });
-    const current: LayerPlan = { ...plan, fingerprint: planFingerprint(spec, closure, plan.base) };
+    const current: LayerPlan = { ...plan, fingerprint: fingerprint() };
     if (planToYaml(committed) === planToYaml(current)) {
       io.out(`${planShown} is up to date (${current.totals.layers} layers, ${current.totals.items} store items)\n`);
       return 0;
     }
-    const diff = diffPlans(committed, current, { old: planShown, new: "the current inputs" });
-    diff.notes.push(...otherChanges(committed, current));
-    io.out(diffToText(diff));
+    // With platforms, each platform's plan against its committed one.
+    const pairs = current.platforms ? current.platforms.map((p, i) => [committed.platforms?.[i] ?? { ...p, layers: [] }, p, ` (${formatPlatform(p.platform!)})`] as const) : [[committed, current, ""] as const];
+    for (const [old, neu, which] of pairs) {
+      const diff = diffPlans(old, neu, { old: `${planShown}${which}`, new: `the current inputs${which}` });
+      diff.notes.push(...otherChanges(old, neu));
+      io.out(diffToText(diff));
+    }
     io.err(`layerpack: ${planShown} is out of date; update it with:\n  ${update}\n`);
     return 1;
   },

@@ -1,6 +1,5 @@
 import * as path from "node:path";
 import { planFamily } from "../plan/family.ts";
-import { planFingerprint } from "../plan/fingerprint.ts";
 import { writePlanFile } from "../plan/plan-file.ts";
 import { planToJson, planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
@@ -24,9 +23,9 @@ export const planCommand: Command = {
   async run({ io, values, positionals }) {
     if (values.family) return runFamily(io, positionals, values);
     if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).join(" ")} (give several configs with --family)`);
-    const { plan, spec, closure, previous } = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
+    const { plan, previous, fingerprint } = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
-    return emit(io, values, { plan, fingerprint: () => planFingerprint(spec, closure, plan.base) });
+    return emit(io, values, { plan, fingerprint });
   },
 };
 

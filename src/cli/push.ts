@@ -1,4 +1,4 @@
-import { buildImage } from "../image/build.ts";
+import { buildResolved } from "../image/multi-platform.ts";
 import { parseReference } from "../registry/reference.ts";
 import { formatBytes } from "../util/format.ts";
 import { pushFrom } from "./push-from.ts";
@@ -62,7 +62,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
     const spec = { ...withTags(loaded.spec, values), output: { format: "registry" as const, ref, ...(insecure ? { insecure } : {}) } };
     const progress = new Progress(io, progressMode(io, values));
     progress.start();
-    const result = await buildImage({
+    const result = await buildResolved({
       spec,
       closure: loaded.closure,
       plan: loaded.plan,
@@ -74,7 +74,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       onEvent: progress.event,
       env: io.env,
       signal,
-    });
+    }, loaded.platforms);
     progress.summary(result);
     if (!values.json) for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
     return 0;

@@ -250,6 +250,19 @@ export const imageSpecSchema = z
     created: rfc3339.optional().describe("default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z"),
     architecture: z.string().min(1).optional().describe("default: this host's, in OCI names (amd64; arm64 with variant v8; ...)"),
     variant: z.string().min(1).optional().describe("CPU variant (v8 for arm64, v7 for arm); default: the host's when architecture is not given"),
+    platforms: z
+      .array(
+        z.strictObject({
+          os: z.string().min(1).optional().describe("default: the config's os"),
+          architecture: z.string().min(1).describe("in OCI names: amd64, arm64, arm, 386, ppc64le, s390x, riscv64"),
+          variant: z.string().min(1).optional(),
+          profile: z.string().min(1).optional().describe("this platform's profile (default: the config's)"),
+          roots: z.array(z.string().min(1)).min(1).optional().describe("this platform's roots (default: the config's)"),
+        }),
+      )
+      .min(2, "list at least two platforms (one platform: set architecture instead)")
+      .optional()
+      .describe("one image per platform, each from its own closure, joined in an OCI image index under the tags; items common to all share layers"),
     os: z.string().min(1).default("linux"),
     output: outputSchema.default({ format: "docker-archive" }).describe("where the image goes; default: a docker archive ./<name>.tar beside the config"),
     rootSystem: rootSystemSchema.optional().describe("a provisioned root file system added as its own layer (guix system image)"),
@@ -278,8 +291,25 @@ export const imageSpecSchema = z
   .superRefine((spec, ctx) => {
     // A NUL byte ends a C string: in a name, path, label or variable it would be cut or refused mid-build.
     for (const at of nulStrings(spec, [])) ctx.addIssue({ code: "custom", path: at, message: "must not contain a NUL byte (\\0)" });
-    if ((spec.profile === undefined) === (spec.roots === undefined)) {
+    if (spec.platforms === undefined && (spec.profile === undefined) === (spec.roots === undefined)) {
       ctx.addIssue({ code: "custom", path: spec.profile === undefined ? [] : ["roots"], message: "give exactly one of profile or roots" });
+    }
+    spec.platforms?.forEach((pl, i) => {
+      const profile = pl.profile ?? (pl.roots === undefined ? spec.profile : undefined);
+      const roots = pl.roots ?? (pl.profile === undefined ? spec.roots : undefined);
+      if ((profile === undefined) === (roots === undefined)) ctx.addIssue({ code: "custom", path: ["platforms", i], message: "give exactly one of profile or roots, here or in the config" });
+      const same = spec.platforms!.findIndex((o) => (o.os ?? spec.os) === (pl.os ?? spec.os) && o.architecture === pl.architecture && o.variant === pl.variant);
+      if (same !== i) ctx.addIssue({ code: "custom", path: ["platforms", i], message: `the same platform as platforms[${same}]` });
+    });
+    if (spec.platforms !== undefined) {
+      for (const key of ["architecture", "variant"] as const) {
+        if (spec[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "is given per platform when there are platforms" });
+      }
+      if (spec.output.format === "docker-archive" || spec.output.format === "oci-archive") {
+        ctx.addIssue({ code: "custom", path: ["output", "format"], message: `${spec.output.format} holds one image; platforms need an image index: use oci-layout or registry` });
+      }
+      if (spec.base !== undefined) ctx.addIssue({ code: "custom", path: ["base"], message: "a base image with platforms is not supported yet" });
+      if (spec.rootSystem !== undefined) ctx.addIssue({ code: "custom", path: ["rootSystem"], message: "a root system is one machine's: not with platforms" });
     }
     if (spec.entrypoint && !spec.entrypoint.startsWith("/") && spec.profile === undefined) {
       ctx.addIssue({ code: "custom", path: ["entrypoint"], message: "must be absolute when there is no profile" });

@@ -59,6 +59,9 @@ export interface BuildInput {
   env?: Record<string, string | undefined>;
   /** Cache sources besides the config's `cache.from` (image/remote-cache.ts); false: none at all, not even those. */
   cacheFrom?: string[] | false;
+  /** One platform's image of a multi-platform build (image/multi-platform.ts): pushed by digest, or its blobs
+   * added to the layout, but no tag or ref name points at it. */
+  untagged?: boolean;
 }
 
 export interface BuildStats {
@@ -87,6 +90,8 @@ export interface BuildResult {
   push?: PushResult;
   /** The image as a value (src/oci/image.ts), for writeImage to send elsewhere without building again. */
   image: Image;
+  /** A multi-platform build (image/multi-platform.ts): each platform's image; imageId is then the index's digest. */
+  platforms?: { platform: { os: string; architecture: string; variant?: string }; imageId: string; layers: LayerDescriptor[] }[];
   /** SBOM files written beside a docker archive (`sbom:`); other outputs carry them as artifacts. */
   sbomFiles?: string[];
   /** Problems that did not stop the build (e.g. a `perms` glob that matched nothing), for the caller to show. */

@@ -16,7 +16,8 @@ import { fileHasDigest, ociLayoutHas, ociManifest, writeOciArchive, writeOciLayo
 import type { PushResult } from "../registry/push.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { attachArtifact } from "../oci/referrers.ts";
-import { parseReference } from "../registry/reference.ts";
+import { formatReference, parseReference } from "../registry/reference.ts";
+import { sha256Digest } from "../util/digest.ts";
 import { sbomArtifacts, sbomDocuments, type SbomDocument } from "./sbom-output.ts";
 import { CACHE_ARTIFACT_TYPE, CACHE_RECORD_ANNOTATION, makeRecord, recordBytes } from "../cache/record.ts";
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
@@ -128,6 +129,12 @@ async function publishRecord(run: CachedRun, manifest: { digest: string; size: n
   }
 }
 
+/** A push by the manifest's digest alone (the reference without its tag): the index is tagged afterwards. */
+function untaggedPush(output: CachedRun["p"]["spec"]["output"], manifest: Buffer) {
+  const { tag: _tag, ...ref } = parseReference(output.ref!);
+  return { output: { ...output, ref: formatReference(ref) }, tags: [sha256Digest(manifest)] };
+}
+
 /** Pushes each SBOM as a referrer of the image manifest; unlike the cache record, a failure fails the build. */
 async function pushSboms(run: CachedRun, docs: readonly SbomDocument[], manifest: { digest: string; size: number }): Promise<void> {
   if (docs.length === 0) return;
@@ -200,14 +207,17 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   if (format === "oci-layout") {
     // The layout keeps this build's cache record beside the image, so it can be a cache source (`oci:DIR`).
     const attachments = p.spec.cache.publish ? [{ annotation: CACHE_RECORD_ANNOTATION, data: recordBytes(buildRecord(run)) }] : [];
-    await writeOciLayout({ ...withFiles, attachments }, p.output, stampPath(cache, p.output, "blobs.json"));
+    // A platform's image of a multi-platform build: its blobs only; the index goes under the tags (multi-platform.ts).
+    const tagged = input.untagged ? { ...withFiles, repoTags: [] } : withFiles;
+    await writeOciLayout({ ...tagged, attachments }, p.output, stampPath(cache, p.output, "blobs.json"));
   }
   else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
   else {
     const { pushToRegistry } = await import("../registry/output.ts"); // the registry client only for pushes
     // Layers a cache source holds in another repository of this registry are mounted from there.
     const mounts = Object.fromEntries([...blobs.values()].filter((b) => b.remote).map((b) => [b.digest, b.remote!.repository]));
-    push = await pushToRegistry(withFiles, p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent, mounts });
+    const byDigest = input.untagged ? untaggedPush(p.spec.output, withFiles.manifest) : undefined;
+    push = await pushToRegistry(withFiles, byDigest?.output ?? p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent, mounts, ...(byDigest ? { tags: byDigest.tags } : {}) });
     if (p.spec.cache.publish) await publishRecord(run, { digest: push.digest, size: withFiles.manifest.length });
     await pushSboms(run, sboms, { digest: push.digest, size: withFiles.manifest.length });
   }

@@ -60,6 +60,7 @@ function canonicalPlan(p: LayerPlan): LayerPlan {
       : {}),
     totals: { items: p.totals.items, bytes: p.totals.bytes, layers: p.totals.layers },
     layers: p.layers.map(canonicalLayer),
+    ...(p.platforms !== undefined ? { platforms: p.platforms.map(canonicalPlan) } : {}),
   };
 }
 
@@ -71,7 +72,8 @@ export function planToYaml(plan: LayerPlan): string {
   const doc = new YAML.Document(canonicalPlan(plan));
   const t = plan.totals;
   const on = plan.base ? ` on the ${plan.base.layers.length} layers of the base image ${plan.base.image}` : "";
-  doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${t.layers} layers${on}, ${t.items} store items, ${t.bytes} bytes (bottom layer first)`;
+  const per = plan.platforms ? ` for ${plan.platforms.length} platforms (each one's plan under platforms)` : "";
+  doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${t.layers} layers${per}${on}, ${t.items} store items, ${t.bytes} bytes (bottom layer first)`;
   return doc.toString({ lineWidth: 0, indent: 2, indentSeq: true });
 }
 

@@ -72,7 +72,7 @@ export const planBaseSchema = z.strictObject({
   items: z.array(z.string()),
 });
 
-export const layerPlanSchema = z.strictObject({
+const onePlatformPlanSchema = z.strictObject({
   version: z.literal(1),
   name: z.string(),
   storeDir: z.string(),
@@ -90,6 +90,12 @@ export const layerPlanSchema = z.strictObject({
   /** Store layers in image order (bottom first), then the root-system layer if any, the customisation layer last. */
   layers: z.array(z.discriminatedUnion("kind", [storeLayerSchema, rootSystemLayerSchema, customLayerSchema])),
   totals: z.strictObject({ items: z.number().int(), bytes: z.number().int(), layers: z.number().int() }),
+});
+
+/** A plan, or with `platforms:` in the config, the plans of every platform in `platforms` (the outer plan's own
+ * layers are then empty and its totals are those of the union of the closures). */
+export const layerPlanSchema = onePlatformPlanSchema.extend({
+  platforms: z.array(onePlatformPlanSchema).min(2).optional(),
 });
 
 export type PlanItem = z.infer<typeof planItemSchema>;

@@ -17,6 +17,8 @@ export interface RegistryOutputOptions {
   cacheDir?: string;
   concurrency?: number;
   onEvent?: (e: PushEvent) => void;
+  /** Manifest references to push under instead of the image's tags (a digest: pushed by digest only). */
+  tags?: string[];
   /** Blobs known to be in another repository of this registry (a cache source's), by digest: mounted from there. */
   mounts?: Record<string, string>;
 }
@@ -72,7 +74,7 @@ export async function pushToRegistry(image: PushImage & { repoTags: string[] }, 
   try {
     return await pushImage(image, {
       ref,
-      tags: tagsOf(image.repoTags),
+      tags: opts.tags ?? tagsOf(image.repoTags),
       ...(output.insecure ? { insecure: true } : {}),
       ...(opts.env ? { env: opts.env } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),

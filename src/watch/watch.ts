@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { watch as chokidarWatch, type FSWatcher } from "chokidar";
 import { loadResolvePlan } from "../pipeline.ts";
 import { SEARCH_PLACES } from "../config/load.ts";
-import { buildImage, type BuildResult } from "../image/build.ts";
+import type { BuildResult } from "../image/build.ts";
+import { buildResolved } from "../image/multi-platform.ts";
 import type { LayerCache } from "../cache/cache.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import { hostPath } from "../store/path.ts";
@@ -143,11 +144,11 @@ export class Watcher {
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
     try {
-      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs } = await loadResolvePlan(o);
+      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs, platforms } = await loadResolvePlan(o);
       watch = watchedPaths(config, configDir, { files: [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure });
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
-      const result = await buildImage({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal });
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal }, platforms);
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {

@@ -1,0 +1,115 @@
+/**
+ * `platforms:` builds: each platform's image is built as usual but left untagged (pushed by digest, or its blobs
+ * added to the layout), then an OCI image index naming each image with its platform goes under the tags — so a
+ * reader never sees a tag pointing at one platform's image alone. Items the platforms share lie in the same
+ * layers (plan/platforms.ts), so those blobs are stored and pushed once.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BuildError } from "../errors.ts";
+import type { ImageSpec } from "../config/schema.ts";
+import type { Closure } from "../store/types.ts";
+import type { LayerPlan } from "../plan/types.ts";
+import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "../oci/types.ts";
+import { specPlatform } from "../oci/platform.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { formatReference, parseReference } from "../registry/reference.ts";
+import { sha256Digest } from "../util/digest.ts";
+import { canonicalJson } from "./config.ts";
+import { buildImage, type BuildInput, type BuildResult } from "./build.ts";
+import { ociManifest, qualifiedName } from "./oci-layout.ts";
+import { imageRepoTags } from "./jobs.ts";
+import { tempPathFor } from "./atomic.ts";
+
+/** Each platform's spec, closure and plan (`platforms:` in the config), planned together (plan/platforms.ts). */
+export interface PlatformBuild {
+  spec: ImageSpec;
+  closure: Closure;
+  plan: LayerPlan;
+}
+
+export type PlatformsInput = Omit<BuildInput, "spec" | "closure" | "plan" | "untagged"> & { spec: BuildInput["spec"]; platforms: PlatformBuild[] };
+
+/** The index of the platforms' images, canonical JSON (reproducible). */
+function indexBytes(results: readonly { result: BuildResult; build: PlatformBuild }[], annotations: Record<string, string> | undefined): Buffer {
+  const manifests: Descriptor[] = results.map(({ result, build }) => {
+    const manifest = ociManifest({ config: result.image.configBytes(), configDigest: result.imageId, layers: result.layers, ...(result.image.annotations ? { annotations: result.image.annotations } : {}) });
+    const platform = specPlatform(build.spec);
+    return { mediaType: OCI_MEDIA_TYPES.manifest, digest: sha256Digest(manifest), size: manifest.length, platform: { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) } } as Descriptor;
+  });
+  const index: OciIndex = { schemaVersion: 2, mediaType: OCI_MEDIA_TYPES.index, manifests, ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}) };
+  return Buffer.from(canonicalJson(index));
+}
+
+/** The layout's index.json with the tags pointing at the image index; entries of other images kept. */
+function tagLayout(dir: string, index: Buffer, repoTags: readonly string[]): void {
+  const digest = sha256Digest(index);
+  const blob = path.join(dir, "blobs", "sha256", digest.slice(7));
+  if (!fs.existsSync(blob)) fs.writeFileSync(blob, index, { mode: 0o444 });
+  const file = path.join(dir, "index.json");
+  const current = JSON.parse(fs.readFileSync(file, "utf8")) as OciIndex;
+  const ours = new Set(repoTags);
+  const kept = current.manifests.filter((m) => !ours.has(m?.annotations?.["org.opencontainers.image.ref.name"] ?? ""));
+  const entries = repoTags.map((tag) => ({ mediaType: OCI_MEDIA_TYPES.index, digest, size: index.length, annotations: { "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag } }));
+  const temp = tempPathFor(file);
+  fs.writeFileSync(temp, canonicalJson({ ...current, manifests: [...kept, ...entries] }));
+  fs.renameSync(temp, file);
+}
+
+async function tagRegistry(input: PlatformsInput, index: Buffer, tags: readonly string[]): Promise<string[]> {
+  const { tag: _tag, ...ref } = parseReference(input.spec.output.ref!);
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(input.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}) });
+  const references: string[] = [];
+  for (const tag of tags) {
+    const res = await client.request("PUT", client.repoUrl(`manifests/${tag}`), { headers: { "content-type": OCI_MEDIA_TYPES.index }, body: () => ({ body: new Uint8Array(index), length: index.length }), expect: [201, 200] });
+    await res.body?.cancel();
+    const answered = res.headers.get("docker-content-digest");
+    if (answered && answered !== sha256Digest(index)) throw new BuildError(`registry ${ref.registry} stored the index of ${formatReference({ ...ref, tag })} as ${answered.slice(0, 80)}, not ${sha256Digest(index)}`);
+    references.push(formatReference({ ...ref, tag }));
+  }
+  return references;
+}
+
+/** Builds every platform's image, then tags the index of them; the result describes the index. */
+export async function buildPlatforms(input: PlatformsInput): Promise<BuildResult> {
+  const format = input.spec.output.format;
+  if (format !== "oci-layout" && format !== "registry") throw new BuildError(`platforms: output.format ${format} holds one image; use oci-layout or registry`);
+  const results: { result: BuildResult; build: PlatformBuild }[] = [];
+  for (const build of input.platforms) {
+    const { platforms: _all, ...rest } = input;
+    results.push({ result: await buildImage({ ...rest, spec: { ...build.spec, output: input.spec.output }, closure: build.closure, plan: build.plan, untagged: true }), build });
+  }
+  const first = results[0]!.result;
+  const index = indexBytes(results, first.image.annotations);
+  const digest = sha256Digest(index);
+  const repoTags = imageRepoTags(input.spec, results[0]!.build.plan);
+  const tags = format === "registry" && parseReference(input.spec.output.ref!).tag !== undefined ? [parseReference(input.spec.output.ref!).tag!] : repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1));
+  let references: string[] = [];
+  if (format === "oci-layout") tagLayout(first.output, index, repoTags);
+  else references = await tagRegistry(input, index, tags);
+  const seen = new Set<string>();
+  const layers = results.flatMap((r) => r.result.layers).filter((l) => !seen.has(l.digest) && seen.add(l.digest));
+  const sum = (k: "rebuilt" | "reused" | "bytesWritten" | "remote" | "tarBytes") => results.reduce((n, r) => n + r.result.stats[k], 0);
+  const pushes = results.map((r) => r.result.push).filter((p) => p !== undefined);
+  const total = (k: "uploaded" | "uploadedBytes" | "mounted" | "existing") => pushes.reduce((n, p) => n + p[k], 0);
+  const warnings = results.flatMap((r) => r.result.warnings ?? []);
+  return {
+    output: first.output,
+    imageId: digest,
+    repoTag: repoTags[0]!,
+    repoTags,
+    layers,
+    stats: { rebuilt: sum("rebuilt"), reused: sum("reused"), bytesWritten: sum("bytesWritten"), remote: sum("remote"), tarBytes: sum("tarBytes"), upToDate: results.every((r) => r.result.stats.upToDate) },
+    ...(format === "registry" ? { push: { digest, references, uploaded: total("uploaded"), uploadedBytes: total("uploadedBytes"), mounted: total("mounted"), existing: total("existing") } } : {}),
+    image: first.image,
+    platforms: results.map((r) => ({ platform: specPlatform(r.build.spec), imageId: r.result.imageId, layers: r.result.layers })),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
+
+/** A build of what loadResolvePlan gave: with platforms, every platform's image and their index. */
+export function buildResolved(input: BuildInput, platforms: PlatformBuild[] | undefined): Promise<BuildResult> {
+  if (!platforms) return buildImage(input);
+  const { closure: _c, plan: _p, ...rest } = input;
+  return buildPlatforms({ ...rest, platforms });
+}

@@ -1,0 +1,29 @@
+/** `platforms:` in the config: what is refused, and each platform's spec (config/platforms.ts). */
+import { describe, expect, it } from "vitest";
+import { imageSpecSchema } from "../../src/config/schema.ts";
+import { platformSpecs } from "../../src/config/platforms.ts";
+
+const base = { name: "app", output: { format: "oci-layout", path: "./o" } };
+const issues = (spec: unknown) => {
+  const r = imageSpecSchema.safeParse(spec);
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+};
+
+describe("platforms", () => {
+  it("gives each platform its architecture and closure roots, the config's where a platform has none", () => {
+    const spec = imageSpecSchema.parse({ ...base, profile: "./p", platforms: [{ architecture: "amd64" }, { architecture: "arm64", variant: "v8", roots: ["/gnu/store/x-a"] }] });
+    const [amd, arm] = platformSpecs(spec);
+    expect(amd).toMatchObject({ architecture: "amd64", os: "linux", profile: "./p" });
+    expect(amd!.platforms).toBeUndefined();
+    expect(arm).toMatchObject({ architecture: "arm64", variant: "v8", roots: ["/gnu/store/x-a"] });
+    expect(arm!.profile).toBeUndefined();
+  });
+
+  it("refuses what cannot be built, naming the key", () => {
+    expect(issues({ ...base, platforms: [{ architecture: "amd64" }, { architecture: "arm64" }] })).toContain("platforms.0: give exactly one of profile or roots, here or in the config");
+    expect(issues({ ...base, profile: "./p", platforms: [{ architecture: "amd64" }, { architecture: "amd64" }] })).toContain("platforms.1: the same platform as platforms[0]");
+    expect(issues({ ...base, profile: "./p", architecture: "amd64", platforms: [{ architecture: "amd64" }, { architecture: "arm64" }] })).toContain("architecture: is given per platform when there are platforms");
+    expect(issues({ ...base, profile: "./p", output: { format: "docker-archive" }, platforms: [{ architecture: "amd64" }, { architecture: "arm64" }] })[0]).toMatch(/output.format: docker-archive holds one image/);
+    expect(issues({ ...base, profile: "./p", platforms: [{ architecture: "amd64" }] })[0]).toMatch(/at least two platforms/);
+  });
+});

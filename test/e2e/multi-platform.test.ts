@@ -1,0 +1,113 @@
+/**
+ * `platforms:`: one image per platform, each from its own closure, joined in an OCI image index under the tags.
+ * The plan file holds every platform's plan and `check` covers them all; the items the platforms share are the
+ * same layers; skopeo reads the index from a registry and copies it with --all; podman runs the host's image.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { GREETING, makeExampleStore, type ExampleStore } from "../../examples/make-store.ts";
+import { requireTool } from "../fixtures/tools.ts";
+import { startRegistry, type TestRegistry } from "../fixtures/registry.ts";
+import { podman } from "./run-tools.ts";
+
+const BIN = path.resolve("bin/layerpack.js");
+let dir: string;
+let ex: ExampleStore;
+const exec = async (cmd: string, args: string[], env: Record<string, string> = {}) => {
+  try {
+    const r = await promisify(execFile)(cmd, args, { encoding: "utf8", cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache"), ...env }, maxBuffer: 64 << 20 });
+    return { status: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { status: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+};
+const lp = (args: string[]) => exec(process.execPath, [BIN, ...args]);
+const hasTools = requireTool("skopeo") && requireTool("docker-registry") && requireTool("podman");
+
+function config(name: string, output: string): string {
+  const file = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(
+    file,
+    `name: ${name}\ntag: "1"\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nentrypoint: ${ex.hello}/bin/hello\nsymlinks: ["/lib64=${ex.glibc}/lib", "/lib=${ex.glibc}/lib"]\n` +
+      `platforms:\n  - { architecture: amd64, roots: ["${ex.hello}"] }\n  - { architecture: arm64, variant: v8, roots: ["${ex.profile}"] }\noutput: ${output}\n`,
+  );
+  return file;
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-multi-"));
+  ex = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+});
+afterAll(() => {
+  execFileSync("chmod", ["-R", "u+w", dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.runIf(hasTools)("multi-platform images", () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(async () => reg?.stop());
+
+  it("plans every platform in one plan file, which check covers", async () => {
+    const cfg = config("plan", "{ format: oci-layout, path: ./plan-oci }");
+    const w = await lp(["plan", cfg, "--write", path.join(dir, "image.plan.yaml")]);
+    expect(w.status, w.stderr).toBe(0);
+    const plan = JSON.parse((await lp(["plan", cfg, "--json"])).stdout);
+    expect(plan.platforms.map((p: { platform: unknown }) => p.platform)).toEqual([
+      { os: "linux", architecture: "amd64" },
+      { os: "linux", architecture: "arm64", variant: "v8" },
+    ]);
+    const c = await lp(["check", cfg, "--plan", path.join(dir, "image.plan.yaml")]);
+    expect(c.status, c.stdout + c.stderr).toBe(0);
+  });
+
+  it("pushes an index under the tag: skopeo reads both platforms, shared items share layers, copy --all works", async () => {
+    const cfg = config("multi", `{ format: registry, ref: "${reg.host}/multi/app" }`);
+    const r = await lp(["build", cfg, "-q"]);
+    expect(r.status, r.stderr).toBe(0);
+    const index = JSON.parse((await exec("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/multi/app:1`])).stdout);
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m: { platform: unknown }) => m.platform)).toEqual([
+      { architecture: "amd64", os: "linux" },
+      { architecture: "arm64", os: "linux", variant: "v8" },
+    ]);
+    const layersOf = async (digest: string) => JSON.parse((await exec("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/multi/app@${digest}`])).stdout).layers.map((l: { digest: string }) => l.digest);
+    const [amd, arm] = [await layersOf(index.manifests[0].digest), await layersOf(index.manifests[1].digest)];
+    // glibc, the shell and hello are in both closures: their layers are the same blobs.
+    expect(amd.filter((d: string) => arm.includes(d)).length).toBeGreaterThanOrEqual(1);
+    const copy = await exec("skopeo", ["copy", "--all", "--src-tls-verify=false", `docker://${reg.host}/multi/app:1`, `oci:${path.join(dir, "copied")}:x`]);
+    expect(copy.status, copy.stderr).toBe(0);
+  });
+
+  it("writes an index into an OCI layout; inspect --platform picks; podman runs the host's image", async () => {
+    // podman names an image pulled from oci:PATH after the path, which must be lowercase.
+    const lower = path.join(os.tmpdir(), `layerpack-multi-${process.pid}`);
+    fs.rmSync(lower, { recursive: true, force: true });
+    fs.mkdirSync(lower);
+    const layout = path.join(lower, "lay-oci");
+    const cfg = config("lay", `{ format: oci-layout, path: ${layout} }`);
+    const r = await lp(["build", cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    const top = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8"));
+    expect(top.manifests.filter((m: { mediaType: string }) => m.mediaType === "application/vnd.oci.image.index.v1+json")).toHaveLength(1);
+    const arm = JSON.parse((await lp(["inspect", `oci:${layout}:lay:1`, "--platform", "linux/arm64/v8", "--json"])).stdout);
+    expect(arm.platforms).toEqual(["linux/amd64", "linux/arm64/v8"]);
+    expect(arm.config).toMatchObject({ os: "linux", architecture: "arm64", variant: "v8" });
+    const p = podman(path.join(dir, "podman"));
+    try {
+      const out = await exec("podman", [...p.args, "run", "--rm", "--network", "none", "--platform", "linux/amd64", `oci:${layout}:lay:1`], p.env);
+      expect(out.status, out.stderr.slice(-1500)).toBe(0);
+      expect(out.stdout).toContain(GREETING);
+    } finally {
+      p.cleanup();
+      fs.rmSync(lower, { recursive: true, force: true });
+    }
+  });
+});
