@@ -305,8 +305,8 @@ export const imageSpecSchema = z
       for (const key of ["architecture", "variant"] as const) {
         if (spec[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "is given per platform when there are platforms" });
       }
-      if (spec.output.format === "docker-archive" || spec.output.format === "oci-archive") {
-        ctx.addIssue({ code: "custom", path: ["output", "format"], message: `${spec.output.format} holds one image; platforms need an image index: use oci-layout or registry` });
+      if (spec.output.format === "docker-archive") {
+        ctx.addIssue({ code: "custom", path: ["output", "format"], message: "docker-archive holds one image; platforms need an image index: use oci-layout, oci-archive or registry" });
       }
       if (spec.base !== undefined) ctx.addIssue({ code: "custom", path: ["base"], message: "a base image with platforms is not supported yet" });
       if (spec.rootSystem !== undefined) ctx.addIssue({ code: "custom", path: ["rootSystem"], message: "a root system is one machine's: not with platforms" });

@@ -17,8 +17,9 @@ import { formatReference, parseReference } from "../registry/reference.ts";
 import { sha256Digest } from "../util/digest.ts";
 import { canonicalJson } from "./config.ts";
 import { buildImage, type BuildInput, type BuildResult } from "./build.ts";
-import { ociManifest, qualifiedName } from "./oci-layout.ts";
-import { imageRepoTags } from "./jobs.ts";
+import { archiveLayout, ociManifest, qualifiedName } from "./oci-layout.ts";
+import { epochSeconds, imageRepoTags } from "./jobs.ts";
+import { tempName } from "../util/temp.ts";
 import { tempPathFor } from "./atomic.ts";
 
 /** Each platform's spec, closure and plan (`platforms:` in the config), planned together (plan/platforms.ts). */
@@ -73,11 +74,23 @@ async function tagRegistry(input: PlatformsInput, index: Buffer, tags: readonly 
 /** Builds every platform's image, then tags the index of them; the result describes the index. */
 export async function buildPlatforms(input: PlatformsInput): Promise<BuildResult> {
   const format = input.spec.output.format;
-  if (format !== "oci-layout" && format !== "registry") throw new BuildError(`platforms: output.format ${format} holds one image; use oci-layout or registry`);
+  if (format === "docker-archive") throw new BuildError("platforms: a docker archive holds one image; use oci-layout, oci-archive or registry");
+  // An archive is the layout made in a temporary directory beside it, then archived.
+  const archive = format === "oci-archive" ? path.resolve(input.spec.output.path!) : undefined;
+  const output = archive ? { format: "oci-layout" as const, path: path.join(path.dirname(archive), tempName(".layerpack-platforms")) } : input.spec.output;
+  try {
+    return await buildInto(input, output, archive);
+  } finally {
+    if (archive) fs.rmSync(output.path!, { recursive: true, force: true });
+  }
+}
+
+async function buildInto(input: PlatformsInput, output: PlatformsInput["spec"]["output"], archive: string | undefined): Promise<BuildResult> {
+  const format = output.format;
   const results: { result: BuildResult; build: PlatformBuild }[] = [];
   for (const build of input.platforms) {
     const { platforms: _all, ...rest } = input;
-    results.push({ result: await buildImage({ ...rest, spec: { ...build.spec, output: input.spec.output }, closure: build.closure, plan: build.plan, untagged: true }), build });
+    results.push({ result: await buildImage({ ...rest, spec: { ...build.spec, output }, closure: build.closure, plan: build.plan, untagged: true }), build });
   }
   const first = results[0]!.result;
   const index = indexBytes(results, first.image.annotations);
@@ -87,6 +100,7 @@ export async function buildPlatforms(input: PlatformsInput): Promise<BuildResult
   let references: string[] = [];
   if (format === "oci-layout") tagLayout(first.output, index, repoTags);
   else references = await tagRegistry(input, index, tags);
+  if (archive) await archiveLayout(first.output, archive, epochSeconds(results[0]!.build.spec.created ?? "1970-01-01T00:00:01Z"));
   const seen = new Set<string>();
   const layers = results.flatMap((r) => r.result.layers).filter((l) => !seen.has(l.digest) && seen.add(l.digest));
   const sum = (k: "rebuilt" | "reused" | "bytesWritten" | "remote" | "tarBytes") => results.reduce((n, r) => n + r.result.stats[k], 0);
@@ -94,7 +108,7 @@ export async function buildPlatforms(input: PlatformsInput): Promise<BuildResult
   const total = (k: "uploaded" | "uploadedBytes" | "mounted" | "existing") => pushes.reduce((n, p) => n + p[k], 0);
   const warnings = results.flatMap((r) => r.result.warnings ?? []);
   return {
-    output: first.output,
+    output: archive ?? first.output,
     imageId: digest,
     repoTag: repoTags[0]!,
     repoTags,

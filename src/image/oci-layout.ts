@@ -376,3 +376,30 @@ export async function writeOciArchive(image: ImageBlobs, file: string, mtime: nu
     }
   });
 }
+
+/**
+ * An OCI layout directory (one layerpack wrote) as an oci-archive: `oci-layout` and `index.json` first, then
+ * every blob by name, each entry with `mtime` — the same bytes for the same layout.
+ */
+export async function archiveLayout(dir: string, file: string, mtime: number): Promise<void> {
+  await writeAtomically(file, async (temp) => {
+    const tar = new TarFileWriter(temp, mtime);
+    try {
+      tar.entry("oci-layout", fs.readFileSync(path.join(dir, "oci-layout")));
+      tar.entry("index.json", fs.readFileSync(path.join(dir, "index.json")));
+      tar.directory("blobs");
+      tar.directory("blobs/sha256");
+      const blobs = path.join(dir, "blobs", "sha256");
+      for (const name of fs.readdirSync(blobs).sort()) {
+        const blob = path.join(blobs, name);
+        const size = fs.statSync(blob).size;
+        if (tar.copyEntry(`blobs/sha256/${name}`, { file: blob, digest: `sha256:${name}`, size }, 0o444) === undefined) {
+          throw new BuildError(`blob ${blob} does not match its name; it changed while being archived`);
+        }
+      }
+      tar.end();
+    } finally {
+      tar.close();
+    }
+  });
+}

@@ -86,6 +86,23 @@ describe.runIf(hasTools)("multi-platform images", () => {
     expect(copy.status, copy.stderr).toBe(0);
   });
 
+  it("writes the same index into an OCI archive, byte for byte the same on a rebuild", async () => {
+    const cfg = config("arc", "{ format: oci-archive, path: ./arc.tar }");
+    const r = await lp(["build", cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    const file = path.join(dir, "arc.tar");
+    const first = fs.readFileSync(file);
+    const copy = await exec("skopeo", ["copy", "--all", `oci-archive:${file}:arc:1`, `oci:${path.join(dir, "arc-copied")}:x`]);
+    expect(copy.status, copy.stderr).toBe(0);
+    const copied = JSON.parse(fs.readFileSync(path.join(dir, "arc-copied", "index.json"), "utf8"));
+    expect(copied.manifests[0].mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    fs.rmSync(path.join(dir, "cache"), { recursive: true, force: true });
+    expect((await lp(["build", cfg])).status).toBe(0);
+    expect(fs.readFileSync(file).equals(first)).toBe(true);
+    // No temporary layout is left beside it.
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith(".layerpack"))).toEqual([]);
+  });
+
   it("writes an index into an OCI layout; inspect --platform picks; podman runs the host's image", async () => {
     // podman names an image pulled from oci:PATH after the path, which must be lowercase.
     const lower = path.join(os.tmpdir(), `layerpack-multi-${process.pid}`);
