@@ -5,6 +5,29 @@ import { diffPlans, diffSides, imageSide, type PlanDiff } from "../plan/diff.ts"
 import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../plan/diff-format.ts";
 import { readPlanOrImage, type PlanOrImage } from "../plan/plan-or-image.ts";
 import { UsageError, type Command } from "./context.ts";
+import type { LayerPlan } from "../plan/types.ts";
+import { formatPlatform } from "../oci/platform.ts";
+
+/**
+ * Plans with `platforms:`: a host pulls only its own platform's image, so each platform's plan is compared with
+ * the same platform's in the other file (a plan without platforms counts as its own platform's).
+ */
+function renderPlatformDiffs(old: LayerPlan, neu: LayerPlan, o: { old: string; new: string; format: DiffFormat }): string {
+  const each = (p: LayerPlan) => p.platforms ?? [p];
+  const name = (p: LayerPlan) => (p.platform ? formatPlatform(p.platform) : "(no platform)");
+  const olds = new Map(each(old).map((p) => [name(p), p]));
+  const empty = (p: LayerPlan): LayerPlan => ({ ...p, layers: [], totals: { items: 0, bytes: 0, layers: 0 } });
+  const diffs = each(neu).map((p) => {
+    const before = olds.get(name(p));
+    const d = diffPlans(before ?? empty(p), p, { old: `${o.old} (${name(p)})`, new: `${o.new} (${name(p)})` });
+    if (!before) d.notes.unshift(`${name(p)} is a new platform`);
+    return { platform: name(p), diff: d };
+  });
+  const gone = [...olds.keys()].filter((k) => !diffs.some((d) => d.platform === k));
+  if (o.format === "json") return `${JSON.stringify({ platforms: diffs, removedPlatforms: gone }, null, 2)}\n`;
+  const head = (t: string) => (o.format === "markdown" ? `### ${t}\n\n` : `== ${t} ==\n`);
+  return diffs.map((d) => head(d.platform) + renderDiff(d.diff, o.format)).join("\n") + gone.map((g) => `${g}: no longer built\n`).join("");
+}
 
 export const diffCommand: Command = {
   name: "diff",
@@ -29,6 +52,10 @@ export const diffCommand: Command = {
     const o = readPlanOrImage(oldFile, { cwd: io.cwd });
     const n = readPlanOrImage(newFile, { cwd: io.cwd });
     let diff: PlanDiff;
+    if (o.kind === "plan" && n.kind === "plan" && (o.plan.platforms || n.plan.platforms)) {
+      io.out(renderPlatformDiffs(o.plan, n.plan, { old: oldFile, new: newFile, format }));
+      return 0;
+    }
     if (o.kind === "plan" && n.kind === "plan") {
       diff = diffPlans(o.plan, n.plan, { old: oldFile, new: newFile });
       if (o.plan.name !== n.plan.name) diff.notes.unshift(`these are plans of different images: ${o.plan.name} and ${n.plan.name}`);

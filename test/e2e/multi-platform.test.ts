@@ -66,6 +66,16 @@ describe.runIf(hasTools)("multi-platform images", () => {
     ]);
     const c = await lp(["check", cfg, "--plan", path.join(dir, "image.plan.yaml")]);
     expect(c.status, c.stdout + c.stderr).toBe(0);
+    // One platform's closure changes: check fails, and diff shows each platform's plan against its own.
+    fs.writeFileSync(cfg, fs.readFileSync(cfg, "utf8").replace(`roots: ["${ex.profile}"]`, `roots: ["${ex.shell}"]`));
+    const moved = await lp(["check", cfg, "--plan", path.join(dir, "image.plan.yaml")]);
+    expect(moved.status).toBe(1);
+    expect((await lp(["plan", cfg, "--write", path.join(dir, "new.plan.yaml")])).status).toBe(0);
+    const d = await lp(["diff", path.join(dir, "image.plan.yaml"), path.join(dir, "new.plan.yaml"), "--format", "json"]);
+    const diffs = JSON.parse(d.stdout).platforms;
+    expect(diffs.map((x: { platform: string }) => x.platform)).toEqual(["linux/amd64", "linux/arm64/v8"]);
+    expect(diffs[0].diff.pull.layers).toBe(0);
+    expect(diffs[1].diff.removed.length).toBeGreaterThan(0);
   });
 
   it("pushes an index under the tag: skopeo reads both platforms, shared items share layers, copy --all works", async () => {
