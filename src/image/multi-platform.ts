@@ -43,14 +43,19 @@ function indexBytes(results: readonly { result: BuildResult; build: PlatformBuil
 }
 
 /** The layout's index.json with the tags pointing at the image index; entries of other images kept. */
-function tagLayout(dir: string, index: Buffer, repoTags: readonly string[]): void {
+function tagLayout(dir: string, index: Buffer, repoTags: readonly string[], platformManifests: ReadonlySet<string>): void {
   const digest = sha256Digest(index);
   const blob = path.join(dir, "blobs", "sha256", digest.slice(7));
   if (!fs.existsSync(blob)) fs.writeFileSync(blob, index, { mode: 0o444 });
   const file = path.join(dir, "index.json");
   const current = JSON.parse(fs.readFileSync(file, "utf8")) as OciIndex;
   const ours = new Set(repoTags);
-  const kept = current.manifests.filter((m) => !ours.has(m?.annotations?.["org.opencontainers.image.ref.name"] ?? ""));
+  const refName = (m: Descriptor | null | undefined) => m?.annotations?.["org.opencontainers.image.ref.name"];
+  const images = current.manifests.filter((m) => !ours.has(refName(m) ?? "") && m?.annotations?.["dev.layerpack.subject"] === undefined);
+  // Artifacts (SBOMs) stay while their image does: one of these platforms', or another image's still named.
+  const live = new Set([...platformManifests, ...images.map((m) => m.digest)]);
+  const artifacts = current.manifests.filter((m) => m?.annotations?.["dev.layerpack.subject"] !== undefined && live.has(m.annotations["dev.layerpack.subject"]!));
+  const kept = [...images, ...artifacts];
   const entries = repoTags.map((tag) => ({ mediaType: OCI_MEDIA_TYPES.index, digest, size: index.length, annotations: { "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag } }));
   const temp = tempPathFor(file);
   fs.writeFileSync(temp, canonicalJson({ ...current, manifests: [...kept, ...entries] }));
@@ -98,7 +103,7 @@ async function buildInto(input: PlatformsInput, output: PlatformsInput["spec"]["
   const repoTags = imageRepoTags(input.spec, results[0]!.build.plan);
   const tags = format === "registry" && parseReference(input.spec.output.ref!).tag !== undefined ? [parseReference(input.spec.output.ref!).tag!] : repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1));
   let references: string[] = [];
-  if (format === "oci-layout") tagLayout(first.output, index, repoTags);
+  if (format === "oci-layout") tagLayout(first.output, index, repoTags, new Set((JSON.parse(index.toString("utf8")) as OciIndex).manifests.map((m) => m.digest)));
   else references = await tagRegistry(input, index, tags);
   if (archive) await archiveLayout(first.output, archive, epochSeconds(results[0]!.build.spec.created ?? "1970-01-01T00:00:01Z"));
   const seen = new Set<string>();

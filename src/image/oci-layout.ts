@@ -292,7 +292,9 @@ export async function writeOciLayout(image: ImageBlobs, dir: string, stampsFile?
   // Our artifacts stay while their image does (and are replaced by this write's own).
   const live = new Set([...images, ...entries].map((m) => m?.digest));
   const fresh = new Set(entries.map((m) => m.digest));
-  const artifacts = existing.manifests.filter((m) => m?.annotations?.[SUBJECT_ANNOTATION] !== undefined && live.has(m.annotations[SUBJECT_ANNOTATION]) && !fresh.has(m.digest));
+  // An untagged write (one platform of several) keeps every artifact: the index written next decides.
+  const untagged = image.repoTags.length === 0;
+  const artifacts = existing.manifests.filter((m) => m?.annotations?.[SUBJECT_ANNOTATION] !== undefined && (untagged || live.has(m.annotations[SUBJECT_ANNOTATION])) && !fresh.has(m.digest));
   const kept = [...images, ...artifacts];
   const indexFile = path.join(dir, "index.json");
   const temp = tempPathFor(indexFile);

@@ -120,10 +120,15 @@ describe.runIf(hasTools)("multi-platform images", () => {
     fs.mkdirSync(lower);
     const layout = path.join(lower, "lay-oci");
     const cfg = config("lay", `{ format: oci-layout, path: ${layout} }`);
+    fs.appendFileSync(cfg, "sbom: spdx\n");
     const r = await lp(["build", cfg]);
     expect(r.status, r.stderr).toBe(0);
     const top = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8"));
     expect(top.manifests.filter((m: { mediaType: string }) => m.mediaType === "application/vnd.oci.image.index.v1+json")).toHaveLength(1);
+    // Each platform's SBOM, its subject that platform's image.
+    const platformImages = JSON.parse(fs.readFileSync(path.join(layout, "blobs/sha256", top.manifests.find((m: { mediaType: string }) => m.mediaType.endsWith("index.v1+json")).digest.slice(7)), "utf8")).manifests.map((m: { digest: string }) => m.digest);
+    const sboms = top.manifests.filter((m: { artifactType?: string }) => m.artifactType === "application/spdx+json");
+    expect(sboms.map((m: { annotations: Record<string, string> }) => m.annotations["dev.layerpack.subject"]).sort()).toEqual([...platformImages].sort());
     const arm = JSON.parse((await lp(["inspect", `oci:${layout}:lay:1`, "--platform", "linux/arm64/v8", "--json"])).stdout);
     expect(arm.platforms).toEqual(["linux/amd64", "linux/arm64/v8"]);
     expect(arm.config).toMatchObject({ os: "linux", architecture: "arm64", variant: "v8" });
