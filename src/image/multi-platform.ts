@@ -43,7 +43,8 @@ function indexBytes(results: readonly { result: BuildResult; build: PlatformBuil
 }
 
 /** The layout's index.json with the tags pointing at the image index; entries of other images kept. */
-function tagLayout(dir: string, index: Buffer, repoTags: readonly string[], platformManifests: ReadonlySet<string>): void {
+function tagLayout(dir: string, index: Buffer, repoTags: readonly string[]): void {
+  const platformManifests = new Set((JSON.parse(index.toString("utf8")) as OciIndex).manifests.map((m) => m.digest));
   const digest = sha256Digest(index);
   const blob = path.join(dir, "blobs", "sha256", digest.slice(7));
   if (!fs.existsSync(blob)) fs.writeFileSync(blob, index, { mode: 0o444 });
@@ -103,7 +104,7 @@ async function buildInto(input: PlatformsInput, output: PlatformsInput["spec"]["
   const repoTags = imageRepoTags(input.spec, results[0]!.build.plan);
   const tags = format === "registry" && parseReference(input.spec.output.ref!).tag !== undefined ? [parseReference(input.spec.output.ref!).tag!] : repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1));
   let references: string[] = [];
-  if (format === "oci-layout") tagLayout(first.output, index, repoTags, new Set((JSON.parse(index.toString("utf8")) as OciIndex).manifests.map((m) => m.digest)));
+  if (format === "oci-layout") tagLayout(first.output, index, repoTags);
   else references = await tagRegistry(input, index, tags);
   if (archive) await archiveLayout(first.output, archive, epochSeconds(results[0]!.build.spec.created ?? "1970-01-01T00:00:01Z"));
   const seen = new Set<string>();
