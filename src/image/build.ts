@@ -179,7 +179,7 @@ async function openCacheSources(input: BuildInput, p: Prepared): Promise<RemoteC
     ...(input.env ? { env: input.env } : {}),
     ...(p.spec.output.insecure ? { insecure: true } : {}),
   });
-  p.warnings.push(...remote.warnings);
+  p.warnings.push(...remote.warnings.splice(0));
   return remote.size > 0 ? remote : undefined;
 }
 

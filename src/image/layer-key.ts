@@ -46,12 +46,20 @@ function relevantPerms(content: LayerContent, ctx: LayerContext): unknown[] {
 }
 
 export function layerKey(content: LayerContent, ctx: LayerContext, compression: Compression): string {
+  return layerKeys(content, ctx, compression).key;
+}
+
+/**
+ * The local key (with each item's on-disk identity) and the portable key (store paths alone), made in one pass so
+ * host files are read once. Cache records published for other machines use the portable key: another machine's
+ * copy of a store item has another inode and ctime, but the same store path names the same content.
+ */
+export function layerKeys(content: LayerContent, ctx: LayerContext, compression: Compression): { key: string; portable: string } {
   const key = {
     format: LAYER_FORMAT,
     storeDir: ctx.store.dir,
     mtime: ctx.mtime,
     compression,
-    items: content.items.map((p) => [p, itemIdentity(path.join(ctx.store.root, p))]),
     entries: content.entries.map((e) => {
       if (e.type === "file" && e.source !== undefined) return { ...e, sourceDigest: fileDigest(path.resolve(ctx.sourceDir, e.source)) };
       if (e.type === "file" && e.generated !== undefined) {
@@ -69,5 +77,8 @@ export function layerKey(content: LayerContent, ctx: LayerContext, compression: 
   };
   const perms = relevantPerms(content, ctx);
   if (perms.length > 0) Object.assign(key, { perms });
-  return sha256Hex(canonicalJson(key));
+  return {
+    key: sha256Hex(canonicalJson({ ...key, items: content.items.map((p) => [p, itemIdentity(path.join(ctx.store.root, p))]) })),
+    portable: sha256Hex(canonicalJson({ ...key, portable: true, items: content.items })),
+  };
 }

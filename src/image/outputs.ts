@@ -110,7 +110,7 @@ async function buildRemote(run: CachedRun, job: Job, remote: CachedLayer): Promi
 }
 
 /** The cache record of this build's own layers (the base's are keyed by digest and described by the base). */
-const buildRecord = (run: CachedRun) => makeRecord(run.p.jobs.filter((j) => !j.base).map((j) => ({ key: j.key, layer: run.blobs.get(j.index)! })));
+const buildRecord = (run: CachedRun) => makeRecord(run.p.jobs.filter((j) => !j.base).map((j) => ({ key: j.portableKey, layer: run.blobs.get(j.index)! })));
 
 /** Pushes the cache record of this build's layers beside the image; a failure is a warning (the image is pushed). */
 async function publishRecord(run: CachedRun, manifest: { digest: string; size: number }): Promise<void> {

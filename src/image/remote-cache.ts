@@ -24,6 +24,7 @@ import { RegistryClient } from "../registry/client.ts";
 import { findReferrers, readArtifact } from "../oci/referrers.ts";
 import { formatReference } from "../registry/reference.ts";
 import { recordFacts, type Job, type Prepared } from "./jobs.ts";
+import type { StoreItem } from "../store/types.ts";
 import type { BuildInput } from "./build.ts";
 
 export interface CacheSourceOptions {
@@ -189,8 +190,7 @@ export function cacheSourceNames(input: Pick<BuildInput, "spec" | "cacheFrom">, 
 }
 
 /** NAR facts of a hit's items: the record's, else the closure's own (from the store database). */
-function narOf(job: Job, record: LayerRecord, p: Prepared): Record<string, { hash: string; size: number }> | undefined {
-  const byPath = new Map(p.closure.items.map((it) => [it.path, it]));
+function narOf(job: Job, record: LayerRecord, byPath: ReadonlyMap<string, StoreItem>): Record<string, { hash: string; size: number }> | undefined {
   const out: Record<string, { hash: string; size: number }> = {};
   for (const path of job.content.items) {
     const fact = record.nar?.[path] ?? (byPath.get(path)?.narHash ? { hash: byPath.get(path)!.narHash!, size: byPath.get(path)!.narSize } : undefined);
@@ -206,13 +206,24 @@ function narOf(job: Job, record: LayerRecord, p: Prepared): Record<string, { has
  */
 export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; cache: LayerCache; blobs: Map<number, CachedLayer>; registry?: string; jobs?: Job[] }): Promise<number> {
   const { p, cache, blobs } = run;
+  const byPath = new Map(p.closure.items.map((it) => [it.path, it]));
   let reused = 0;
   for (const job of run.jobs ?? p.jobs) {
     // A database job's key is known only once every other layer's NAR facts are (prepareDatabase).
     if (job.base || (job.needsDb && !job.ctx) || blobs.has(job.index)) continue;
-    const hit = remote.get(job.key);
+    const hit = remote.get(job.portableKey);
     if (!hit) continue;
-    const nar = narOf(job, hit.record, p);
+    // Where this host knows an item's NAR hash (its store database), the record must agree.
+    const mismatch = job.content.items.find((it) => {
+      const mine = byPath.get(it)?.narHash;
+      const theirs = hit.record.nar?.[it]?.hash;
+      return mine !== undefined && theirs !== undefined && mine !== theirs;
+    });
+    if (mismatch) {
+      remote.warnings.push(`cache source ${hit.source.name}: its record gives ${mismatch} another NAR hash than this host's store; building layer ${job.index + 1}`);
+      continue;
+    }
+    const nar = narOf(job, hit.record, byPath);
     if (p.wantNar && !nar) continue;
     const { key: _key, ...record } = hit.record;
     let layer: CachedLayer | undefined;
@@ -227,5 +238,7 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
     recordFacts(p, layer);
     reused++;
   }
+  // Problems met on the way (a blob gone, a record that disagrees) are the build's warnings.
+  p.warnings.push(...remote.warnings.splice(0));
   return reused;
 }

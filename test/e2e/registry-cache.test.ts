@@ -31,11 +31,11 @@ afterAll(() => {
 });
 
 /** One runner's build: its own cache directory, the config written fresh. */
-async function runner(cacheName: string, config: { name: string; extra?: string; output: string; cacheFrom?: string[] | false }) {
+async function runner(cacheName: string, config: { name: string; extra?: string; output: string; cacheFrom?: string[] | false; storeRoot?: string }) {
   const file = path.join(dir, `${config.name}-${cacheName}.yaml`);
   fs.writeFileSync(
     file,
-    `name: ${config.name}\ntag: "1"\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nroots: ["${ex.hello}"]\narchitecture: amd64\n` +
+    `name: ${config.name}\ntag: "1"\nstore: { dir: /gnu/store, root: ${config.storeRoot ?? "./store"} }\nclosure: { from: scan }\nroots: ["${ex.hello}"]\narchitecture: amd64\n` +
       `database: true\n${config.extra ?? ""}\noutput: ${config.output}\n`,
   );
   const loaded = await loadSpec({ cwd: dir, configPath: file });
@@ -67,6 +67,13 @@ describe.runIf(requireTool("skopeo") && requireTool("docker-registry"))("the reg
     expect(b.stats).toMatchObject({ rebuilt: 0, remote: a.layers.length, tarBytes: 0 });
     expect(b.push!.uploaded).toBe(0);
     expect(b.warnings ?? []).toEqual([]);
+  });
+
+  it("a runner with its own copy of the store (other inodes and times) reuses the layers too", async () => {
+    execFileSync("cp", ["-a", path.join(dir, "store"), path.join(dir, "store-copy")]);
+    const other = await runner("copy", { name: "app", output: registryOut("team/app"), storeRoot: "./store-copy" });
+    expect(other.stats).toMatchObject({ rebuilt: 0, tarBytes: 0 });
+    expect(other.stats.remote).toBe(other.layers.length);
   });
 
   it("an update rebuilds only what changed; the store database comes from the record's NAR facts", async () => {
