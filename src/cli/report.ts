@@ -12,6 +12,8 @@ import { buildReport, imageReasons, planReasons } from "../report/model.ts";
 import { imageSides, outputImage, planSides, readPrevious, type Sides } from "../report/sides.ts";
 import { parseImageName } from "../oci/name.ts";
 import { loadAndPlan, UsageError, type Command } from "./context.ts";
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.ts";
+import type { LayerPlan } from "../plan/types.ts";
 
 const FORMATS = ["html", "markdown"] as const;
 type Format = (typeof FORMATS)[number];
@@ -48,9 +50,20 @@ const shownPath = (cwd: string, file: string) => {
   return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
 };
 
+function onePlatform(plan: LayerPlan, wanted: string | undefined): LayerPlan {
+  if (!plan.platforms) {
+    if (wanted !== undefined && plan.platform && formatPlatform(plan.platform) !== formatPlatform(parsePlatform(wanted))) throw new UsageError(`--platform ${wanted}: this plan is for ${formatPlatform(plan.platform)} only`);
+    return plan;
+  }
+  const want = wanted !== undefined ? parsePlatform(wanted) : hostPlatform();
+  const found = plan.platforms.find((p) => p.platform && platformMatches(p.platform, want));
+  if (!found && wanted !== undefined) throw new UsageError(`--platform ${wanted}: the plan has ${plan.platforms.map((p) => formatPlatform(p.platform!)).join(", ")}`);
+  return found ?? plan.platforms[0]!;
+}
+
 export const reportCommand: Command = {
   name: "report",
-  usage: `layerpack report [config] [--previous PLAN|IMAGE] [--image IMAGE] [-o FILE] [--format html|markdown]
+  usage: `layerpack report [config] [--previous PLAN|IMAGE] [--image IMAGE] [-o FILE] [--format html|markdown] [--platform P]
 
   A treemap of the layers by bytes (each layer a box, each store item a tile, the planner's reason on hover and
   click) in one self-contained HTML file that loads nothing from the network; or, with --format markdown, the same
@@ -64,7 +77,9 @@ export const reportCommand: Command = {
   -o, --output FILE  write the report to FILE, atomically (a failure leaves no half file); without -o, or with
                      -o -, it goes to standard output
   -f, --format FMT   html (default) or markdown (the default when FILE ends in .md)
-  --insecure         plain HTTP to registries (loopback registries use it without this)`,
+  --insecure         plain HTTP to registries (loopback registries use it without this)
+  --platform P       with platforms: in the config, the platform to report (os/arch[/variant]; default the
+                     host's, else the first)`,
   maxPositionals: 1,
   options: {
     previous: { type: "string" },
@@ -72,14 +87,19 @@ export const reportCommand: Command = {
     output: { type: "string", short: "o" },
     format: { type: "string", short: "f" },
     insecure: { type: "boolean" },
+    platform: { type: "string" },
   },
   async run({ io, values, positionals }) {
     const format = formatOf(values);
     for (const o of ["previous", "image"] as const) if (values[o] === "") throw new UsageError(`--${o} needs a plan file or an image name`);
     const file = outputFile(values, io.cwd);
-    const { plan, spec, path: configPath, inputs } = await loadAndPlan(io, positionals[0]);
+    const loaded = await loadAndPlan(io, positionals[0]);
+    const { spec, path: configPath, inputs } = loaded;
+    // With platforms: one platform's plan (--platform, else the host's, else the first).
+    const plan = onePlatform(loaded.plan, values.platform as string | undefined);
     if (file !== undefined && inputs.includes(file)) throw new UsageError(`-o ${String(values.output)}: that is an input of this config (${shownPath(io.cwd, file)}); writing the report there would destroy it`);
-    const previous = typeof values.previous === "string" ? readPrevious(values.previous, io.cwd) : undefined;
+    const read = typeof values.previous === "string" ? readPrevious(values.previous, io.cwd) : undefined;
+    const previous = read?.kind === "plan" && read.plan.platforms ? { ...read, plan: onePlatform(read.plan, plan.platform ? formatPlatform(plan.platform) : undefined) } : read;
     if (file !== undefined && previous && path.resolve(io.cwd, values.previous as string) === file) throw new UsageError(`-o ${String(values.output)}: that is the --previous file`);
     const imageArg = typeof values.image === "string" ? values.image : undefined;
     const imageOpts = { env: io.env, ...(values.insecure ? { insecure: true } : {}) };

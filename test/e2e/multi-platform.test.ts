@@ -66,6 +66,11 @@ describe.runIf(hasTools)("multi-platform images", () => {
     ]);
     const c = await lp(["check", cfg, "--plan", path.join(dir, "image.plan.yaml")]);
     expect(c.status, c.stdout + c.stderr).toBe(0);
+    // report shows one platform's plan: the host's by default, or the one asked for.
+    const arm = await lp(["report", cfg, "--format", "markdown", "--platform", "linux/arm64/v8"]);
+    expect(arm.status, arm.stderr).toBe(0);
+    expect(arm.stdout).toContain("profile");
+    expect((await lp(["report", cfg, "--platform", "linux/s390x"])).stderr).toMatch(/the plan has linux\/amd64, linux\/arm64\/v8/);
     // One platform's closure changes: check fails, and diff shows each platform's plan against its own.
     fs.writeFileSync(cfg, fs.readFileSync(cfg, "utf8").replace(`roots: ["${ex.profile}"]`, `roots: ["${ex.shell}"]`));
     const moved = await lp(["check", cfg, "--plan", path.join(dir, "image.plan.yaml")]);
