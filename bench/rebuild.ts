@@ -16,53 +16,26 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { defaultParams, ensureStore, type GeneratedStore } from "./gen-store.ts";
-import { removeTree, storeHash } from "../examples/make-store.ts";
+import { removeTree } from "../examples/make-store.ts";
 import { measure, type Measurement } from "./measure.ts";
+import { copyItem } from "./store-update.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const WORK = path.join(import.meta.dirname, ".work");
-
-/** Copies a store item under a new hash, replacing `from` paths by `to` paths in link targets and file contents. */
-function copyItem(root: string, item: string, name: string, replace: [string, string][], tweak?: (rel: string) => Buffer | undefined): string {
-  const target = `/gnu/store/${storeHash(item, name, "v2")}-${name}`;
-  const src = path.join(root, item);
-  const dst = path.join(root, target);
-  if (fs.existsSync(dst)) return target;
-  const temp = `${dst}.tmp`;
-  removeTree(temp);
-  const sub = (s: string) => replace.reduce((acc, [a, b]) => acc.split(a).join(b), s);
-  const walk = (rel: string) => {
-    const from = path.join(src, rel);
-    const to = path.join(temp, rel);
-    const st = fs.lstatSync(from);
-    if (st.isSymbolicLink()) fs.symlinkSync(sub(fs.readlinkSync(from)), to);
-    else if (st.isDirectory()) {
-      fs.mkdirSync(to, { recursive: true });
-      for (const n of fs.readdirSync(from).sort()) walk(path.join(rel, n));
-    } else {
-      const data = tweak?.(rel) ?? fs.readFileSync(from);
-      const text = data.toString("latin1");
-      fs.writeFileSync(to, replace.some(([a]) => text.includes(a)) ? Buffer.from(sub(text), "latin1") : data, { mode: st.mode & 0o777 });
-    }
-  };
-  walk("");
-  fs.renameSync(temp, dst);
-  return target;
-}
 
 /** One application updated: the app gets new content and path, the profile a new path pointing at it. */
 function updateOneApp(store: GeneratedStore): string {
   const apps = store.items.filter((i) => i.kind === "app").sort((a, b) => b.bytes - a.bytes);
   const app = apps[Math.floor(apps.length / 2)]!;
   let tweaked = false;
-  const newApp = copyItem(store.storeRoot, app.path, `${app.path.slice(44)}-updated`, [], (rel) => {
+  const newApp = copyItem({ root: store.storeRoot, item: app.path, name: `${app.path.slice(44)}-updated`, replace: [], tweak: (rel) => {
     if (tweaked || rel === "") return undefined;
     const file = path.join(store.storeRoot, app.path, rel);
     if (!fs.lstatSync(file).isFile()) return undefined;
     tweaked = true;
     return Buffer.concat([fs.readFileSync(file), Buffer.from("\nupdated\n")]);
-  });
-  const newProfile = copyItem(store.storeRoot, store.profile, "profile-updated", [[app.path, newApp]]);
+  } });
+  const newProfile = copyItem({ root: store.storeRoot, item: store.profile, name: "profile-updated", replace: [[app.path, newApp]] });
   const link = path.join(path.dirname(store.profileLink), "profile-updated");
   // The link points into the logical store, so it dangles on the host; rmSync would not remove it.
   try {

@@ -28,19 +28,20 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { defaultParams, ensureStore, type GeneratedStore, type GenItem } from "./gen-store.ts";
-import { removeTree, storeHash } from "../examples/make-store.ts";
+import { removeTree } from "../examples/make-store.ts";
 import { narSize } from "../src/store/nar.ts";
+import { copyItem } from "./store-update.ts";
+import { freePort } from "../test/fixtures/registry.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const WORK = path.join(import.meta.dirname, ".work");
 const RUN = path.join(WORK, "registry");
-const STORE_DIR = "/gnu/store";
+import { STORE_DIR } from "../examples/make-store.ts";
 const MB = 1024 * 1024;
 /** The layerpack under test: a copy of bin/ and dist/ taken when the run starts (see snapshotLayerpack). */
 let BIN = path.join(REPO, "bin/layerpack.js");
@@ -77,16 +78,6 @@ async function mustRun(what: string, cmd: string, args: string[]): Promise<RunRe
 // ---------------------------------------------------------------------------------------------------------------
 // The registry: docker-registry serve on a free port, storage in RUN/registry-data.
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Registry {
   host: string;
@@ -128,34 +119,6 @@ async function startRegistry(dir: string): Promise<Registry> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The update: bench/rebuild.ts's (same rule, same new store paths), so the two benchmarks update the same item.
-
-/** Copies a store item under a new hash (rebuild.ts's naming), replacing `replace` pairs in link targets and file contents. */
-function copyItem(o: { root: string; item: string; name: string; replace: [string, string][]; tweak?: (rel: string) => Buffer | undefined }): string {
-  const target = `${STORE_DIR}/${storeHash(o.item, o.name, "v2")}-${o.name}`;
-  const src = path.join(o.root, o.item);
-  const dst = path.join(o.root, target);
-  if (fs.existsSync(dst)) return target;
-  const temp = `${dst}.tmp`;
-  removeTree(temp);
-  const sub = (s: string) => o.replace.reduce((acc, [a, b]) => acc.split(a).join(b), s);
-  const walk = (rel: string) => {
-    const from = path.join(src, rel);
-    const to = path.join(temp, rel);
-    const st = fs.lstatSync(from);
-    if (st.isSymbolicLink()) fs.symlinkSync(sub(fs.readlinkSync(from)), to);
-    else if (st.isDirectory()) {
-      fs.mkdirSync(to, { recursive: true });
-      for (const n of fs.readdirSync(from).sort()) walk(path.join(rel, n));
-    } else {
-      const data = o.tweak?.(rel) ?? fs.readFileSync(from);
-      const text = data.toString("latin1");
-      fs.writeFileSync(to, o.replace.some(([a]) => text.includes(a)) ? Buffer.from(sub(text), "latin1") : data, { mode: st.mode & 0o777 });
-    }
-  };
-  walk("");
-  fs.renameSync(temp, dst);
-  return target;
-}
 
 interface Update {
   app: GenItem;
