@@ -58,7 +58,7 @@ console.error(`cold build of the ${sizeMb} MiB store (fills the cache)...`);
 execFileSync(process.execPath, [bin, "build", config, "-q"], { cwd: app, env, stdio: "ignore" });
 
 const rows: string[][] = [];
-for (const [label, node] of [[`Node ${process.versions.node}`, process.execPath], [`Node ${NODE_22_FLOOR}`, nodeBinary(NODE_22_FLOOR)]] as const) {
+for (const [label, node] of [[`Node ${process.versions.node}`, process.execPath], [`Node ${NODE_22_FLOOR}`, await nodeBinary(NODE_22_FLOOR)]] as const) {
   const floor = time(node, ["-e", "0"], runs, app, env);
   const version = time(node, [bin, "--version"], runs, app, env);
   const help = time(node, [bin, "--help"], runs, app, env);

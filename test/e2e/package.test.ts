@@ -4,7 +4,7 @@
  * oldest Node 22 the package claims, and run under podman; the user's own `tsc` (strict, no skipLibCheck) accepts
  * the typed API; a global install loads a config that imports layerpack without it being installed in the project.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -22,13 +22,24 @@ const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
   devDependencies: Record<string, string>;
 };
 
+/**
+ * Runs a command without blocking this test worker: npm and tsc take tens of seconds here, and a worker blocked
+ * that long misses vitest's own RPC timeout (60 s), which fails the run.
+ */
 function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
-  const r = spawnSync(cmd, args, { encoding: "utf8", cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, all: `${r.stdout}${r.stderr}` };
+  return new Promise<{ status: number | null; stdout: string; stderr: string; all: string }>((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr, all: `${stdout}${stderr}` }));
+  });
 }
 
-function ok(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): string {
-  const r = sh(cmd, args, opts);
+async function ok(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<string> {
+  const r = await sh(cmd, args, opts);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.all}`);
   return r.stdout;
 }
@@ -43,16 +54,16 @@ let app: string;
 let node22: string;
 const CACHE = () => path.join(work, "cache");
 
-beforeAll(() => {
+beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-package-"));
-  const packed = JSON.parse(npm(["pack", "--json", "--pack-destination", work], ROOT)) as { filename: string; files: { path: string }[] }[];
+  const packed = JSON.parse(await npm(["pack", "--json", "--pack-destination", work], ROOT)) as { filename: string; files: { path: string }[] }[];
   tarball = path.join(work, packed[0]!.filename);
   files = packed[0]!.files.map((f) => f.path).sort();
-  node22 = nodeBinary(NODE_22_FLOOR);
+  node22 = await nodeBinary(NODE_22_FLOOR);
   const { dir } = setUpExample("layerpack-package-app-");
   app = dir;
   fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "user-app", private: true, type: "commonjs" }));
-  npm(["install", "--save-dev", tarball, `typescript@${PKG.devDependencies.typescript}`, `@types/node@${PKG.devDependencies["@types/node"]}`], app);
+  await npm(["install", "--save-dev", tarball, `typescript@${PKG.devDependencies.typescript}`, `@types/node@${PKG.devDependencies["@types/node"]}`], app);
 }, 300_000);
 
 afterAll(() => {
@@ -61,7 +72,7 @@ afterAll(() => {
 });
 
 describe("the packed tarball", () => {
-  test("ships what users need and nothing of test/, bench/ or .ci/", () => {
+  test("ships what users need and nothing of test/, bench/ or .ci/", async () => {
     expect(files.filter((f) => /^(test|bench|\.ci|src|examples|scripts)\//.test(f))).toEqual([]);
     for (const f of ["LICENSE", "README.md", "package.json", "bin/layerpack.js", "dist/index.js", "dist/index.d.ts", "dist/cli.js", "schemas/image-spec.schema.json", "schemas/plan.schema.json"]) {
       expect(files).toContain(f);
@@ -78,12 +89,12 @@ describe.each([
   const bin = () => path.join(app, "node_modules/layerpack/bin/layerpack.js");
   const layerpack = (args: string[], cwd = app) => sh(node(), [bin(), ...args], { cwd, env: { LAYERPACK_CACHE_DIR: CACHE() } });
 
-  test("--version", () => {
-    const r = layerpack(["--version"]);
+  test("--version", async () => {
+    const r = await layerpack(["--version"]);
     expect([r.status, r.stdout, r.stderr]).toEqual([0, `layerpack ${PKG.version}\n`, ""]);
   });
 
-  test.skipIf(!hasTools)("builds a TS config importing defineConfig, in a CommonJS project, and the image runs", () => {
+  test.skipIf(!hasTools)("builds a TS config importing defineConfig, in a CommonJS project, and the image runs", async () => {
     const tag = label.replace(/\W+/g, "-").toLowerCase();
     fs.writeFileSync(
       path.join(app, "image.config.ts"),
@@ -98,7 +109,7 @@ describe.each([
         "",
       ].join("\n"),
     );
-    const r = layerpack(["build"]);
+    const r = await layerpack(["build"]);
     expect(r.stderr).toMatch(new RegExp(`built user-ts:${tag}`));
     expect(r.status).toBe(0);
     const p = podman(fs.mkdtempSync("/tmp/lpp-")); // podman refuses a runroot path over 50 characters
@@ -110,7 +121,7 @@ describe.each([
     }
   });
 
-  test.skipIf(!hasTools)("builds a YAML config that names the installed JSON Schema, and the image runs", () => {
+  test.skipIf(!hasTools)("builds a YAML config that names the installed JSON Schema, and the image runs", async () => {
     const tag = label.replace(/\W+/g, "-").toLowerCase();
     const schema = "./node_modules/layerpack/schemas/image-spec.schema.json";
     expect(fs.existsSync(path.join(app, schema))).toBe(true);
@@ -119,7 +130,7 @@ describe.each([
       `# yaml-language-server: $schema=${schema}\nname: user-yaml\ntag: ${tag}\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\n` +
         `closure: { from: scan }\nsymlinks: ["/bin=bin", "/lib=lib", "/lib64=lib"]\nentrypoint: bin/hello\noutput: { path: ./user-yaml-${tag}.tar }\n`,
     );
-    const r = layerpack(["build", "image.config.yaml"]);
+    const r = await layerpack(["build", "image.config.yaml"]);
     expect(r.status, r.stderr).toBe(0);
     const p = podman(fs.mkdtempSync("/tmp/lpp-"));
     try {
@@ -130,24 +141,24 @@ describe.each([
     }
   });
 
-  test("the library imports from an ES module and from CommonJS", () => {
+  test("the library imports from an ES module and from CommonJS", async () => {
     fs.writeFileSync(path.join(app, "use.mjs"), 'import { defineConfig, imageSpecSchema } from "layerpack";\nconsole.log(typeof defineConfig, typeof imageSpecSchema.parse);\n');
     fs.writeFileSync(path.join(app, "use.cjs"), 'const { defineConfig } = require("layerpack");\nconsole.log(typeof defineConfig);\n');
-    expect(ok(node(), ["use.mjs"], { cwd: app })).toBe("function function\n");
-    expect(ok(node(), ["use.cjs"], { cwd: app })).toBe("function\n");
+    expect(await ok(node(), ["use.mjs"], { cwd: app })).toBe("function function\n");
+    expect(await ok(node(), ["use.cjs"], { cwd: app })).toBe("function\n");
   });
 
-  test("a syntax error in a TS config names file:line:column", () => {
+  test("a syntax error in a TS config names file:line:column", async () => {
     const dir = fs.mkdtempSync(path.join(app, "broken-"));
     fs.writeFileSync(path.join(dir, "image.config.ts"), 'import { defineConfig } from "layerpack";\nexport default defineConfig({ name: "x",, });\n');
-    const r = layerpack(["plan"], dir);
+    const r = await layerpack(["plan"], dir);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^layerpack: image\.config\.ts:2:41: syntax error: \S.*\n$/);
   });
 });
 
 describe("the user's TypeScript", () => {
-  test("tsc --strict without skipLibCheck accepts the typed API", () => {
+  test("tsc --strict without skipLibCheck accepts the typed API", async () => {
     fs.writeFileSync(
       path.join(app, "typed.ts"),
       [
@@ -167,19 +178,19 @@ describe("the user's TypeScript", () => {
       path.join(app, "tsconfig.json"),
       JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", types: ["node"] }, files: ["typed.ts"] }),
     );
-    const r = sh(process.execPath, [path.join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: app });
+    const r = await sh(process.execPath, [path.join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: app });
     expect(r.all).toBe("");
     expect(r.status).toBe(0);
     // and a type error in a config is caught by it
     fs.writeFileSync(path.join(app, "typed.ts"), 'import { defineConfig } from "layerpack";\nexport default defineConfig({ name: "t", layers: { max: "ten" } });\n');
-    expect(sh(process.execPath, [path.join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: app }).all).toMatch(/typed\.ts\(2,\d+\): error TS2322/);
+    expect((await sh(process.execPath, [path.join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: app })).all).toMatch(/typed\.ts\(2,\d+\): error TS2322/);
   });
 });
 
 describe("other ways to install and run it", () => {
-  test("a global install loads a config importing layerpack from a project that does not have it", () => {
+  test("a global install loads a config importing layerpack from a project that does not have it", async () => {
     const prefix = path.join(work, "global");
-    ok("npm", ["install", "--global", "--prefix", prefix, tarball, "--no-audit", "--no-fund", "--prefer-offline"], { env: { npm_config_loglevel: "error" } });
+    await ok("npm", ["install", "--global", "--prefix", prefix, tarball, "--no-audit", "--no-fund", "--prefer-offline"], { env: { npm_config_loglevel: "error" } });
     const project = fs.mkdtempSync(path.join(work, "bare-"));
     fs.writeFileSync(
       path.join(project, "image.config.mts"),
@@ -187,14 +198,14 @@ describe("other ways to install and run it", () => {
         `export default defineConfig({ name: "bare", store: { dir: "/gnu/store", root: ${JSON.stringify(path.join(app, "store"))} }, ` +
         `profile: ${JSON.stringify(path.join(app, "profile"))}, closure: { from: "scan" }, output: { path: "bare.tar" } });\n`,
     );
-    const r = sh(process.execPath, [path.join(prefix, "bin/layerpack"), "plan", "--json"], { cwd: project, env: { LAYERPACK_CACHE_DIR: CACHE() } });
+    const r = await sh(process.execPath, [path.join(prefix, "bin/layerpack"), "plan", "--json"], { cwd: project, env: { LAYERPACK_CACHE_DIR: CACHE() } });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect((JSON.parse(r.stdout) as { layers: unknown[] }).layers.length).toBeGreaterThan(1);
   });
 
-  test("an older Node gets one clear line and exit 1", () => {
-    const r = sh(nodeBinary("20.19.0"), [path.join(app, "node_modules/layerpack/bin/layerpack.js"), "build"], { cwd: app });
+  test("an older Node gets one clear line and exit 1", async () => {
+    const r = await sh(await nodeBinary("20.19.0"), [path.join(app, "node_modules/layerpack/bin/layerpack.js"), "build"], { cwd: app });
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe("layerpack needs Node >= 22.15.0 (22 or 24 LTS); this is 20.19.0\n");
     expect(r.status).toBe(1);
