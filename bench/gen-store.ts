@@ -9,7 +9,14 @@
  * config), store.json (parameters and every item with its size and references; written last, so its presence
  * means the store is complete).
  *
- * Run: `npx node bench/gen-store.ts [--size-mb 1024] [--out bench/.work/store-1024] [--items 400] [--files N] [--seed 1]`
+ * With `--like FILE` (a `nix path-info --json -r` output, e.g. ../shared/closures/debian-w2.pathinfo.json) the items
+ * are those of the file instead: one per path (the profile item aside), its references the file's, its size the
+ * file's narSize scaled so the store holds `--size-mb` in all (so the file's largest items dominate as they do
+ * there); names, kinds (lib… → library, …-data/…-common/fonts/locales → data, else application) and file counts
+ * follow from them. The file's own profile is replaced by the generated one (its closure is the whole store too).
+ *
+ * Run: `npx node bench/gen-store.ts [--size-mb 1024] [--out bench/.work/store-1024] [--items 400] [--files N] [--seed 1]
+ *        [--like ../shared/closures/debian-w2.pathinfo.json]`
  */
 import { createCipheriv, createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -28,6 +35,20 @@ export interface GenParams {
   items: number;
   files: number;
   seed: number;
+  /** Item sizes and references follow this closure (see `likeClosure`); `items` is then its item count. */
+  like?: LikeSource;
+}
+
+/** A closure to imitate: the file's name and digest (so a changed file regenerates the store) and its items. */
+export interface LikeSource {
+  file: string;
+  sha256: string;
+}
+
+interface LikeItem {
+  name: string;
+  narSize: number;
+  references: number[];
 }
 
 export type ItemKind = "lib" | "app" | "data" | "profile";
@@ -58,8 +79,69 @@ export interface GeneratedStore {
   items: GenItem[];
 }
 
-export function defaultParams(sizeMb: number): GenParams {
-  return { sizeMb, items: 400, files: Math.max(2000, Math.round(sizeMb * 39)), seed: 1 };
+export function defaultParams(sizeMb: number, likeFile?: string): GenParams {
+  const files = Math.max(2000, Math.round(sizeMb * 39));
+  if (likeFile === undefined) return { sizeMb, items: 400, files, seed: 1 };
+  const like = { file: path.basename(likeFile), sha256: createHash("sha256").update(fs.readFileSync(likeFile)).digest("hex") };
+  return { sizeMb, items: readLike(likeFile).length, files, seed: 1, like };
+}
+
+const likeFiles = new Map<string, string>();
+
+/** Where `defaultParams` found the file of a `like` source (the store's parameters keep only its name). */
+function likePath(like: LikeSource): string {
+  const file = likeFiles.get(like.sha256);
+  if (!file) throw new Error(`gen-store: the closure file ${like.file} was not given (defaultParams(size, file) reads it)`);
+  return file;
+}
+
+/** The items of a `nix path-info --json -r` output (a list or an object keyed by path), the profile left out. */
+function readLike(file: string): LikeItem[] {
+  const raw = JSON.parse(fs.readFileSync(file, "utf8")) as unknown;
+  type Info = { path?: string; narSize: number; references?: string[] };
+  const infos: [string, Info][] = Array.isArray(raw) ? (raw as Info[]).map((i) => [i.path!, i]) : Object.entries(raw as Record<string, Info>);
+  const name = (p: string) => path.basename(p).slice(33);
+  const kept = infos.filter(([p]) => name(p) !== "profile").sort(([a], [b]) => (a < b ? -1 : 1));
+  const index = new Map(kept.map(([p], i) => [p, i]));
+  likeFiles.set(createHash("sha256").update(fs.readFileSync(file)).digest("hex"), file);
+  return kept.map(([p, info]) => ({
+    name: name(p),
+    narSize: info.narSize,
+    references: [...new Set((info.references ?? []).filter((r) => r !== p && index.has(r)).map((r) => index.get(r)!))].sort((a, b) => a - b),
+  }));
+}
+
+function likeKind(name: string): "lib" | "app" | "data" {
+  if (/^lib/.test(name)) return "lib";
+  if (/(-data|-common|fonts?-|locales|tzdata)/.test(name)) return "data";
+  return "app";
+}
+
+/** The plans of a `like` store: the file's items, sizes scaled to the total, references as they are. */
+function planLike(rng: Rng, p: GenParams, like: LikeItem[]): Plan[] {
+  const bases = new Set<string>();
+  const plans: Plan[] = like.map((it, i) => {
+    let base = it.name.replace(/^lib/, "").replace(/[^A-Za-z0-9]+/g, "").slice(0, 24) || word(rng);
+    while (bases.has(base)) base += word(rng, 1);
+    bases.add(base);
+    const name = it.name.replace(/[^A-Za-z0-9+._-]/g, "_");
+    const path_ = `${STORE_DIR}/${storeHash(`bench-like-${p.seed}-${i}-${name}`)}-${name}`;
+    return { index: i, kind: likeKind(it.name), name, base, path: path_, bytes: 0, files: 0, deps: it.references };
+  });
+  const sizes = distribute(p.sizeMb * MB, like.map((it) => it.narSize), Number.MAX_SAFE_INTEGER);
+  assignFiles(rng, p, plans, sizes);
+  return plans;
+}
+
+/** Spreads the store's file count over the items (more files in bigger items, more still in data packages). */
+function assignFiles(rng: Rng, p: GenParams, plans: Plan[], sizes: number[]): void {
+  const factor = { lib: 1, app: 1.5, data: 3 };
+  const fileWeights = plans.map((pl, i) => Math.max(1, sizes[i]!) ** 0.4 * factor[pl.kind] * Math.exp(rng.normal() * 0.5));
+  const files = distribute(Math.max(0, p.files - plans.length), fileWeights, Number.MAX_SAFE_INTEGER);
+  plans.forEach((pl, i) => {
+    pl.bytes = sizes[i]!;
+    pl.files = files[i]! + 1;
+  });
 }
 
 /** mulberry32: tiny, fast and deterministic; good enough for shaping data (the bulk bytes come from AES-CTR). */
@@ -152,6 +234,7 @@ interface Plan {
 }
 
 function planItems(rng: Rng, p: GenParams): Plan[] {
+  if (p.like) return planLike(rng, p, readLike(likePath(p.like)));
   const names = new Set<string>();
   const plans: Plan[] = [];
   for (let i = 0; i < p.items; i++) {
@@ -173,13 +256,7 @@ function planItems(rng: Rng, p: GenParams): Plan[] {
   }
   const total = p.sizeMb * MB;
   const sizes = distribute(total, plans.map(() => Math.exp(rng.normal() * 2.5)), Math.min(100 * MB, Math.floor(total * 0.12)));
-  const factor = { lib: 1, app: 1.5, data: 3 };
-  const fileWeights = plans.map((pl, i) => Math.max(1, sizes[i]!) ** 0.4 * factor[pl.kind] * Math.exp(rng.normal() * 0.5));
-  const files = distribute(Math.max(0, p.files - p.items), fileWeights, Number.MAX_SAFE_INTEGER);
-  plans.forEach((pl, i) => {
-    pl.bytes = sizes[i]!;
-    pl.files = files[i]! + 1;
-  });
+  assignFiles(rng, p, plans, sizes);
   return plans;
 }
 
@@ -359,7 +436,10 @@ function lockItem(itemHost: string, dirs: Set<string>): void {
 }
 
 /** A layerpack config for the generated store (absolute paths: the work dir is machine-local anyway). */
-export function writeConfig(file: string, o: { storeRoot: string; profileLink: string; compression: "none" | "gzip"; output: string }): void {
+export function writeConfig(
+  file: string,
+  o: { storeRoot: string; profileLink: string; compression: "none" | "gzip" | "zstd"; output: string; format?: "docker-archive" | "oci-layout" | "oci-archive" },
+): void {
   const spec = {
     name: "bench",
     tag: "latest",
@@ -368,9 +448,14 @@ export function writeConfig(file: string, o: { storeRoot: string; profileLink: s
     closure: { from: "scan" },
     layers: { max: 100 },
     compression: o.compression,
-    output: { path: o.output },
+    output: o.format ? { format: o.format, path: o.output } : { path: o.output },
   };
   fs.writeFileSync(file, stringify(spec));
+}
+
+/** The directory name under bench/.work of a generated store: `store-<size>` or `store-<closure>-<size>`. */
+export function storeDirName(params: GenParams): string {
+  return params.like ? `store-${params.like.file.replace(/\.pathinfo\.json$|\.json$/, "")}-${params.sizeMb}` : `store-${params.sizeMb}`;
 }
 
 /** The store in `out` when it was generated with the same parameters and version, else undefined. */
@@ -394,16 +479,20 @@ export function ensureStore(out: string, params: GenParams): { store: GeneratedS
 
 if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
   const opt = { type: "string" } as const;
-  const { values } = parseArgs({ options: { "size-mb": { ...opt, default: "1024" }, out: opt, items: opt, files: opt, seed: opt } });
+  const { values } = parseArgs({ options: { "size-mb": { ...opt, default: "1024" }, out: opt, items: opt, files: opt, seed: opt, like: opt } });
   const sizeMb = Number(values["size-mb"]);
-  const d = defaultParams(sizeMb);
-  const params: GenParams = { sizeMb, items: Number(values.items ?? d.items), files: Number(values.files ?? d.files), seed: Number(values.seed ?? d.seed) };
-  if (!Object.values(params).every((v) => Number.isInteger(v) && v > 0)) {
+  const d = defaultParams(sizeMb, values.like);
+  const params: GenParams = { ...d, items: Number(values.items ?? d.items), files: Number(values.files ?? d.files), seed: Number(values.seed ?? d.seed) };
+  if (values.like && values.items) {
+    console.error("gen-store: --items comes from the --like file");
+    process.exit(2);
+  }
+  if (![params.sizeMb, params.items, params.files, params.seed].every((v) => Number.isInteger(v) && v > 0)) {
     console.error("gen-store: --size-mb, --items, --files and --seed must be positive integers");
     process.exit(2);
   }
   const t0 = performance.now();
-  const { store, reused } = ensureStore(values.out ?? path.join(import.meta.dirname, ".work", `store-${sizeMb}`), params);
+  const { store, reused } = ensureStore(values.out ?? path.join(import.meta.dirname, ".work", storeDirName(params)), params);
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   console.log(`${reused ? "reused" : "generated"} ${store.items.length} items, ${store.fileCount} files, ${store.symlinkCount} symlinks, ${(store.totalBytes / MB).toFixed(0)} MiB in ${secs}s`);
   console.log(`config: ${store.configPath}`);

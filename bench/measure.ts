@@ -1,13 +1,15 @@
 /**
- * Timing and memory of a command for the benchmarks: wall time from spawn to exit, and peak memory sampled from
- * /proc every 20 ms over the command's whole process tree (no GNU time needed; very short-lived children may be
- * missed).
+ * Timing and memory of a command for the benchmarks: wall time from spawn to exit, CPU time of the whole tree, and
+ * peak memory sampled from /proc every 20 ms over the command's process tree (no GNU time needed; very short-lived
+ * children may be missed). CPU time comes from a bash wrapper that, after the command, reads its own cutime and
+ * cstime (every descendant it and they waited for): unlike wall time it hardly moves when others share the cores.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 const REPO = path.resolve(import.meta.dirname, "..");
+const CPU_TAG = "@@measure-cpu@@";
 
 export interface Measurement {
   wallSeconds: number;
@@ -15,6 +17,8 @@ export interface Measurement {
   peakRssMb: number;
   /** Largest sampled sum of VmRSS over the tree (pipelines run their processes at once). */
   peakTreeRssMb: number;
+  /** User + system CPU seconds of the command and all its descendants. */
+  cpuSeconds: number;
   exitCode: number;
   stderrTail: string;
 }
@@ -55,10 +59,18 @@ function statusKb(pid: number): { hwm: number; rss: number } | undefined {
 export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Measurement> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const child = spawn(cmd, args, { cwd: REPO, env, stdio: ["ignore", "ignore", "pipe"] });
+    // Fields 16 and 17 of /proc/<pid>/stat (1-based): cutime, cstime, in clock ticks (100 per second on Linux).
+    const wrapper = `"$@"; rc=$?; read -r -a s < /proc/$$/stat; echo "${CPU_TAG} \${s[15]} \${s[16]}" >&2; exit $rc`;
+    const child = spawn("bash", ["-c", wrapper, "measure", cmd, ...args], { cwd: REPO, env, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
+    let cpuSeconds = Number.NaN;
     child.stderr.on("data", (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
+      const m = new RegExp(`${CPU_TAG} (\\d+) (\\d+)`).exec(stderr);
+      if (m) {
+        cpuSeconds = (Number(m[1]) + Number(m[2])) / 100;
+        stderr = stderr.replace(m[0], "");
+      }
     });
     let hwmKb = 0;
     let treeKb = 0;
@@ -84,6 +96,7 @@ export function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv = pr
         wallSeconds: (performance.now() - start) / 1000,
         peakRssMb: hwmKb / 1024,
         peakTreeRssMb: treeKb / 1024,
+        cpuSeconds,
         exitCode: code ?? 1,
         stderrTail: stderr.trim().split("\n").slice(-8).join("\n"),
       });

@@ -155,24 +155,27 @@ function paxHeaderName(nameBytes: Buffer): Buffer {
  * Fills one ustar header block at `off`. `name`/`prefix`/`linkname` are written as given (already cut to fit);
  * `uname`/`gname` null means empty; `dev` false leaves devmajor/devminor empty (PAX headers).
  */
-function writeUstar(
-  buf: Buffer,
-  off: number,
-  name: Buffer | string,
-  prefix: string,
-  mode: number,
-  uid: number,
-  gid: number,
-  size: number,
-  mtime: number,
-  typeflag: number,
-  linkname: Buffer | string,
-  uname: string,
-  gname: string,
-  dev: boolean,
-  devmajor: number,
-  devminor: number,
-): void {
+/** The fields of one ustar header block, as writeUstar writes them (numbers already range-checked). */
+interface UstarFields {
+  name: Buffer | string;
+  prefix: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: number;
+  linkname: Buffer | string;
+  uname: string;
+  gname: string;
+  /** Whether devmajor/devminor are written (zero-filled otherwise, as for a PAX header). */
+  dev: boolean;
+  devmajor: number;
+  devminor: number;
+}
+
+function writeUstar(buf: Buffer, off: number, f: UstarFields): void {
+  const { name, prefix, mode, uid, gid, size, mtime, typeflag, linkname, uname, gname, dev, devmajor, devminor } = f;
   if (typeof name === "string") buf.write(name, off, 100, "latin1");
   else name.copy(buf, off, 0, 100);
   writeOctal(buf, off + 100, 7, mode);
@@ -283,8 +286,7 @@ export function encodeHeader(h: TarHeader): Buffer {
 
   if (pathBytes === null && linkBytes === null && !bigSize && !bigUid && !bigGid) {
     const buf = Buffer.alloc(BLOCK);
-    writeUstar(buf, 0, ustarName, prefix, mode, uid, gid, size, h.mtime, typeflag, ustarLink, uname, gname,
-      true, devmajor, devminor);
+    writeUstar(buf, 0, { name: ustarName, prefix, mode, uid, gid, size, mtime: h.mtime, typeflag, linkname: ustarLink, uname, gname, dev: true, devmajor, devminor });
     return buf;
   }
 
@@ -300,14 +302,15 @@ export function encodeHeader(h: TarHeader): Buffer {
   const total = BLOCK + paxSize + paddingFor(paxSize) + BLOCK;
   const buf = Buffer.alloc(total);
   const nameBytes = pathBytes ?? Buffer.from(name, "latin1");
-  writeUstar(buf, 0, paxHeaderName(nameBytes), "", PAX_HEADER_MODE, 0, 0, paxSize, h.mtime, 0x78, "", "", "",
-    false, 0, 0);
+  writeUstar(buf, 0, { name: paxHeaderName(nameBytes), prefix: "", mode: PAX_HEADER_MODE, uid: 0, gid: 0, size: paxSize, mtime: h.mtime, typeflag: 0x78, linkname: "", uname: "", gname: "", dev: false, devmajor: 0, devminor: 0 });
   let off = BLOCK;
   for (const r of records) {
     r.copy(buf, off);
     off += r.length;
   }
-  writeUstar(buf, total - BLOCK, ustarName, prefix, mode, bigUid ? 0 : uid, bigGid ? 0 : gid, bigSize ? 0 : size,
-    h.mtime, typeflag, ustarLink, uname, gname, true, devmajor, devminor);
+  writeUstar(buf, total - BLOCK, {
+    name: ustarName, prefix, mode, uid: bigUid ? 0 : uid, gid: bigGid ? 0 : gid, size: bigSize ? 0 : size,
+    mtime: h.mtime, typeflag, linkname: ustarLink, uname, gname, dev: true, devmajor, devminor,
+  });
   return buf;
 }
