@@ -80,7 +80,7 @@ async function produceLayer(target: BlobTarget, content: LayerContent, how: { co
 export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Promise<BlobResult & LayerWriteResult> {
   if (job.base) throw new BuildError(`layer ${job.index + 1} of the base image is missing from the layer cache or damaged there; build again to fetch it`);
   if (job.needsDb) prepareDatabase(job, p);
-  const ctx = job.ctx ?? p.ctx;
+  const ctx = { ...(job.ctx ?? p.ctx), hashNar: wantsNar(p) };
   const blob = await produceLayer(target, job.content, { compression: p.spec.compression, ctx });
   // Host files (paths sources, the root system) are keyed by their content before they are read: if one changed
   // meanwhile, the bytes written match neither key, and caching them would poison the cache.
@@ -90,6 +90,11 @@ export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Pro
   }
   recordFacts(p, blob);
   return blob;
+}
+
+/** Whether a layer's NAR facts are used: by the database or an SBOM of this build, or a registry cache record. */
+function wantsNar(p: Prepared): boolean {
+  return p.wantNar || (p.spec.output.format === "registry" && p.spec.cache.publish);
 }
 
 export function recordFacts(p: Prepared, facts: { nar?: Record<string, NarFacts> | undefined; permsMatched?: string[] | undefined }): void {
@@ -290,7 +295,7 @@ export function cacheRecord(job: Job, blob: BlobResult & Partial<LayerWriteResul
   return {
     ...describe(blob, mediaType),
     tarSize: blob.tarSize,
-    ...(job.content.items.length > 0 && blob.nar ? { nar: blob.nar } : {}),
+    ...(job.content.items.length > 0 && blob.nar && Object.keys(blob.nar).length > 0 ? { nar: blob.nar } : {}),
     ...(perms.length > 0 ? { permsMatched: perms } : {}),
   };
 }

@@ -54,6 +54,11 @@ export interface LayerContext {
   generate?: (entry: CustomEntry, ownNar: Readonly<Record<string, NarResult>>) => Buffer;
   /** Called for each entry written (for NAR hashing later); optional. */
   onEntry?: (entry: WalkEntry, item: string) => void;
+  /**
+   * Compute each store item's NAR hash from the same reads (default true). Only the store database, SBOMs and the
+   * registry cache record use them, and a build without those spends a tenth of its main thread on the hash.
+   */
+  hashNar?: boolean;
 }
 
 const DIR_MODE = 0o755;
@@ -113,15 +118,15 @@ interface Writer {
   nar: Record<string, NarResult>;
 }
 
-async function writeItem(w: Writer, item: string): Promise<NarResult> {
+async function writeItem(w: Writer, item: string): Promise<NarResult | undefined> {
   const { sink, ctx, perms } = w;
   const host = path.join(ctx.store.root, item);
   const base = item.slice(1);
-  const hasher = new NarHasher(item);
+  const hasher = ctx.hashNar === false ? undefined : new NarHasher(item);
   for (const entry of walkTree(host, { label: item })) {
     ctx.signal?.throwIfAborted();
     ctx.onEntry?.(entry, item);
-    hasher.entry(entry);
+    hasher?.entry(entry);
     const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
     switch (entry.type) {
       case "directory":
@@ -136,7 +141,7 @@ async function writeItem(w: Writer, item: string): Promise<NarResult> {
         break;
     }
   }
-  return hasher.end();
+  return hasher?.end();
 }
 
 async function writeRootSystemEntry(w: Writer, e: RootSystemEntry): Promise<void> {
@@ -234,7 +239,10 @@ export async function writeLayer(sink: LayerSink, content: LayerContent, ctx: La
   for (const e of before) await writeCustomEntry(w, e);
   if (withItems) {
     for (const dir of parents) await sink.write(header({ name: dir, type: "directory", mode: DIR_MODE }, ctx.mtime, w.perms));
-    for (const item of content.items) nar[item] = await writeItem(w, item);
+    for (const item of content.items) {
+      const facts = await writeItem(w, item);
+      if (facts) nar[item] = facts;
+    }
   }
   for (const e of after) await writeCustomEntry(w, e);
   for (const e of deferred) await writeCustomEntry(w, e);

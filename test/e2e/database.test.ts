@@ -121,6 +121,12 @@ describe.runIf(hasTools)("the store database", () => {
     const none = sha256File(build("db-same", "database: true", ["--no-cache"]));
     expect(warm).toBe(first);
     expect(none).toBe(first);
+    // A build without a database skips the NAR hashes; a database build on its cache rebuilds what lacks them.
+    const cacheB = path.join(dir, "cache-b");
+    build("db-same", "", ["--cache-dir", cacheB]);
+    const plainEntries = fs.readdirSync(path.join(cacheB, "layers")).map((f) => JSON.parse(fs.readFileSync(path.join(cacheB, "layers", f), "utf8")));
+    expect(plainEntries.some((e) => e.nar !== undefined)).toBe(false);
+    expect(sha256File(build("db-same", "database: true", ["--cache-dir", cacheB]))).toBe(first);
     // Every cached layer entry with store items remembers their NAR hashes.
     const entries = fs.readdirSync(path.join(cacheA, "layers")).map((f) => JSON.parse(fs.readFileSync(path.join(cacheA, "layers", f), "utf8")));
     const known = Object.assign({}, ...entries.map((e) => e.nar ?? {}));
