@@ -438,19 +438,37 @@ function lockItem(itemHost: string, dirs: Set<string>): void {
 /** A layerpack config for the generated store (absolute paths: the work dir is machine-local anyway). */
 export function writeConfig(
   file: string,
-  o: { storeRoot: string; profileLink: string; compression: "none" | "gzip" | "zstd"; output: string; format?: "docker-archive" | "oci-layout" | "oci-archive" },
+  o: {
+    storeRoot: string;
+    profileLink: string;
+    compression: "none" | "gzip" | "zstd";
+    output: string;
+    format?: "docker-archive" | "oci-layout" | "oci-archive";
+    /** A references graph (referencesGraph) to read the closure from, as Guix and Nix know it; default: scan. */
+    graph?: string;
+  },
 ): void {
   const spec = {
     name: "bench",
     tag: "latest",
     store: { dir: STORE_DIR, root: o.storeRoot },
     profile: o.profileLink,
-    closure: { from: "scan" },
+    closure: o.graph ? { from: "guix-graph", file: o.graph } : { from: "scan" },
     layers: { max: 100 },
     compression: o.compression,
     output: o.format ? { format: o.format, path: o.output } : { path: o.output },
   };
   fs.writeFileSync(file, stringify(spec));
+}
+
+/**
+ * Writes the store's references graph (the format of Guix's #:references-graphs and Nix's exportReferencesGraph:
+ * per item its path, an empty deriver line, the number of references and the references) and returns its path.
+ */
+export function writeGraph(store: GeneratedStore, file: string): string {
+  const lines = store.items.flatMap((i) => [i.path, "", String(i.references.length), ...i.references]);
+  fs.writeFileSync(file, lines.join("\n") + "\n");
+  return file;
 }
 
 /** The directory name under bench/.work of a generated store: `store-<size>` or `store-<closure>-<size>`. */
