@@ -13,6 +13,7 @@ export class TarFileWriter {
   readonly #mtime: number;
   /** Where the next entry goes. */
   pos = 0;
+  #copyBuffer: Buffer | undefined;
 
   /** Creates `file` (a temp name; the caller renames it into place). */
   constructor(file: string, mtime: number) {
@@ -63,7 +64,9 @@ export class TarFileWriter {
     this.write(this.header(name, blob.size, mode === undefined ? {} : { mode }));
     const dataAt = this.pos;
     const from = blob.offset ?? 0;
-    const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(blob.size, 1)));
+    // One copy buffer per archive: a fresh 4 MiB one per layer is garbage the collector frees late (peak memory).
+    this.#copyBuffer ??= Buffer.allocUnsafe(4 << 20);
+    const buf = this.#copyBuffer;
     const hash = createHash("sha256");
     let fd: number;
     try {
