@@ -80,7 +80,7 @@ async function produceLayer(target: BlobTarget, content: LayerContent, how: { co
 export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Promise<BlobResult & LayerWriteResult> {
   if (job.base) throw new BuildError(`layer ${job.index + 1} of the base image is missing from the layer cache or damaged there; build again to fetch it`);
   if (job.needsDb) prepareDatabase(job, p);
-  const ctx = { ...(job.ctx ?? p.ctx), hashNar: wantsNar(p) };
+  const ctx = { ...(job.ctx ?? p.ctx), hashNar: p.wantNar };
   const blob = await produceLayer(target, job.content, { compression: p.spec.compression, ctx });
   // Host files (paths sources, the root system) are keyed by their content before they are read: if one changed
   // meanwhile, the bytes written match neither key, and caching them would poison the cache.
@@ -90,11 +90,6 @@ export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Pro
   }
   recordFacts(p, blob);
   return blob;
-}
-
-/** Whether a layer's NAR facts are used: by the database or an SBOM of this build, or a registry cache record. */
-function wantsNar(p: Prepared): boolean {
-  return p.wantNar || (p.spec.output.format === "registry" && p.spec.cache.publish);
 }
 
 export function recordFacts(p: Prepared, facts: { nar?: Record<string, NarFacts> | undefined; permsMatched?: string[] | undefined }): void {
@@ -207,8 +202,10 @@ export function prepare(input: BuildInput): Prepared {
     warnings: [],
     env: input.env ?? process.env,
   };
-  // An SBOM gives every item's NAR hash: cache hits must know them too.
-  p.wantNar = spec.sbom !== undefined;
+  // An SBOM gives every item's NAR hash, and so does the cache record that registries and OCI layouts keep: cache
+  // hits must know them too, or the output would depend on what the cache held. Only a docker archive without a
+  // database or SBOM skips hashing.
+  p.wantNar = spec.sbom !== undefined || (spec.cache.publish && spec.output.format !== "docker-archive");
   p.jobs = plan.layers.map((layer, index): Job => {
     const content = layerContent(layer, closure);
     const generates = content.entries.some((e) => e.type === "file" && e.generated !== undefined);

@@ -127,6 +127,21 @@ describe.runIf(hasTools)("the store database", () => {
     const plainEntries = fs.readdirSync(path.join(cacheB, "layers")).map((f) => JSON.parse(fs.readFileSync(path.join(cacheB, "layers", f), "utf8")));
     expect(plainEntries.some((e) => e.nar !== undefined)).toBe(false);
     expect(sha256File(build("db-same", "database: true", ["--cache-dir", cacheB]))).toBe(first);
+    // An OCI layout keeps a cache record with the NAR hashes: the same bytes on a cache that has them (cacheA, from
+    // the database builds), on one that lacks them and on none.
+    const layout = (name: string, args: string[]) => {
+      const cfg = path.join(dir, `${name}.yaml`);
+      fs.writeFileSync(cfg, `name: lay\ntag: t\nstore: { dir: /nix/store, root: ./root }\nprofile: ./result\noutput: { format: oci-layout, path: ./${name} }\n`);
+      const r = layerpack(["build", cfg, ...args]);
+      expect(r.status, r.stderr).toBe(0);
+      const blobs = path.join(dir, name, "blobs", "sha256");
+      return [sha256File(path.join(dir, name, "index.json")), ...fs.readdirSync(blobs).sort()];
+    };
+    const cacheC = path.join(dir, "cache-c");
+    build("db-plain", "", ["--cache-dir", cacheC]);
+    const uncached = layout("lay-none", ["--no-cache"]);
+    expect(layout("lay-with", ["--cache-dir", cacheA])).toEqual(uncached);
+    expect(layout("lay-without", ["--cache-dir", cacheC])).toEqual(uncached);
     // Every cached layer entry with store items remembers their NAR hashes.
     const entries = fs.readdirSync(path.join(cacheA, "layers")).map((f) => JSON.parse(fs.readFileSync(path.join(cacheA, "layers", f), "utf8")));
     const known = Object.assign({}, ...entries.map((e) => e.nar ?? {}));
