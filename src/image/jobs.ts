@@ -202,10 +202,10 @@ export function prepare(input: BuildInput): Prepared {
     warnings: [],
     env: input.env ?? process.env,
   };
-  // An SBOM gives every item's NAR hash, and so does the cache record that registries and OCI layouts keep: cache
-  // hits must know them too, or the output would depend on what the cache held. Only a docker archive without a
-  // database or SBOM skips hashing.
-  p.wantNar = spec.sbom !== undefined || (spec.cache.publish && spec.output.format !== "docker-archive");
+  // An SBOM gives every item's NAR hash, and so does the cache record pushed to a registry (what a later runner's
+  // database needs): cache hits must know them too. Other builds skip hashing, and the record an OCI layout keeps
+  // then holds no NAR facts (outputs.ts), whatever the cache held.
+  p.wantNar = spec.sbom !== undefined || (spec.cache.publish && spec.output.format === "registry");
   p.jobs = plan.layers.map((layer, index): Job => {
     const content = layerContent(layer, closure);
     const generates = content.entries.some((e) => e.type === "file" && e.generated !== undefined);

@@ -110,7 +110,17 @@ async function buildRemote(run: CachedRun, job: Job, remote: CachedLayer): Promi
 }
 
 /** The cache record of this build's own layers (the base's are keyed by digest and described by the base). */
-const buildRecord = (run: CachedRun) => makeRecord(run.p.jobs.filter((j) => !j.base).map((j) => ({ key: j.portableKey, layer: run.blobs.get(j.index)! })));
+const buildRecord = (run: CachedRun) =>
+  makeRecord(
+    run.p.jobs
+      .filter((j) => !j.base)
+      .map((j) => {
+        // NAR facts only when this build computes them for every layer (wantNar): a cache hit may or may not carry
+        // them, and the record, part of the output, must not depend on what the cache held.
+        const { nar, ...layer } = run.blobs.get(j.index)!;
+        return { key: j.portableKey, layer: run.p.wantNar && nar ? { ...layer, nar } : layer };
+      }),
+  );
 
 /** Pushes the cache record of this build's layers beside the image; a failure is a warning (the image is pushed). */
 async function publishRecord(run: CachedRun, manifest: { digest: string; size: number }): Promise<void> {
