@@ -146,7 +146,8 @@ function prepareVariant(name: Name, store: GeneratedStore, runDir: string, basel
     if (!fs.existsSync(path.join(repo, "bin/layerpack.js"))) return { variant: name, error: `no layerpack at ${repo}/bin/layerpack.js` };
     output = path.join(runDir, `${name}${lp.format === "oci-layout" ? ".oci" : ".tar"}`);
     const config = path.join(runDir, `${name}.yaml`);
-    const graph = lp.scan ? undefined : writeGraph(store, path.join(runDir, "references.graph"));
+    const graphFile = path.join(runDir, "references.graph");
+    const graph = lp.scan ? undefined : fs.existsSync(graphFile) ? graphFile : writeGraph(store, graphFile);
     writeConfig(config, { storeRoot: store.storeRoot, profileLink: store.profileLink, compression: lp.compression, output, format: lp.format, ...(graph ? { graph } : {}) });
     cmd = process.execPath; // Node 24 (the system node cannot strip types)
     args = [path.join(repo, "bin/layerpack.js"), "build", "--config", config];

@@ -1,10 +1,10 @@
 /**
  * SHA-256 of a byte stream computed on a worker thread, so the thread that reads and tars the files does not also
  * spend ~0.55 s per GiB hashing (the layer sink's diff_id; with compression, the stored blob's digest too). The
- * bytes are not copied: they live in SharedArrayBuffer-backed buffers (`sharedBuffer`), and `update()` resolves once
- * the worker has hashed them, after which the caller may reuse the buffer (pooled process-wide: `takeShared`). One worker serves every stream of the
- * process (each stream has its own hash state there); it is started on first use and never keeps the process alive
- * unless a request is pending.
+ * bytes are not copied: they live in SharedArrayBuffer-backed buffers (`takeShared`, pooled process-wide), and
+ * `update()` resolves once the worker has hashed them, after which the caller may reuse the buffer. One worker
+ * serves every stream of the process (each stream has its own hash state there); it is started on first use and
+ * never keeps the process alive unless a request is pending.
  */
 import { Worker } from "node:worker_threads";
 

@@ -4,8 +4,7 @@
  * same layers; skopeo reads the index from a registry and copies it with --all; podman runs the host's image.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFile, execFileSync } from "node:child_process";
-import { promisify } from "node:util";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -13,19 +12,12 @@ import { GREETING, makeExampleStore, type ExampleStore } from "../../examples/ma
 import { requireTool } from "../fixtures/tools.ts";
 import { startRegistry, type TestRegistry } from "../fixtures/registry.ts";
 import { podman } from "./run-tools.ts";
+import { runAsync } from "../fixtures/run-async.ts";
 
 const BIN = path.resolve("bin/layerpack.js");
 let dir: string;
 let ex: ExampleStore;
-const exec = async (cmd: string, args: string[], env: Record<string, string> = {}) => {
-  try {
-    const r = await promisify(execFile)(cmd, args, { encoding: "utf8", cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache"), ...env }, maxBuffer: 64 << 20 });
-    return { status: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { status: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-};
+const exec = (cmd: string, args: string[], env: Record<string, string> = {}) => runAsync(cmd, args, { cwd: dir, env: { LAYERPACK_CACHE_DIR: path.join(dir, "cache"), ...env } });
 const lp = (args: string[]) => exec(process.execPath, [BIN, ...args]);
 const hasTools = requireTool("skopeo") && requireTool("docker-registry") && requireTool("podman");
 

@@ -4,7 +4,6 @@
  * oldest Node 22 the package claims, and run under podman; the user's own `tsc` (strict, no skipLibCheck) accepts
  * the typed API; a global install loads a config that imports layerpack without it being installed in the project.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,6 +13,7 @@ import { removeExample, setUpExample } from "./example-dir.ts";
 import { requireTool } from "../fixtures/tools.ts";
 import { podman } from "./run-tools.ts";
 import { nodeBinary, NODE_22_FLOOR } from "../fixtures/node-versions.ts";
+import { runAsync, runOk } from "../fixtures/run-async.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
@@ -22,27 +22,8 @@ const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
   devDependencies: Record<string, string>;
 };
 
-/**
- * Runs a command without blocking this test worker: npm and tsc take tens of seconds here, and a worker blocked
- * that long misses vitest's own RPC timeout (60 s), which fails the run.
- */
-function sh(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
-  return new Promise<{ status: number | null; stdout: string; stderr: string; all: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr, all: `${stdout}${stderr}` }));
-  });
-}
-
-async function ok(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<string> {
-  const r = await sh(cmd, args, opts);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.all}`);
-  return r.stdout;
-}
+const sh = runAsync;
+const ok = runOk;
 
 /** npm as a user runs it, with this process's cache dir and no audit or funding noise. */
 const npm = (args: string[], cwd: string) => ok("npm", [...args, "--no-audit", "--no-fund", "--prefer-offline"], { cwd, env: { npm_config_loglevel: "error" } });
