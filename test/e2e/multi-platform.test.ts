@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { GREETING, makeExampleStore, type ExampleStore } from "../../examples/make-store.ts";
 import { requireTool } from "../fixtures/tools.ts";
 import { startRegistry, type TestRegistry } from "../fixtures/registry.ts";
-import { podman } from "./run-tools.ts";
+import { PODMAN_EXIT_CODE_RACE, podman } from "./run-tools.ts";
 import { runAsync } from "../fixtures/run-async.ts";
 
 const BIN = path.resolve("bin/layerpack.js");
@@ -131,7 +131,9 @@ describe.runIf(hasTools)("multi-platform images", () => {
     expect(arm.config).toMatchObject({ os: "linux", architecture: "arm64", variant: "v8" });
     const p = podman(path.join(dir, "podman"));
     try {
-      const out = await exec("podman", [...p.args, "run", "--rm", "--network", "none", "--platform", "linux/amd64", `oci:${layout}:lay:1`], p.env);
+      const args = [...p.args, "run", "--rm", "--network", "none", "--platform", "linux/amd64", `oci:${layout}:lay:1`];
+      let out = await exec("podman", args, p.env);
+      for (let attempt = 1; attempt < 3 && out.status !== 0 && PODMAN_EXIT_CODE_RACE.test(out.stderr); attempt++) out = await exec("podman", args, p.env);
       expect(out.status, out.stderr.slice(-1500)).toBe(0);
       expect(out.stdout).toContain(GREETING);
     } finally {

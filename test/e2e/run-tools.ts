@@ -15,6 +15,13 @@ export function skopeoInspect(ref: string, raw = false): unknown {
   return JSON.parse(run("skopeo", ["inspect", ...(raw ? ["--raw"] : []), ref]));
 }
 
+/**
+ * Debian 12's podman 4.3 sometimes loses the exit code of a `run --rm` on a loaded machine ("getting exit code of
+ * container ... from DB: no such exit code (container in state running)"): its cleanup races the wait. That says
+ * nothing about the image, so only that message is retried; every other failure is the test's.
+ */
+export const PODMAN_EXIT_CODE_RACE = /no such exit code/;
+
 /** A podman with its own storage under `dir`, so tests never touch the host's images. */
 export function podman(dir: string) {
   fs.mkdirSync(dir, { recursive: true });
@@ -29,7 +36,15 @@ export function podman(dir: string) {
     args: base,
     env,
     load: (archive: string) => run("podman", [...base, "load", "-i", archive], { env }),
-    run: (image: string, args: string[] = []) => run("podman", [...base, "run", "--rm", "--network", "none", image, ...args], { env }),
+    run: (image: string, args: string[] = []) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return run("podman", [...base, "run", "--rm", "--network", "none", image, ...args], { env });
+        } catch (e) {
+          if (attempt >= 3 || !PODMAN_EXIT_CODE_RACE.test(String(e))) throw e;
+        }
+      }
+    },
     cleanup: () => {
       spawnSync("podman", [...base, "system", "reset", "--force"], { env });
       fs.rmSync(dir, { recursive: true, force: true });
