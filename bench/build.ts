@@ -8,9 +8,10 @@
  *   guix-gnu-tar       Guix's algorithm replayed with GNU tar: items by size, the largest max-2 each in its own
  *                      layer, the rest in one layer; per layer `tar -cf --sort=name ...`, `sha256sum`, `tar -rf`
  *   layerpack          node bin/layerpack.js build --config <cfg>, compression none (docker archive)
+ *   layerpack-graph    the same, the closure from a references graph (no sizes: every item is walked for them)
  *   layerpack-scan     the same, finding the closure by scanning the files for references first
- * Except layerpack-scan, layerpack reads the closure from a references graph, as Guix and Nix have it from their
- * store database (and as the references all tar variants are given: the list of items).
+ * Except -graph and -scan, layerpack reads the closure from the store's database, with its items' references and
+ * NAR sizes, as a Guix or Nix host has it (and as the tar variants are given the list of items).
  *   layerpack-gzip     the same with gzip layers (docker archive)
  *   layerpack-gzip-oci gzip layers into an OCI layout (no copy of the layers into an archive afterwards)
  *   layerpack-zstd     zstd layers into an OCI layout (docker archives cannot hold zstd layers)
@@ -33,7 +34,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { defaultParams, ensureStore, storeDirName, writeConfig, writeGraph, type GeneratedStore } from "./gen-store.ts";
+import { defaultParams, ensureDatabase, ensureStore, storeDirName, writeConfig, writeGraph, type GeneratedStore } from "./gen-store.ts";
 import { removeTree } from "../examples/make-store.ts";
 import { measure, type Measurement } from "./measure.ts";
 
@@ -47,6 +48,7 @@ const VARIANTS = [
   "tar-zstd",
   "guix-gnu-tar",
   "layerpack",
+  "layerpack-graph",
   "layerpack-scan",
   "layerpack-gzip",
   "layerpack-gzip-oci",
@@ -59,9 +61,10 @@ const baseOf = (n: Name): Variant => n.replace(/@base$/, "") as Variant;
 const CORES = os.availableParallelism();
 
 /** What each layerpack variant builds. */
-const LAYERPACK: Partial<Record<Variant, { compression: "none" | "gzip" | "zstd"; format: "docker-archive" | "oci-layout"; scan?: true }>> = {
+const LAYERPACK: Partial<Record<Variant, { compression: "none" | "gzip" | "zstd"; format: "docker-archive" | "oci-layout"; closure?: "graph" | "scan" }>> = {
   layerpack: { compression: "none", format: "docker-archive" },
-  "layerpack-scan": { compression: "none", format: "docker-archive", scan: true },
+  "layerpack-graph": { compression: "none", format: "docker-archive", closure: "graph" },
+  "layerpack-scan": { compression: "none", format: "docker-archive", closure: "scan" },
   "layerpack-gzip": { compression: "gzip", format: "docker-archive" },
   "layerpack-gzip-oci": { compression: "gzip", format: "oci-layout" },
   "layerpack-zstd": { compression: "zstd", format: "oci-layout" },
@@ -147,8 +150,9 @@ function prepareVariant(name: Name, store: GeneratedStore, runDir: string, basel
     output = path.join(runDir, `${name}${lp.format === "oci-layout" ? ".oci" : ".tar"}`);
     const config = path.join(runDir, `${name}.yaml`);
     const graphFile = path.join(runDir, "references.graph");
-    const graph = lp.scan ? undefined : fs.existsSync(graphFile) ? graphFile : writeGraph(store, graphFile);
-    writeConfig(config, { storeRoot: store.storeRoot, profileLink: store.profileLink, compression: lp.compression, output, format: lp.format, ...(graph ? { graph } : {}) });
+    const source =
+      lp.closure === "scan" ? {} : lp.closure === "graph" ? { graph: fs.existsSync(graphFile) ? graphFile : writeGraph(store, graphFile) } : { database: ensureDatabase(store) };
+    writeConfig(config, { storeRoot: store.storeRoot, profileLink: store.profileLink, compression: lp.compression, output, format: lp.format, ...source });
     cmd = process.execPath; // Node 24 (the system node cannot strip types)
     args = [path.join(repo, "bin/layerpack.js"), "build", "--config", config];
   } else throw new Error(`unknown variant ${variant}`);
@@ -300,6 +304,7 @@ async function main(): Promise<number> {
   const pairs: [string, Name, Name, string][] = [
     ["layerpack / tar|openssl", "layerpack", "tar-openssl", "target <= 1.5"],
     ["layerpack / tar|sha256sum", "layerpack", "lower-bound", "earlier target <= 1.5"],
+    ["layerpack-graph / tar|openssl", "layerpack-graph", "tar-openssl", "sizes by walking every item first"],
     ["layerpack-scan / tar|openssl", "layerpack-scan", "tar-openssl", "the scan reads every byte once more"],
     ["layerpack-gzip / pigz", "layerpack-gzip", "tar-pigz", "target <= 1.0"],
     ["layerpack-gzip-oci / pigz", "layerpack-gzip-oci", "tar-pigz", "target <= 1.0"],

@@ -24,6 +24,8 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { removeTree, storeHash } from "../examples/make-store.ts";
+import { narDigest } from "../src/store/nar.ts";
+import { databaseFor, type NarFacts } from "../src/database/index.ts";
 
 export const GENERATOR_VERSION = 2;
 const STORE_DIR = "/gnu/store";
@@ -444,8 +446,10 @@ export function writeConfig(
     compression: "none" | "gzip" | "zstd";
     output: string;
     format?: "docker-archive" | "oci-layout" | "oci-archive";
-    /** A references graph (referencesGraph) to read the closure from, as Guix and Nix know it; default: scan. */
+    /** A references graph (writeGraph) to read the closure from; sizes then come from walking the items. */
     graph?: string;
+    /** A store database (ensureDatabase) to read the closure from, sizes included; wins over `graph`. */
+    database?: string;
   },
 ): void {
   const spec = {
@@ -453,7 +457,7 @@ export function writeConfig(
     tag: "latest",
     store: { dir: STORE_DIR, root: o.storeRoot },
     profile: o.profileLink,
-    closure: o.graph ? { from: "guix-graph", file: o.graph } : { from: "scan" },
+    closure: o.database ? { from: "database", file: o.database } : o.graph ? { from: "guix-graph", file: o.graph } : { from: "scan" },
     layers: { max: 100 },
     compression: o.compression,
     output: o.format ? { format: o.format, path: o.output } : { path: o.output },
@@ -468,6 +472,27 @@ export function writeConfig(
 export function writeGraph(store: GeneratedStore, file: string): string {
   const lines = store.items.flatMap((i) => [i.path, "", String(i.references.length), ...i.references]);
   fs.writeFileSync(file, lines.join("\n") + "\n");
+  return file;
+}
+
+/**
+ * The store's own database, where Guix keeps it (root/var/guix/db/db.sqlite, so `closure: {from: auto}` finds it
+ * too): every item with its references and its NAR hash and size, as a Guix or Nix host has them. Written once per
+ * generated store (hashing every item takes a few seconds) and reused; returns its path.
+ */
+export function ensureDatabase(store: GeneratedStore): string {
+  const file = path.join(store.storeRoot, "var/guix/db/db.sqlite");
+  const made = fs.statSync(file, { throwIfNoEntry: false });
+  if (made && made.mtimeMs >= fs.statSync(path.join(path.dirname(store.storeRoot), "store.json")).mtimeMs) return file;
+  const nar: Record<string, NarFacts> = {};
+  const items = store.items.map((it) => {
+    nar[it.path] = narDigest(path.join(store.storeRoot, it.path), { label: it.path });
+    return { path: it.path, narSize: nar[it.path]!.size, references: [...it.references].sort() };
+  });
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const temp = `${file}.tmp`;
+  fs.writeFileSync(temp, databaseFor("guix-database", { items }, { nar, registrationTime: 1 }));
+  fs.renameSync(temp, file);
   return file;
 }
 
