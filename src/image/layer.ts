@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { BuildError, StoreError } from "../errors.ts";
 import type { CustomEntry } from "../plan/types.ts";
 import type { StoreLocation } from "../store/types.ts";
-import { openForRead, readInto, walkTree, type WalkEntry } from "../store/walk.ts";
+import { openEntry, openForRead, readInto, walkTree, type WalkEntry } from "../store/walk.ts";
 import type { RootSystemEntry } from "../store/types.ts";
 import { NarHasher, type NarResult } from "../store/nar.ts";
 import type { Perm } from "../config/schema.ts";
@@ -78,11 +78,16 @@ function storeParents(storeDir: string): string[] {
   return parts.map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
-/** Copies `size` bytes of host file `src.file` into the sink; `label` names it in errors. */
-async function writeFileData(sink: LayerSink, src: { file: string; size: number; label: string }, how: { signal: AbortSignal | undefined; hasher?: NarHasher }): Promise<void> {
+const ONE_BYTE = Buffer.alloc(1);
+
+/**
+ * Copies `size` bytes of host file `src.file` (or of `src.fd`, open already and left open) into the sink; `label`
+ * names it in errors.
+ */
+async function writeFileData(sink: LayerSink, src: { file: string; fd?: number; size: number; label: string }, how: { signal: AbortSignal | undefined; hasher?: NarHasher }): Promise<void> {
   const { file, size, label } = src;
   const { signal, hasher } = how;
-  const fd = openForRead(file, label);
+  const fd = src.fd ?? openForRead(file, label);
   try {
     let left = size;
     while (left > 0) {
@@ -100,11 +105,11 @@ async function writeFileData(sink: LayerSink, src: { file: string; size: number;
       left -= n;
     }
     // A file that grew since its size was taken would be cut short in the tar: that is an error, never silent.
-    if (readInto(fd, Buffer.alloc(1), 1, label) !== 0) {
+    if (readInto(fd, ONE_BYTE, 1, label) !== 0) {
       throw new StoreError(`reading ${label}: file grew while it was being archived (expected ${size} bytes); build again once it is complete`);
     }
   } finally {
-    fs.closeSync(fd);
+    if (src.fd === undefined) fs.closeSync(fd);
   }
   await sink.zeros(paddingFor(size));
 }
@@ -123,22 +128,29 @@ async function writeItem(w: Writer, item: string): Promise<NarResult | undefined
   const host = path.join(ctx.store.root, item);
   const base = item.slice(1);
   const hasher = ctx.hashNar === false ? undefined : new NarHasher(item);
-  for (const entry of walkTree(host, { label: item })) {
+  // Files are opened once, and their size and mode taken from the open file (lazyFiles).
+  for (const walked of walkTree(host, { label: item, lazyFiles: true })) {
     ctx.signal?.throwIfAborted();
-    ctx.onEntry?.(entry, item);
-    hasher?.entry(entry);
-    const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
-    switch (entry.type) {
-      case "directory":
-        await sink.write(header({ name, type: "directory", mode: entry.mode }, ctx.mtime, perms));
-        break;
-      case "symlink":
-        await sink.write(header({ name, type: "symlink", mode: 0o777, linkname: entry.target! }, ctx.mtime, perms));
-        break;
-      case "file":
-        await sink.write(header({ name, type: "file", mode: entry.mode, size: entry.size }, ctx.mtime, perms));
-        await writeFileData(sink, { file: entry.hostPath, size: entry.size, label: `${item}/${entry.rel}` }, { signal: ctx.signal, hasher });
-        break;
+    const opened = walked.type === "file" && walked.size < 0 ? openEntry(walked, item) : undefined;
+    try {
+      const entry = opened?.entry ?? walked;
+      ctx.onEntry?.(entry, item);
+      hasher?.entry(entry);
+      const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
+      switch (entry.type) {
+        case "directory":
+          await sink.write(header({ name, type: "directory", mode: entry.mode }, ctx.mtime, perms));
+          break;
+        case "symlink":
+          await sink.write(header({ name, type: "symlink", mode: 0o777, linkname: entry.target! }, ctx.mtime, perms));
+          break;
+        case "file":
+          await sink.write(header({ name, type: "file", mode: entry.mode, size: entry.size }, ctx.mtime, perms));
+          await writeFileData(sink, { file: entry.hostPath, ...(opened ? { fd: opened.fd } : {}), size: entry.size, label: `${item}/${entry.rel}` }, { signal: ctx.signal, hasher });
+          break;
+      }
+    } finally {
+      if (opened) fs.closeSync(opened.fd);
     }
   }
   return hasher?.end();
