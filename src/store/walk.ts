@@ -119,15 +119,18 @@ const OPEN_ENTRY = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constant
  * fails with a StoreError instead of being read (or hanging). The caller closes `fd`.
  */
 export function openEntry(entry: WalkEntry, label: string): { fd: number; entry: WalkEntry } {
+  const changed = () => new StoreError(`${describe(label, entry.rel)} is no longer a regular file (it changed while the store was read); build again`);
   let fd: number;
   try {
     fd = fs.openSync(entry.hostPath, OPEN_ENTRY);
   } catch (cause) {
+    // O_NOFOLLOW refuses a symlink with ELOOP, which would read as a link loop.
+    if ((cause as NodeJS.ErrnoException).code === "ELOOP") throw changed();
     throw new StoreError(`reading ${describe(label, entry.rel)}: ${(cause as Error).message}`, { cause });
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new StoreError(`${describe(label, entry.rel)} is no longer a regular file (it changed while the store was read)`);
+    if (!st.isFile()) throw changed();
     return { fd, entry: { ...entry, mode: st.mode & 0o7777, size: st.size } };
   } catch (err) {
     fs.closeSync(fd);
