@@ -42,22 +42,38 @@ export function gzipTrailer(crc: number, length: number): Buffer {
 /** An output buffer large enough for the whole block in one pass (deflateBound / ZSTD_compressBound, rounded up). */
 const outputSize = (n: number): number => Math.max(1024, n + (n >> 7) + 1024);
 
-function settle(resolve: (b: Buffer) => void, reject: (e: Error) => void) {
-  return (err: Error | null, out: Buffer) => (err ? reject(err) : resolve(out));
+/**
+ * Runs one block through a fresh node:zlib engine (a single write, compressed on the thread pool) and resolves
+ * with the output chunks. The engine is dropped, not ended: its end would add another flush. The data events
+ * come before the write's callback.
+ */
+function compressOnce(engine: zlib.Zlib & NodeJS.ReadWriteStream, block: Buffer): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    engine.on("data", (chunk: Buffer) => parts.push(chunk));
+    engine.on("error", reject);
+    engine.write(block, (err) => {
+      (engine as unknown as { destroy(): void }).destroy();
+      if (err) reject(err);
+      else resolve(parts);
+    });
+  });
 }
 
-/** One gzip block: raw deflate of `block` primed with `dictionary`, sync-flushed unless `last`. */
-export function deflateBlock(block: Buffer, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
+/** One gzip block: raw deflate of `block` primed with `dictionary`, sync-flushed unless `last`; its output chunks. */
+export function deflateBlock(block: Buffer, dictionary: Buffer | undefined, last: boolean): Promise<Buffer[]> {
   const options: zlib.ZlibOptions = {
     level: 6,
     memLevel: 9,
     windowBits: 15,
     strategy: zlib.constants.Z_DEFAULT_STRATEGY,
-    finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+    flush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+    // One pass on the thread pool: a smaller output buffer gives the same bytes, but each refill is another
+    // trip through the main thread's event loop, and the cores wait for it while it tars (25 s became 29 s).
     chunkSize: outputSize(block.length),
   };
   if (dictionary && dictionary.length > 0) options.dictionary = dictionary;
-  return new Promise((resolve, reject) => zlib.deflateRaw(block, options, settle(resolve, reject)));
+  return compressOnce(zlib.createDeflateRaw(options), block);
 }
 
 const ZSTD_PARAMS = {
@@ -68,15 +84,19 @@ const ZSTD_PARAMS = {
 
 /**
  * One zstd frame holding `block`: the bytes of `zstdCompressSync(block, level 3, no checksum)`, computed on the
- * thread pool. Node's asynchronous call feeds the input with the `flush` flag, so `ZSTD_e_end` makes zstd see the
- * whole block in its first call (single pass: the content size goes into the header and the parameters fit the
- * block; 0.3 % smaller than streaming it in); the empty frame Node's final flush then adds is cut off.
+ * thread pool. The block is written once with the `ZSTD_e_end` flush, so zstd sees all of it in its first call
+ * (single pass: the content size goes into the header and the parameters fit the block; 0.3 % smaller than
+ * streaming it in), into an output buffer of ZSTD_compressBound (a smaller one gives other, larger bytes). The
+ * stream is then dropped, not ended: ending it would add an empty frame, and node:zlib's one-shot call joins
+ * that to the frame with a copy of the whole output, garbage the collector would chase for every 4 MiB.
  */
-export async function zstdFrame(block: Buffer): Promise<Buffer> {
-  const options: zlib.ZstdOptions = { params: ZSTD_PARAMS, chunkSize: outputSize(block.length), flush: zlib.constants.ZSTD_e_end };
-  const out = await new Promise<Buffer>((resolve, reject) => zlib.zstdCompress(block, options, settle(resolve, reject)));
-  const end = zstdFrameEnd(out, 0);
-  return end !== undefined && end < out.length && zstdFrameEnd(out, end) === out.length && isEmptyFrame(out.subarray(end)) ? out.subarray(0, end) : out;
+export async function zstdFrame(block: Buffer): Promise<Buffer[]> {
+  const engine = zlib.createZstdCompress({ params: ZSTD_PARAMS, chunkSize: outputSize(block.length), flush: zlib.constants.ZSTD_e_end });
+  const parts = await compressOnce(engine, block);
+  const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  // A frame cut short would be a bug, never output.
+  if (zstdFrameEnd(out, 0) !== out.length) throw new Error(`zstd frame of ${block.length} bytes came out incomplete (${out.length} bytes)`);
+  return [out];
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;
@@ -100,12 +120,4 @@ export function zstdFrameEnd(buf: Buffer, at: number): number | undefined {
   }
   if ((fhd >> 2) & 1) pos += 4;
   return pos <= buf.length ? pos : undefined;
-}
-
-/** A frame with no content: a single empty last block. */
-function isEmptyFrame(frame: Buffer): boolean {
-  const end = zstdFrameEnd(frame, 0);
-  if (end !== frame.length) return false;
-  const header = frame.readUIntLE(frame.length - 3 - ((frame[4]! >> 2) & 1) * 4, 3);
-  return header >>> 3 === 0 && ((header >> 1) & 3) === 0;
 }
