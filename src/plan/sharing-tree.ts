@@ -8,7 +8,7 @@
  * unrelated merges shifts and a fresh plan regroups items the update never touched (the cascade issue 19 measured,
  * up to 25× the changed bytes). A mutual choice depends only on the two groups and their candidates, so a change
  * spreads only to groups that were, or become, the changed group's partners. The costs see sizes in coarse classes
- * (powers of 16, small items at one floor class), so most updates change no cost at all.
+ * (powers of 4, small items at one floor class), so most updates change no cost at all.
  *
  * Candidates: every other group while the closure is small; above ALL_PAIRS_LIMIT items, the groups holding an
  * item's references and referrers and the items of its size class that are near it in canonical order (a fixed

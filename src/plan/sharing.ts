@@ -34,14 +34,14 @@ export interface SharingGroup {
 }
 
 /**
- * Item bytes as the hierarchy's costs see them: powers of 16, and nothing below FLOOR_SHARE of the roots' bytes
- * (the profile, which every update changes): below that, an item's exact size changes no ratio by much, and an
- * update that moves a small item across a class boundary would otherwise change costs.
+ * Item bytes as the hierarchy's costs see them are their size classes (powers of 4, sharing-graph.ts), and nothing
+ * below FLOOR_SHARE of the roots' bytes (the profile, which every update changes): below that, an item's exact size
+ * changes no ratio by much, and an update that moves a small item across a class boundary would otherwise change
+ * costs. Powers of 16 (before) were coarser than the costs can bear: they saw a 233 KB application and a 25 KB data
+ * package as one size and paired them, so either's update re-pulled the other; with 4 the sweeps are better on every
+ * closure (bench/README.md).
  */
 export const FLOOR_SHARE = 1 / 32;
-export function coarseClass(bytes: number): number {
-  return bytes <= 0 ? 0 : Math.pow(16, Math.round(Math.log(bytes) / Math.log(16)));
-}
 
 /**
  * Splits the hierarchy top-down into `target` nodes: always the node with the highest potential (the largest cost
@@ -119,7 +119,7 @@ export function groupBySharing(items: readonly StoreItem[], layers: number): Sha
   let rootBytes = 0;
   for (let x = 0; x < n; x++) if (!g.referenced[x]) rootBytes += g.items[x]!.narSize;
   const floor = FLOOR_SHARE * rootBytes;
-  const itemClass = Float64Array.from(g.items, (it) => coarseClass(Math.max(floor, it.narSize)));
+  const itemClass = Float64Array.from(g.items, (it) => sizeClass(Math.max(floor, it.narSize)));
   const h = buildHierarchy(g, itemClass, table);
   // The cut weighs exact bytes: they move only with the items under a node, so only the changed item's ancestors.
   const nodes = h.left.length;

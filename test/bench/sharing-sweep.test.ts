@@ -125,8 +125,10 @@ describe("the sharing strategy over full sweeps (fresh plans after every single-
     const results = sweep("gen300");
     const fresh = summarize(results, "sharing");
     expect(fresh.geomean).toBeLessThanOrEqual(1.3);
-    expect(fresh.above2).toBeLessThanOrEqual(4); // measured: 4 of 299 (the note of issue 19 says which)
+    // Measured with size classes of 4x: 1 of 299 above 2x, the worst 2.07x (with 16x classes: 4, the worst 6.46x).
+    expect(fresh.above2).toBeLessThanOrEqual(1);
+    expect(fresh.worst).toBeLessThanOrEqual(2.1);
     for (const r of results) expect(ratio(r, "sharing", "sticky")).toBeLessThanOrEqual(ratio(r, "sharing") * (1 + 1e-9));
-    expect(summarize(results, "sharing", "sticky").worst).toBeLessThan(fresh.worst);
+    expect(summarize(results, "sharing", "sticky").worst).toBeLessThanOrEqual(fresh.worst);
   });
 });
