@@ -5,7 +5,8 @@
  * - otherwise uploaded: monolithic (POST, then PUT with the bytes) up to `chunkSize`, chunked (PATCH with
  *   Content-Range, following the newest Location each time, then PUT) above it. A failed upload is started over
  *   with backoff, then reported with the registry's answer;
- * - at most `concurrency` blobs at once; the manifest last, once per tag, its digest checked against the answer.
+ * - at most `concurrency` blobs at once; the manifest last, once per tag, its digest checked against the answer;
+ *   refused because the registry lacks a blob it names, it is sent again after the blobs, up to MANIFEST_REPAIRS times.
  */
 import { runPool } from "../util/pool.ts";
 import * as fs from "node:fs";
@@ -221,6 +222,12 @@ class Pusher {
   }
 }
 
+/** Times a manifest that names a blob the registry says it lacks is sent again (after the blobs are). */
+const MANIFEST_REPAIRS = 3;
+
+const blobUnknown = (err: unknown): boolean =>
+  err instanceof RequestError && err.status === 400 && /\b(MANIFEST_)?BLOB_UNKNOWN\b/.test(err.message);
+
 export async function pushImage(image: PushImage, opts: PushOptions): Promise<PushResult> {
   const tags = opts.ref.tag !== undefined ? [opts.ref.tag] : opts.tags;
   if (opts.ref.digest !== undefined) throw new RegistryError(`push to ${opts.ref.registry}/${opts.ref.repository}: give a tag, not a digest`);
@@ -244,8 +251,24 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
   const manifest = image.manifest;
   const digest = sha256(manifest);
   const references: string[] = [];
+  // A registry that has just been sent a blob by two pushers at once can, for a moment, deny knowing it (seen
+  // with Debian's docker-registry when two runners push sibling images to one repository). The manifest is then
+  // sent again after the blobs are pushed once more (HEAD first, so only what is missing goes), a few times.
+  const putManifest = async (tag: string): Promise<boolean> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await pusher.putManifest(tag, { manifest, digest, mediaType: image.manifestMediaType });
+      } catch (err) {
+        if (attempt >= MANIFEST_REPAIRS || !blobUnknown(err)) throw err;
+        await sleep(Math.min((opts.backoffMs ?? 500) * 2 ** attempt, 4000));
+        const existing = pusher.result.existing; // counted once already
+        await runPool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b));
+        pusher.result.existing = existing;
+      }
+    }
+  };
   for (const tag of tags) {
-    const sent = await pusher.putManifest(tag, { manifest, digest, mediaType: image.manifestMediaType });
+    const sent = await putManifest(tag);
     const reference = `${opts.ref.registry}/${opts.ref.repository}:${tag}`;
     references.push(reference);
     onEvent?.({ type: "manifest", reference, digest, unchanged: !sent });

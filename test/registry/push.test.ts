@@ -89,6 +89,24 @@ describe.runIf(hasRegistry)("push to a real registry", () => {
     expect(err.message).toContain(`registry ${reg.host} refused PUT /v2/refused/manifests/1: 400 Bad Request: MANIFEST_INVALID: manifest invalid`);
   });
 
+  test("a manifest refused for a blob the registry lacks is sent again after the blobs, and only so often", async () => {
+    const image = makeImage([3000]);
+    // As when two runners push one blob at once: the registry answers MANIFEST_BLOB_UNKNOWN for a moment.
+    reg.failNext((req) => req.method === "PUT" && req.url!.includes("/racy/manifests/"), 1, 400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry");
+    const ok = await pushImage(image, { ref: parseReference(`${reg.host}/racy:1`), tags: [], backoffMs: 1 });
+    expect(reg.count("PUT", "/racy/manifests/")).toBe(2);
+    expect(reg.count("HEAD", `/racy/blobs/${image.layers[0]!.digest}`)).toBe(2);
+    expect(ok).toMatchObject({ uploaded: 2, existing: 0 });
+    const res = await fetch(`http://${reg.host}/v2/racy/manifests/1`, { method: "HEAD", headers: { accept: image.manifestMediaType } });
+    expect(res.headers.get("docker-content-digest")).toBe(ok.digest);
+
+    reg.failNext((req) => req.method === "PUT" && req.url!.includes("/gone/manifests/"), 100, 400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry");
+    const err = await pushImage(makeImage([10]), { ref: parseReference(`${reg.host}/gone:1`), tags: [], backoffMs: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(err.message).toContain("MANIFEST_BLOB_UNKNOWN: blob unknown to registry");
+    expect(reg.count("PUT", "/gone/manifests/")).toBe(4); // the first and three more
+  });
+
   test("a registry that is not listening is reported as unreachable", async () => {
     const port = await freePort();
     const err = await pushImage(makeImage([10]), { ref: parseReference(`127.0.0.1:${port}/x:1`), tags: [], backoffMs: 1 }).catch((e) => e);
