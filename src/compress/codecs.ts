@@ -44,10 +44,11 @@ const outputSize = (n: number): number => Math.max(1024, n + (n >> 7) + 1024);
 
 /**
  * Runs one block through a fresh node:zlib engine (a single write, compressed on the thread pool) and resolves
- * with the output chunks. The engine is dropped, not ended: its end would add another flush. The data events
- * come before the write's callback.
+ * with its output: one chunk, as the output buffer holds the whole block's output (joined should there be more).
+ * The engine is dropped, not ended: its end would add another flush. The data events come before the write's
+ * callback.
  */
-function compressOnce(engine: zlib.Zlib & NodeJS.ReadWriteStream, block: Buffer): Promise<Buffer[]> {
+function compressOnce(engine: zlib.Zlib & NodeJS.ReadWriteStream, block: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     engine.on("data", (chunk: Buffer) => parts.push(chunk));
@@ -55,13 +56,13 @@ function compressOnce(engine: zlib.Zlib & NodeJS.ReadWriteStream, block: Buffer)
     engine.write(block, (err) => {
       (engine as unknown as { destroy(): void }).destroy();
       if (err) reject(err);
-      else resolve(parts);
+      else resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     });
   });
 }
 
-/** One gzip block: raw deflate of `block` primed with `dictionary`, sync-flushed unless `last`; its output chunks. */
-export function deflateBlock(block: Buffer, dictionary: Buffer | undefined, last: boolean): Promise<Buffer[]> {
+/** One gzip block: raw deflate of `block` primed with `dictionary`, sync-flushed unless `last`. */
+export function deflateBlock(block: Buffer, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
   const options: zlib.ZlibOptions = {
     level: 6,
     memLevel: 9,
@@ -90,13 +91,12 @@ const ZSTD_PARAMS = {
  * stream is then dropped, not ended: ending it would add an empty frame, and node:zlib's one-shot call joins
  * that to the frame with a copy of the whole output, garbage the collector would chase for every 4 MiB.
  */
-export async function zstdFrame(block: Buffer): Promise<Buffer[]> {
+export async function zstdFrame(block: Buffer): Promise<Buffer> {
   const engine = zlib.createZstdCompress({ params: ZSTD_PARAMS, chunkSize: outputSize(block.length), flush: zlib.constants.ZSTD_e_end });
-  const parts = await compressOnce(engine, block);
-  const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  const out = await compressOnce(engine, block);
   // A frame cut short would be a bug, never output.
   if (zstdFrameEnd(out, 0) !== out.length) throw new Error(`zstd frame of ${block.length} bytes came out incomplete (${out.length} bytes)`);
-  return [out];
+  return out;
 }
 
 const ZSTD_MAGIC = 0xfd2fb528;

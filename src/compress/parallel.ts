@@ -58,8 +58,7 @@ interface Slot {
   index: number;
   last: boolean;
   done: boolean;
-  /** The block's compressed bytes, in the chunks the codec gave them. */
-  out?: Buffer[];
+  out?: Buffer;
 }
 
 export class ParallelCompressor {
@@ -275,7 +274,7 @@ export class ParallelCompressor {
       const parts: Buffer[] = [];
       if (this.#codec === "gzip" && !this.#headerSent) parts.push(GZIP_HEADER);
       this.#headerSent = true;
-      parts.push(...slot.out!);
+      parts.push(slot.out!);
       if (this.#codec === "gzip" && slot.last) parts.push(gzipTrailer(this.#crc, this.#length));
       slot.out = undefined;
       try {

@@ -50,11 +50,14 @@ export class RequestError extends RegistryError {
   readonly status: number | undefined;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, info: { status?: number; retryable: boolean; retryAfterMs?: number }, options?: ErrorOptions) {
+  /** The `code`s of the registry's `{"errors":[...]}` answer (e.g. MANIFEST_BLOB_UNKNOWN); empty without one. */
+  readonly codes: readonly string[];
+  constructor(message: string, info: { status?: number; retryable: boolean; retryAfterMs?: number; codes?: readonly string[] }, options?: ErrorOptions) {
     super(message, options);
     this.status = info.status;
     this.retryable = info.retryable;
     this.retryAfterMs = info.retryAfterMs;
+    this.codes = info.codes ?? [];
   }
 }
 
@@ -83,25 +86,26 @@ function retryAfter(header: string | null): number | undefined {
  * The registry's `{"errors":[...]}` as `CODE: message (detail)`, or the start of whatever it sent (of its first
  * 64 KiB). Redacted before it is cut short, so a cut cannot leave part of a secret.
  */
-async function describeBody(res: Response, redact: (text: string) => string): Promise<string> {
+async function describeBody(res: Response, redact: (text: string) => string): Promise<{ message: string; codes: string[] }> {
   let text = "";
   try {
     text = (await readUpTo(res, ERROR_BODY_LIMIT)).data.toString("utf8");
   } catch {
-    return "";
+    return { message: "", codes: [] };
   }
   try {
     const errors = (JSON.parse(text) as { errors?: { code?: string; message?: string; detail?: unknown }[] }).errors;
     if (Array.isArray(errors) && errors.length > 0) {
-      return errors
+      const message = errors
         .map((e) => redact([e.code, e.message].filter(Boolean).join(": ")) + (e.detail !== undefined && e.detail !== null ? ` (${redact(JSON.stringify(e.detail)).slice(0, 200)})` : ""))
         .join("; ")
         .slice(0, 2000);
+      return { message, codes: errors.flatMap((e) => (typeof e?.code === "string" ? [e.code] : [])) };
     }
   } catch {
     // not JSON
   }
-  return redact(text.trim()).slice(0, 200);
+  return { message: redact(text.trim()).slice(0, 200), codes: [] };
 }
 
 const causeCode = (err: unknown): string | undefined => {
@@ -208,7 +212,7 @@ export class RegistryClient {
     if (res.status === 404) throw this.#error(`${this.origin} is not an OCI registry: GET /v2/ answered 404`, { status: 404, retryable: false });
     if (res.status === 401) {
       const header = res.headers.get("www-authenticate");
-      const message = await describeBody(res, (t) => this.redact(t));
+      const { message } = await describeBody(res, (t) => this.redact(t));
       if (!header) throw this.#denied("GET", url, { message });
       await this.#authenticate(parseChallenge(header), false, message);
       // Wrong credentials show up here, before any upload.
@@ -285,19 +289,19 @@ export class RegistryClient {
       if (res.status === 401 && !reauthenticated && !init.expect.includes(401)) {
         reauthenticated = true;
         const header = res.headers.get("www-authenticate");
-        const message = await describeBody(res, (t) => this.redact(t));
+        const { message } = await describeBody(res, (t) => this.redact(t));
         if (!header) throw this.#denied(method, url, { message });
         await this.#authenticate(parseChallenge(header), false, message);
         attempt--;
         continue;
       }
       if (init.expect.includes(res.status)) return res;
-      const message = await describeBody(res, (t) => this.redact(t));
+      const { message, codes } = await describeBody(res, (t) => this.redact(t));
       if (res.status === 401 || res.status === 403) throw this.#denied(method, url, { message, status: res.status });
       const retryable = res.status >= 500 || res.status === 429;
       const err = this.#error(
         `registry ${this.registry} refused ${this.#where(method, url)}: ${res.status} ${res.statusText}${message ? `: ${message}` : ""}`,
-        { status: res.status, retryable, ...(retryAfter(res.headers.get("retry-after")) !== undefined ? { retryAfterMs: retryAfter(res.headers.get("retry-after"))! } : {}) },
+        { status: res.status, retryable, codes, ...(retryAfter(res.headers.get("retry-after")) !== undefined ? { retryAfterMs: retryAfter(res.headers.get("retry-after"))! } : {}) },
       );
       if (!retry || !retryable || attempt >= this.#retries) throw err;
       await this.#backoff(attempt, err);
@@ -355,7 +359,7 @@ export class RegistryClient {
       throw this.#error(`cannot reach the token service of registry ${this.registry} at ${realm.origin}: ${(cause as Error).message}`, { retryable: true }, cause);
     }
     if (res.status !== 200) {
-      const message = await describeBody(res, (t) => this.redact(t));
+      const { message } = await describeBody(res, (t) => this.redact(t));
       throw this.#denied("GET", realm.href, { message: `token service answered ${res.status}${message ? `: ${message}` : ""}`, status: res.status });
     }
     const text = Buffer.from(await res.arrayBuffer()).toString("utf8");

@@ -161,11 +161,20 @@ class Pusher {
     return put(at, 0, 0);
   }
 
-  /** HEAD, then mount or upload; a failed upload starts over, up to the client's retries. */
-  async push(blob: Blob): Promise<void> {
+  /** Milliseconds to wait before retry `attempt` (0-based): exponential from `backoffMs`, at most 10 s. */
+  backoff(attempt: number): number {
+    return Math.min((this.opts.backoffMs ?? 500) * 2 ** attempt, 10_000);
+  }
+
+  /**
+   * HEAD, then mount or upload; a failed upload starts over, up to the client's retries. `again`: the blob was
+   * pushed before in this push (a repair), so finding it present is no news to count or report.
+   */
+  async push(blob: Blob, again = false): Promise<void> {
     const event = (status: "exists" | "mounted" | "uploading" | "uploaded") =>
       this.opts.onEvent?.({ type: "blob", digest: blob.digest, size: blob.size, status });
     if (await this.exists(blob.digest)) {
+      if (again) return;
       this.result.existing++;
       this.opts.hints?.put(blob.digest, this.opts.ref.repository);
       return event("exists");
@@ -194,8 +203,7 @@ class Pusher {
             { cause: err instanceof RegistryError ? err : this.client.redactCause(err) },
           );
         }
-        const wait = (err as RequestError).retryAfterMs ?? Math.min((this.opts.backoffMs ?? 500) * 2 ** attempt, 10_000);
-        await sleep(wait);
+        await sleep((err as RequestError).retryAfterMs ?? this.backoff(attempt));
       }
     }
   }
@@ -226,7 +234,7 @@ class Pusher {
 const MANIFEST_REPAIRS = 3;
 
 const blobUnknown = (err: unknown): boolean =>
-  err instanceof RequestError && err.status === 400 && /\b(MANIFEST_)?BLOB_UNKNOWN\b/.test(err.message);
+  err instanceof RequestError && err.codes.some((c) => c === "MANIFEST_BLOB_UNKNOWN" || c === "BLOB_UNKNOWN");
 
 export async function pushImage(image: PushImage, opts: PushOptions): Promise<PushResult> {
   const tags = opts.ref.tag !== undefined ? [opts.ref.tag] : opts.tags;
@@ -260,10 +268,8 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
         return await pusher.putManifest(tag, { manifest, digest, mediaType: image.manifestMediaType });
       } catch (err) {
         if (attempt >= MANIFEST_REPAIRS || !blobUnknown(err)) throw err;
-        await sleep(Math.min((opts.backoffMs ?? 500) * 2 ** attempt, 4000));
-        const existing = pusher.result.existing; // counted once already
-        await runPool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b));
-        pusher.result.existing = existing;
+        await sleep(pusher.backoff(attempt));
+        await runPool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b, true));
       }
     }
   };

@@ -87,6 +87,7 @@ describe.runIf(hasRegistry)("push to a real registry", () => {
     const err = await pushImage(makeImage([10]), { ref: parseReference(`${reg.host}/refused:1`), tags: [], backoffMs: 1 }).catch((e) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect(err.message).toContain(`registry ${reg.host} refused PUT /v2/refused/manifests/1: 400 Bad Request: MANIFEST_INVALID: manifest invalid`);
+    expect(err.codes).toEqual(["MANIFEST_INVALID"]);
   });
 
   test("a manifest refused for a blob the registry lacks is sent again after the blobs, and only so often", async () => {
