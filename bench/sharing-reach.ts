@@ -1,0 +1,63 @@
+/**
+ * What grouping quality is reachable at all (issue 19)? For each closure: the `sharing` plan's static quality (the
+ * plan kept, every single-package update), then that plan improved by simulated annealing (bench/sharing-anneal.ts)
+ * for the geometric mean alone and with a penalty on ratios above 2×. A fresh plan's sweep cannot beat the static
+ * figures of the plan it follows (after an update the unchanged items of every touched layer are re-pulled too),
+ * so no planner beats the best static grouping; the annealed figures estimate that best from above (what some
+ * grouping into `max` layers reaches, found by search, not proven optimal).
+ *
+ * Run: `node bench/sharing-reach.ts [--closures half,gen300,gen800] [--max 100] [--iterations 3000000]
+ *        [--penalty 5] [--seed 5] [--json out.json]`  (gen4000 takes minutes per million iterations)
+ */
+import * as fs from "node:fs";
+import { parseArgs } from "node:util";
+import { anneal, type StaticStats } from "./sharing-anneal.ts";
+import { planWith, storeLayers } from "./sharing-accounting.ts";
+import { assertAvailable, CLOSURE_NAMES, loadClosure } from "./sharing-sweep.ts";
+
+const { values } = parseArgs({
+  options: {
+    closures: { type: "string", default: "w2,half,gen300,gen800" },
+    max: { type: "string", default: "100" },
+    iterations: { type: "string", default: "3000000" },
+    penalty: { type: "string", default: "5" },
+    seed: { type: "string", default: "5" },
+    json: { type: "string" },
+  },
+});
+const whole = (flag: string, v: string, min: number): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: ${v} is not a whole number >= ${min}`);
+  return n;
+};
+const max = whole("max", values.max, 1);
+const iterations = whole("iterations", values.iterations, 1);
+const penalty = Number(values.penalty);
+if (!(penalty >= 0)) throw new Error(`--penalty: ${values.penalty} is not a number >= 0`);
+const seed = whole("seed", values.seed, 0);
+const names = values.closures.split(",").filter(Boolean);
+for (const n of names) {
+  if (!(CLOSURE_NAMES as readonly string[]).includes(n)) throw new Error(`--closures: unknown ${n}; choose from ${CLOSURE_NAMES.join(", ")}`);
+  assertAvailable(n);
+}
+
+const fmt = (s: StaticStats): string => `${s.geomean.toFixed(3)}× / ${s.worst.toFixed(2)}× (${s.above2} > 2×)`;
+const rows: Record<string, unknown> = {};
+console.log(`Static quality (plan kept, every single-package update), max ${max}, ${iterations} annealing steps from the sharing plan\n`);
+console.log("| closure | items | sharing plan | annealed, geometric mean | annealed, penalty " + penalty + " on > 2× |");
+console.log("|---|---|---|---|---|");
+for (const name of names) {
+  const { closure } = loadClosure(name);
+  const started = performance.now();
+  const plan = planWith("sharing", closure, max);
+  const index = new Map(closure.items.map((it, i) => [it.path, i]));
+  const start = new Int32Array(closure.items.length);
+  storeLayers(plan).forEach((l, k) => l.items.forEach((it) => (start[index.get(it.path)!] = k)));
+  const plain = anneal(closure, start, { max, iterations, penalty: 0, seed });
+  const penalised = anneal(closure, start, { max, iterations, penalty, seed });
+  const seconds = (performance.now() - started) / 1000;
+  console.error(`${name}: ${seconds.toFixed(0)} s`);
+  console.log(`| ${name} | ${closure.items.length} | ${fmt(plain.start)} | ${fmt(plain.end)} | ${fmt(penalised.end)} |`);
+  rows[name] = { items: closure.items.length, sharing: plain.start, annealed: plain.end, penalised: penalised.end, seconds };
+}
+if (values.json) fs.writeFileSync(values.json, JSON.stringify({ max, iterations, penalty, seed, closures: rows }, null, 2) + "\n");
