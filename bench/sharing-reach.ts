@@ -35,7 +35,8 @@ const iterations = whole("iterations", values.iterations, 1);
 const penalty = Number(values.penalty);
 if (!(penalty >= 0)) throw new Error(`--penalty: ${values.penalty} is not a number >= 0`);
 const seed = whole("seed", values.seed, 0);
-const names = values.closures.split(",").filter(Boolean);
+const names = [...new Set(values.closures.split(",").map((s) => s.trim()).filter(Boolean))];
+if (names.length === 0) throw new Error(`--closures: empty; choose from ${CLOSURE_NAMES.join(", ")}`);
 for (const n of names) {
   if (!(CLOSURE_NAMES as readonly string[]).includes(n)) throw new Error(`--closures: unknown ${n}; choose from ${CLOSURE_NAMES.join(", ")}`);
   assertAvailable(n);
