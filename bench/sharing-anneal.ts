@@ -6,8 +6,8 @@
  * where an update of P changes P and everything depending on it (sizes as they are: the static view of a kept
  * plan). It only ever improves on its start (the `sharing` plan), so it says how far the planner is from what is
  * reachable; it is no planner itself (a different seed or one item more gives a different grouping, which is
- * exactly the instability issue 19 forbids). The result is an upper bound on the best static quality, not a proof
- * of a lower one.
+ * exactly the instability issue 19 forbids). What it finds is reachable, so the best grouping is at least that
+ * good; it proves nothing about how much better the best could be.
  */
 import { dependentsOf, prng } from "./closures.ts";
 import type { Closure } from "../src/store/types.ts";
@@ -124,6 +124,7 @@ export function anneal(closure: Closure, start: ArrayLike<number>, o: AnnealOpti
   const random = prng(o.seed);
   const moved = new Map<number, number>();
   let temperature = 0.05;
+  // Thirty coolings by 0.7 whatever the number of steps: late moves are then taken only when they help.
   const cool = Math.max(1, Math.floor(o.iterations / 30));
   for (let step = 1; step <= o.iterations; step++) {
     if (step % cool === 0) temperature *= 0.7;

@@ -13,52 +13,52 @@ import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { anneal, type StaticStats } from "./sharing-anneal.ts";
 import { planWith, storeLayers } from "./sharing-accounting.ts";
-import { assertAvailable, CLOSURE_NAMES, loadClosure } from "./sharing-sweep.ts";
+import { assertAvailable, CLOSURE_NAMES, loadClosure, nameList, wholeNumber } from "./sharing-sweep.ts";
 
-const { values } = parseArgs({
-  options: {
-    closures: { type: "string", default: "w2,half,gen300,gen800" },
-    max: { type: "string", default: "100" },
-    iterations: { type: "string", default: "3000000" },
-    penalty: { type: "string", default: "5" },
-    seed: { type: "string", default: "5" },
-    json: { type: "string" },
-  },
-});
-const whole = (flag: string, v: string, min: number): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: ${v} is not a whole number >= ${min}`);
-  return n;
-};
-const max = whole("max", values.max, 1);
-const iterations = whole("iterations", values.iterations, 1);
-const penalty = Number(values.penalty);
-if (!(penalty >= 0)) throw new Error(`--penalty: ${values.penalty} is not a number >= 0`);
-const seed = whole("seed", values.seed, 0);
-const names = [...new Set(values.closures.split(",").map((s) => s.trim()).filter(Boolean))];
-if (names.length === 0) throw new Error(`--closures: empty; choose from ${CLOSURE_NAMES.join(", ")}`);
-for (const n of names) {
-  if (!(CLOSURE_NAMES as readonly string[]).includes(n)) throw new Error(`--closures: unknown ${n}; choose from ${CLOSURE_NAMES.join(", ")}`);
-  assertAvailable(n);
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      closures: { type: "string", default: "w2,half,gen300,gen800" },
+      max: { type: "string", default: "100" },
+      iterations: { type: "string", default: "3000000" },
+      penalty: { type: "string", default: "5" },
+      seed: { type: "string", default: "5" },
+      json: { type: "string" },
+    },
+  });
+  const max = wholeNumber("max", values.max, 1);
+  const iterations = wholeNumber("iterations", values.iterations, 1);
+  const penalty = Number(values.penalty);
+  if (!(penalty >= 0)) throw new Error(`--penalty: ${values.penalty} is not a number >= 0`);
+  const seed = wholeNumber("seed", values.seed, 0);
+  const names = nameList("closures", values.closures, CLOSURE_NAMES);
+  names.forEach(assertAvailable);
+
+  const fmt = (s: StaticStats): string => `${s.geomean.toFixed(3)}× / ${s.worst.toFixed(2)}× (${s.above2} > 2×)`;
+  const rows: Record<string, unknown> = {};
+  console.log(`Static quality (plan kept, every single-package update), max ${max}, ${iterations} annealing steps from the sharing plan\n`);
+  console.log("| closure | items | sharing plan | annealed, geometric mean | annealed, penalty " + penalty + " on > 2× |");
+  console.log("|---|---|---|---|---|");
+  for (const name of names) {
+    const { closure } = loadClosure(name);
+    const started = performance.now();
+    const plan = planWith("sharing", closure, max);
+    const index = new Map(closure.items.map((it, i) => [it.path, i]));
+    const start = new Int32Array(closure.items.length);
+    storeLayers(plan).forEach((l, k) => l.items.forEach((it) => (start[index.get(it.path)!] = k)));
+    const plain = anneal(closure, start, { max, iterations, penalty: 0, seed });
+    const penalised = anneal(closure, start, { max, iterations, penalty, seed });
+    const seconds = (performance.now() - started) / 1000;
+    console.error(`${name}: ${seconds.toFixed(0)} s`);
+    console.log(`| ${name} | ${closure.items.length} | ${fmt(plain.start)} | ${fmt(plain.end)} | ${fmt(penalised.end)} |`);
+    rows[name] = { items: closure.items.length, sharing: plain.start, annealed: plain.end, penalised: penalised.end, seconds };
+  }
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ max, iterations, penalty, seed, closures: rows }, null, 2) + "\n");
 }
 
-const fmt = (s: StaticStats): string => `${s.geomean.toFixed(3)}× / ${s.worst.toFixed(2)}× (${s.above2} > 2×)`;
-const rows: Record<string, unknown> = {};
-console.log(`Static quality (plan kept, every single-package update), max ${max}, ${iterations} annealing steps from the sharing plan\n`);
-console.log("| closure | items | sharing plan | annealed, geometric mean | annealed, penalty " + penalty + " on > 2× |");
-console.log("|---|---|---|---|---|");
-for (const name of names) {
-  const { closure } = loadClosure(name);
-  const started = performance.now();
-  const plan = planWith("sharing", closure, max);
-  const index = new Map(closure.items.map((it, i) => [it.path, i]));
-  const start = new Int32Array(closure.items.length);
-  storeLayers(plan).forEach((l, k) => l.items.forEach((it) => (start[index.get(it.path)!] = k)));
-  const plain = anneal(closure, start, { max, iterations, penalty: 0, seed });
-  const penalised = anneal(closure, start, { max, iterations, penalty, seed });
-  const seconds = (performance.now() - started) / 1000;
-  console.error(`${name}: ${seconds.toFixed(0)} s`);
-  console.log(`| ${name} | ${closure.items.length} | ${fmt(plain.start)} | ${fmt(plain.end)} | ${fmt(penalised.end)} |`);
-  rows[name] = { items: closure.items.length, sharing: plain.start, annealed: plain.end, penalised: penalised.end, seconds };
+try {
+  main();
+} catch (err) {
+  console.error(`bench/sharing-reach.ts: ${(err as Error).message}`);
+  process.exitCode = 2;
 }
-if (values.json) fs.writeFileSync(values.json, JSON.stringify({ max, iterations, penalty, seed, closures: rows }, null, 2) + "\n");

@@ -30,6 +30,23 @@ export const plannerFor = (strategy: Strategy, max: number): Planner => ({
 
 // ---- closures -------------------------------------------------------------------------------------------------
 
+// ---- command-line values shared by the sharing benchmarks -----------------------------------------------------
+
+/** A comma-separated `--flag` list of known names (each once); anything else is an error naming the choices. */
+export function nameList<T extends string>(flag: string, value: string, known: readonly T[]): T[] {
+  const names = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const bad = names.filter((s) => !(known as readonly string[]).includes(s));
+  if (bad.length > 0 || names.length === 0) throw new Error(`--${flag}: ${bad.length ? `unknown ${bad.join(", ")}` : "empty"}; choose from ${known.join(", ")}`);
+  return [...new Set(names)] as T[];
+}
+
+/** A `--flag` value that must be a whole number of at least `min`. */
+export function wholeNumber(flag: string, value: string | undefined, min: number): number {
+  const v = Number(value);
+  if (!Number.isInteger(v) || v < min) throw new Error(`--${flag}: ${value} is not a whole number of at least ${min}`);
+  return v;
+}
+
 export const CLOSURE_NAMES = ["w1", "w2", "half", "gen300", "gen800", "gen4000"] as const;
 export type ClosureName = (typeof CLOSURE_NAMES)[number];
 

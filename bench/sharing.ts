@@ -26,22 +26,17 @@ import {
   closureMarkdown,
   loadClosure,
   measureUpdate,
+  nameList,
   oldPlansFrom,
   plannerFor,
   summaryMarkdown,
   updatesTable,
+  wholeNumber,
   type ClosureReport,
   type SweepOptions,
 } from "./sharing-sweep.ts";
 
 export * from "./sharing-accounting.ts";
-
-const list = <T extends string>(flag: string, value: string, known: readonly T[]): T[] => {
-  const names = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  const bad = names.filter((s) => !(known as readonly string[]).includes(s));
-  if (bad.length > 0 || names.length === 0) throw new Error(`--${flag}: ${bad.length ? `unknown ${bad.join(", ")}` : "empty"}; choose from ${known.join(", ")}`);
-  return [...new Set(names)] as T[];
-};
 
 function main(): void {
   const { values } = parseArgs({
@@ -57,12 +52,8 @@ function main(): void {
       "paths-new": { type: "string" },
     },
   });
-  const whole = (name: "max" | "sweep" | "seed", min: number): number => {
-    const v = Number(values[name]);
-    if (!Number.isInteger(v) || v < min) throw new Error(`--${name}: ${values[name]} is not a whole number of at least ${min}`);
-    return v;
-  };
-  const strategies = list<Strategy>("strategies", values.strategies, STRATEGIES).filter(isStrategy);
+  const whole = (name: "max" | "sweep" | "seed", min: number): number => wholeNumber(name, values[name], min);
+  const strategies = nameList<Strategy>("strategies", values.strategies, STRATEGIES).filter(isStrategy);
   const max = whole("max", strategies.includes("auto-layer") ? 2 : 1); // nixpkgs' auto-layer needs 2
   const sticky = !values["no-sticky"];
   const json: Record<string, unknown> = { max, strategies, sticky };
@@ -81,7 +72,7 @@ function main(): void {
     const options: SweepOptions = { strategies, max, sweep: values.sweep === "all" ? "all" : whole("sweep", 0), sticky };
     const seed = whole("seed", 0);
     const reports: ClosureReport[] = [];
-    const names = list("closures", values.closures, CLOSURE_NAMES);
+    const names = nameList("closures", values.closures, CLOSURE_NAMES);
     names.forEach(assertAvailable);
     for (const name of names) {
       const t = performance.now();
