@@ -16,13 +16,18 @@
  * copied into a buffer of the stream's own.
  */
 import * as zlib from "node:zlib";
-import { BLOCK_SIZE, DEFLATE_WINDOW, deflateBlock, GZIP_HEADER, gzipTrailer, zstdFrame, type Codec } from "./codecs.ts";
+import { BLOCK_SIZE, DEFLATE_WINDOW, deflateBlock, discardOutput, GZIP_HEADER, gzipTrailer, zstdFrame, type Codec } from "./codecs.ts";
 import { checkJobs, defaultJobs, sharedLimiter, type Limiter } from "./limiter.ts";
 
 export interface CompressorOptions {
   codec: Codec;
   /** Receives the compressed stream, in order. Called synchronously; an exception fails the stream. */
   onData: (chunk: Buffer) => void;
+  /**
+   * onData copies each chunk and keeps no view of it once it returns: each block's output is then freed at once
+   * (codecs.ts discardOutput), not by the garbage collector. Default false: chunks stay valid.
+   */
+  onDataCopies?: boolean;
   /** Blocks of this stream compressed at once; default: the number of cores. Never changes the output bytes. */
   jobs?: number;
   /** The limit shared with other streams; default: the process-wide one (sharedLimiter()). */
@@ -64,6 +69,7 @@ interface Slot {
 export class ParallelCompressor {
   readonly #codec: Codec;
   readonly #onData: (chunk: Buffer) => void;
+  readonly #onDataCopies: boolean;
   readonly #jobs: number;
   readonly #limiter: Limiter;
   readonly #blockSize: number;
@@ -95,6 +101,7 @@ export class ParallelCompressor {
   constructor(options: CompressorOptions) {
     this.#codec = options.codec;
     this.#onData = options.onData;
+    this.#onDataCopies = options.onDataCopies === true;
     this.#jobs = checkJobs(options.jobs ?? defaultJobs());
     this.#limiter = options.limiter ?? sharedLimiter();
     const blockSize = options.blockSize ?? BLOCK_SIZE[options.codec];
@@ -274,7 +281,8 @@ export class ParallelCompressor {
       const parts: Buffer[] = [];
       if (this.#codec === "gzip" && !this.#headerSent) parts.push(GZIP_HEADER);
       this.#headerSent = true;
-      parts.push(slot.out!);
+      const out = slot.out!;
+      parts.push(out);
       if (this.#codec === "gzip" && slot.last) parts.push(gzipTrailer(this.#crc, this.#length));
       slot.out = undefined;
       try {
@@ -282,6 +290,7 @@ export class ParallelCompressor {
       } catch (err) {
         this.#fail(err instanceof Error ? err : new Error(String(err)));
       }
+      if (this.#onDataCopies) discardOutput(out);
     }
   }
 }

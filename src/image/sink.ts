@@ -124,6 +124,7 @@ export class LayerSink {
       this.#compressor = new ParallelCompressor({
         codec: compression,
         onData: (chunk) => this.#collect(chunk),
+        onDataCopies: true, // #collect copies into the output batch
         ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
         ...(options.limiter ? { limiter: options.limiter } : {}),
       });
