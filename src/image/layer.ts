@@ -15,7 +15,7 @@ import type { RootSystemEntry } from "../store/types.ts";
 import { NarHasher, type NarResult } from "../store/nar.ts";
 import type { Perm } from "../config/schema.ts";
 import { PermsMatcher } from "./perms.ts";
-import { encodeHeader, paddingFor, ZERO_BLOCKS, type TarHeader } from "./tar.ts";
+import { encodeHeader, encodeHeaderInto, paddingFor, TAR_BLOCK, ZERO_BLOCKS, type TarHeader } from "./tar.ts";
 import type { LayerSink } from "./sink.ts";
 
 export interface LayerContent {
@@ -63,13 +63,23 @@ export interface LayerContext {
 
 const DIR_MODE = 0o755;
 
-/** A header; `perms` may change its owner and mode. Owner names are "root" for id 0, else empty (numeric ids rule). */
-function header(entry: Partial<TarHeader> & Pick<TarHeader, "name" | "type" | "mode">, mtime: number, perms?: PermsMatcher): Buffer {
+/** A header's fields; `perms` may change its owner and mode. Owner names are "root" for id 0, else empty (numeric
+ * ids rule). */
+function headerFields(entry: Partial<TarHeader> & Pick<TarHeader, "name" | "type" | "mode">, mtime: number, perms?: PermsMatcher): TarHeader {
   const { name, type, mode, ...extra } = entry;
   let owner = { mode, uid: extra.uid ?? 0, gid: extra.gid ?? 0 };
   if (perms && !perms.empty) owner = perms.apply(`/${name}`, owner);
   const names = { uname: owner.uid === 0 ? "root" : "", gname: owner.gid === 0 ? "root" : "" };
-  return encodeHeader({ name, type, mtime, ...extra, ...names, mode: owner.mode, uid: owner.uid, gid: owner.gid });
+  return { name, type, mtime, ...extra, ...names, mode: owner.mode, uid: owner.uid, gid: owner.gid };
+}
+
+/** Writes an entry's header into the sink: straight into its batch when it is one ustar block (most are). */
+async function putHeader(w: Writer, entry: Partial<TarHeader> & Pick<TarHeader, "name" | "type" | "mode">): Promise<void> {
+  const { sink } = w;
+  const h = headerFields(entry, w.ctx.mtime, w.perms);
+  if (sink.free < TAR_BLOCK) await sink.flush();
+  if (encodeHeaderInto(sink.batchBuffer, sink.batchUsed, h)) sink.commit(TAR_BLOCK);
+  else await sink.write(encodeHeader(h));
 }
 
 /** Store-dir parents (`gnu/`, `gnu/store/`), identical in every layer so an upper layer never changes them. */
@@ -89,25 +99,30 @@ async function writeFileData(sink: LayerSink, src: { file: string; fd?: number; 
   const { signal, hasher } = how;
   const fd = src.fd ?? openForRead(file, label);
   try {
+    const grew = () => new StoreError(`reading ${label}: file grew while it was being archived (expected ${size} bytes); build again once it is complete`);
     let left = size;
+    // Whether a read already came back short of what it asked for, which for a regular file means its end.
+    let atEnd = false;
     while (left > 0) {
       if (sink.free === 0) {
         signal?.throwIfAborted(); // a large file stops between batches, not at its end
         await sink.flush();
       }
       const view = sink.batchView();
-      const want = Math.min(view.length, left);
+      // Asking one byte more than is left, where the batch has room, finds the end in the same read (one system
+      // call per small file fewer); the extra byte is never committed.
+      const want = Math.min(view.length, left + 1);
       const n = readInto(fd, view, want, label);
       if (n === 0) throw new StoreError(`reading ${label}: file shrank while it was being archived (expected ${size} bytes)`);
+      if (n > left) throw grew();
+      atEnd = n < want;
       // The NAR hash sees the very bytes the tar gets: one read serves both.
       hasher?.data(view.subarray(0, n));
       sink.commit(n);
       left -= n;
     }
     // A file that grew since its size was taken would be cut short in the tar: that is an error, never silent.
-    if (readInto(fd, ONE_BYTE, 1, label) !== 0) {
-      throw new StoreError(`reading ${label}: file grew while it was being archived (expected ${size} bytes); build again once it is complete`);
-    }
+    if (!atEnd && readInto(fd, ONE_BYTE, 1, label) !== 0) throw grew();
   } finally {
     if (src.fd === undefined) fs.closeSync(fd);
   }
@@ -124,7 +139,7 @@ interface Writer {
 }
 
 async function writeItem(w: Writer, item: string): Promise<NarResult | undefined> {
-  const { sink, ctx, perms } = w;
+  const { sink, ctx } = w;
   const host = path.join(ctx.store.root, item);
   const base = item.slice(1);
   const hasher = ctx.hashNar === false ? undefined : new NarHasher(item);
@@ -139,13 +154,13 @@ async function writeItem(w: Writer, item: string): Promise<NarResult | undefined
       const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
       switch (entry.type) {
         case "directory":
-          await sink.write(header({ name, type: "directory", mode: entry.mode }, ctx.mtime, perms));
+          await putHeader(w, { name, type: "directory", mode: entry.mode });
           break;
         case "symlink":
-          await sink.write(header({ name, type: "symlink", mode: 0o777, linkname: entry.target! }, ctx.mtime, perms));
+          await putHeader(w, { name, type: "symlink", mode: 0o777, linkname: entry.target! });
           break;
         case "file":
-          await sink.write(header({ name, type: "file", mode: entry.mode, size: entry.size }, ctx.mtime, perms));
+          await putHeader(w, { name, type: "file", mode: entry.mode, size: entry.size });
           await writeFileData(sink, { file: entry.hostPath, ...(opened ? { fd: opened.fd } : {}), size: entry.size, label: `${item}/${entry.rel}` }, { signal: ctx.signal, hasher });
           break;
       }
@@ -157,37 +172,37 @@ async function writeItem(w: Writer, item: string): Promise<NarResult | undefined
 }
 
 async function writeRootSystemEntry(w: Writer, e: RootSystemEntry): Promise<void> {
-  const { sink, ctx, perms } = w;
+  const { sink } = w;
   const name = e.path.slice(1);
   const owner = { uid: e.uid, gid: e.gid };
   switch (e.type) {
     case "directory":
-      await sink.write(header({ name, type: "directory", mode: e.mode, ...owner }, ctx.mtime, perms));
+      await putHeader(w, { name, type: "directory", mode: e.mode, ...owner });
       return;
     case "symlink":
-      await sink.write(header({ name, type: "symlink", mode: 0o777, ...owner, linkname: e.target! }, ctx.mtime, perms));
+      await putHeader(w, { name, type: "symlink", mode: 0o777, ...owner, linkname: e.target! });
       return;
     case "file":
-      await sink.write(header({ name, type: "file", mode: e.mode, ...owner, size: e.size }, ctx.mtime, perms));
+      await putHeader(w, { name, type: "file", mode: e.mode, ...owner, size: e.size });
       await writeFileData(sink, { file: e.hostPath, size: e.size, label: e.hostPath }, { signal: w.ctx.signal });
       return;
     case "fifo":
-      await sink.write(header({ name, type: "fifo", mode: e.mode, ...owner }, ctx.mtime, perms));
+      await putHeader(w, { name, type: "fifo", mode: e.mode, ...owner });
       return;
     default:
-      await sink.write(header({ name, type: e.type, mode: e.mode, ...owner, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 }, ctx.mtime, perms));
+      await putHeader(w, { name, type: e.type, mode: e.mode, ...owner, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 });
   }
 }
 
 async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
-  const { sink, ctx, perms } = w;
+  const { sink, ctx } = w;
   const name = entry.path.replace(/^\/+/, "");
   switch (entry.type) {
     case "directory":
-      await sink.write(header({ name, type: "directory", mode: parseInt(entry.mode, 8) }, ctx.mtime, perms));
+      await putHeader(w, { name, type: "directory", mode: parseInt(entry.mode, 8) });
       return;
     case "symlink":
-      await sink.write(header({ name, type: "symlink", mode: 0o777, linkname: entry.target }, ctx.mtime, perms));
+      await putHeader(w, { name, type: "symlink", mode: 0o777, linkname: entry.target });
       return;
     case "file": {
       const mode = parseInt(entry.mode, 8);
@@ -201,7 +216,7 @@ async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
         throw new BuildError(`${entry.path}: the ${entry.generated} was not generated before its layer was written`);
       }
       if (inline !== undefined) {
-        await sink.write(header({ name, type: "file", mode: mode, size: inline.length }, ctx.mtime, perms));
+        await putHeader(w, { name, type: "file", mode: mode, size: inline.length });
         await sink.write(inline);
         await sink.zeros(paddingFor(inline.length));
         return;
@@ -215,7 +230,7 @@ async function writeCustomEntry(w: Writer, entry: CustomEntry): Promise<void> {
       } catch (cause) {
         throw new BuildError(`paths: ${entry.path}: reading source ${source}: ${(cause as Error).message}`, { cause });
       }
-      await sink.write(header({ name, type: "file", mode: mode, size }, ctx.mtime, perms));
+      await putHeader(w, { name, type: "file", mode: mode, size });
       await writeFileData(sink, { file: source, size, label: source }, { signal: ctx.signal });
       return;
     }
@@ -250,7 +265,7 @@ export async function writeLayer(sink: LayerSink, content: LayerContent, ctx: La
   const after = split === -1 ? [] : entries.slice(split);
   for (const e of before) await writeCustomEntry(w, e);
   if (withItems) {
-    for (const dir of parents) await sink.write(header({ name: dir, type: "directory", mode: DIR_MODE }, ctx.mtime, w.perms));
+    for (const dir of parents) await putHeader(w, { name: dir, type: "directory", mode: DIR_MODE });
     for (const item of content.items) {
       const facts = await writeItem(w, item);
       if (facts) nar[item] = facts;

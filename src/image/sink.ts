@@ -204,6 +204,15 @@ export class LayerSink {
     return this.#batch.length - this.#used;
   }
 
+  /** The batch buffer and how much of it is filled: a writer may encode into it from there, then commit(n). */
+  get batchBuffer(): Buffer {
+    return this.#batch;
+  }
+
+  get batchUsed(): number {
+    return this.#used;
+  }
+
   /** The unused tail of the batch buffer, to read file data straight into. */
   batchView(): Buffer {
     return this.#batch.subarray(this.#used);

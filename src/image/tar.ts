@@ -41,6 +41,8 @@ export interface TarHeader {
 }
 
 const BLOCK = 512;
+/** Bytes of one tar block (a ustar header, the unit of padding). */
+export const TAR_BLOCK = BLOCK;
 /** End-of-archive marker: two 512-byte zero blocks. */
 export const ZERO_BLOCKS: Buffer = Buffer.alloc(2 * BLOCK);
 
@@ -151,11 +153,8 @@ function paxHeaderName(nameBytes: Buffer): Buffer {
   return full.length > 100 ? full.subarray(0, 100) : full;
 }
 
-/**
- * Fills one ustar header block at `off`. `name`/`prefix`/`linkname` are written as given (already cut to fit);
- * `uname`/`gname` null means empty; `dev` false leaves devmajor/devminor empty (PAX headers).
- */
-/** The fields of one ustar header block, as writeUstar writes them (numbers already range-checked). */
+/** The fields of one ustar header block, as writeUstar writes them (numbers already range-checked; strings ASCII,
+ * anything else comes as bytes). */
 interface UstarFields {
   name: Buffer | string;
   prefix: string;
@@ -174,9 +173,21 @@ interface UstarFields {
   devminor: number;
 }
 
+/** Writes ASCII `s`, which fits its field (resolve() cut or refused what does not), at `off`: a JS loop is cheaper
+ * than buf.write's call for the short strings of a header, and costs nothing for an empty one. */
+function putAscii(buf: Buffer, off: number, s: string): void {
+  for (let i = 0; i < s.length; i++) buf[off + i] = s.charCodeAt(i);
+}
+
+const MAGIC = "ustar\u000000";
+
+/**
+ * Fills one ustar header block at `off`, whose bytes must be zero. `name`/`prefix`/`linkname` are written as given
+ * (already cut to fit); `dev` false leaves devmajor/devminor empty (PAX headers).
+ */
 function writeUstar(buf: Buffer, off: number, f: UstarFields): void {
   const { name, prefix, mode, uid, gid, size, mtime, typeflag, linkname, uname, gname, dev, devmajor, devminor } = f;
-  if (typeof name === "string") buf.write(name, off, 100, "latin1");
+  if (typeof name === "string") putAscii(buf, off, name);
   else name.copy(buf, off, 0, 100);
   writeOctal(buf, off + 100, 7, mode);
   writeOctal(buf, off + 108, 7, uid);
@@ -184,16 +195,16 @@ function writeUstar(buf: Buffer, off: number, f: UstarFields): void {
   writeOctal(buf, off + 124, 11, size);
   writeOctal(buf, off + 136, 11, mtime);
   buf[off + 156] = typeflag;
-  if (typeof linkname === "string") buf.write(linkname, off + 157, 100, "latin1");
+  if (typeof linkname === "string") putAscii(buf, off + 157, linkname);
   else linkname.copy(buf, off + 157, 0, 100);
-  buf.write("ustar\u000000", off + 257, 8, "latin1");
-  buf.write(uname, off + 265, 31, "latin1");
-  buf.write(gname, off + 297, 31, "latin1");
+  putAscii(buf, off + 257, MAGIC);
+  putAscii(buf, off + 265, uname);
+  putAscii(buf, off + 297, gname);
   if (dev) {
     writeOctal(buf, off + 329, 7, devmajor);
     writeOctal(buf, off + 337, 7, devminor);
   }
-  buf.write(prefix, off + 345, 155, "latin1");
+  putAscii(buf, off + 345, prefix);
   // Checksum: byte sum with the checksum field counted as 8 spaces.
   let sum = 8 * 0x20;
   for (let i = off; i < off + 148; i++) sum += buf[i]!;
@@ -202,11 +213,25 @@ function writeUstar(buf: Buffer, off: number, f: UstarFields): void {
   buf[off + 155] = 0x20;
 }
 
-/**
- * The 512-byte ustar header for `h`, preceded by a PAX 'x' header and its records when a value does not fit
- * ustar (see the module comment). Throws BuildError on an invalid name, link target, or out-of-range number.
- */
-export function encodeHeader(h: TarHeader): Buffer {
+/** What encoding one entry needs, after its checks: its ustar fields, and the values that go to PAX records. */
+interface Resolved {
+  /** The name as checked, a directory's with its trailing '/'. */
+  name: string;
+  /** The values as given (a PAX record holds them when they are too large for ustar). */
+  size: number;
+  uid: number;
+  gid: number;
+  ustar: UstarFields;
+  /** The name and link target as UTF-8 bytes, when they do not fit ustar (PAX `path` / `linkpath`). */
+  pathBytes: Buffer | null;
+  linkBytes: Buffer | null;
+  bigSize: boolean;
+  bigUid: boolean;
+  bigGid: boolean;
+}
+
+/** Checks `h` (throwing BuildError on an invalid name, link target or number) and decides what fits ustar. */
+function resolve(h: TarHeader): Resolved {
   const type = h.type;
   const typeflag = TYPEFLAG[type];
   if (typeflag === undefined) throw new BuildError(`tar entry ${JSON.stringify(h.name)}: unknown type ${String(type)}`);
@@ -256,7 +281,7 @@ export function encodeHeader(h: TarHeader): Buffer {
     throw new BuildError(`tar entry ${JSON.stringify(name)}: a ${type} entry cannot have a linkname`);
   }
 
-  // Decide what fits ustar; everything else goes to PAX records (in the fixed order below).
+  // Decide what fits ustar; everything else goes to PAX records (in the fixed order encodeHeader writes them).
   let ustarName: Buffer | string = name;
   let prefix = "";
   let pathBytes: Buffer | null = null;
@@ -282,35 +307,60 @@ export function encodeHeader(h: TarHeader): Buffer {
   const bigSize = size > MAX_OCT11;
   const bigUid = uid > MAX_OCT7;
   const bigGid = gid > MAX_OCT7;
-  const mode = h.mode & 0o7777;
+  const ustar: UstarFields = {
+    name: ustarName, prefix, mode: h.mode & 0o7777, uid: bigUid ? 0 : uid, gid: bigGid ? 0 : gid, size: bigSize ? 0 : size,
+    mtime: h.mtime, typeflag, linkname: ustarLink, uname, gname, dev: true, devmajor, devminor,
+  };
+  return { name, size, uid, gid, ustar, pathBytes, linkBytes, bigSize, bigUid, bigGid };
+}
 
-  if (pathBytes === null && linkBytes === null && !bigSize && !bigUid && !bigGid) {
+const needsPax = (r: Resolved): boolean => r.pathBytes !== null || r.linkBytes !== null || r.bigSize || r.bigUid || r.bigGid;
+
+/**
+ * Writes the header of `h` into `buf` at `off` when it is a single ustar block (no PAX header needed) and returns
+ * true; returns false, writing nothing, when it needs encodeHeader's PAX header. Throws as encodeHeader does. The
+ * layer writer encodes most entries straight into its batch this way: no buffer per entry, no copy.
+ */
+export function encodeHeaderInto(buf: Buffer, off: number, h: TarHeader): boolean {
+  const r = resolve(h);
+  if (needsPax(r)) return false;
+  if (buf.length < off + BLOCK) throw new RangeError(`tar header at ${off} does not fit a buffer of ${buf.length} bytes`);
+  buf.fill(0, off, off + BLOCK); // writeUstar leaves unused field bytes as they are
+  writeUstar(buf, off, r.ustar);
+  return true;
+}
+
+/**
+ * The 512-byte ustar header for `h`, preceded by a PAX 'x' header and its records when a value does not fit
+ * ustar (see the module comment). Throws BuildError on an invalid name, link target, or out-of-range number.
+ */
+export function encodeHeader(h: TarHeader): Buffer {
+  const r = resolve(h);
+  if (!needsPax(r)) {
     const buf = Buffer.alloc(BLOCK);
-    writeUstar(buf, 0, { name: ustarName, prefix, mode, uid, gid, size, mtime: h.mtime, typeflag, linkname: ustarLink, uname, gname, dev: true, devmajor, devminor });
+    writeUstar(buf, 0, r.ustar);
     return buf;
   }
-
+  const { pathBytes, linkBytes } = r;
   const records: Buffer[] = [];
   if (pathBytes !== null) records.push(paxRecord("path", pathBytes));
   if (linkBytes !== null) records.push(paxRecord("linkpath", linkBytes));
-  if (bigSize) records.push(paxRecord("size", Buffer.from(String(size), "latin1")));
-  if (bigUid) records.push(paxRecord("uid", Buffer.from(String(uid), "latin1")));
-  if (bigGid) records.push(paxRecord("gid", Buffer.from(String(gid), "latin1")));
+  if (r.bigSize) records.push(paxRecord("size", Buffer.from(String(r.size), "latin1")));
+  if (r.bigUid) records.push(paxRecord("uid", Buffer.from(String(r.uid), "latin1")));
+  if (r.bigGid) records.push(paxRecord("gid", Buffer.from(String(r.gid), "latin1")));
   let paxSize = 0;
-  for (const r of records) paxSize += r.length;
+  for (const rec of records) paxSize += rec.length;
 
   const total = BLOCK + paxSize + paddingFor(paxSize) + BLOCK;
   const buf = Buffer.alloc(total);
-  const nameBytes = pathBytes ?? Buffer.from(name, "latin1");
+  const nameBytes = pathBytes ?? Buffer.from(r.name, "latin1");
   writeUstar(buf, 0, { name: paxHeaderName(nameBytes), prefix: "", mode: PAX_HEADER_MODE, uid: 0, gid: 0, size: paxSize, mtime: h.mtime, typeflag: 0x78, linkname: "", uname: "", gname: "", dev: false, devmajor: 0, devminor: 0 });
   let off = BLOCK;
-  for (const r of records) {
-    r.copy(buf, off);
-    off += r.length;
+  for (const rec of records) {
+    rec.copy(buf, off);
+    off += rec.length;
   }
-  writeUstar(buf, total - BLOCK, {
-    name: ustarName, prefix, mode, uid: bigUid ? 0 : uid, gid: bigGid ? 0 : gid, size: bigSize ? 0 : size,
-    mtime: h.mtime, typeflag, linkname: ustarLink, uname, gname, dev: true, devmajor, devminor,
-  });
+  writeUstar(buf, total - BLOCK, r.ustar);
   return buf;
 }
+

@@ -121,4 +121,23 @@ describe("writeLayer", () => {
       fs.closeSync(target.fd);
     }
   });
+
+  it.each([
+    ["a small file", "bin/tool"],
+    ["the last batch of a large file", "big"],
+  ])("fails with a StoreError when %s grows after its size was taken", async (_what, rel) => {
+    const file = path.join(dir, "x");
+    const target = createBlobFile(file);
+    const sink = new LayerSink(target, "none");
+    // The file grows between the open (its size taken) and the read: onEntry is called in between.
+    const onEntry = (e: { rel: string }) => e.rel === rel && fs.appendFileSync(path.join(root, H1, rel), "more");
+    try {
+      await expect(writeLayer(sink, { items: [H1], entries: [] }, { store: { dir: "/gnu/store", root }, mtime: 1, sourceDir: dir, onEntry })).rejects.toThrow(
+        /^reading \/gnu\/store\/0123456789abcdfghijklmnpqrsvwxy-a\/(bin\/tool|big): file grew while it was being archived \(expected \d+ bytes\)/,
+      );
+    } finally {
+      await sink.abort();
+      fs.closeSync(target.fd);
+    }
+  });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { extract, type Header } from "tar-stream";
 import { archive, type Entry } from "./tar-archive.ts";
-import { encodeHeader, paddingFor, validateEntryName, ZERO_BLOCKS, type TarHeader } from "../../src/image/tar.ts";
+import { encodeHeader, encodeHeaderInto, paddingFor, validateEntryName, ZERO_BLOCKS, type TarHeader } from "../../src/image/tar.ts";
 import { BuildError } from "../../src/errors.ts";
 
 
@@ -36,6 +36,43 @@ function firstHeader(buf: Buffer): Promise<Header> {
 
 const field = (b: Buffer, off: number, len: number) => b.subarray(off, off + len).toString("latin1");
 const ustarAt = (b: Buffer) => b.subarray(b.length - 512);
+
+describe("encodeHeaderInto", () => {
+  const long = `${"d".repeat(60)}/${"e".repeat(90)}`;
+  const single: TarHeader[] = [
+    { name: "a", type: "file", mode: 0o644, size: 5, mtime: 1 },
+    { name: "gnu/store/x-a/dir", type: "directory", mode: 0o755, mtime: 7, uid: 0, gid: 0 },
+    { name: "n".repeat(100), type: "symlink", mode: 0o777, linkname: "t".repeat(100), mtime: 1, uid: 5, gid: 6, uname: "", gname: "" },
+    { name: long, type: "file", mode: 0o4755, size: 8 * 1024 ** 3 - 1, mtime: 2 },
+    { name: "dev/null", type: "char", mode: 0o666, devmajor: 1, devminor: 3, mtime: 1 },
+  ];
+  it("writes exactly encodeHeader's block over whatever the buffer held, where no PAX header is needed", () => {
+    for (const h of single) {
+      const buf = Buffer.alloc(1100, 0xa5);
+      expect(encodeHeaderInto(buf, 300, h)).toBe(true);
+      expect(buf.subarray(300, 812).equals(encodeHeader(h))).toBe(true);
+      expect(buf.subarray(0, 300).every((b) => b === 0xa5) && buf.subarray(812).every((b) => b === 0xa5)).toBe(true);
+    }
+  });
+  it("writes nothing and returns false where encodeHeader needs a PAX header, and throws what it throws", () => {
+    const pax: TarHeader[] = [
+      { name: "x".repeat(101), type: "file", mode: 0o644, mtime: 1 },
+      { name: "ä", type: "file", mode: 0o644, mtime: 1 },
+      { name: "l", type: "symlink", mode: 0o777, linkname: "t".repeat(101), mtime: 1 },
+      { name: "big", type: "file", mode: 0o644, size: 8 * 1024 ** 3, mtime: 1 },
+      { name: "u", type: "file", mode: 0o644, uid: 2097152, mtime: 1 },
+    ];
+    for (const h of pax) {
+      const buf = Buffer.alloc(512, 0xa5);
+      expect(encodeHeaderInto(buf, 0, h)).toBe(false);
+      expect(buf.every((b) => b === 0xa5)).toBe(true);
+      expect(encodeHeader(h).length).toBeGreaterThan(512);
+    }
+    const bad: TarHeader = { name: "../x", type: "file", mode: 0o644, mtime: 1 };
+    expect(() => encodeHeaderInto(Buffer.alloc(512), 0, bad)).toThrow(BuildError);
+    expect(() => encodeHeaderInto(Buffer.alloc(511), 0, single[0]!)).toThrow(RangeError);
+  });
+});
 
 describe("paddingFor / ZERO_BLOCKS", () => {
   it("pads to the next 512-byte boundary", () => {
