@@ -15,7 +15,7 @@ import type { RootSystemEntry } from "../store/types.ts";
 import { NarHasher, type NarResult } from "../store/nar.ts";
 import type { Perm } from "../config/schema.ts";
 import { PermsMatcher } from "./perms.ts";
-import { encodeHeader, encodeHeaderInto, paddingFor, TAR_BLOCK, ZERO_BLOCKS, type TarHeader } from "./tar.ts";
+import { encodeHeader, encodeHeaderInto, paddingFor, RootHeaders, TAR_BLOCK, ZERO_BLOCKS, type TarHeader } from "./tar.ts";
 import type { LayerSink } from "./sink.ts";
 
 export interface LayerContent {
@@ -76,8 +76,13 @@ function headerFields(entry: Partial<TarHeader> & Pick<TarHeader, "name" | "type
 /** Writes an entry's header into the sink: straight into its batch when it is one ustar block (most are). */
 async function putHeader(w: Writer, entry: Partial<TarHeader> & Pick<TarHeader, "name" | "type" | "mode">): Promise<void> {
   const { sink } = w;
-  const h = headerFields(entry, w.ctx.mtime, w.perms);
   if (sink.free < TAR_BLOCK) await sink.flush();
+  // Most entries are root's, as no perms rule applies: straight from the layer's template.
+  if (entry.uid === undefined && entry.gid === undefined && entry.devmajor === undefined && w.perms.empty) {
+    if (w.rootHeaders === undefined) w.rootHeaders = RootHeaders.for(w.ctx.mtime);
+    if (w.rootHeaders?.encodeInto(sink.batchBuffer, sink.batchUsed, entry)) return sink.commit(TAR_BLOCK);
+  }
+  const h = headerFields(entry, w.ctx.mtime, w.perms);
   if (encodeHeaderInto(sink.batchBuffer, sink.batchUsed, h)) sink.commit(TAR_BLOCK);
   else await sink.write(encodeHeader(h));
 }
@@ -136,6 +141,9 @@ interface Writer {
   perms: PermsMatcher;
   /** NAR facts of the items written so far. */
   nar: Record<string, NarResult>;
+  /** Headers of root's entries (tar.ts), made on first use; null when the mtime is one the general path refuses
+   * (it then says why). */
+  rootHeaders?: RootHeaders | null;
 }
 
 async function writeItem(w: Writer, item: string): Promise<NarResult | undefined> {

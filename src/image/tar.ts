@@ -330,6 +330,90 @@ export function encodeHeaderInto(buf: Buffer, off: number, h: TarHeader): boolea
   return true;
 }
 
+const FAST_TYPES: Partial<Record<TarType, number>> = { file: 0x30, symlink: 0x32, directory: 0x35 };
+
+/** The byte sum of `buf` from `from` to `to`. */
+function sumOf(buf: Buffer, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += buf[i]!;
+  return sum;
+}
+
+/** Copies ASCII `s` to `off` and returns its byte sum, or -1 at the first non-ASCII or NUL unit. */
+function asciiSum(buf: Buffer, off: number, s: string): number {
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f || c === 0) return -1;
+    buf[off + i] = c;
+    sum += c;
+  }
+  return sum;
+}
+
+/**
+ * encodeHeaderInto for what store layers are made of: a file, directory or symlink owned by root, stamped with one
+ * mtime, whose name and target are ASCII and fit ustar (a long name split into prefix and name). It writes the same
+ * bytes from a template block that holds the fields such entries share (owner, mtime, magic, device numbers), with
+ * no per-entry objects and no checksum pass over the whole block.
+ */
+export class RootHeaders {
+  readonly #block: Buffer;
+  /** The template's byte sum, its checksum field counted as spaces. */
+  readonly #sum: number;
+
+  private constructor(mtime: number) {
+    const r = resolve({ name: "x", type: "directory", mode: 0, mtime });
+    const block = Buffer.alloc(BLOCK);
+    writeUstar(block, 0, { ...r.ustar, name: "" });
+    // Left out: what each entry writes itself (mode, size, checksum, typeflag; name, link and prefix are empty).
+    block.fill(0, 100, 108);
+    block.fill(0, 124, 136);
+    block.fill(0, 148, 157);
+    this.#block = block;
+    this.#sum = 8 * 0x20 + sumOf(block, 0, BLOCK);
+  }
+
+  /** The headers for `mtime`, or null when it is not a valid tar mtime (the general path then says why). */
+  static for(mtime: number): RootHeaders | null {
+    return Number.isSafeInteger(mtime) && mtime >= 0 && mtime <= MAX_OCT11 ? new RootHeaders(mtime) : null;
+  }
+
+  /**
+   * Writes the header of `e` at `off` and returns true; returns false for anything this path does not cover or
+   * refuses (possibly having scribbled on the block), which the caller encodes the general way, getting its errors.
+   */
+  encodeInto(buf: Buffer, off: number, e: Pick<TarHeader, "name" | "type" | "mode" | "size" | "linkname">): boolean {
+    const typeflag = FAST_TYPES[e.type];
+    const { mode } = e;
+    const size = e.size ?? 0;
+    const linkname = e.linkname ?? "";
+    const dir = e.type === "directory";
+    if (typeflag === undefined || linkname.length > 100 || buf.length < off + BLOCK) return false;
+    if (!Number.isSafeInteger(mode) || mode < 0 || !Number.isSafeInteger(size) || size < 0 || size > MAX_OCT11) return false;
+    if ((e.type === "symlink") !== (linkname.length > 0) || (size !== 0 && e.type !== "file")) return false;
+    const given = e.name;
+    const endsInSlash = given.charCodeAt(given.length - 1) === 0x2f;
+    if ((!dir && endsInSlash) || entryNameProblem(given) !== null) return false;
+    const name = dir && !endsInSlash ? `${given}/` : given;
+    // As resolve(): over 100 bytes, the name is split at the last '/' that leaves a prefix of at most 155.
+    const at = name.length > 100 ? splitPoint(name) : -1;
+    if (name.length > 100 && at <= 0) return false;
+    this.#block.copy(buf, off);
+    const prefix = at > 0 ? asciiSum(buf, off + 345, name.slice(0, at)) : 0;
+    const rest = asciiSum(buf, off, at > 0 ? name.slice(at + 1) : name);
+    const link = asciiSum(buf, off + 157, linkname);
+    if (prefix < 0 || rest < 0 || link < 0) return false;
+    writeOctal(buf, off + 100, 7, mode & 0o7777);
+    writeOctal(buf, off + 124, 11, size);
+    buf[off + 156] = typeflag;
+    const sum = this.#sum + prefix + rest + link + typeflag + sumOf(buf, off + 100, off + 107) + sumOf(buf, off + 124, off + 135);
+    writeOctal(buf, off + 148, 6, sum);
+    buf[off + 155] = 0x20;
+    return true;
+  }
+}
+
 /**
  * The 512-byte ustar header for `h`, preceded by a PAX 'x' header and its records when a value does not fit
  * ustar (see the module comment). Throws BuildError on an invalid name, link target, or out-of-range number.

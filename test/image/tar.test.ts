@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { extract, type Header } from "tar-stream";
 import { archive, type Entry } from "./tar-archive.ts";
-import { encodeHeader, encodeHeaderInto, paddingFor, validateEntryName, ZERO_BLOCKS, type TarHeader } from "../../src/image/tar.ts";
+import { encodeHeader, encodeHeaderInto, paddingFor, RootHeaders, validateEntryName, ZERO_BLOCKS, type TarHeader } from "../../src/image/tar.ts";
 import { BuildError } from "../../src/errors.ts";
 
 
@@ -71,6 +71,87 @@ describe("encodeHeaderInto", () => {
     const bad: TarHeader = { name: "../x", type: "file", mode: 0o644, mtime: 1 };
     expect(() => encodeHeaderInto(Buffer.alloc(512), 0, bad)).toThrow(BuildError);
     expect(() => encodeHeaderInto(Buffer.alloc(511), 0, single[0]!)).toThrow(RangeError);
+  });
+});
+
+describe("RootHeaders (the store layers' header path)", () => {
+  type Plain = Pick<TarHeader, "name" | "type" | "mode" | "size" | "linkname">;
+  const mtime = 1700000000;
+  const root = RootHeaders.for(mtime)!;
+  /** What the general encoder writes for the same entry owned by root. */
+  const general = (e: Plain): Buffer => encodeHeader({ ...e, mtime, uid: 0, gid: 0, uname: "root", gname: "root" });
+  const store = "gnu/store/0123456789abcdfghijklmnpqrsvwxyz-hello-2.12.1";
+  const fast: Plain[] = [
+    { name: "a", type: "file", mode: 0o644, size: 0 },
+    { name: `${store}/bin/hello`, type: "file", mode: 0o100555, size: 123456 },
+    { name: `${store}/share/locale/pt_BR/LC_MESSAGES/hello.mo`, type: "file", mode: 0o444, size: 8 * 1024 ** 3 - 1 },
+    { name: store, type: "directory", mode: 0o755 },
+    { name: `${store}/lib/`, type: "directory", mode: 0o40755 },
+    { name: "d".repeat(99), type: "directory", mode: 0o755 }, // 100 bytes with the '/' added
+    { name: `${"p".repeat(155)}/${"n".repeat(100)}`, type: "file", mode: 0o644, size: 1 },
+    { name: `${store}/lib/libhello.so`, type: "symlink", mode: 0o777, linkname: "t".repeat(100) },
+    { name: "s", type: "symlink", mode: 0o777, linkname: "../../x y" },
+  ];
+  it("writes exactly the general encoder's block for root's files, directories and symlinks", () => {
+    for (const e of fast) {
+      const buf = Buffer.alloc(1024, 0xa5);
+      expect(root.encodeInto(buf, 256, e), e.name).toBe(true);
+      expect(buf.subarray(256, 768).equals(general(e)), e.name).toBe(true);
+      expect(buf.subarray(0, 256).every((b) => b === 0xa5) && buf.subarray(768).every((b) => b === 0xa5)).toBe(true);
+    }
+  });
+  it("declines what needs a PAX header or is invalid, leaving it (and its error) to the general path", () => {
+    const declined: Plain[] = [
+      { name: "x".repeat(101), type: "file", mode: 0o644, size: 0 }, // no '/' to split at
+      { name: "d".repeat(100), type: "directory", mode: 0o755 }, // 101 bytes with its '/', which leaves no name
+      { name: `${"p".repeat(156)}/n`, type: "file", mode: 0o644, size: 0 }, // prefix too long
+      { name: "ä", type: "file", mode: 0o644, size: 0 },
+      { name: "ok", type: "symlink", mode: 0o777, linkname: "ü" },
+      { name: "l", type: "symlink", mode: 0o777, linkname: "t".repeat(101) },
+      { name: "big", type: "file", mode: 0o644, size: 8 * 1024 ** 3 },
+      { name: "../x", type: "file", mode: 0o644, size: 0 },
+      { name: "a//b", type: "directory", mode: 0o755 },
+      { name: "a/./b", type: "file", mode: 0o644, size: 0 },
+      { name: "nul\0", type: "file", mode: 0o644, size: 0 },
+      { name: "/abs", type: "file", mode: 0o644, size: 0 },
+      { name: "file/", type: "file", mode: 0o644, size: 0 },
+      { name: "l", type: "symlink", mode: 0o777, linkname: "" },
+      { name: "f", type: "file", mode: 0o644, size: 0, linkname: "t" },
+      { name: "d", type: "directory", mode: 0o755, size: 3 },
+      { name: "f", type: "file", mode: 1.5, size: 0 },
+      { name: "f", type: "file", mode: 0o644, size: -1 },
+      { name: "f", type: "fifo", mode: 0o644 },
+      { name: "h", type: "hardlink", mode: 0o644, linkname: "a" },
+    ];
+    for (const e of declined) expect(root.encodeInto(Buffer.alloc(512), 0, e), JSON.stringify(e)).toBe(false);
+    expect(general(declined[1]!).length).toBeGreaterThan(512);
+    expect(root.encodeInto(Buffer.alloc(511), 0, fast[0]!)).toBe(false);
+    expect(RootHeaders.for(-1)).toBeNull();
+    expect(RootHeaders.for(8 ** 11)).toBeNull();
+    expect(RootHeaders.for(1.5)).toBeNull();
+  });
+  it("agrees with the general encoder on generated names and sizes", () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const chars = "abcdefghijklmnopqrstuvwxyz0123456789._-+~";
+    const odd = [".", "..", "", "ä", "x\0y"];
+    const component = () => {
+      if (rand(25) === 0) return odd[rand(odd.length)]!;
+      let c = "";
+      for (let k = 1 + rand(30); k > 0; k--) c += chars[rand(chars.length)];
+      return c;
+    };
+    let taken = 0;
+    for (let i = 0; i < 3000; i++) {
+      const name = Array.from({ length: 1 + rand(12) }, component).join("/") + (rand(10) === 0 ? "/" : "");
+      const type = (["file", "directory", "symlink"] as const)[rand(3)]!;
+      const e: Plain = { name, type, mode: rand(0o200000), ...(type === "file" ? { size: rand(2 ** 31) * (rand(3) + 1) } : {}), ...(type === "symlink" ? { linkname: name.slice(0, rand(120) + 1) } : {}) };
+      const buf = Buffer.alloc(512);
+      if (!root.encodeInto(buf, 0, e)) continue;
+      taken++;
+      expect(buf.equals(general(e)), JSON.stringify(e)).toBe(true);
+    }
+    expect(taken).toBeGreaterThan(1500); // most are valid, so most take the fast path
   });
 });
 
