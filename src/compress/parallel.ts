@@ -10,8 +10,8 @@
  * layers built at the same time share the cores. `write()` resolves once its bytes are taken: the writer waits
  * (backpressure) while the stream is at its limit.
  *
- * Writes are zero-copy when a block lies within one written chunk (the layer sink hands over 4 MiB batches, so
- * every 1 MiB gzip block and every 4 MiB zstd frame does): the chunk is kept until its blocks are compressed, and
+ * Writes are zero-copy when a block lies within one written chunk (the layer sink hands over batches of the codec's
+ * block size, so every 1 MiB gzip block and every 4 MiB zstd frame does): the chunk is kept until its blocks are compressed, and
  * the optional `release` callback of `write()` says when the caller may reuse it. A block that spans chunks is
  * copied into a buffer of the stream's own.
  */
