@@ -33,29 +33,24 @@ const NEAR_DISTANCE = 24;
 /** Referrers of one item that are its candidates at most. */
 const NEAR_REFERRERS = 32;
 
-/** Merge cost of groups a and b: bytes(b)·W(T_a∖T_b) + bytes(a)·W(T_b∖T_a), over the words either set uses. */
+/** Merge cost of groups a and b: bytes(b)·W(T_a∖T_b) + bytes(a)·W(T_b∖T_a). Each difference is summed over the
+ * words its own set uses, in word order: the same sums as over the union, as the other words add nothing. */
 function mergeCost(h: Hierarchy, busy: Int32Array[], table: Float64Array, a: number, b: number): number {
   const ta = h.trig[a]!;
   const tb = h.trig[b]!;
   const ba = busy[a]!;
   const bb = busy[b]!;
   let onlyA = 0;
+  for (let i = 0; i < ba.length; i++) {
+    const k = ba[i]!;
+    const d = ta[k]! & ~tb[k]!;
+    if (d !== 0) onlyA += wordWeight(table, k, d);
+  }
   let onlyB = 0;
-  // The busy lists are sorted word indexes; walk their union.
-  let i = 0;
-  let j = 0;
-  while (i < ba.length || j < bb.length) {
-    let k: number;
-    if (j >= bb.length || (i < ba.length && ba[i]! < bb[j]!)) k = ba[i++]!;
-    else if (i < ba.length && ba[i] === bb[j]) {
-      k = ba[i++]!;
-      j++;
-    } else k = bb[j++]!;
-    const x = ta[k]!;
-    const y = tb[k]!;
-    if (x === y) continue;
-    onlyA += wordWeight(table, k, x & ~y);
-    onlyB += wordWeight(table, k, y & ~x);
+  for (let i = 0; i < bb.length; i++) {
+    const k = bb[i]!;
+    const d = tb[k]! & ~ta[k]!;
+    if (d !== 0) onlyB += wordWeight(table, k, d);
   }
   return h.classBytes[b]! * onlyA + h.classBytes[a]! * onlyB;
 }
@@ -66,7 +61,7 @@ const busyWords = (t: Uint32Array): Int32Array => {
   return Int32Array.from(out);
 };
 
-/** A min-heap of (cost, node), ordered by cost, then node. */
+/** A min-heap of (cost, node), ordered by cost, then node. Sifts move a hole instead of swapping pairs. */
 class CostHeap {
   private costs: number[] = [];
   private ids: number[] = [];
@@ -76,39 +71,43 @@ class CostHeap {
   topId(): number {
     return this.ids[0]!;
   }
-  private less(i: number, j: number): boolean {
-    const a = this.costs[i]!;
-    const b = this.costs[j]!;
-    return a < b || (a === b && this.ids[i]! < this.ids[j]!);
-  }
-  private swap(i: number, j: number): void {
-    [this.costs[i], this.costs[j]] = [this.costs[j]!, this.costs[i]!];
-    [this.ids[i], this.ids[j]] = [this.ids[j]!, this.ids[i]!];
-  }
   push(cost: number, id: number): void {
-    this.costs.push(cost);
-    this.ids.push(id);
-    for (let i = this.costs.length - 1; i > 0; ) {
+    const { costs, ids } = this;
+    let i = costs.length;
+    costs.push(cost);
+    ids.push(id);
+    while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.less(i, parent)) break;
-      this.swap(i, parent);
+      const pc = costs[parent]!;
+      if (!(cost < pc || (cost === pc && id < ids[parent]!))) break;
+      costs[i] = pc;
+      ids[i] = ids[parent]!;
       i = parent;
     }
+    costs[i] = cost;
+    ids[i] = id;
   }
   pop(): void {
-    const last = this.costs.length - 1;
-    this.swap(0, last);
-    this.costs.pop();
-    this.ids.pop();
-    for (let i = 0; ; ) {
+    const { costs, ids } = this;
+    const cost = costs.pop()!;
+    const id = ids.pop()!;
+    const n = costs.length;
+    if (n === 0) return;
+    // The last entry goes where the top was, sifted down.
+    let i = 0;
+    for (;;) {
       const l = 2 * i + 1;
-      let m = i;
-      if (l < last && this.less(l, m)) m = l;
-      if (l + 1 < last && this.less(l + 1, m)) m = l + 1;
-      if (m === i) break;
-      this.swap(i, m);
+      if (l >= n) break;
+      let m = l;
+      if (l + 1 < n && (costs[l + 1]! < costs[l]! || (costs[l + 1] === costs[l] && ids[l + 1]! < ids[l]!))) m = l + 1;
+      const mc = costs[m]!;
+      if (!(mc < cost || (mc === cost && ids[m]! < id))) break;
+      costs[i] = mc;
+      ids[i] = ids[m]!;
       i = m;
     }
+    costs[i] = cost;
+    ids[i] = id;
   }
 }
 
@@ -168,7 +167,7 @@ export function buildHierarchy(g: SharingGraph, itemClass: Float64Array, table: 
   const alive = new Uint8Array(2 * n);
   alive.fill(1, 0, n);
   let aliveList = Array.from({ length: n }, (_, i) => i);
-  // Candidate groups per group, kept as sets of node ids that may since have merged: `find` gives the group now.
+  // Candidate groups per group, kept as lists of node ids that may since have merged: `find` gives the group now.
   const up = new Int32Array(2 * n).fill(-1);
   const find = (x: number): number => {
     let r = x;
@@ -180,13 +179,19 @@ export function buildHierarchy(g: SharingGraph, itemClass: Float64Array, table: 
     }
     return r;
   };
-  const cand: (Set<number> | undefined)[] = near.map((ns) => new Set(ns));
+  const cand: (number[] | undefined)[] = near;
+  // Deduplicates a candidate list: seen[r] === stamp when r is in the list being made (no Set per call).
+  const seen = new Int32Array(2 * n);
+  let stamp = 0;
   /** The groups a group may merge with (any order: ties are broken by node id where they are compared). */
-  const candidates = (a: number): Iterable<number> => {
-    const now = new Set<number>();
+  const candidates = (a: number): number[] => {
+    const now: number[] = [];
+    stamp++;
     for (const x of cand[a]!) {
       const r = find(x);
-      if (r !== a) now.add(r);
+      if (r === a || seen[r] === stamp) continue;
+      seen[r] = stamp;
+      now.push(r);
     }
     cand[a] = now;
     return now;
@@ -207,13 +212,14 @@ export function buildHierarchy(g: SharingGraph, itemClass: Float64Array, table: 
     while (heap.size > 0 && !alive[heap.topId()]) heap.pop();
     return heap.size > 0 ? heap.topId() : -1;
   };
+  const nn = new Int32Array(2 * n); // each living group's cheapest partner this round
+  const isNew = new Uint8Array(2 * n);
   while (aliveList.length > 1) {
-    const nn = new Map<number, number>();
-    for (const a of aliveList) nn.set(a, partner(a));
+    for (const a of aliveList) nn[a] = partner(a);
     const created: number[] = [];
     for (const a of aliveList) {
-      const b = nn.get(a)!;
-      if (b <= a || nn.get(b) !== a) continue; // not mutual, or merged when its partner came by
+      const b = nn[a]!;
+      if (b <= a || nn[b] !== a) continue; // not mutual, or merged when its partner came by
       const t = new Uint32Array(g.words);
       const ta = h.trig[a]!;
       const tb = h.trig[b]!;
@@ -228,9 +234,7 @@ export function buildHierarchy(g: SharingGraph, itemClass: Float64Array, table: 
       first.push(Math.min(first[a]!, first[b]!));
       up[a] = v;
       up[b] = v;
-      const both = new Set(cand[a]!);
-      for (const x of cand[b]!) both.add(x);
-      cand[v] = both;
+      cand[v] = cand[a]!.concat(cand[b]!); // deduplicated by candidates(v) below
       cand[a] = cand[b] = undefined;
       heaps[a] = heaps[b] = undefined;
       alive[a] = 0;
@@ -240,8 +244,9 @@ export function buildHierarchy(g: SharingGraph, itemClass: Float64Array, table: 
     }
     if (created.length === 0) break; // groups with no candidate left: joined below
     aliveList = aliveList.filter((x) => alive[x]).concat(created);
-    const isNew = new Set(created);
-    for (const v of created) for (const b of candidates(v)) if (!isNew.has(b) || b > v) pairUp(v, b);
+    for (const v of created) isNew[v] = 1;
+    for (const v of created) for (const b of candidates(v)) if (!isNew[b] || b > v) pairUp(v, b);
+    for (const v of created) isNew[v] = 0;
   }
   // Groups that found no partner (no candidate in common) are joined in canonical order of their first item.
   let level = aliveList.map((v) => ({ v, first: first[v]! })).sort((p, q) => p.first - q.first).map((x) => x.v);
