@@ -330,7 +330,8 @@ export function encodeHeaderInto(buf: Buffer, off: number, h: TarHeader): boolea
   return true;
 }
 
-const FAST_TYPES: Partial<Record<TarType, number>> = { file: 0x30, symlink: 0x32, directory: 0x35 };
+/** The types RootHeaders encodes, with their typeflags. */
+const FAST_TYPES: Partial<Record<TarType, number>> = { file: TYPEFLAG.file, symlink: TYPEFLAG.symlink, directory: TYPEFLAG.directory };
 
 /** The byte sum of `buf` from `from` to `to`. */
 function sumOf(buf: Buffer, from: number, to: number): number {
