@@ -35,9 +35,23 @@ let app: string;
 let node22: string;
 const CACHE = () => path.join(work, "cache");
 
+/**
+ * A copy of what `npm pack` reads, so that its `prepare` script (tsc, as on publish) compiles into the copy: run in
+ * the checkout it rewrites dist/ file by file while the other e2e tests import it, and one of them once read a file
+ * half-written.
+ */
+function sourceCopy(): string {
+  const copy = path.join(work, "source");
+  for (const f of ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "LICENSE", "bin", "src", "schemas"]) {
+    fs.cpSync(path.join(ROOT, f), path.join(copy, f), { recursive: true });
+  }
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"));
+  return copy;
+}
+
 beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-package-"));
-  const packed = JSON.parse(await npm(["pack", "--json", "--pack-destination", work], ROOT)) as { filename: string; files: { path: string }[] }[];
+  const packed = JSON.parse(await npm(["pack", "--json", "--pack-destination", work], sourceCopy())) as { filename: string; files: { path: string }[] }[];
   tarball = path.join(work, packed[0]!.filename);
   files = packed[0]!.files.map((f) => f.path).sort();
   node22 = await nodeBinary(NODE_22_FLOOR);
