@@ -37,6 +37,28 @@ async function failure(p: Promise<unknown>): Promise<{ err: Error; ms: number }>
 // No credentials, and none from the HOME this runs in.
 const noCredentials = { HOME: "/nonexistent", DOCKER_CONFIG: "/nonexistent" };
 
+/** fetch, but request bodies are taken `pauseMs` more slowly after every `every` bytes. */
+function slowBodies(every: number, pauseMs: number): typeof fetch {
+  return (url, init) => {
+    const body = init?.body;
+    if (!(body instanceof ReadableStream)) return fetch(url, init);
+    const reader = (body as ReadableStream<Uint8Array>).getReader();
+    let got = 0;
+    const slowed = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const r = await reader.read();
+        if (r.done) return controller.close();
+        const before = got;
+        got += r.value.byteLength;
+        if (Math.floor(got / every) !== Math.floor(before / every)) await new Promise((ok) => setTimeout(ok, pauseMs));
+        controller.enqueue(r.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return fetch(url, { ...init, body: slowed } as RequestInit);
+  };
+}
+
 describe("timeouts", () => {
   test("a registry that accepts the connection and never answers fails within the timeout, naming host and timeout", { timeout: 10_000 }, async () => {
     server = await serve(() => {});
@@ -91,16 +113,7 @@ describe("timeouts", () => {
       if (req.method === "POST") return res.writeHead(202, { location: "/v2/x/blobs/uploads/1" }).end();
       if (req.method === "PUT" && req.url!.startsWith("/v2/x/blobs/uploads/")) {
         if (!slow) return; // never reads the body nor answers
-        // Pauses after each 2 MiB, each pause far shorter than the timeout (a loaded machine delays the timers and
-        // the socket; 250 ms against 800 ms failed once in CI), all of them together longer.
-        let got = 0;
-        req.on("data", (chunk: Buffer) => {
-          const before = got;
-          got += chunk.length;
-          if (Math.floor(got / (2 << 20)) === Math.floor(before / (2 << 20))) return;
-          req.pause();
-          setTimeout(() => req.resume(), 250);
-        });
+        req.resume();
         req.on("end", () => res.writeHead(201).end());
         return;
       }
@@ -113,9 +126,12 @@ describe("timeouts", () => {
     expect(err).toBeInstanceOf(RegistryError);
     expect(err.message).toMatch(new RegExp(`^uploading blob sha256:[0-9a-f]{64} \\(${16 << 20} bytes\\) to ${server.host}/x failed: registry ${server.host} did not answer PUT /v2/x/blobs/uploads/1 within 1.5 s`));
     expect(ms).toBeLessThan(5000);
+    // The slow reader is the transport taking the body's chunks slowly, not a server pausing: a pausing server's
+    // kernel buffers (tcp_rmem allows 32 MiB here) take the whole body at once, and its pauses then all fall after
+    // the last chunk, where no progress can be seen (that failed the test in CI).
     slow = true;
     const start = Date.now();
-    const ok = await pushImage(image, opts);
+    const ok = await pushImage(image, { ...opts, fetch: slowBodies(2 << 20, 250) });
     expect(ok.uploaded).toBe(2);
     // Eight pauses of 250 ms: the upload as a whole took longer than the timeout, and did not time out.
     expect(Date.now() - start).toBeGreaterThan(1500);
