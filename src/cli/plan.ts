@@ -5,6 +5,7 @@ import { planToJson, planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { loadResolve } from "../pipeline.ts";
 import { loadAndPlan, UsageError, type Command, type Io } from "./context.ts";
+import { checkOutputPath, protectedPaths, type OutputGuard } from "../image/output-guard.ts";
 
 export const planCommand: Command = {
   name: "plan",
@@ -23,9 +24,12 @@ export const planCommand: Command = {
   async run({ io, values, positionals }) {
     if (values.family) return runFamily(io, positionals, values);
     if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).join(" ")} (give several configs with --family)`);
-    const { plan, previous, fingerprint } = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
+    const loaded = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
+    const { plan, previous, fingerprint } = loaded;
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
-    return emit(io, values, { plan, fingerprint });
+    // The previous plan is the one input --write may replace: that is how a sticky plan is kept up to date.
+    const keep = protectedPaths({ ...loaded, inputs: loaded.inputs.filter((f) => f !== previous.file) });
+    return emit(io, values, { plan, fingerprint, keep });
   },
 };
 
@@ -34,15 +38,19 @@ interface Emitted {
   plan: LayerPlan;
   /** The inputs' fingerprint, stamped into a written plan file; none for a family plan. */
   fingerprint?: () => string;
+  /** What --write must not replace (output-guard.ts). */
+  keep: OutputGuard["protected"];
 }
 
 /** Prints the plan, or with --write writes it (with the inputs' fingerprint when there is one) and says so. */
-function emit(io: Io, values: Record<string, unknown>, { plan, fingerprint }: Emitted): number {
+function emit(io: Io, values: Record<string, unknown>, { plan, fingerprint, keep }: Emitted): number {
   if (typeof values.write !== "string") {
     io.out(values.json ? planToJson(plan) : planToYaml(plan));
     return 0;
   }
+  if (values.write === "") throw new UsageError("--write needs a file name, e.g. image.plan.yaml");
   const file = path.resolve(io.cwd, values.write);
+  checkOutputPath({ output: file, directory: false, protected: keep, label: `--write ${values.write}`, what: "the plan file" });
   const stamped = fingerprint ? { ...plan, fingerprint: fingerprint() } : plan;
   writePlanFile(file, file.endsWith(".json") || values.json ? planToJson(stamped) : planToYaml(stamped));
   const t = plan.totals;
@@ -57,5 +65,6 @@ async function runFamily(io: Io, configs: string[], values: Record<string, unkno
   const images = [];
   // One at a time: each resolve may read a whole store.
   for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env }));
-  return emit(io, values, { plan: planFamily(images) });
+  const keep = images.flatMap((im) => protectedPaths({ ...im, inputs: [im.path, ...im.dependencies] }));
+  return emit(io, values, { plan: planFamily(images), keep });
 }

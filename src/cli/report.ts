@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { LayerpackError } from "../errors.ts";
 import { writeAtomically } from "../image/atomic.ts";
+import { checkOutputPath, protectedPaths } from "../image/output-guard.ts";
 import { renderHtml } from "../report/html.ts";
 import { renderMarkdown } from "../report/markdown.ts";
 import { buildReport, imageReasons, planReasons } from "../report/model.ts";
@@ -94,10 +95,10 @@ export const reportCommand: Command = {
     for (const o of ["previous", "image"] as const) if (values[o] === "") throw new UsageError(`--${o} needs a plan file or an image name`);
     const file = outputFile(values, io.cwd);
     const loaded = await loadAndPlan(io, positionals[0]);
-    const { spec, path: configPath, inputs } = loaded;
+    const { spec, path: configPath } = loaded;
     // With platforms: one platform's plan (--platform, else the host's, else the first).
     const plan = onePlatform(loaded.plan, values.platform as string | undefined);
-    if (file !== undefined && inputs.includes(file)) throw new UsageError(`-o ${String(values.output)}: that is an input of this config (${shownPath(io.cwd, file)}); writing the report there would destroy it`);
+    if (file !== undefined) checkOutputPath({ output: file, directory: false, protected: protectedPaths(loaded), label: `-o ${String(values.output)}`, what: "the report" });
     const read = typeof values.previous === "string" ? readPrevious(values.previous, io.cwd) : undefined;
     const previous = read?.kind === "plan" && read.plan.platforms ? { ...read, plan: onePlatform(read.plan, plan.platform ? formatPlatform(plan.platform) : undefined) } : read;
     if (file !== undefined && previous && path.resolve(io.cwd, values.previous as string) === file) throw new UsageError(`-o ${String(values.output)}: that is the --previous file`);

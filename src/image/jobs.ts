@@ -20,9 +20,7 @@ import { imageUser } from "../plan/accounts.ts";
 import { layerKey, layerKeys } from "./layer-key.ts";
 import { imageAnnotations } from "./annotations.ts";
 import { checkOutputDir, collectStaleBeside } from "./atomic.ts";
-import { checkOutputPath, type OutputGuard } from "./output-guard.ts";
-import { rootSystemOptions } from "../store/root-system.ts";
-import { hostPath } from "../store/path.ts";
+import { checkOutputPath, protectedPaths } from "./output-guard.ts";
 import { ImageView } from "./view.ts";
 import { MEDIA_TYPES, type BuiltImage, type LayerDescriptor } from "./types.ts";
 import { parseReference } from "../registry/reference.ts";
@@ -147,19 +145,6 @@ export interface Prepared {
 }
 
 /** What the output must keep clear of: the build's inputs, the store and the cache. */
-function protectedPaths(input: BuildInput): OutputGuard["protected"] {
-  const { spec, closure, configDir } = input;
-  const out: OutputGuard["protected"] = (input.inputs ?? []).map((f, i) => ({ path: f, role: i === 0 ? "the config" : "a file the config reads (an import or the previous plan)" }));
-  spec.paths.forEach((e, i) => {
-    if (e.type === "file" && e.source !== undefined) out.push({ path: path.resolve(configDir, e.source), role: `paths[${i}].source` });
-  });
-  const rs = rootSystemOptions(spec);
-  if (rs) out.push({ path: path.resolve(configDir, rs.dir), role: "the rootSystem directory", tree: true });
-  out.push({ path: hostPath(closure.store, closure.store.dir), role: "the store", tree: true });
-  if (input.cache) out.push({ path: input.cache.dir, role: "the layer cache", tree: true });
-  return out;
-}
-
 export function prepare(input: BuildInput): Prepared {
   const { spec, closure, plan } = input;
   // A registry output is its reference (checked before any work); the others are paths.

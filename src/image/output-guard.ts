@@ -8,6 +8,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BuildError } from "../errors.ts";
+import { rootSystemOptions } from "../store/root-system.ts";
+import { hostPath } from "../store/path.ts";
+import type { BuildInput } from "./build.ts";
 
 export interface OutputGuard {
   /** Absolute output path. */
@@ -16,6 +19,24 @@ export interface OutputGuard {
   directory: boolean;
   /** Inputs and places the output must keep clear of, each with the role shown in the error. */
   protected: { path: string; role: string; tree?: boolean }[];
+  /** How the errors name the output (default `output.path PATH`) and what is written (default "the image"). */
+  label?: string;
+  what?: string;
+}
+
+/** What an output must keep clear of: the config and what it reads, `paths[].source`, the root system, the store,
+ * the cache. `plan --write` passes its inputs without the previous plan, which it may replace. */
+export function protectedPaths(input: Pick<BuildInput, "spec" | "closure" | "configDir" | "inputs" | "cache">): OutputGuard["protected"] {
+  const { spec, closure, configDir } = input;
+  const out: OutputGuard["protected"] = (input.inputs ?? []).map((f, i) => ({ path: f, role: i === 0 ? "the config" : "a file the config reads (an import or the previous plan)" }));
+  spec.paths.forEach((e, i) => {
+    if (e.type === "file" && e.source !== undefined) out.push({ path: path.resolve(configDir, e.source), role: `paths[${i}].source` });
+  });
+  const rs = rootSystemOptions(spec);
+  if (rs) out.push({ path: path.resolve(configDir, rs.dir), role: "the rootSystem directory", tree: true });
+  out.push({ path: hostPath(closure.store, closure.store.dir), role: "the store", tree: true });
+  if (input.cache) out.push({ path: input.cache.dir, role: "the layer cache", tree: true });
+  return out;
 }
 
 /** The path with every existing ancestor's symlinks resolved (the path itself may not exist yet). */
@@ -46,21 +67,28 @@ function kindOf(st: fs.Stats): string {
 }
 
 export function checkOutputPath(guard: OutputGuard): void {
-  const shown = guard.output;
-  const out = realish(guard.output);
-  const st = fs.statSync(out, { throwIfNoEntry: false });
+  const shown = guard.label ?? `output.path ${guard.output}`;
+  const what = guard.what ?? "the image";
+  const abs = path.resolve(guard.output);
+  const out = realish(abs);
+  // The kernel's stat of the path as given: /dev/stdout's link into /proc resolves to no path (pipe:[N]), yet it
+  // is a pipe, and taking it for a new file would rename the output over the link.
+  const st = fs.statSync(abs, { throwIfNoEntry: false });
   if (st) {
-    if (guard.directory && !st.isDirectory()) throw new BuildError(`output.path ${shown} is ${st.isFile() ? "a file" : kindOf(st)}; an OCI layout is written as a directory`);
-    if (!guard.directory && !st.isFile()) throw new BuildError(`output.path ${shown} is ${kindOf(st)}; the image is written as a file there, replacing it — give a file path`);
+    if (guard.directory && !st.isDirectory()) throw new BuildError(`${shown} is ${st.isFile() ? "a file" : kindOf(st)}; an OCI layout is written as a directory`);
+    if (!guard.directory && !st.isFile()) {
+      const stream = st.isFIFO() || st.isCharacterDevice() || st.isSocket();
+      throw new BuildError(`${shown} is ${kindOf(st)}; ${what} is written as a new file that replaces what is there — give a file path${stream && what === "the image" ? " (-o - writes the docker archive to standard output)" : ""}`);
+    }
     if (guard.directory && fs.readdirSync(out).length > 0 && !fs.existsSync(path.join(out, "oci-layout"))) {
-      throw new BuildError(`output.path ${shown} is a directory that holds no OCI layout (no oci-layout file); refusing to write into it — give a new or empty directory`);
+      throw new BuildError(`${shown} is a directory that holds no OCI layout (no oci-layout file); refusing to write into it — give a new or empty directory`);
     }
   }
   for (const p of guard.protected) {
     const target = realish(p.path);
     const same = target === out || (st !== undefined && sameFile(st, target));
     const clash = same ? "is" : p.tree && inside(out, target) ? "is inside" : guard.directory && inside(target, out) ? "holds" : undefined;
-    if (clash) throw new BuildError(`output.path ${shown} ${clash} ${p.role} (${p.path}); writing the image there would destroy it — choose another output path`);
+    if (clash) throw new BuildError(`${shown} ${clash} ${p.role} (${p.path}); writing ${what} there would destroy it — choose another path`);
   }
 }
 

@@ -35,9 +35,14 @@ function config(output: string, extra = "", name = "image.yaml"): string {
 }
 
 function refused(file: string, message: RegExp, protect: string, cacheDir?: string) {
+  refusedBy(["build", file, ...(cacheDir ? ["--cache-dir", cacheDir] : [])], message, protect);
+}
+
+/** `args` fail with `message` and exit 1, leave `protect` exactly as it was and no temp file. */
+function refusedBy(args: string[], message: RegExp, protect: string) {
   const before = fs.lstatSync(protect, { bigint: true });
   const content = before.isFile() ? fs.readFileSync(protect) : undefined;
-  const r = layerpack(["build", file, ...(cacheDir ? ["--cache-dir", cacheDir] : [])], { cwd: dir });
+  const r = layerpack(args, { cwd: dir });
   expect(r.stderr).toMatch(message);
   expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
   expect(r.status).toBe(1);
@@ -107,7 +112,7 @@ describe("outputs never destroy inputs", () => {
 
 describe("outputs never replace devices, FIFOs or directories", () => {
   it("a device", () => {
-    refused(config("{ path: /dev/null }"), /output\.path \/dev\/null is a device; the image is written as a file there/, "/dev/null");
+    refused(config("{ path: /dev/null }"), /output\.path \/dev\/null is a device; the image is written as a new file that replaces what is there — give a file path \(-o - writes/, "/dev/null");
   });
 
   it("a FIFO (without hanging)", () => {
@@ -117,10 +122,20 @@ describe("outputs never replace devices, FIFOs or directories", () => {
     fs.rmSync(fifo);
   });
 
+  it("a link naming the standard output pipe or socket, as /dev/stdout does (its /proc target resolves to no path)", () => {
+    const link = path.join(dir, "stdout-link");
+    fs.symlinkSync("/proc/self/fd/1", link);
+    try {
+      refused(config("{ path: ./stdout-link }"), /output\.path .*stdout-link is a (FIFO|socket); .* \(-o - writes the docker archive to standard output\)/, link);
+    } finally {
+      fs.rmSync(link);
+    }
+  });
+
   it("a directory, for an archive", () => {
     fs.mkdirSync(path.join(dir, "outdir"), { recursive: true });
     fs.writeFileSync(path.join(dir, "outdir/keep"), "x");
-    refused(config("{ path: ./outdir }"), /output\.path .*outdir is a directory; the image is written as a file there/, path.join(dir, "outdir/keep"));
+    refused(config("{ path: ./outdir }"), /output\.path .*outdir is a directory; the image is written as a new file that replaces what is there/, path.join(dir, "outdir/keep"));
   });
 
   it("a file, for an OCI layout", () => {
@@ -133,5 +148,47 @@ describe("outputs never replace devices, FIFOs or directories", () => {
     const r = layerpack(["build", config("{ path: ./old.tar }"), "-q"], { cwd: dir });
     expect(r.status, r.stderr).toBe(0);
     expect(fs.statSync(path.join(dir, "old.tar")).size).toBeGreaterThan(1000);
+  });
+});
+
+describe("plan --write and report -o keep to the same rules", () => {
+  it("plan --write refuses the config, the store, a FIFO and a link to the standard output pipe", () => {
+    const file = config("{ path: ./out.tar }");
+    refusedBy(["plan", file, "--write", "image.yaml"], /^layerpack: --write image\.yaml is the config \(.*image\.yaml\); writing the plan file there would destroy it/, file);
+    refusedBy(["plan", file, "--write", path.join(storeItem, "p.yaml")], /--write .*p\.yaml is inside the store/, storeItem);
+    const fifo = path.join(dir, "plan-pipe");
+    execFileSync("mkfifo", [fifo]);
+    const link = path.join(dir, "plan-stdout");
+    fs.symlinkSync("/proc/self/fd/1", link);
+    try {
+      refusedBy(["plan", file, "--write", "plan-pipe"], /--write plan-pipe is a FIFO; the plan file is written as a new file/, fifo);
+      refusedBy(["plan", file, "--write", "plan-stdout"], /--write plan-stdout is a (FIFO|socket)/, link);
+    } finally {
+      fs.rmSync(fifo);
+      fs.rmSync(link);
+    }
+  });
+
+  it("plan --write may replace the previous plan: that keeps a sticky plan up to date", () => {
+    const file = config("{ path: ./out.tar }", "layers: { previous: ./sticky.plan.yaml }\n");
+    expect(layerpack(["plan", file, "--write", "sticky.plan.yaml"], { cwd: dir }).status).toBe(0);
+    const r = layerpack(["plan", file, "--write", "sticky.plan.yaml"], { cwd: dir });
+    expect(r.stderr).toMatch(/^wrote sticky\.plan\.yaml: /);
+    expect(r.status).toBe(0);
+  });
+
+  it("report -o refuses a link to a FIFO and a paths[].source", () => {
+    const file = config("{ path: ./out.tar }");
+    const fifo = path.join(dir, "report-pipe");
+    execFileSync("mkfifo", [fifo]);
+    const link = path.join(dir, "report-link");
+    fs.symlinkSync("report-pipe", link);
+    try {
+      refusedBy(["report", file, "-o", "report-link"], /-o report-link is a FIFO; the report is written as a new file/, link);
+    } finally {
+      fs.rmSync(fifo);
+      fs.rmSync(link);
+    }
+    refusedBy(["report", file, "-o", "motd"], /-o motd is paths\[0\]\.source/, path.join(dir, "motd"));
   });
 });
