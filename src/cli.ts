@@ -57,7 +57,22 @@ const CONFLICTS: [string, string][] = [
   ["quiet", "json"],
 ];
 
-const defaultIo = (): Io => ({
+/** A reader that stops reading (`| head`) makes later writes fail with EPIPE: they are dropped, not a crash. */
+function quietOnClosedStdout(): void {
+  if (process.stdout.listenerCount("error") > 0) return;
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") return;
+    process.stderr.write(`layerpack: writing standard output: ${err.message}\n`);
+    process.exitCode = 1;
+  });
+}
+
+const defaultIo = (): Io => {
+  quietOnClosedStdout();
+  return defaultStreams();
+};
+
+const defaultStreams = (): Io => ({
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
   cwd: process.cwd(),

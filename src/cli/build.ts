@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildResolved } from "../image/multi-platform.ts";
 import { tempName } from "../util/temp.ts";
+import { BuildError } from "../errors.ts";
 import { cacheSourcesOption, cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
 
@@ -40,7 +41,10 @@ export const buildCommand: Command = {
       const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal }, loaded.platforms);
       for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
       if (temp) {
-        await io.pipeOut(temp);
+        await io.pipeOut(temp).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "EPIPE") throw err;
+          throw new BuildError("-o -: the reading end of standard output closed before the whole archive was written to it");
+        });
         progress.summary({ ...result, output: "-" });
       } else progress.summary(result);
     } finally {

@@ -69,6 +69,18 @@ describe("build -o -", () => {
     }
   });
 
+  it("a reader that stops early (| head) gets one line on stderr and exit 1, no stack trace, no temp file", () => {
+    const tmp = fs.mkdtempSync(path.join(dir, "tmp-"));
+    const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${BIN}" build "${cfg}" -o - | head -c 10 > /dev/null`], {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, TMPDIR: tmp, LAYERPACK_CACHE_DIR: path.join(dir, "cache") },
+    });
+    expect(r.stderr.split("\n").filter((l) => !/^layer \d+\/\d+ /.test(l))).toEqual(["layerpack: -o -: the reading end of standard output closed before the whole archive was written to it", ""]);
+    expect(r.status).toBe(1);
+    expect(fs.readdirSync(tmp).filter((n) => n.startsWith("layerpack"))).toEqual([]);
+  });
+
   it.runIf(findTool("script") !== undefined)("is refused when standard output is a terminal", () => {
     const r = spawnSync("script", ["-qec", `"${process.execPath}" "${BIN}" build "${cfg}" -o -`, "/dev/null"], { cwd: dir, encoding: "utf8" });
     expect(r.stdout).toMatch(/standard output is a terminal; pipe it/);
