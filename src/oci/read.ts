@@ -93,7 +93,8 @@ const refName = (d: Descriptor) => {
 
 /** Picks the manifest in an index: by ref name when given, else the only image there is, else by platform. */
 function pickFromIndex(index: OciIndex, source: string, { ref, platform }: Pick<ReadImageOptions, "ref" | "platform">): { chosen: Descriptor; platforms?: string[] } {
-  const manifests = index.manifests;
+  // Artifacts about an image (SBOMs, cache records) are listed with their artifactType; they are not images.
+  const manifests = index.manifests.filter((m) => (m as Descriptor & { artifactType?: unknown }).artifactType === undefined);
   if (ref !== undefined) {
     const hit = manifests.find((m) => refName(m) === ref);
     if (!hit) throw new LayerpackError(`${source} has no image named '${ref}'; it has: ${manifests.map(refName).filter(Boolean).join(", ") || "no named images"}`);

@@ -78,6 +78,12 @@ describe.runIf(hasTools)("SBOMs of a nix closure", () => {
     }
     // The image is still read by name.
     expect(JSON.parse(await skopeo(["inspect", `oci:${path.join(dir, "sbl")}:sbl:1`])).Digest).toBe(image.digest);
+    // layerpack's own readers pick the image, not the artifacts about it: inspect and diff need no --ref.
+    const inspected = layerpack(["inspect", "sbl", "--json"], { cwd: dir });
+    expect(inspected.status, inspected.stderr).toBe(0);
+    expect(JSON.parse(inspected.stdout).manifestDigest).toBe(image.digest);
+    const diffed = layerpack(["diff", "sbl", "sbl"], { cwd: dir });
+    expect(diffed.status, diffed.stderr).toBe(0);
     // A rebuild under the same tag keeps one set of artifacts.
     expect(layerpack(["build", cfg], { cwd: dir }).status).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(dir, "sbl/index.json"), "utf8")).manifests).toHaveLength(3);
