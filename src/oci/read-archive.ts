@@ -82,14 +82,18 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   const extract = tarExtract();
   const items = new Map<string, number>();
   let otherEntries = 0;
+  // Directories outside the items: the store's own parents (/gnu, /gnu/store) are not content of their own.
+  const dirs = new Set<string>();
   const kind = compression === true ? "gzip" : compression === false ? "none" : compression;
   const piped =
     kind === "gzip" ? pipeline(source, createGunzip(), count, extract) : kind === "zstd" ? pipeline(source, zlib.createZstdDecompress(), count, extract) : pipeline(source, count, extract);
   const listing = (async () => {
     for await (const entry of extract) {
       const item = storeItemOf(entry.header.name);
-      if (item === undefined) otherEntries++;
-      else {
+      if (item === undefined) {
+        if (entry.header.type === "directory") dirs.add(`/${entry.header.name.split("/").filter((p) => p !== "" && p !== ".").join("/")}`);
+        else otherEntries++;
+      } else {
         const bytes = entry.header.type === "file" || entry.header.type === "contiguous-file" ? (entry.header.size ?? 0) : 0;
         if (!items.has(item)) budget.name(item, "store items");
         items.set(item, (items.get(item) ?? 0) + bytes);
@@ -99,6 +103,9 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
     }
   })();
   await Promise.all([piped, listing]);
+  const storeParents = new Set<string>();
+  for (const item of items.keys()) for (let p = item.slice(0, item.lastIndexOf("/")); p !== ""; p = p.slice(0, p.lastIndexOf("/"))) storeParents.add(p);
+  for (const d of dirs) if (!storeParents.has(d)) otherEntries++;
   const sorted = [...items].sort(([a], [b]) => byBytes(a, b));
   return {
     diffId: `sha256:${hash.digest("hex")}`,

@@ -164,6 +164,10 @@ describe("diff", () => {
     expect(d.added.find((i: { path: string }) => i.path === item("hello-2.13")).size).toBe(`#!${item("dash-0.5.12")}/bin/sh\necho "Hello 2.13"\n`.length);
     const same = JSON.parse(run(["diff", "v1.tar", "v1.tar", "--format", "json"]).stdout);
     expect(same.pull).toEqual({ layers: 0, bytes: 0, uncompressedBytes: 0 });
+    // A store layer's /gnu and /gnu/store directories are not content besides its items: no "+ customisation".
+    const labels = d.layers.map((l: { label: string }) => l.label);
+    expect(labels.filter((l: string) => l.endsWith("+ customisation"))).toEqual([]);
+    expect(labels).toContain("customisation");
   });
 
   it("of images in any form, by diff_id: a copy skopeo re-compressed to zstd is the same image; an update still shows", () => {
