@@ -17,7 +17,8 @@ import { formatReference, parseReference } from "../registry/reference.ts";
 import { sha256Digest } from "../util/digest.ts";
 import { canonicalJson } from "./config.ts";
 import { buildImage, type BuildInput, type BuildResult } from "./build.ts";
-import { archiveLayout, ociManifest, qualifiedName } from "./oci-layout.ts";
+import { archiveLayout, blobsDirectory, ociManifest, qualifiedName } from "./oci-layout.ts";
+import { MAX_DOCUMENT, readRegular } from "../oci/blob-file.ts";
 import { epochSeconds, imageRepoTags } from "./jobs.ts";
 import { tempName } from "../util/temp.ts";
 import { tempPathFor } from "./atomic.ts";
@@ -46,10 +47,15 @@ function indexBytes(results: readonly { result: BuildResult; build: PlatformBuil
 function tagLayout(dir: string, index: Buffer, repoTags: readonly string[]): void {
   const platformManifests = new Set((JSON.parse(index.toString("utf8")) as OciIndex).manifests.map((m) => m.digest));
   const digest = sha256Digest(index);
-  const blob = path.join(dir, "blobs", "sha256", digest.slice(7));
-  if (!fs.existsSync(blob)) fs.writeFileSync(blob, index, { mode: 0o444 });
+  const blob = path.join(blobsDirectory(dir), digest.slice(7));
+  if (!fs.existsSync(blob)) {
+    // A new file renamed into place: never written through whatever may be there.
+    const temp = tempPathFor(blob);
+    fs.writeFileSync(temp, index, { mode: 0o444, flag: "wx" });
+    fs.renameSync(temp, blob);
+  }
   const file = path.join(dir, "index.json");
-  const current = JSON.parse(fs.readFileSync(file, "utf8")) as OciIndex;
+  const current = JSON.parse(readRegular(file, "index.json", { max: MAX_DOCUMENT })?.toString("utf8") ?? "") as OciIndex;
   const ours = new Set(repoTags);
   const refName = (m: Descriptor | null | undefined) => m?.annotations?.["org.opencontainers.image.ref.name"];
   const images = current.manifests.filter((m) => !ours.has(refName(m) ?? "") && m?.annotations?.["dev.layerpack.subject"] === undefined);

@@ -247,9 +247,25 @@ function writeBlobData(target: string, data: Buffer): void {
 }
 
 /** Adds the image's blobs to `dir` (a layout, or a new one being built); returns the index entries for it. */
+/**
+ * The layout's blobs/sha256 directory, made where missing. An existing layout is not ours: a symlink as blobs/ or
+ * blobs/sha256/ would put the image's blobs wherever it points, outside the output.
+ */
+export function blobsDirectory(dir: string): string {
+  let at = dir;
+  for (const part of ["blobs", "sha256"]) {
+    at = path.join(at, part);
+    const st = fs.lstatSync(at, { throwIfNoEntry: false });
+    if (st === undefined) fs.mkdirSync(at, { recursive: true });
+    else if (!st.isDirectory()) {
+      throw new BuildError(`output ${dir}: ${path.relative(dir, at)} is ${st.isSymbolicLink() ? "a symlink" : "not a directory"}; blobs are written only into the layout's own directories — remove it or choose another output.path`);
+    }
+  }
+  return at;
+}
+
 async function addBlobs(dir: string, image: ImageBlobs, stamps: BlobStamps): Promise<Descriptor[]> {
-  const blobs = path.join(dir, "blobs", "sha256");
-  fs.mkdirSync(blobs, { recursive: true });
+  const blobs = blobsDirectory(dir);
   const manifest = ociManifest(image);
   for (let i = 0; i < image.layers.length; i++) {
     const layer = image.layers[i]!;

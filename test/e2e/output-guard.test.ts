@@ -143,6 +143,18 @@ describe("outputs never replace devices, FIFOs or directories", () => {
     refused(config("{ format: oci-layout, path: ./notes.txt }"), /output\.path .*notes\.txt is a file; an OCI layout is written as a directory/, path.join(dir, "notes.txt"));
   });
 
+  it("an existing OCI layout whose blobs/ is a symlink: nothing written where it points", () => {
+    const victim = path.join(dir, "victim");
+    const layout = path.join(dir, "linked-layout");
+    fs.mkdirSync(victim, { recursive: true });
+    fs.mkdirSync(layout, { recursive: true });
+    fs.writeFileSync(path.join(layout, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+    fs.writeFileSync(path.join(layout, "index.json"), '{"schemaVersion":2,"manifests":[]}');
+    fs.symlinkSync(victim, path.join(layout, "blobs"));
+    refused(config("{ format: oci-layout, path: ./linked-layout }"), /output .*linked-layout: blobs is a symlink; blobs are written only into the layout's own directories/, victim);
+    expect(fs.readdirSync(victim)).toEqual([]);
+  });
+
   it("a regular old output is still replaced", () => {
     fs.writeFileSync(path.join(dir, "old.tar"), "old");
     const r = layerpack(["build", config("{ path: ./old.tar }"), "-q"], { cwd: dir });
