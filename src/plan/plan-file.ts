@@ -5,6 +5,7 @@
  * key), and when asked, that the plan belongs to the config at hand.
  */
 import * as fs from "node:fs";
+import { readUserFile } from "../util/read-file.ts";
 import * as path from "node:path";
 import YAML, { LineCounter, isNode } from "yaml";
 import { PlanError } from "../errors.ts";
@@ -50,7 +51,13 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
   };
   const syntax = doc.errors[0];
   if (syntax) throw new PlanError(`${at(syntax.pos[0])}: not valid YAML or JSON: ${syntax.message.split("\n")[0]}`);
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (cause) {
+    // yaml's own guard against alias bombs ("Excessive alias count ...").
+    throw new PlanError(`${file}: not a layer plan: ${(cause as Error).message}`, { cause });
+  }
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     throw new PlanError(`${file}: not a layer plan (expected a mapping with version, name and layers); write one with layerpack plan --write`);
   }
@@ -82,12 +89,15 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
   return plan;
 }
 
+/** Larger than any plan of a real closure (a 4000-item plan is ~2 MB), small enough to hold in memory. */
+const MAX_PLAN_FILE = 64 << 20;
+
 /** Reads a plan file; a missing or unreadable file is a PlanError naming it. */
 export function readPlanFile(file: string, options: Omit<ParsePlanOptions, "file"> & { shown?: string } = {}): LayerPlan {
   const shown = options.shown ?? file;
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    text = readUserFile(file, MAX_PLAN_FILE);
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new PlanError(`cannot read plan file ${shown}: no such file`);

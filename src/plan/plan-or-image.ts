@@ -24,6 +24,8 @@ export function readPlanOrImage(text: string, opts: { cwd: string; what?: string
     throw new LayerpackError(`${what}: ${(cause as Error).message}`, { cause });
   }
   if (st.isDirectory()) return { kind: "image", name, shown: text };
+  // A FIFO would block the open below, /dev/zero never end: a plan or an image archive is a regular file.
+  if (!st.isFile()) throw new LayerpackError(`${what}: it is ${st.isFIFO() ? "a FIFO" : st.isSocket() ? "a socket" : "a device"}, not a regular file; give a plan file or an image`);
   const head = Buffer.alloc(512);
   let n: number;
   try {

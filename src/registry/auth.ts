@@ -10,6 +10,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import { readUserFile } from "../util/read-file.ts";
 import * as os from "node:os";
 import * as path from "node:path";
 import { RegistryError } from "../errors.ts";
@@ -123,7 +124,7 @@ export function findCredentials(registry: string, env: Env): Credentials | undef
     if (!fs.existsSync(file)) continue;
     let config: AuthConfig;
     try {
-      config = JSON.parse(fs.readFileSync(file, "utf8")) as AuthConfig;
+      config = JSON.parse(readUserFile(file, 4 << 20)) as AuthConfig;
     } catch (cause) {
       throw new RegistryError(`cannot read the registry auth file ${file}: ${(cause as Error).message}`, { cause });
     }

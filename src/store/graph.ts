@@ -3,7 +3,7 @@
  * `exportReferencesGraph`) and a Nix `closureInfo` directory. Both are line records; malformed input is a StoreError
  * naming the file and the 1-based line.
  */
-import * as fs from "node:fs";
+import { readUserFile } from "../util/read-file.ts";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
 import { storePathPattern } from "../config/schema.ts";
@@ -114,7 +114,8 @@ export function parseRegistration(text: string, file: string): Map<string, Sourc
 
 function readText(file: string, what: string): string {
   try {
-    return fs.readFileSync(file, "utf8");
+    // Far above the graph of any closure (4000 items: a few MB); a FIFO or /dev/zero is refused.
+    return readUserFile(file, 256 << 20);
   } catch (cause) {
     throw new StoreError(`reading ${what} ${file}: ${(cause as Error).message}`, { cause });
   }
