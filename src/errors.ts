@@ -2,6 +2,8 @@
  * User-facing failures. The CLI prints `message` (and the `cause` chain) without a stack trace for these;
  * anything else is a bug and is printed with its stack.
  */
+import { printable } from "./util/format.ts";
+
 export class LayerpackError extends Error {
   override name = "LayerpackError";
 }
@@ -56,7 +58,7 @@ export class UsageError extends LayerpackError {
 
 /** What the CLI prints for a failure: the message and its informative causes; a stack only for a bug. */
 export function formatError(err: unknown): string {
-  if (!(err instanceof LayerpackError)) return `layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+  if (!(err instanceof LayerpackError)) return printable(`layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   let text = `layerpack: ${err.message}\n`;
   // Causes that add information (an errno message not already quoted) are shown below the message.
   let cause = err.cause;
@@ -64,5 +66,6 @@ export function formatError(err: unknown): string {
     if (!err.message.includes(cause.message)) text += `  caused by: ${cause.message}\n`;
     cause = cause.cause;
   }
-  return text;
+  // Messages quote what images, registries and stores hold: no escape sequence of theirs reaches the terminal.
+  return printable(text);
 }

@@ -3,6 +3,7 @@ import { parseImageName } from "../oci/name.ts";
 import { openImage } from "../oci/read.ts";
 import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.ts";
 import { formatBytes, UsageError, type Command } from "./context.ts";
+import { oneLine, printable } from "../util/format.ts";
 
 export const inspectCommand: Command = {
   name: "inspect",
@@ -26,7 +27,8 @@ export const inspectCommand: Command = {
       ...(values.insecure ? { insecure: true } : {}),
       env: io.env,
     });
-    io.out(values.json ? `${JSON.stringify(image, null, 2)}\n` : describe(image));
+    // JSON escapes what it must; the text quotes the image's own names and comments, so no control characters.
+    io.out(values.json ? `${JSON.stringify(image, null, 2)}\n` : printable(describe(image)));
     return 0;
   },
 };
@@ -37,21 +39,21 @@ function describe(image: Image): string {
   const total = image.layers.reduce((n, l) => n + l.size, 0);
   const lines = [
     `${image.kind} ${image.source}`,
-    `  names        ${image.names.join(", ") || "-"}`,
+    `  names        ${image.names.map(oneLine).join(", ") || "-"}`,
     ...(image.manifestDigest ? [`  manifest     ${image.manifestDigest}`] : []),
     ...(image.platforms ? [`  platforms    ${image.platforms.join(", ")} (an index; this is ${platformOf(c)}, pick another with --platform)`] : []),
     `  config       ${image.configDigest} (image id)`,
-    `  platform     ${String(c.os)}/${String(c.architecture)}, created ${String(c.created)}`,
+    `  platform     ${oneLine(`${String(c.os)}/${String(c.architecture)}`)}, created ${oneLine(String(c.created))}`,
   ];
   for (const key of ["Entrypoint", "Cmd", "Env", "User", "WorkingDir", "ExposedPorts", "Labels"]) {
     if (cfg[key] !== undefined && cfg[key] !== "") lines.push(`  ${key.padEnd(12)} ${JSON.stringify(cfg[key])}`);
   }
   lines.push(`  layers       ${image.layers.length}, ${formatBytes(total)}`);
   image.layers.forEach((l, i) => {
-    const type = l.mediaType.replace(/^application\/vnd\.(oci|docker)\.image\.(layer\.v1\.|rootfs\.)?/, "");
+    const type = oneLine(l.mediaType).replace(/^application\/vnd\.(oci|docker)\.image\.(layer\.v1\.|rootfs\.)?/, "");
     lines.push(`  ${String(i + 1).padStart(3)}  ${l.digest}  ${formatBytes(l.size).padStart(10)}  ${type}`);
     if (l.diffId && l.diffId !== l.digest) lines.push(`       diff_id ${l.diffId}`);
-    if (l.comment) lines.push(`       ${l.comment}`);
+    if (l.comment) lines.push(`       ${oneLine(l.comment)}`);
   });
   return `${lines.join("\n")}\n`;
 }

@@ -1,5 +1,5 @@
 /** Renders a PlanDiff as plain text (terminals, `check`), Markdown (pull requests) or JSON (tools). */
-import { formatBytes } from "../util/format.ts";
+import { formatBytes, oneLine, printable } from "../util/format.ts";
 import { itemName, type DiffItem, type LayerChange, type PlanDiff } from "./diff.ts";
 
 export type DiffFormat = "text" | "markdown" | "json";
@@ -21,14 +21,14 @@ function headline(d: PlanDiff): string {
 }
 
 function itemList(items: DiffItem[], sign: string): string {
-  return items.map((it) => `${sign}${itemName(it.path)} (${it.size})`).join(", ");
+  return items.map((it) => `${sign}${oneLine(itemName(it.path))} (${it.size})`).join(", ");
 }
 
 function layerLine(l: LayerChange): string {
   const pos = l.status === "removed" ? `  -` : `${String(l.new).padStart(3)}`;
   const was = l.old !== undefined && l.old !== l.new ? `(was ${l.old})  ` : "";
   const size = l.status === "changed" && l.oldBytes !== l.bytes ? `${l.oldBytes} -> ${l.bytes} bytes` : `${l.bytes} bytes`;
-  let line = `${pos}  ${l.status.padEnd(9)}  ${was}${l.label}  [${plural(l.items, "item")}, ${size}]`;
+  let line = `${pos}  ${l.status.padEnd(9)}  ${was}${oneLine(l.label)}  [${plural(l.items, "item")}, ${size}]`;
   const change = [itemList(l.itemsIn, "+"), l.status === "removed" ? "" : itemList(l.itemsOut, "-")].filter((s) => s !== "");
   if (l.status !== "unchanged" && l.status !== "added" && change.length > 0) line += `\n       ${change.join(", ")}`;
   for (const e of l.entriesIn ?? []) line += `\n       +${e}`;
@@ -37,22 +37,22 @@ function layerLine(l: LayerChange): string {
 }
 
 export function diffToText(d: PlanDiff): string {
-  const out = [`layerpack diff: ${d.old.label} -> ${d.new.label} (${d.kind}s)`, headline(d), ""];
+  const out = [`layerpack diff: ${oneLine(d.old.label)} -> ${oneLine(d.new.label)} (${d.kind}s)`, headline(d), ""];
   for (const n of d.notes) out.push(`note: ${n}`);
   if (d.notes.length > 0) out.push("");
   out.push(`Layers of ${d.new.label}, bottom first:`);
   for (const l of d.layers) out.push(layerLine(l));
   if (d.moved.length > 0) {
     out.push("", `Moved between layers (${d.moved.length}):`);
-    for (const m of d.moved) out.push(`  ${itemName(m.path)} (${m.size} bytes): layer ${m.from} -> ${m.to}`);
+    for (const m of d.moved) out.push(`  ${oneLine(itemName(m.path))} (${m.size} bytes): layer ${m.from} -> ${m.to}`);
   }
-  if (d.added.length > 0) out.push("", `Added items (${d.added.length}):`, ...d.added.map((it) => `  + ${it.path} (${it.size} bytes)`));
-  if (d.removed.length > 0) out.push("", `Removed items (${d.removed.length}):`, ...d.removed.map((it) => `  - ${it.path} (${it.size} bytes)`));
+  if (d.added.length > 0) out.push("", `Added items (${d.added.length}):`, ...d.added.map((it) => `  + ${oneLine(it.path)} (${it.size} bytes)`));
+  if (d.removed.length > 0) out.push("", `Removed items (${d.removed.length}):`, ...d.removed.map((it) => `  - ${oneLine(it.path)} (${it.size} bytes)`));
   return `${out.join("\n")}\n`;
 }
 
 /** A table cell: store names come from disk, so HTML a Markdown renderer would obey is escaped too. */
-const cell = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|");
+const cell = (s: string) => oneLine(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|");
 
 export function diffToMarkdown(d: PlanDiff): string {
   const unchanged = d.layers.filter((l) => l.status === "unchanged").length;
@@ -85,9 +85,10 @@ export function renderDiff(d: PlanDiff, format: DiffFormat): string {
   switch (format) {
     case "json":
       return `${JSON.stringify(d, null, 2)}\n`;
+    // Item paths and labels come from images anyone may have made: each on one line, no control characters.
     case "markdown":
-      return diffToMarkdown(d);
+      return printable(diffToMarkdown(d));
     case "text":
-      return diffToText(d);
+      return printable(diffToText(d));
   }
 }

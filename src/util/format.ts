@@ -8,3 +8,16 @@ export function formatBytes(n: number): string {
   }
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
+
+// C0 controls but newline and tab, DEL and the C1 controls (U+009B is a CSI in some terminals).
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const escaped = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+
+/**
+ * Text for a terminal with control characters shown as \xNN: names and comments come from images and stores
+ * anyone may have made, and an escape sequence in them could retitle or clear the terminal or recolour the output.
+ */
+export const printable = (s: string): string => s.replace(CONTROL, escaped);
+
+/** printable, and on one line: a newline in a value could forge a line of output (a fake "unchanged"). */
+export const oneLine = (s: string): string => printable(s).replace(/[\n\t]/g, escaped);
