@@ -22,3 +22,23 @@ test("Secrets redacts every encoding, base64 at any offset, and short passwords 
   );
   expect(secrets.redact(`Basic ${b64("bob:pw")}; port 5000, pw`)).toBe("Basic [redacted]; port 5000, pw");
 });
+
+test("Secrets redacts the forms servers echo: lower-case and form percent-encoding, \\u escapes, JSON twice, Latin-1 mojibake, hex", () => {
+  const pw = "p@ss w/örd!";
+  const secrets = new Secrets();
+  secrets.add(pw, "bob");
+  const bytes = Buffer.from(pw);
+  const echoed = [
+    "p%40ss%20w%2f%c3%b6rd%21",
+    "p%40ss+w%2F%C3%B6rd%21",
+    "p%40ss+w%2F%C3%B6rd%21".toLowerCase(),
+    new URLSearchParams({ s: pw }).toString().slice(2),
+    "p@ss w/\\u00f6rd!",
+    "p@ss w/\\u00F6rd!",
+    JSON.stringify(JSON.stringify({ detail: pw })),
+    bytes.toString("latin1"),
+    bytes.toString("hex"),
+    bytes.toString("hex").toUpperCase(),
+  ];
+  for (const e of echoed) expect(secrets.redact(`denied: ${e} (end)`), e).not.toContain("ss");
+});
