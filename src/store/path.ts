@@ -112,9 +112,12 @@ export function resolveProfile(store: StoreLocation, profilePath: string): strin
           `profile ${profilePath} points at ${logical}, inside the store item ${item}; point it at the item itself`,
         );
       }
+      // The usual cause: a Nix profile with the default store, or the other way round.
+      const where = logical ?? host;
+      const other = ["/nix/store", "/gnu/store"].find((d) => d !== store.dir && [where, ...chain].some((t) => t.startsWith(`${d}/`)));
       throw new StoreError(
-        `profile ${profilePath} resolves to ${logical ?? host}, which is outside the store ${describeStore(store)}; ` +
-          `give a store item or a symlink to one`,
+        `profile ${profilePath} resolves to ${where}, which is outside the store ${describeStore(store)}; ` +
+          (other ? `for a profile in ${other}, set store: ${other}` : `give a store item or a symlink to one`),
       );
     }
     const target = fs.readlinkSync(host);

@@ -138,6 +138,13 @@ describe("resolveProfile", () => {
     expect(() => resolveProfile(s.store, path.join(dir, "etc"))).toThrow(/outside the store/);
   });
 
+  it("a Nix profile with the default /gnu/store says to set store: /nix/store", () => {
+    const s = makeStore(dir, "/gnu/store", [{ name: "p", files: { f: "x" } }]);
+    fs.mkdirSync(path.join(s.store.root ?? "/", "nix/store/00000000000000000000000000000000-hello"), { recursive: true });
+    fs.symlinkSync("/nix/store/00000000000000000000000000000000-hello", path.join(dir, "result"));
+    expect(() => resolveProfile(s.store, path.join(dir, "result"))).toThrow(/which is outside the store \/gnu\/store.*; for a profile in \/nix\/store, set store: \/nix\/store$/);
+  });
+
   it("fails when the profile points inside an item, naming the item", () => {
     const s = makeStore(dir, "/gnu/store", [{ name: "p", files: { "bin/x": "x" } }]);
     fs.symlinkSync(`${s.path("p")}/bin`, path.join(dir, "inside"));
