@@ -40,8 +40,11 @@ Run 'layerpack help <command>' or 'layerpack <command> --help' for a command's o
 
 /** Options every command takes. */
 const GLOBAL_OPTIONS = { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } } as const;
+const HELP_ONLY = { help: GLOBAL_OPTIONS.help } as const;
+const globalOptions = (command: Command) => (command.readsConfig === false ? HELP_ONLY : GLOBAL_OPTIONS);
 
 function commandHelp(command: Command): string {
+  if (command.readsConfig === false) return `Usage: ${command.usage}\n  -h, --help         this help\n`;
   return `Usage: ${command.usage}\n  -c, --config FILE  the config (instead of the [config] argument)\n  -h, --help         this help\n\n${COMMON}\n`;
 }
 
@@ -111,10 +114,10 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   };
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { ...command.options, ...GLOBAL_OPTIONS } });
+    parsed = parseArgs({ args, allowPositionals: true, options: { ...command.options, ...globalOptions(command) } });
   } catch (err) {
     const unknown = /Unknown option '(-{1,2}[^']+)'/.exec((err as Error).message)?.[1];
-    const names = Object.keys({ ...command.options, ...GLOBAL_OPTIONS }).map((o) => `--${o}`);
+    const names = Object.keys({ ...command.options, ...globalOptions(command) }).map((o) => `--${o}`);
     return usageError(unknown ? `unknown option '${unknown}'${didYouMean(unknown, names)}` : (err as Error).message);
   }
   const positionals = parsed.positionals;

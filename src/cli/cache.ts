@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import { cacheInfo, pruneCache, type PruneOptions } from "../cache/prune.ts";
 import { LayerCache } from "../cache/cache.ts";
 import { cacheDirFromOptions, formatBytes, UsageError, type Command } from "./context.ts";
@@ -26,6 +27,7 @@ export const cacheCommand: Command = {
   --all              empty the cache
   Without options, prune removes only blobs no layer refers to and stale temp files.`,
   maxPositionals: 1,
+  readsConfig: false,
   options: {
     "cache-dir": { type: "string" },
     json: { type: "boolean" },
@@ -36,6 +38,15 @@ export const cacheCommand: Command = {
   async run({ io, values, positionals }) {
     const dir = cacheDirFromOptions(io, values);
     const [action] = positionals;
+    if (action !== "info" && action !== "prune") throw new UsageError(action === undefined ? "give info or prune" : `expected 'info' or 'prune', not '${action}'`);
+    // A --cache-dir that is wrong is an error, not an empty cache (info) or a new one made there (prune).
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (st !== undefined && !st.isDirectory()) throw new UsageError(`--cache-dir ${dir}: not a directory`);
+    if (st === undefined && typeof values["cache-dir"] === "string") throw new UsageError(`--cache-dir ${dir}: no such directory`);
+    if (st === undefined && action === "prune") {
+      io.out(`cache ${dir} does not exist yet: nothing to prune\n`);
+      return 0;
+    }
     if (action === "info") {
       // Looking creates nothing: a cache that does not exist yet is shown empty.
       const info = cacheInfo(new LayerCache(dir, { readOnly: true }));
@@ -65,6 +76,6 @@ export const cacheCommand: Command = {
       io.out(`removed ${r.layersRemoved} layers, ${r.blobsRemoved} blobs, ${formatBytes(r.bytesFreed)} freed\n`);
       return 0;
     }
-    throw new UsageError(`cache: expected 'info' or 'prune', not '${action ?? ""}'`);
+    return 0;
   },
 };

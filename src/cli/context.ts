@@ -36,6 +36,8 @@ export interface Command {
   options: OptionSpec;
   /** How many positional arguments the command takes at most (the config counts as one). */
   maxPositionals: number;
+  /** False for commands that read no config (inspect, diff, cache): no -c, and no config paragraph in the help. */
+  readsConfig?: boolean;
   /** Returns the exit status: 0 success, 1 failure the user can fix, 2 usage error. */
   run(ctx: CommandContext): Promise<number>;
 }

@@ -40,6 +40,7 @@ export const diffCommand: Command = {
   --format FORMAT    text (default), markdown (to paste into a pull request) or json
   --insecure         plain HTTP to registries (loopback registries use it without this)`,
   maxPositionals: 2,
+  readsConfig: false,
   options: { format: { type: "string", short: "f" }, insecure: { type: "boolean" } },
   async run({ io, values, positionals }) {
     const format = (values.format ?? "text") as DiffFormat;

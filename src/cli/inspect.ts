@@ -17,6 +17,7 @@ export const inspectCommand: Command = {
       --json         print one JSON object: manifest, config, layers
       --insecure     plain HTTP to the registry (loopback registries use it without this)`,
   maxPositionals: 1,
+  readsConfig: false,
   options: { ref: { type: "string" }, platform: { type: "string" }, json: { type: "boolean" }, insecure: { type: "boolean" } },
   async run({ io, values, positionals }) {
     const target = positionals[0];

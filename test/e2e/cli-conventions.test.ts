@@ -80,6 +80,28 @@ describe("CLI conventions", () => {
     expect(new Date(String(event.time)).toISOString()).toBe(event.time);
   });
 
+  it("-c is offered and taken only by commands that read a config", () => {
+    for (const cmd of ["inspect", "diff", "cache"]) {
+      const help = layerpack(["help", cmd], { cwd: dir }).stdout;
+      expect(help, cmd).not.toMatch(/--config|\[config\]/);
+      const r = layerpack([cmd, "-c", cfg], { cwd: dir });
+      expect([r.status, r.stderr], cmd).toEqual([2, expect.stringMatching(/unknown option '-c'|Unknown option '-c'/)]);
+    }
+    expect(layerpack(["help", "plan"], { cwd: dir }).stdout).toContain("-c, --config FILE");
+  });
+
+  it("cache with a --cache-dir that is missing or not a directory is an error; prune creates nothing", () => {
+    const missing = path.join(dir, "no-cache-here");
+    for (const action of ["info", "prune"]) {
+      const r = layerpack(["cache", action, "--cache-dir", missing], { cwd: dir });
+      expect([r.status, r.stderr.split("\n")[0]]).toEqual([2, `layerpack cache: --cache-dir ${missing}: no such directory`]);
+    }
+    expect(fs.existsSync(missing)).toBe(false);
+    const r = layerpack(["cache", "info", "--cache-dir", cfg], { cwd: dir });
+    expect([r.status, r.stderr.split("\n")[0]]).toEqual([2, `layerpack cache: --cache-dir ${cfg}: not a directory`]);
+    expect(layerpack(["cache"], { cwd: dir }).stderr.split("\n")[0]).toBe("layerpack cache: give info or prune");
+  });
+
   it("cache info --json gives ISO 8601 times", () => {
     layerpack(["build", cfg, "--cache-dir", path.join(dir, "c")], { cwd: dir });
     const info = JSON.parse(layerpack(["cache", "info", "--json", "--cache-dir", path.join(dir, "c")], { cwd: dir }).stdout) as { newestUse: string };
