@@ -82,9 +82,10 @@ describe("cache faults", () => {
     expect(r.status).toBe(0);
   });
 
-  it("cache info creates nothing", () => {
+  it("cache info creates nothing: a default cache that does not exist yet is shown empty", () => {
     const missing = path.join(dir, "no-cache-here");
-    const r = layerpack(["cache", "info", "--cache-dir", missing], { cwd: dir });
+    // (A --cache-dir that does not exist is an error: test/e2e/cli-conventions.test.ts.)
+    const r = layerpack(["cache", "info"], { cwd: dir, env: { LAYERPACK_CACHE_DIR: missing } });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/layers 0, blobs 0/);
     expect(fs.existsSync(missing)).toBe(false);
