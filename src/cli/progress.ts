@@ -91,14 +91,14 @@ export class Progress {
     const push = result.push;
     if (push) {
       this.#io.err(
-        `pushed ${push.references.join(", ")}: ${push.uploaded} blobs uploaded (${formatBytes(push.uploadedBytes)}), ${push.mounted} mounted, ${push.existing} already there; ${s.rebuilt} layers built, ${s.reused} reused, ${seconds} s; manifest ${push.digest}\n`,
+        `pushed ${push.references.join(", ")}: ${push.uploaded} blobs uploaded (${formatBytes(push.uploadedBytes)}), ${push.mounted} mounted, ${push.existing} already there; ${s.rebuilt} ${s.rebuilt === 1 ? "layer" : "layers"} built, ${s.reused} reused, ${seconds} s; manifest ${push.digest}\n`,
       );
       this.#io.out(`${push.references.map((r) => `${r}@${push.digest}`).join("\n")}\n`);
       return;
     }
     const written = s.upToDate ? "output up to date" : `${formatBytes(s.bytesWritten)} of new layers`;
     this.#io.err(
-      `built ${result.repoTag}: ${s.rebuilt} layers built, ${s.reused} reused, ${written}, ${seconds} s; image id ${result.imageId.slice(7, 19)}\n`,
+      `built ${result.repoTag}: ${s.rebuilt} ${s.rebuilt === 1 ? "layer" : "layers"} built, ${s.reused} reused, ${written}, ${seconds} s; image id ${result.imageId.slice(7, 19)}\n`,
     );
     if (pathOut) this.#io.out(`${result.output}\n`);
   }

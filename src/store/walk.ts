@@ -46,12 +46,23 @@ function describe(label: string, rel: string): string {
   return rel === "" ? label : `${label}/${rel}`;
 }
 
+/**
+ * The error for an entry that cannot be read. Names are read as UTF-8, so a name that is not (NAR allows any bytes)
+ * comes back with U+FFFD in it and is then not found: say that rather than "no such file".
+ */
+function entryError(label: string, rel: string, cause: unknown): StoreError {
+  if ((cause as NodeJS.ErrnoException).code === "ENOENT" && rel.includes("\uFFFD")) {
+    return new StoreError(`${describe(label, rel)}: the file name is not valid UTF-8 (shown with U+FFFD); layerpack cannot archive such names yet`, { cause });
+  }
+  return new StoreError(`reading ${describe(label, rel)}: ${(cause as Error).message}`, { cause });
+}
+
 function statEntry(hostPath: string, rel: string, label: string): WalkEntry {
   let st: fs.Stats;
   try {
     st = fs.lstatSync(hostPath);
   } catch (cause) {
-    throw new StoreError(`reading ${describe(label, rel)}: ${(cause as Error).message}`, { cause });
+    throw entryError(label, rel, cause);
   }
   const mode = st.mode & 0o7777;
   if (st.isFile()) return { rel, hostPath, type: "file", mode, size: st.size };
@@ -126,7 +137,7 @@ export function openEntry(entry: WalkEntry, label: string): { fd: number; entry:
   } catch (cause) {
     // O_NOFOLLOW refuses a symlink with ELOOP, which would read as a link loop.
     if ((cause as NodeJS.ErrnoException).code === "ELOOP") throw changed();
-    throw new StoreError(`reading ${describe(label, entry.rel)}: ${(cause as Error).message}`, { cause });
+    throw entryError(label, entry.rel, cause);
   }
   try {
     const st = fs.fstatSync(fd);

@@ -58,3 +58,15 @@ describe("walkTree lazyFiles", () => {
     }
   });
 });
+
+describe("names that are not UTF-8", () => {
+  it("are named as such, not as missing files (NAR allows any bytes; layerpack reads names as UTF-8)", () => {
+    const root = path.join(dir, "latin1");
+    fs.mkdirSync(root);
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/bad`), Buffer.from([0xff, 0xfe])]), "x");
+    for (const lazyFiles of [false, true]) {
+      const walk = () => [...walkTree(root, { label: "/gnu/store/x-app", lazyFiles })].map((e) => (lazyFiles ? complete(e) : e));
+      expect(walk).toThrow(/\/bad\uFFFD\uFFFD: the file name is not valid UTF-8 \(shown with U\+FFFD\); layerpack cannot archive such names yet$/);
+    }
+  });
+});
