@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { planFamily } from "../plan/family.ts";
 import { writePlanFile } from "../plan/plan-file.ts";
@@ -50,6 +51,7 @@ function emit(io: Io, values: Record<string, unknown>, { plan, fingerprint, keep
   }
   if (values.write === "") throw new UsageError("--write needs a file name, e.g. image.plan.yaml");
   const file = path.resolve(io.cwd, values.write);
+  if (!fs.statSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--write ${values.write}: the directory ${path.dirname(file)} does not exist`);
   checkOutputPath({ output: file, directory: false, protected: keep, label: `--write ${values.write}`, what: "the plan file" });
   const stamped = fingerprint ? { ...plan, fingerprint: fingerprint() } : plan;
   writePlanFile(file, file.endsWith(".json") || values.json ? planToJson(stamped) : planToYaml(stamped));

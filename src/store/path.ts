@@ -103,7 +103,9 @@ export function resolveProfile(store: StoreLocation, profilePath: string): strin
       st = fs.lstatSync(host);
     } catch (cause) {
       const via = chain.length > 1 ? ` (via ${chain.join(" -> ")})` : "";
-      throw new StoreError(`profile ${profilePath}: ${logical ?? host} does not exist${via}`, { cause });
+      // An absolute link target is looked up under store.root, which surprises when the link names a host path.
+      const rooted = store.root !== "/" && chain.length > 1 && path.isAbsolute(chain.at(-1)!) ? `; absolute link targets are read under store.root ${store.root}, as ${host}` : "";
+      throw new StoreError(`profile ${profilePath}: ${logical ?? host} does not exist${via}${rooted}`, { cause });
     }
     if (logical !== undefined && item === logical) return item;
     if (!st.isSymbolicLink()) {

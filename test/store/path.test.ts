@@ -126,6 +126,8 @@ describe("resolveProfile", () => {
     const err = catchError(() => resolveProfile(s.store, path.join(dir, "dangling")));
     expect(err).toBeInstanceOf(StoreError);
     expect(err.message).toMatch(/\/gnu\/store\/0{32}-gone does not exist/);
+    expect(s.store.root).not.toBe("/");
+    expect(err.message).toContain(`; absolute link targets are read under store.root ${s.store.root}, as ${s.store.root}/gnu/store/`);
   });
 
   it("fails when the chain ends outside the store", () => {
