@@ -226,7 +226,13 @@ async function readSource(file: string, shown: string, env: Record<string, strin
       if (!isRecord(exports) || !("default" in exports)) {
         throw new SpecError(`${shown}: the config module has no default export; write \`export default defineConfig({ ... })\``, { file });
       }
-      return { data: exports.default, dependencies };
+      const data = exports.default;
+      // The schema would say "expected object, got function": say what to write instead.
+      if (typeof data === "function") throw new SpecError(`${shown}: the default export is a function; export the config object itself: \`export default defineConfig({ ... })\``, { file });
+      if (isRecord(data) && typeof data.then === "function") {
+        throw new SpecError(`${shown}: the default export is a Promise; await it in the module (top-level await) and export the result: \`export default defineConfig(await ...)\``, { file });
+      }
+      return { data, dependencies };
     } catch (e) {
       if (e instanceof SpecError) throw e;
       const at = syntaxErrorLocation(e);

@@ -50,6 +50,13 @@ describe("TS configs (in process)", () => {
     );
   });
 
+  test("a default export that is a function or a Promise says what to export instead", async () => {
+    let cwd = tmpConfigDir({ "image.config.js": 'export default function () { return { name: "x" }; }\n' });
+    expect((await loadError({ cwd })).message).toBe("image.config.js: the default export is a function; export the config object itself: `export default defineConfig({ ... })`");
+    cwd = tmpConfigDir({ "image.config.mjs": 'export default Promise.resolve({ name: "x" });\n' });
+    expect((await loadError({ cwd })).message).toMatch(/^image\.config\.mjs: the default export is a Promise; await it in the module/);
+  });
+
   test("a config module that throws is reported with the file", async () => {
     const cwd = tmpConfigDir({ "image.config.mjs": 'throw new Error("boom");\n' });
     const err = await loadError({ cwd });
