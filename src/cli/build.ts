@@ -9,22 +9,24 @@ import { Progress, progressMode } from "./progress.ts";
 
 export const buildCommand: Command = {
   name: "build",
-  usage: `layerpack build [config] [-o PATH] [--tag T]... [-q | --json] [--cache-dir DIR | --no-cache] [-j N] [--cache-from REF]...
+  usage: `layerpack build [config] [-o PATH] [--tag T]... [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
+                       [--cache-from REF]... [--no-cache-from] [--previous FILE]
 
-  -o, --output PATH  override output.path; - writes the docker archive to standard output (a pipe)
-  -q, --quiet        print only the output path
-      --tag T        tag the image T instead of the config's tag(s); repeat for several
-      --json         print build events as JSON lines
-      --cache-dir DIR  layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
-      --no-cache     build every layer and stream it into the output; the cache is neither read nor written
-  -j, --jobs N       layers built at once (default: the number of cores)
+  -o, --output PATH      override output.path; - writes the docker archive to standard output (a pipe)
+  -q, --quiet            print only the output path
+      --tag T            tag the image T instead of the config's tag(s); repeat for several
+      --json             print build events as JSON lines
+      --cache-dir DIR    layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
+      --no-cache         build every layer and stream it into the output; the cache is neither read nor written
+  -j, --jobs N           layers built at once (default: the number of cores)
       --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG, pushed by layerpack) holds:
-                     fetched (digest and diff_id checked) instead of read from the store; repeatable
+                         fetched (digest and diff_id checked) instead of read from the store; repeatable
       --no-cache-from    ignore cache sources, the config's cache.from included
-      --previous FILE  sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
+      --previous FILE    sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
   maxPositionals: 1,
   options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...tagOption, ...cacheOptions },
   async run({ io, values, positionals, signal }) {
+    if (values.output === "") throw new UsageError("-o needs a path, or - for standard output");
     const cache = cacheFromOptions(io, values);
     const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
     const { closure, plan, configDir, inputs } = loaded;

@@ -21,7 +21,7 @@ export const inspectCommand: Command = {
   options: { ref: { type: "string" }, platform: { type: "string" }, json: { type: "boolean" }, insecure: { type: "boolean" } },
   async run({ io, values, positionals }) {
     const target = positionals[0];
-    if (target === undefined) throw new UsageError("inspect: give a path (archive or OCI layout) or a registry reference");
+    if (target === undefined) throw new UsageError("give a path (archive or OCI layout) or a registry reference");
     const image = await openImage(parseImageName(target, { cwd: io.cwd }), {
       ...(typeof values.ref === "string" ? { ref: values.ref } : {}),
       ...(typeof values.platform === "string" ? { platform: parsePlatform(values.platform) } : {}),

@@ -92,6 +92,10 @@ export const reportCommand: Command = {
   },
   async run({ io, values, positionals }) {
     const format = formatOf(values);
+    // Like build -o -: a page of HTML is for a file or a pipe, not for the terminal.
+    if (format === "html" && io.stdoutIsTTY && (values.output === undefined || values.output === "-")) {
+      throw new UsageError("the HTML report would go to the terminal; give -o report.html, pipe it, or use --format markdown");
+    }
     for (const o of ["previous", "image"] as const) if (values[o] === "") throw new UsageError(`--${o} needs a plan file or an image name`);
     const file = outputFile(values, io.cwd);
     const loaded = await loadAndPlan(io, positionals[0]);

@@ -5,6 +5,7 @@
  * work, hostile store names stay text. Screenshots go to $LAYERPACK_TEST_ARTIFACTS (default
  * <tmp>/layerpack-test-artifacts), and with LAYERPACK_UPDATE_SCREENSHOT=1 to docs/report.png as well.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -60,6 +61,15 @@ describe("report on the command line", () => {
     expect(run(["report", "v2.yaml", "--previous", "v1.plan.yaml", "-o", "-"]).stdout).toBe(a.stdout);
     expect(run(["report", "v2.yaml", "--previous", "v1.plan.yaml", "-o", "r.html"])).toMatchObject({ status: 0, stdout: "", stderr: "wrote r.html: html report of 5 layers, 4 store items, 17624 bytes\n" });
     expect(fs.readFileSync(path.join(dir, "r.html"), "utf8")).toBe(a.stdout);
+  });
+
+  it("refuses to print the HTML report to a terminal; markdown there is fine", () => {
+    const bin = path.resolve(import.meta.dirname, "../../bin/layerpack.js");
+    const tty = (args: string) => spawnSync("script", ["-qec", `"${process.execPath}" "${bin}" report v2.yaml ${args}`, "/dev/null"], { cwd: dir, encoding: "utf8" });
+    const html = tty("");
+    expect(html.stdout).toMatch(/the HTML report would go to the terminal; give -o report\.html, pipe it, or use --format markdown/);
+    expect(html.stdout).not.toContain("<html");
+    expect(tty("--format markdown").stdout).toContain("### Layer plan: v2 (v2.yaml)");
   });
 
   it("a failure leaves the previous output whole, no temp file, and never overwrites an input", () => {
