@@ -72,19 +72,17 @@ function quietOnClosedStdout(): void {
 
 const defaultIo = (): Io => {
   quietOnClosedStdout();
-  return defaultStreams();
+  return {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    cwd: process.cwd(),
+    env: process.env,
+    isTTY: Boolean(process.stderr.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
+    pipeOut: (file) => pipeline(fs.createReadStream(file), process.stdout, { end: false }),
+    signals: true,
+  };
 };
-
-const defaultStreams = (): Io => ({
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-  cwd: process.cwd(),
-  env: process.env,
-  isTTY: Boolean(process.stderr.isTTY),
-  stdoutIsTTY: Boolean(process.stdout.isTTY),
-  pipeOut: (file) => pipeline(fs.createReadStream(file), process.stdout, { end: false }),
-  signals: true,
-});
 
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
   if (argv.some((a) => a === "--version" || a === "-v" || a === "-V")) {

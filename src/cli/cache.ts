@@ -62,20 +62,18 @@ export const cacheCommand: Command = {
       }
       return 0;
     }
-    if (action === "prune") {
-      const options: PruneOptions = { all: Boolean(values.all) };
-      if (typeof values["older-than"] === "string") options.olderThanMs = parseAge(values["older-than"]);
-      if (typeof values["max-size"] === "string") options.maxBytes = parseSize(values["max-size"]);
-      let cache: LayerCache;
-      try {
-        cache = new LayerCache(dir);
-      } catch (cause) {
-        throw new UsageError(`cannot prune the cache directory ${dir}: ${(cause as Error).message}`, { cause });
-      }
-      const r = pruneCache(cache, options);
-      io.out(`removed ${r.layersRemoved} layers, ${r.blobsRemoved} blobs, ${formatBytes(r.bytesFreed)} freed\n`);
-      return 0;
+    // prune
+    const options: PruneOptions = { all: Boolean(values.all) };
+    if (typeof values["older-than"] === "string") options.olderThanMs = parseAge(values["older-than"]);
+    if (typeof values["max-size"] === "string") options.maxBytes = parseSize(values["max-size"]);
+    let cache: LayerCache;
+    try {
+      cache = new LayerCache(dir);
+    } catch (cause) {
+      throw new UsageError(`cannot prune the cache directory ${dir}: ${(cause as Error).message}`, { cause });
     }
+    const r = pruneCache(cache, options);
+    io.out(`removed ${r.layersRemoved} layers, ${r.blobsRemoved} blobs, ${formatBytes(r.bytesFreed)} freed\n`);
     return 0;
   },
 };
