@@ -51,6 +51,11 @@ export const closureSchema = z.strictObject({
     .default("auto")
     .describe("auto: the host store's database when there is one for the store dir, else scan"),
   file: z.string().min(1).optional().describe("database file, references graph or closureInfo directory"),
+}).superRefine((c, ctx) => {
+  // Checked here, not when the closure is resolved, so that the error has the config's line and column.
+  if ((c.from === "guix-graph" || c.from === "nix-closure-info") && c.file === undefined) {
+    ctx.addIssue({ code: "custom", path: ["file"], message: `is required with from: ${c.from} (the ${c.from === "guix-graph" ? "references graph file" : "closureInfo directory"})` });
+  }
 });
 
 export const symlinkSpec = z

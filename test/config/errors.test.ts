@@ -34,6 +34,13 @@ describe("finding and reading the config", () => {
     expect((await loadError({ cwd })).message).toBe("cannot read config image.config.yaml: is a directory, not a file");
   });
 
+  test("closure.from guix-graph or nix-closure-info without closure.file has the config's line and column", async () => {
+    const { err } = await yamlError("name: x\nprofile: ./p\nclosure:\n  from: guix-graph\n");
+    expect(err.message).toBe("image.config.yaml:4:3: closure.file: is required with from: guix-graph (the references graph file)");
+    const ci = await yamlError("name: x\nprofile: ./p\nclosure: { from: nix-closure-info }\n");
+    expect(ci.err.message).toMatch(/^image\.config\.yaml:3:\d+: closure\.file: is required with from: nix-closure-info \(the closureInfo directory\)/);
+  });
+
   test("an empty config file is an error, not skipped", async () => {
     const { err } = await yamlError("# nothing yet\n");
     expect(err.message).toBe("image.config.yaml: the config file is empty");
