@@ -228,10 +228,11 @@ export const imageSpecSchema = z
     $schema: z.string().optional().describe("JSON Schema reference for editors (schemas/image-spec.schema.json); ignored"),
     name: z
       .string()
-      .regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, "must be a lowercase repository name such as hello or team/hello"),
-    tag: tagSchema.optional(),
+      .regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, "must be a lowercase repository name such as hello or team/hello")
+      .describe("the image's repository name, such as hello or team/hello; also names the default output ./<name>.tar"),
+    tag: tagSchema.optional().describe("the image's tag; default: the plan's digest, so that a new plan gets a new tag"),
     tags: z.array(tagSchema).min(1).optional().describe("several tags at once (with tag, tag comes first)"),
-    store: storeSchema.default("/gnu/store"),
+    store: storeSchema.default("/gnu/store").describe("the store: its directory (/gnu/store, /nix/store), or { dir, root } for a store under another root"),
     base: z
       .string()
       .min(1)
@@ -239,19 +240,19 @@ export const imageSpecSchema = z
       .describe("base image, reused byte for byte under this one: docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF], docker://HOST/NAME[:TAG|@DIGEST], or a plain path"),
     profile: z.string().min(1).optional().describe("profile link or store item whose closure is packed"),
     roots: z.array(z.string().min(1)).min(1).optional().describe("store paths whose closure is packed (instead of profile)"),
-    closure: closureSchema.default({ from: "auto" }),
-    symlinks: z.array(symlinkSpec).default([]),
+    closure: closureSchema.default({ from: "auto" }).describe("where the closure (items and references) comes from: the store's database, a scan, a references graph or closureInfo"),
+    symlinks: z.array(symlinkSpec).default([]).describe('links in the image\'s root, "/bin=bin": absolute link = target relative to the profile, or absolute'),
     entrypoint: z.string().min(1).optional().describe("relative to the profile, or absolute"),
-    entrypointArgs: z.array(z.string()).default([]),
-    cmd: z.array(z.string()).default([]),
-    env: z.record(z.string().regex(/^[^=\0]+$/, "must not contain ="), z.string()).default({}),
-    workingDir: absolutePath.default("/"),
-    user: z.string().min(1).default("0:0"),
-    labels: z.record(z.string(), z.string()).default({}),
-    exposedPorts: z.array(portSpec).default([]),
-    paths: z.array(pathEntrySchema).default([{ path: "/tmp", type: "directory", mode: "1777" }]),
-    layers: layersSchema.default({ max: 100, strategy: "sharing" }),
-    compression: z.enum(["gzip", "zstd", "none"]).default("gzip"),
+    entrypointArgs: z.array(z.string()).default([]).describe("arguments always passed to the entrypoint, before cmd"),
+    cmd: z.array(z.string()).default([]).describe("default arguments, replaced by those given to podman/docker run"),
+    env: z.record(z.string().regex(/^[^=\0]+$/, "must not contain ="), z.string()).default({}).describe("environment variables of the image's config"),
+    workingDir: absolutePath.default("/").describe("the container's working directory"),
+    user: z.string().min(1).default("0:0").describe("user the container runs as: UID[:GID], or a user name the image's /etc/passwd holds"),
+    labels: z.record(z.string(), z.string()).default({}).describe("labels of the image's config"),
+    exposedPorts: z.array(portSpec).default([]).describe('ports the image exposes, "8080" or "53/udp"'),
+    paths: z.array(pathEntrySchema).default([{ path: "/tmp", type: "directory", mode: "1777" }]).describe("files, directories and links of the customisation layer (default: /tmp, mode 1777)"),
+    layers: layersSchema.default({ max: 100, strategy: "sharing" }).describe("how store items are grouped into layers: max layers, strategy, a previous plan to stay close to"),
+    compression: z.enum(["gzip", "zstd", "none"]).default("gzip").describe("layer compression (docker archives take gzip or none)"),
     created: rfc3339.optional().describe("default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z"),
     architecture: z.string().min(1).optional().describe("default: this host's, in OCI names (amd64; arm64 with variant v8; ...)"),
     variant: z.string().min(1).optional().describe("CPU variant (v8 for arm64, v7 for arm); default: the host's when architecture is not given"),
@@ -268,7 +269,7 @@ export const imageSpecSchema = z
       .min(2, "list at least two platforms (one platform: set architecture instead)")
       .optional()
       .describe("one image per platform, each from its own closure, joined in an OCI image index under the tags; items common to all share layers"),
-    os: z.string().min(1).default("linux"),
+    os: z.string().min(1).default("linux").describe("the image's operating system, in OCI names"),
     output: outputSchema.default({ format: "docker-archive" }).describe("where the image goes; default: a docker archive ./<name>.tar beside the config"),
     rootSystem: rootSystemSchema.optional().describe("a provisioned root file system added as its own layer (guix system image)"),
     database: databaseSchema.default(false).describe("register the closure in a store database (db.sqlite) in the image"),
