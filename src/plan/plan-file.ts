@@ -62,6 +62,11 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
     throw new PlanError(`${file}: not a layer plan (expected a mapping with version, name and layers); write one with layerpack plan --write`);
   }
   const version = (data as { version?: unknown }).version;
+  // An image config given where a plan goes (diff image.plan.yaml image.config.yaml): say so, not six schema errors.
+  const keys = Object.keys(data);
+  if (version === undefined && !Array.isArray((data as { layers?: unknown }).layers) && keys.some((k) => ["profile", "roots", "store", "entrypoint", "output"].includes(k))) {
+    throw new PlanError(`${file}: this is an image config, not a layer plan; write its plan with layerpack plan ${file} --write FILE`);
+  }
   if (typeof version === "number" && version > PLAN_VERSION) {
     throw new PlanError(
       `${file}: plan format version ${version} is newer than this layerpack reads (version ${PLAN_VERSION}); upgrade layerpack, or rewrite the plan with this one (layerpack plan --write)`,

@@ -102,3 +102,11 @@ describe("reading, writing and previous plans", () => {
     );
   });
 });
+
+describe("a config where a plan goes", () => {
+  it("is named as a config, with the command that writes its plan", () => {
+    expect(() => parsePlanFile("name: hello\nprofile: ./result\nlayers: { max: 10 }\n", { file: "image.config.yaml" })).toThrow(
+      new PlanError("image.config.yaml: this is an image config, not a layer plan; write its plan with layerpack plan image.config.yaml --write FILE"),
+    );
+  });
+});
