@@ -214,7 +214,8 @@ const rfc3339 = z
   .refine((s) => !Number.isNaN(Date.parse(s)), "is not a valid date")
   .refine((s) => {
     const seconds = Date.parse(s) / 1000;
-    return seconds >= 0 && seconds <= MAX_TAR_SECONDS;
+    // An invalid date has its own message above.
+    return Number.isNaN(seconds) || (seconds >= 0 && seconds <= MAX_TAR_SECONDS);
   }, "must be between 1970-01-01T00:00:00Z and 2242-03-16T12:56:31Z (what a tar header's time holds)");
 
 const tagSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "must be a valid tag (letters, digits, _ . -, at most 128)");

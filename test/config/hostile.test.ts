@@ -31,6 +31,10 @@ describe("validation up front", () => {
       const err = await loadError({ cwd: tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}created: "${created}"\n` }) });
       expect(err.message).toMatch(/created: must be between 1970-01-01T00:00:00Z and 2242-03-16T12:56:31Z/);
     }
+    // A date that does not exist gets one message, not also the range's.
+    const bad = await loadError({ cwd: tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}created: "2020-13-01T00:00:00Z"\n` }) });
+    expect(bad.message).toMatch(/created: is not a valid date/);
+    expect(bad.message).not.toMatch(/must be between/);
     const ok = await loadSpec({ cwd: tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}created: "2242-03-16T12:56:31Z"\n` }), env: {} });
     expect(ok.config.created).toBe("2242-03-16T12:56:31Z");
   });
