@@ -125,7 +125,9 @@ function messageOf(issue: Issue, data: unknown): string {
     case "invalid_union":
       if (issue.discriminator !== undefined) {
         const options = (issue as { options?: unknown[] }).options ?? [];
-        return `must be one of ${options.map((v) => JSON.stringify(v)).join(", ")}`;
+        const list = options.map((v) => JSON.stringify(v)).join(", ");
+        // The issue's path already names the discriminator key (paths[0].type).
+        return valueAt(data, issue.path) === undefined ? `is required: one of ${list}` : `must be one of ${list}`;
       }
       return `does not match any allowed form (${issue.message})`;
     default:

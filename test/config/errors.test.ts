@@ -41,6 +41,13 @@ describe("finding and reading the config", () => {
     expect(ci.err.message).toMatch(/^image\.config\.yaml:3:\d+: closure\.file: is required with from: nix-closure-info \(the closureInfo directory\)/);
   });
 
+  test("a paths entry without its type: the type is required, not wrong", async () => {
+    const missing = await yamlError("name: x\nprofile: ./p\npaths: [{ path: /etc/x, source: ./motd }]\n");
+    expect(missing.err.message).toMatch(/^image\.config\.yaml:3:\d+: paths\[0\]\.type: is required: one of "directory", "file", "symlink"/);
+    const wrong = await yamlError("name: x\nprofile: ./p\npaths: [{ path: /etc/x, type: fil }]\n");
+    expect(wrong.err.message).toMatch(/paths\[0\]\.type: must be one of "directory", "file", "symlink"/);
+  });
+
   test("an empty config file is an error, not skipped", async () => {
     const { err } = await yamlError("# nothing yet\n");
     expect(err.message).toBe("image.config.yaml: the config file is empty");
