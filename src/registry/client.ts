@@ -274,8 +274,11 @@ export class RegistryClient {
         if (cause instanceof RegistryError) throw cause;
         const code = causeCode(cause);
         const why = (cause as { cause?: Error }).cause?.message ?? (cause as Error).message;
-        const retryable = !(code && NETWORK_CODES_NOT_RETRIED.has(code));
-        const err = this.#error(`cannot reach registry ${this.registry} (${this.#where(method, url)}): ${why}`, { retryable }, cause);
+        // fetch refuses the Fetch standard's "bad ports" (1, 22, 25, 6000, ...) before connecting: never retried.
+        const badPort = why === "bad port";
+        const retryable = !badPort && !(code && NETWORK_CODES_NOT_RETRIED.has(code));
+        const detail = badPort ? `port ${new URL(url).port} is one fetch refuses to use (a "bad port" of the Fetch standard); run the registry on another port` : why;
+        const err = this.#error(`cannot reach registry ${this.registry} (${this.#where(method, url)}): ${detail}`, { retryable }, cause);
         if (!retry || !retryable || attempt >= this.#retries) throw err;
         await this.#backoff(attempt, undefined);
         continue;

@@ -114,6 +114,15 @@ describe.runIf(hasRegistry)("push to a real registry", () => {
     expect(err).toBeInstanceOf(RegistryError);
     expect(err.message).toMatch(new RegExp(`^cannot reach registry 127\\.0\\.0\\.1:${port} \\(GET /v2/\\): .*ECONNREFUSED`));
   });
+
+  test("a port fetch refuses (a 'bad port') is said so at once, not retried", async () => {
+    const t0 = Date.now();
+    const err = await pushImage(makeImage([10]), { ref: parseReference("127.0.0.1:1/x:1"), tags: [] }).catch((e) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(err.message).toMatch(/^cannot reach registry 127\.0\.0\.1:1 \(GET \/v2\/\): port 1 is one fetch refuses to use/);
+    // With the default backoff a retried request takes seconds; this one is refused before any connection.
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
 });
 
 describe.runIf(hasRegistry)("Bearer tokens", () => {
