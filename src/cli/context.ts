@@ -2,6 +2,7 @@
 import { UsageError } from "../errors.ts";
 import { defaultCacheDir, LayerCache } from "../cache/cache.ts";
 import { loadResolvePlan } from "../pipeline.ts";
+import * as fs from "node:fs";
 import * as path from "node:path";
 
 export interface Io {
@@ -97,4 +98,14 @@ export function withTags<S extends { tag?: string | undefined; tags?: string[] |
 /** Load, resolve and plan: the stages every command that reads a config runs. */
 export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string } = {}) {
   return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, onWarning: (m) => io.err(`layerpack: warning: ${m}\n`), ...overrides });
+}
+
+/** A file a command writes (`report -o`, `plan --write`), absolute; its directory must exist, checked before any work. */
+export function outputFileArg(flag: string, value: string, cwd: string): string {
+  const file = path.resolve(cwd, value);
+  const dir = path.dirname(file);
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) throw new UsageError(`${flag} ${value}: the directory ${dir} does not exist; create it first`);
+  if (!st.isDirectory()) throw new UsageError(`${flag} ${value}: ${dir} is not a directory`);
+  return file;
 }

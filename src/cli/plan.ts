@@ -1,11 +1,9 @@
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { planFamily } from "../plan/family.ts";
 import { writePlanFile } from "../plan/plan-file.ts";
 import { planToJson, planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { loadResolve } from "../pipeline.ts";
-import { loadAndPlan, UsageError, type Command, type Io } from "./context.ts";
+import { loadAndPlan, outputFileArg, UsageError, type Command, type Io } from "./context.ts";
 import { checkOutputPath, protectedPaths, type OutputGuard } from "../image/output-guard.ts";
 
 export const planCommand: Command = {
@@ -50,8 +48,7 @@ function emit(io: Io, values: Record<string, unknown>, { plan, fingerprint, keep
     return 0;
   }
   if (values.write === "") throw new UsageError("--write needs a file name, e.g. image.plan.yaml");
-  const file = path.resolve(io.cwd, values.write);
-  if (!fs.statSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--write ${values.write}: the directory ${path.dirname(file)} does not exist`);
+  const file = outputFileArg("--write", values.write, io.cwd);
   checkOutputPath({ output: file, directory: false, protected: keep, label: `--write ${values.write}`, what: "the plan file" });
   const stamped = fingerprint ? { ...plan, fingerprint: fingerprint() } : plan;
   writePlanFile(file, file.endsWith(".json") || values.json ? planToJson(stamped) : planToYaml(stamped));

@@ -12,7 +12,7 @@ import { renderMarkdown } from "../report/markdown.ts";
 import { buildReport, imageReasons, planReasons } from "../report/model.ts";
 import { imageSides, outputImage, planSides, readPrevious, type Sides } from "../report/sides.ts";
 import { parseImageName } from "../oci/name.ts";
-import { loadAndPlan, UsageError, type Command } from "./context.ts";
+import { loadAndPlan, outputFileArg, UsageError, type Command } from "./context.ts";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.ts";
 import type { LayerPlan } from "../plan/types.ts";
 
@@ -34,14 +34,7 @@ function outputFile(values: Record<string, unknown>, cwd: string): string | unde
   const o = values.output;
   if (o === undefined || o === "-") return undefined;
   if (typeof o !== "string" || o === "") throw new UsageError("-o needs a file name, or - for standard output");
-  const file = path.resolve(cwd, o);
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(path.dirname(file));
-  } catch {
-    throw new UsageError(`-o ${o}: the directory ${path.dirname(file)} does not exist; create it first`);
-  }
-  if (!st.isDirectory()) throw new UsageError(`-o ${o}: ${path.dirname(file)} is not a directory`);
+  const file = outputFileArg("-o", o, cwd);
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`-o ${o}: is a directory; give a file name such as ${path.join(o, "report.html")}`);
   return file;
 }

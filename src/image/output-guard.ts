@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BuildError } from "../errors.ts";
+import { fileKind } from "../util/format.ts";
 import { rootSystemOptions } from "../store/root-system.ts";
 import { hostPath } from "../store/path.ts";
 import type { BuildInput } from "./build.ts";
@@ -22,6 +23,8 @@ export interface OutputGuard {
   /** How the errors name the output (default `output.path PATH`) and what is written (default "the image"). */
   label?: string;
   what?: string;
+  /** Said when the path is a pipe, socket or character device: how to write there instead. */
+  streamHint?: string;
 }
 
 /** What an output must keep clear of: the config and what it reads, `paths[].source`, the root system, the store,
@@ -58,14 +61,6 @@ const inside = (child: string, parent: string) => {
   return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 };
 
-function kindOf(st: fs.Stats): string {
-  if (st.isDirectory()) return "a directory";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isSocket()) return "a socket";
-  return "a special file";
-}
-
 export function checkOutputPath(guard: OutputGuard): void {
   const shown = guard.label ?? `output.path ${guard.output}`;
   const what = guard.what ?? "the image";
@@ -75,10 +70,10 @@ export function checkOutputPath(guard: OutputGuard): void {
   // is a pipe, and taking it for a new file would rename the output over the link.
   const st = fs.statSync(abs, { throwIfNoEntry: false });
   if (st) {
-    if (guard.directory && !st.isDirectory()) throw new BuildError(`${shown} is ${st.isFile() ? "a file" : kindOf(st)}; an OCI layout is written as a directory`);
+    if (guard.directory && !st.isDirectory()) throw new BuildError(`${shown} is ${st.isFile() ? "a file" : fileKind(st)}; an OCI layout is written as a directory`);
     if (!guard.directory && !st.isFile()) {
-      const stream = st.isFIFO() || st.isCharacterDevice() || st.isSocket();
-      throw new BuildError(`${shown} is ${kindOf(st)}; ${what} is written as a new file that replaces what is there — give a file path${stream && what === "the image" ? " (-o - writes the docker archive to standard output)" : ""}`);
+      const hint = guard.streamHint !== undefined && (st.isFIFO() || st.isCharacterDevice() || st.isSocket()) ? ` (${guard.streamHint})` : "";
+      throw new BuildError(`${shown} is ${fileKind(st)}; ${what} is written as a new file that replaces what is there — give a file path${hint}`);
     }
     if (guard.directory && fs.readdirSync(out).length > 0 && !fs.existsSync(path.join(out, "oci-layout"))) {
       throw new BuildError(`${shown} is a directory that holds no OCI layout (no oci-layout file); refusing to write into it — give a new or empty directory`);

@@ -9,6 +9,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { createHash } from "node:crypto";
 import { LayerpackError } from "../errors.ts";
+import { fileKind, mib } from "../util/format.ts";
 
 /** The only digest form we accept: it is also a file name, so nothing else may pass (no `/`, no `..`). */
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -20,7 +21,6 @@ export const MAX_KEPT = 64 << 20;
 export const MAX_NAMES = 200_000;
 export const MAX_NAME_BYTES = 32 << 20;
 
-export const mib = (n: number) => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
 /** A value from the input as an error shows it: quoted, and cut short. */
 export function shown(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
@@ -62,15 +62,6 @@ export function checkArchivePath(value: unknown, where: string, what: string): s
 }
 
 /** What kind of non-regular file `st` is, for errors. */
-function kindOf(st: fs.Stats | fs.BigIntStats): string {
-  if (st.isSymbolicLink()) return "a symbolic link";
-  if (st.isDirectory()) return "a directory";
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
-  if (st.isSocket()) return "a socket";
-  return "not a regular file";
-}
-
 /** lstat, or undefined when nothing is there. */
 function lstatOrUndefined(file: string, what: string): fs.BigIntStats | undefined {
   try {
@@ -86,7 +77,7 @@ function lstatOrUndefined(file: string, what: string): fs.BigIntStats | undefine
 export function checkRealDirectory(dir: string, what: string): void {
   const st = lstatOrUndefined(dir, what);
   if (st === undefined) throw new LayerpackError(`${dir}: ${what} is missing`);
-  if (!st.isDirectory()) throw new LayerpackError(`${dir}: ${what} is ${kindOf(st)}, not a directory; layout blobs are never read through links`);
+  if (!st.isDirectory()) throw new LayerpackError(`${dir}: ${what} is ${fileKind(st)}, not a directory; layout blobs are never read through links`);
 }
 
 /**
@@ -96,7 +87,7 @@ export function checkRealDirectory(dir: string, what: string): void {
 export function openRegular(file: string, what: string): { fd: number; stats: fs.BigIntStats } | undefined {
   const before = lstatOrUndefined(file, what);
   if (before === undefined) return undefined;
-  if (!before.isFile()) throw new LayerpackError(`${file}: ${what} is ${kindOf(before)}, not a regular file; refusing to read it`);
+  if (!before.isFile()) throw new LayerpackError(`${file}: ${what} is ${fileKind(before)}, not a regular file; refusing to read it`);
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -277,7 +268,7 @@ export function openArchive(file: string, label: string): number {
   const st = fs.fstatSync(fd);
   if (!st.isFile()) {
     fs.closeSync(fd);
-    throw new LayerpackError(`${label} is ${kindOf(st)}, not a regular file; an image archive must be a file`);
+    throw new LayerpackError(`${label} is ${fileKind(st)}, not a regular file; an image archive must be a file`);
   }
   return fd;
 }

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import { extract as tarExtract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
+import { mib } from "../util/format.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { formatReference, parseReference } from "../registry/reference.ts";
 import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "./types.ts";
@@ -21,7 +22,7 @@ import { verifying } from "./verify.ts";
 import { formatImageName, type ImageName } from "./name.ts";
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from "./platform.ts";
 import {
-  ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, mib, openRegular, pipeArchive, readRegular, sha256Of,
+  ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, openRegular, pipeArchive, readRegular, sha256Of,
 } from "./blob-file.ts";
 
 type Json = Record<string, unknown>;

@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import { LayerpackError } from "../errors.ts";
+import { fileKind } from "../util/format.ts";
 import { parseImageName, type ImageName } from "../oci/name.ts";
 import { readPlanFile } from "./plan-file.ts";
 import type { LayerPlan } from "./types.ts";
@@ -25,7 +26,7 @@ export function readPlanOrImage(text: string, opts: { cwd: string; what?: string
   }
   if (st.isDirectory()) return { kind: "image", name, shown: text };
   // A FIFO would block the open below, /dev/zero never end: a plan or an image archive is a regular file.
-  if (!st.isFile()) throw new LayerpackError(`${what}: it is ${st.isFIFO() ? "a FIFO" : st.isSocket() ? "a socket" : "a device"}, not a regular file; give a plan file or an image`);
+  if (!st.isFile()) throw new LayerpackError(`${what}: it is ${fileKind(st)}, not a regular file; give a plan file or an image`);
   const head = Buffer.alloc(512);
   let n: number;
   try {

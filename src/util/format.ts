@@ -21,3 +21,16 @@ export const printable = (s: string): string => s.replace(CONTROL, escaped);
 
 /** printable, and on one line: a newline in a value could forge a line of output (a fake "unchanged"). */
 export const oneLine = (s: string): string => printable(s).replace(/[\n\t]/g, escaped);
+
+/** Mebibytes for messages about limits: 0.5 MiB, 16 MiB. */
+export const mib = (n: number): string => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
+
+/** What a file that is not the regular file (or directory) expected is, for messages: "a FIFO", "a device", ... */
+export function fileKind(st: { isSymbolicLink(): boolean; isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+  if (st.isSymbolicLink()) return "a symbolic link";
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  if (st.isSocket()) return "a socket";
+  return "a special file";
+}

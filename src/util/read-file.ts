@@ -4,22 +4,14 @@
  * and the type is taken from the opened file, so /dev/zero or a FIFO is refused instead of read for ever.
  */
 import * as fs from "node:fs";
-
-const KIND: [(st: fs.Stats) => boolean, string][] = [
-  [(st) => st.isDirectory(), "a directory"],
-  [(st) => st.isFIFO(), "a FIFO"],
-  [(st) => st.isCharacterDevice() || st.isBlockDevice(), "a device"],
-  [(st) => st.isSocket(), "a socket"],
-];
-
-const mib = (n: number): string => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 2 : 0)} MiB`;
+import { fileKind, mib } from "./format.ts";
 
 /** The file's text; Node's own errors (ENOENT, EACCES) as they come, an Error saying what is wrong otherwise. */
 export function readUserFile(file: string, max: number): string {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new Error(`it is ${KIND.find(([is]) => is(st))?.[1] ?? "a special file"}, not a regular file`);
+    if (!st.isFile()) throw new Error(`it is ${fileKind(st)}, not a regular file`);
     if (st.size > max) throw new Error(`it is ${mib(st.size)}, over the ${mib(max)} limit`);
     const buf = Buffer.allocUnsafe(st.size + 1);
     let got = 0;
