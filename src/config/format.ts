@@ -147,24 +147,71 @@ export interface IssueContext {
   schema?: z.ZodType;
 }
 
-/** The keys an object schema at `path` accepts (looking through defaults, optionals, arrays and unions). */
-export function keysAt(schema: z.ZodType, path: KeyPath): string[] {
+/**
+ * The keys an object schema at `path` accepts (looking through defaults, optionals, arrays and unions). A
+ * discriminated union whose `data` names one of its options gives that option's keys, not every option's.
+ */
+export function keysAt(schema: z.ZodType, path: KeyPath, data?: unknown): string[] {
   const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
   const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
-  if (inner) return keysAt(inner, path);
-  if (def.type === "union") return [...new Set((def.options as z.ZodType[]).flatMap((o) => keysAt(o, path)))];
-  if (def.type === "array") return typeof path[0] === "number" ? keysAt(def.element as z.ZodType, path.slice(1)) : [];
+  if (inner) return keysAt(inner, path, data);
+  if (def.type === "union") {
+    const options = def.options as z.ZodType[];
+    const chosen = typeof def.discriminator === "string" && path.length === 0 ? optionFor(options, def.discriminator, data) : undefined;
+    return [...new Set((chosen ? [chosen] : options).flatMap((o) => keysAt(o, path, data)))];
+  }
+  const child = (key: string | number): unknown => (data !== null && typeof data === "object" ? (data as Record<string | number, unknown>)[key] : undefined);
+  if (def.type === "array") return typeof path[0] === "number" ? keysAt(def.element as z.ZodType, path.slice(1), child(path[0])) : [];
   if (def.type !== "object") return [];
   const shape = def.shape as Record<string, z.ZodType>;
   if (path.length === 0) return Object.keys(shape);
   const next = shape[String(path[0])];
-  return next ? keysAt(next, path.slice(1)) : [];
+  return next ? keysAt(next, path.slice(1), child(String(path[0]))) : [];
+}
+
+/** The option of a discriminated union whose discriminator literal is `data`'s, if any. */
+function optionFor(options: z.ZodType[], discriminator: string, data: unknown): z.ZodType | undefined {
+  if (data === null || typeof data !== "object") return undefined;
+  const value = (data as Record<string, unknown>)[discriminator];
+  return options.find((o) => {
+    const shape = objectShape(o);
+    const literal = shape?.[discriminator] as unknown as { _zod: { def: { values?: unknown[] } } } | undefined;
+    return literal?._zod.def.values?.includes(value) ?? false;
+  });
+}
+
+/** The shape of an object schema, looking through refinements. */
+function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+  const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
+  if (inner) return objectShape(inner);
+  return def.type === "object" ? (def.shape as Record<string, z.ZodType>) : undefined;
 }
 
 /** ` (did you mean "entrypoint"?)` for a near miss, else nothing. */
 function suggest(key: string, known: string[]): string {
   const best = closest(key, known, Math.max(1, Math.floor(key.length / 4)));
   return best !== undefined ? ` (did you mean "${best}"?)` : "";
+}
+
+/** ` (not for type "file", which takes ...)` when another option of the union at `path` knows the key. */
+function elsewhere(ctx: IssueContext, path: KeyPath, key: string, known: string[]): string {
+  if (!ctx.schema || known.includes(key) || !keysAt(ctx.schema, path).includes(key)) return "";
+  const field = discriminatorAt(ctx.schema, path);
+  const value = valueAt(ctx.data, path);
+  const type = field !== undefined && value !== null && typeof value === "object" ? (value as Record<string, unknown>)[field] : undefined;
+  return typeof type === "string" ? ` (not for ${field} ${JSON.stringify(type)}, which takes ${known.map((k) => JSON.stringify(k)).join(", ")})` : "";
+}
+
+/** The discriminator of the union at `path`, when there is one. */
+function discriminatorAt(schema: z.ZodType, path: KeyPath): string | undefined {
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+  const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
+  if (inner) return discriminatorAt(inner, path);
+  if (path.length === 0) return def.type === "union" && typeof def.discriminator === "string" ? def.discriminator : undefined;
+  if (def.type === "array") return typeof path[0] === "number" ? discriminatorAt(def.element as z.ZodType, path.slice(1)) : undefined;
+  const next = def.type === "object" ? (def.shape as Record<string, z.ZodType>)[String(path[0])] : undefined;
+  return next ? discriminatorAt(next, path.slice(1)) : undefined;
 }
 
 /** All issues of a failed parse, one per problem (an unknown-keys issue becomes one per key), in source order. */
@@ -182,8 +229,8 @@ export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[
   };
   for (const issue of error.issues.flatMap((i) => flatten(i))) {
     if (issue.code === "unrecognized_keys") {
-      const known = ctx.schema ? keysAt(ctx.schema, issue.path) : [];
-      for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"${suggest(key, known)}`, true);
+      const known = ctx.schema ? keysAt(ctx.schema, issue.path, ctx.data) : [];
+      for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"${elsewhere(ctx, issue.path, key, known) || suggest(key, known)}`, true);
     } else {
       add(issue.path, messageOf(issue, ctx.data), false);
     }

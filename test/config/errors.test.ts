@@ -93,6 +93,12 @@ describe("validation", () => {
     expect([err.file?.endsWith("image.config.yaml"), err.keyPath, err.line, err.column]).toEqual([true, "layers.stratgy", 6, 3]);
   });
 
+  test("a key of another kind of paths entry says which kind has it, not 'did you mean' itself", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}paths:\n  - { type: file, path: /etc/x, content: x, target: /y }\n  - { type: symlink, path: /l, targt: /y }\n`);
+    expect(err.message).toContain('paths[0].target: unknown key "target" (not for type "file", which takes "path", "type", "mode", "content", "source")');
+    expect(err.message).toContain('paths[1].targt: unknown key "targt" (did you mean "target"?)');
+  });
+
   test("unknown top-level key", async () => {
     const { err } = await yamlError(`${MINIMAL_YAML}colour: blue\n`);
     expect(err.message).toBe('image.config.yaml:4:1: colour: unknown key "colour"');
