@@ -6,6 +6,17 @@ import { printable } from "./util/format.ts";
 
 export class LayerpackError extends Error {
   override name = "LayerpackError";
+  /**
+   * The config key whose host file failed (`["rootSystem"]`, `["paths", 2, "source"]`), set by `aboutConfigKey`
+   * where a stage after loading reads what the config names; the pipeline then gives the key's file:line:column.
+   */
+  configKey: readonly (string | number)[] | undefined;
+}
+
+/** Marks `err` as being about the config key `key` (see LayerpackError.configKey). */
+export function aboutConfigKey<E extends LayerpackError>(err: E, key: readonly (string | number)[]): E {
+  err.configKey = key;
+  return err;
 }
 
 /** The config could not be found, read, parsed or validated. */
@@ -61,8 +72,9 @@ export function formatError(err: unknown): string {
   if (!(err instanceof LayerpackError)) return printable(`layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   let text = `layerpack: ${err.message}\n`;
   // Causes that add information (an errno message not already quoted) are shown below the message.
-  let cause = err.cause;
-  while (cause instanceof Error && !(err instanceof SpecError)) {
+  // A SpecError's cause is the validator's (already in the message), except for a stage's error it located.
+  let cause = err instanceof SpecError ? (err.cause instanceof LayerpackError ? err.cause.cause : undefined) : err.cause;
+  while (cause instanceof Error) {
     if (!err.message.includes(cause.message)) text += `  caused by: ${cause.message}\n`;
     cause = cause.cause;
   }

@@ -3,7 +3,8 @@
  * stays a separate function over plain data; this only wires them with the options they share.
  */
 import * as path from "node:path";
-import { loadSpec } from "./config/load.ts";
+import * as fs from "node:fs";
+import { loadSpec, locateConfigError, type LoadResult } from "./config/load.ts";
 import { resolveClosure } from "./store/closure.ts";
 import { planLayers } from "./plan/index.ts";
 import { previousPlanFor } from "./plan/plan-file.ts";
@@ -16,7 +17,7 @@ import { platformSpecs } from "./config/platforms.ts";
 import { planPlatforms } from "./plan/platforms.ts";
 import { planFingerprint } from "./plan/fingerprint.ts";
 import { sha256Digest } from "./util/digest.ts";
-import { PlanError } from "./errors.ts";
+import { aboutConfigKey, BuildError, LayerpackError, PlanError } from "./errors.ts";
 import type { ImageSpec } from "./config/schema.ts";
 import type { Closure } from "./store/types.ts";
 
@@ -41,9 +42,43 @@ export async function loadResolve(o: PipelineOptions) {
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: o.output === "-" ? "-" : path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
   const scanMemo = cache?.scanMemo();
-  // With platforms, the first platform's closure (loadResolvePlan resolves the others).
-  const closure = await resolveClosure(platformSpecs(spec)[0]!, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  const closure = await located(loaded, spec, 0, async () => {
+    checkSources(spec, loaded.configDir);
+    // With platforms, the first platform's closure (loadResolvePlan resolves the others).
+    return resolveClosure(platformSpecs(spec)[0]!, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  });
   return { ...loaded, spec, closure };
+}
+
+/**
+ * Runs a stage after loading; its failures about a host file the config names are given the key's position (a
+ * platform's own profile or roots under platforms[i]).
+ */
+async function located<T>(loaded: Pick<LoadResult, "path" | "locate">, spec: ImageSpec, platform: number, stage: () => Promise<T>): Promise<T> {
+  try {
+    return await stage();
+  } catch (e) {
+    const own = spec.platforms?.[platform];
+    const key = e instanceof LayerpackError ? e.configKey : undefined;
+    if (own && key && (key[0] === "profile" || key[0] === "roots") && own[key[0]] !== undefined) aboutConfigKey(e as LayerpackError, ["platforms", platform, ...key]);
+    throw locateConfigError(loaded, e);
+  }
+}
+
+/** Host files the paths entries copy exist and are regular files: said before any layer is written, at the key. */
+function checkSources(spec: ImageSpec, configDir: string): void {
+  spec.paths.forEach((entry, i) => {
+    if (entry.type !== "file" || entry.source === undefined) return;
+    const source = path.resolve(configDir, entry.source);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(source);
+    } catch (cause) {
+      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
+      throw aboutConfigKey(new BuildError(`${source}: ${missing ? "no such file" : (cause as Error).message}`, { cause }), ["paths", i, "source"]);
+    }
+    if (!st.isFile()) throw aboutConfigKey(new BuildError(`${source} is not a regular file`), ["paths", i, "source"]);
+  });
 }
 
 export type { PlatformBuild };
@@ -53,7 +88,8 @@ async function loadResolvePlanPlatforms(o: PipelineOptions, loaded: Awaited<Retu
   const scanMemo = o.cache?.scanMemo();
   const images: { spec: ImageSpec; closure: Closure }[] = [];
   for (const [i, s] of platformSpecs(spec).entries()) {
-    images.push({ spec: s, closure: i === 0 ? first : await resolveClosure(s, { configDir: rest.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) }) });
+    const resolve = () => resolveClosure(s, { configDir: rest.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+    images.push({ spec: s, closure: i === 0 ? first : await located(rest, spec, i, resolve) });
   }
   const plan = planPlatforms(images);
   const platforms: PlatformBuild[] = images.map((im, i) => ({ ...im, plan: plan.platforms![i]! }));

@@ -17,8 +17,8 @@ import { constants as fsConstants } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
-import { SpecError } from "../errors.ts";
-import { describeIssues, formatIssue, type KeyPath } from "./format.ts";
+import { LayerpackError, SpecError } from "../errors.ts";
+import { describeIssues, formatIssue, formatKeyPath, locate, positionOf, type KeyPath } from "./format.ts";
 import { CONFIG_TIMEOUT_MS, importConfigModule, syntaxErrorLocation } from "./import.ts";
 import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
 import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
@@ -66,6 +66,22 @@ export interface LoadResult {
   dependencies: string[];
   /** Directory relative paths in the config are resolved against. */
   configDir: string;
+  /** The file as messages name it, and the line:column of a key's value where the file has positions (YAML/JSON). */
+  locate: (key: readonly (string | number)[]) => { shown: string; line?: number; column?: number };
+}
+
+/**
+ * A failure of a later stage about a key of this config (LayerpackError.configKey: a host file it names) as a
+ * SpecError at the key: `image.config.yaml:7:13: paths[0].source: ...`. Anything else is returned as it is.
+ */
+export function locateConfigError(loaded: Pick<LoadResult, "path" | "locate">, err: unknown): unknown {
+  if (!(err instanceof LayerpackError) || err instanceof SpecError || err.configKey === undefined) return err;
+  const keyPath = formatKeyPath(err.configKey as KeyPath);
+  const { shown, line, column } = loaded.locate(err.configKey);
+  // The stages' messages start with the key's name (`rootSystem: ...`) when nobody locates them.
+  const text = err.message.startsWith(`${keyPath}: `) ? err.message.slice(keyPath.length + 2) : err.message.replace(new RegExp(`^${String(err.configKey[0])}:? `), "");
+  const where = line === undefined ? shown : `${shown}:${line}:${column}`;
+  return new SpecError(`${where}: ${keyPath}: ${text}`, { file: loaded.path, keyPath, line, column }, { cause: err });
 }
 
 /** Resolve a path from the config against the config file's directory (absolute paths are only normalised). */
@@ -107,6 +123,11 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
     path: file,
     dependencies: [file, ...source.dependencies.filter((d) => d !== file)],
     configDir,
+    locate: (key) => {
+      if (!source.doc || !source.lines) return { shown };
+      const { node } = locate(source.doc.contents, [...(source.base ?? []), ...key]);
+      return { shown, ...positionOf(node, source.lines) };
+    },
   };
 }
 

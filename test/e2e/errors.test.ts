@@ -67,6 +67,20 @@ describe("bad input gives a clear error and no output", () => {
     expectFailure(["build", config("profile: ./outside")], /outside.*(not|outside).*store/i);
   });
 
+  it("a host file the config names fails at its key's line:column", () => {
+    expectFailure(["build", config("profile: ./nothing-here")], /^layerpack: image\.yaml:5:10: profile: .*nothing-here does not exist/);
+    expectFailure(["build", config("profile: ./profile\nrootSystem: ./no-root")], /^layerpack: image\.yaml:6:13: rootSystem: .*no-root: no such directory/);
+    expectFailure(["build", config("profile: ./profile\nrootSystem: { dir: ./no-root }")], /^layerpack: image\.yaml:6:20: rootSystem\.dir: /);
+    const source = "profile: ./profile\npaths:\n  - { type: file, path: /etc/motd, source: ./motd }";
+    expectFailure(["build", config(source)], /^layerpack: image\.yaml:7:44: paths\[0\]\.source: .*motd: no such file/);
+    fs.mkdirSync(path.join(dir, "motd"));
+    expectFailure(["build", config(source)], /^layerpack: image\.yaml:7:44: paths\[0\]\.source: .*motd is not a regular file/);
+    fs.rmdirSync(path.join(dir, "motd"));
+    const graph = path.join(dir, "graph.yaml");
+    fs.writeFileSync(graph, "name: broken\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure:\n  from: guix-graph\n  file: ./no-graph\n");
+    expectFailure(["build", graph, "-o", "./out/image.tar"], /^layerpack: graph\.yaml:6:9: closure\.file: .*no-graph/);
+  });
+
   it("entrypoint that does not exist in the image", () => {
     expectFailure(["build", config("profile: ./profile\nentrypoint: bin/nope")], /entrypoint .*bin\/nope.*does not exist in the image/);
   });
