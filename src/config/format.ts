@@ -112,6 +112,15 @@ function quotable(path: KeyPath): boolean {
 }
 
 /** A message for one (flattened) issue, in the user's terms. */
+function boundMessage(issue: Extract<Issue, { code: "too_small" | "too_big" }>): string {
+  const n = Number(issue.code === "too_small" ? issue.minimum : issue.maximum);
+  const inclusive = issue.inclusive !== false;
+  const small = issue.code === "too_small";
+  if (issue.origin === "string") return small && n === 1 ? "must not be empty" : `must be ${small ? "at least" : "at most"} ${n} characters`;
+  if (issue.origin === "array" || issue.origin === "set") return small && n === 1 ? "must list at least one entry" : `must list ${small ? "at least" : "at most"} ${n} entries`;
+  return `must be ${small ? (inclusive ? "at least" : "greater than") : inclusive ? "at most" : "less than"} ${n}`;
+}
+
 function messageOf(issue: Issue, data: unknown): string {
   switch (issue.code) {
     case "invalid_type": {
@@ -122,6 +131,10 @@ function messageOf(issue: Issue, data: unknown): string {
     }
     case "invalid_value":
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "too_small":
+    case "too_big":
+      // The schema's own message where it gives one; zod's default ("Too small: expected ...") said plainly.
+      return /^Too (small|big)/.test(issue.message) ? boundMessage(issue) : issue.message;
     case "invalid_union":
       if (issue.discriminator !== undefined) {
         const options = (issue as { options?: unknown[] }).options ?? [];

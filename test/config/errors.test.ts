@@ -99,6 +99,13 @@ describe("validation", () => {
     expect(err.message).toContain('paths[1].targt: unknown key "targt" (did you mean "target"?)');
   });
 
+  test("bounds the schema gives no message for are said plainly, not in zod's words", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML}tags: []\nentrypoint: ""\n`);
+    expect(err.message).toContain('tags: must list at least one entry');
+    expect(err.message).toContain('entrypoint: must not be empty');
+    expect(err.message).not.toMatch(/Too small/);
+  });
+
   test("unknown top-level key", async () => {
     const { err } = await yamlError(`${MINIMAL_YAML}colour: blue\n`);
     expect(err.message).toBe('image.config.yaml:4:1: colour: unknown key "colour"');
