@@ -33,11 +33,13 @@ export interface PipelineOptions {
   previous?: string | undefined;
   /** Problems that did not stop the stages, for the caller to show. */
   onWarning?: ((message: string) => void) | undefined;
+  /** Stops loading a TS/JS config (Ctrl-C; the stages after it are quick or take their own signal). */
+  signal?: AbortSignal | undefined;
 }
 
 /** Load and resolve: the spec (output.path overridden if asked) and its closure. */
 export async function loadResolve(o: PipelineOptions) {
-  const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env });
+  const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env, signal: o.signal });
   // `-o -` is standard output, not a file named "-".
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: o.output === "-" ? "-" : path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;

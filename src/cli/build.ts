@@ -28,7 +28,7 @@ export const buildCommand: Command = {
   async run({ io, values, positionals, signal }) {
     if (values.output === "") throw new UsageError("-o needs a path, or - for standard output");
     const cache = cacheFromOptions(io, values);
-    const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined });
+    const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined, signal });
     const { closure, plan, configDir, inputs } = loaded;
     const toStdout = loaded.spec.output.path === "-";
     if (toStdout && loaded.spec.sbom !== undefined) throw new UsageError("-o -: sbom: writes its files beside the archive, and standard output has no beside; give -o FILE");

@@ -46,9 +46,9 @@ Exit status 0 when the inputs produce exactly the committed plan; 1 with the dif
 updates the plan otherwise.`,
   maxPositionals: 1,
   options: { plan: { type: "string" }, previous: { type: "string" } },
-  async run({ io, values, positionals }) {
+  async run({ io, values, positionals, signal }) {
     const previousArg = values.previous as string | undefined;
-    const { plan, spec, configDir, path: configPath, fingerprint } = await loadAndPlan(io, positionals[0], { previous: previousArg });
+    const { plan, spec, configDir, path: configPath, fingerprint } = await loadAndPlan(io, positionals[0], { previous: previousArg, signal });
     const file = typeof values.plan === "string" ? path.resolve(io.cwd, values.plan) : defaultPlanPath(configDir);
     const planShown = shown(io.cwd, file);
     const update = [

@@ -20,10 +20,10 @@ export const planCommand: Command = {
                      each config then names the written plan in layers.previous`,
   maxPositionals: 64,
   options: { json: { type: "boolean" }, write: { type: "string" }, previous: { type: "string" }, family: { type: "boolean" } },
-  async run({ io, values, positionals }) {
-    if (values.family) return runFamily(io, positionals, values);
+  async run({ io, values, positionals, signal }) {
+    if (values.family) return runFamily(io, positionals, { values, signal });
     if (positionals.length > 1) throw new UsageError(`too many arguments: ${positionals.slice(1).join(" ")} (give several configs with --family)`);
-    const loaded = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined });
+    const loaded = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined, signal });
     const { plan, previous, fingerprint } = loaded;
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
     // The previous plan is the one input --write may replace: that is how a sticky plan is kept up to date.
@@ -58,12 +58,12 @@ function emit(io: Io, values: Record<string, unknown>, { plan, fingerprint, keep
 }
 
 /** `plan --family`: one plan for several configs (no fingerprint: `check` compares each image with its own plan). */
-async function runFamily(io: Io, configs: string[], values: Record<string, unknown>): Promise<number> {
+async function runFamily(io: Io, configs: string[], { values, signal }: { values: Record<string, unknown>; signal: AbortSignal | undefined }): Promise<number> {
   if (configs.length < 2) throw new UsageError("--family needs at least two configs, e.g. layerpack plan --family web/image.config.ts worker/image.config.ts");
   if (values.previous !== undefined) throw new UsageError("--previous cannot be used with --family: a family plan is made afresh from its images");
   const images = [];
   // One at a time: each resolve may read a whole store.
-  for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env }));
+  for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env, signal }));
   const keep = images.flatMap((im) => protectedPaths({ ...im, inputs: [im.path, ...im.dependencies] }));
   return emit(io, values, { plan: planFamily(images), keep });
 }

@@ -54,7 +54,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       return 0;
     }
     const cache = cacheFromOptions(io, values);
-    const loaded = await loadAndPlan(io, positionals[0], { cache });
+    const loaded = await loadAndPlan(io, positionals[0], { cache, signal });
     const output = loaded.spec.output;
     const ref = to ?? (output.format === "registry" ? output.ref : undefined);
     if (ref === undefined) throw new UsageError("push: give --to REGISTRY/NAME[:TAG], or set output.format: registry and output.ref in the config");

@@ -83,7 +83,7 @@ export const reportCommand: Command = {
     insecure: { type: "boolean" },
     platform: { type: "string" },
   },
-  async run({ io, values, positionals }) {
+  async run({ io, values, positionals, signal }) {
     const format = formatOf(values);
     // Like build -o -: a page of HTML is for a file or a pipe, not for the terminal.
     if (format === "html" && io.stdoutIsTTY && (values.output === undefined || values.output === "-")) {
@@ -91,7 +91,7 @@ export const reportCommand: Command = {
     }
     for (const o of ["previous", "image"] as const) if (values[o] === "") throw new UsageError(`--${o} needs a plan file or an image name`);
     const file = outputFile(values, io.cwd);
-    const loaded = await loadAndPlan(io, positionals[0]);
+    const loaded = await loadAndPlan(io, positionals[0], { signal });
     const { spec, path: configPath } = loaded;
     // With platforms: one platform's plan (--platform, else the host's, else the first).
     const plan = onePlatform(loaded.plan, values.platform as string | undefined);

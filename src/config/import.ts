@@ -16,12 +16,18 @@ import { registerHooks, stripTypeScriptTypes } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
 import vm from "node:vm";
+import { Worker } from "node:worker_threads";
 import { requireCjs } from "./cjs.ts";
 
 const QUERY = "layerpack-config";
 const LIBRARY_DIR = fileURLToPath(new URL("../", import.meta.url));
 // src/config/import.ts in a checkout run by Node 24 or vitest, dist/config/import.js when installed.
 const LIBRARY_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../index.ts" : "../index.js", import.meta.url));
+// What `import { defineConfig } from "layerpack"` needs, without the whole library: in the loading thread the
+// library is not loaded yet, and all of it costs ~120 ms (src/config/define.ts has no imports).
+const DEFINE_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./define.ts" : "./define.js", import.meta.url));
+/** A module that may use more of the library than its named imports say: a namespace or a dynamic import. */
+const WHOLE_LIBRARY = /import\s*\*\s*as\s+[\w$]+\s+from\s*["']layerpack["']|import\s*\(\s*["']layerpack["']/;
 const SCRIPT = /\.(?:[cm]?[jt]s)$/;
 const TYPESCRIPT = /\.[cm]?ts$/;
 const EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", "/index.ts", "/index.js"];
@@ -32,6 +38,10 @@ let loadCount = 0;
 let hooked = false;
 /** The last local file the load hook supplied: the one a syntax error without a position is in. */
 let lastLoaded: string | undefined;
+/** Whether `"layerpack"` may resolve to DEFINE_ENTRY (the loading thread's first try; see importFresh). */
+let defineOnly = false;
+/** Local files whose source imports the library as a whole. */
+const wholeLibrary = new Set<string>();
 
 function tokenOf(url: string | undefined): string | undefined {
   if (url === undefined || !url.startsWith("file:")) return undefined;
@@ -97,6 +107,9 @@ function installHooks(): void {
     resolve(specifier, context, nextResolve) {
       const token = tokenOf(context.parentURL);
       if (token === undefined) return nextResolve(specifier, context);
+      if (specifier === "layerpack" && defineOnly && !wholeLibrary.has(fileURLToPath(context.parentURL!))) {
+        return { url: pathToFileURL(DEFINE_ENTRY).href, shortCircuit: true };
+      }
       let resolved;
       try {
         resolved = nextResolve(specifier, context);
@@ -114,6 +127,7 @@ function installHooks(): void {
       const file = fileURLToPath(url);
       if (!SCRIPT.test(file)) return nextLoad(url, context);
       const source = sourceOf(file, readFileSync(file, "utf8"));
+      if (WHOLE_LIBRARY.test(source)) wholeLibrary.add(file);
       lastLoaded = file;
       return { format: formatOf(file, source), source, shortCircuit: true };
     },
@@ -197,32 +211,107 @@ export function syntaxErrorLocation(e: unknown): SyntaxErrorLocation | undefined
 /** How long a config module may take to load by default (LAYERPACK_CONFIG_TIMEOUT overrides it, in seconds). */
 export const CONFIG_TIMEOUT_MS = 30_000;
 
+/** Heap a config module may use while loading: far above any config, so a runaway one fails instead of the host. */
+const CONFIG_HEAP_MB = 1024;
+
+/** What the loading thread (import-worker.ts) sends back. */
+export type WorkerReply =
+  | { kind: "value"; data: unknown; dependencies: string[] }
+  | { kind: "missing"; dependencies: string[] }
+  | { kind: "function"; dependencies: string[] }
+  | { kind: "promise"; dependencies: string[] }
+  | { kind: "not-data"; keyPath: string; message: string; dependencies: string[] }
+  | { kind: "error"; name: string; message: string; stack: string; location?: SyntaxErrorLocation };
+
+export type ConfigModule = Exclude<WorkerReply, { kind: "error" }>;
+
+const WORKER = new URL(import.meta.url.endsWith(".ts") ? "./import-worker.ts" : "./import-worker.js", import.meta.url);
+
+/** The loading thread's error as an Error here, its syntax error position kept. */
+function errorFrom(reply: Extract<WorkerReply, { kind: "error" }>): Error {
+  const err = reply.name === "SyntaxError" ? new SyntaxError(reply.message) : new Error(reply.message);
+  err.stack = reply.stack;
+  if (reply.location) Object.assign(err, { [LOCATION]: reply.location });
+  return err;
+}
+
+/** A thread ready to load one config module (see importConfigModule); started early, it boots while a search runs. */
+export function startConfigThread(): Worker {
+  const worker = new Worker(WORKER, { resourceLimits: { maxOldGenerationSizeMb: CONFIG_HEAP_MB } });
+  // Not used (a YAML config was found): it must not keep the process alive.
+  worker.unref();
+  return worker;
+}
+
+export interface ImportOptions {
+  timeoutMs?: number | undefined;
+  /** Aborting (Ctrl-C) stops the load. */
+  signal?: AbortSignal | undefined;
+  /** A thread from startConfigThread, else one is started. */
+  thread?: Worker | undefined;
+}
+
 /**
- * Import `file` afresh; returns its module namespace and the local files it imported (sorted). A config that calls
- * process.exit while loading gets an error instead of ending layerpack with nothing built, and one that does not
- * finish loading (a top-level await that never settles) gets one after `timeoutMs`.
+ * Import `file` afresh in a thread of its own; returns what its default export is (plain data) and the local files
+ * it imported (sorted). A config that calls process.exit while loading gets an error instead of ending layerpack
+ * with nothing built. One that does not finish loading — a top-level await that never settles, or a loop that never
+ * yields — is stopped after the timeout, or when the signal aborts: it holds only its own thread.
  */
-export async function importConfigModule(file: string, timeoutMs = CONFIG_TIMEOUT_MS): Promise<{ exports: unknown; dependencies: string[] }> {
-  const exit = process.exit;
-  process.exit = ((code?: number | string | null) => {
-    throw new Error(`${path.basename(file)} called process.exit(${code ?? ""}) while loading; a config module must only export its settings`);
-  }) as typeof process.exit;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${path.basename(file)} did not finish loading within ${timeoutMs / 1000} s (a top-level await that never settles?); LAYERPACK_CONFIG_TIMEOUT sets the limit in seconds`)),
+export function importConfigModule(file: string, { timeoutMs = CONFIG_TIMEOUT_MS, signal, thread }: ImportOptions = {}): Promise<ConfigModule> {
+  const name = path.basename(file);
+  return new Promise((resolve, reject) => {
+    const worker = thread ?? startConfigThread();
+    worker.ref();
+    worker.postMessage({ file });
+    let settled = false;
+    const finish = (err: Error | undefined, value?: ConfigModule) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      void worker.terminate();
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`${name} did not finish loading within ${timeoutMs / 1000} s (a top-level await that never settles, or a loop?); LAYERPACK_CONFIG_TIMEOUT sets the limit in seconds`)),
       timeoutMs,
     );
+    const onAbort = () => finish(Object.assign(new Error(`loading ${name} was interrupted`), { name: "AbortError" }));
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    worker.once("message", (reply: WorkerReply) => (reply.kind === "error" ? finish(errorFrom(reply)) : finish(undefined, reply)));
+    worker.once("error", (e: Error) => {
+      const oom = (e as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY";
+      finish(oom ? new Error(`${name} used more than ${CONFIG_HEAP_MB} MiB of memory while loading`, { cause: e }) : e);
+    });
+    // 13: Node ends a thread whose top-level await waits for nothing that could ever settle it.
+    worker.once("exit", (code) =>
+      finish(new Error(code === 13 ? `${name} did not finish loading: a top-level await never settles (nothing is left that could settle it)` : `${name} ended its loading thread (exit code ${code}) before exporting a config`)),
+    );
   });
+}
+
+/** Imports `file` afresh in this thread (import-worker.ts runs it in its own): its exports and local imports. */
+export async function importFresh(file: string): Promise<{ exports: unknown; dependencies: string[] }> {
+  if (!defineOnly) return importOnce(file);
   try {
-    return await Promise.race([importFresh(file), timeout]);
-  } finally {
-    clearTimeout(timer);
-    process.exit = exit;
+    return await importOnce(file);
+  } catch (e) {
+    // The config imports more from "layerpack" than defineConfig: linking failed before anything ran, so again with
+    // the whole library.
+    if (!(e instanceof SyntaxError && /does not provide an export named/.test(e.message))) throw e;
+    defineOnly = false;
+    return importOnce(file);
   }
 }
 
-async function importFresh(file: string): Promise<{ exports: unknown; dependencies: string[] }> {
+/** In the loading thread: `import { defineConfig } from "layerpack"` gets define.ts alone, unless more is needed. */
+export function importDefineOnly(): void {
+  defineOnly = true;
+}
+
+async function importOnce(file: string): Promise<{ exports: unknown; dependencies: string[] }> {
   installHooks();
   const token = `${process.pid}-${++loadCount}`; // no dot: a trailing ".N" reads as a file extension to some tools
   const seen = new Set<string>();

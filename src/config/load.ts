@@ -19,7 +19,8 @@ import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { LayerpackError, SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, formatKeyPath, locate, positionOf, type KeyPath } from "./format.ts";
-import { CONFIG_TIMEOUT_MS, importConfigModule, syntaxErrorLocation } from "./import.ts";
+import { CONFIG_TIMEOUT_MS, importConfigModule, startConfigThread, syntaxErrorLocation } from "./import.ts";
+import type { Worker } from "node:worker_threads";
 import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
 import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
 
@@ -56,6 +57,8 @@ export interface LoadOptions {
   configPath?: string;
   /** Environment for SOURCE_DATE_EPOCH; default process.env. */
   env?: Record<string, string | undefined>;
+  /** Stops loading a TS/JS config module (Ctrl-C). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface LoadResult {
@@ -112,9 +115,23 @@ interface Source {
 
 export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
-  const file = options.configPath === undefined ? await search(cwd) : path.resolve(cwd, options.configPath);
+  // A search usually finds image.config.ts: the thread that loads it boots meanwhile (on another core).
+  const thread = options.configPath === undefined ? startConfigThread() : undefined;
+  let file: string;
+  try {
+    file = options.configPath === undefined ? await search(cwd) : path.resolve(cwd, options.configPath);
+  } catch (e) {
+    void thread?.terminate();
+    throw e;
+  }
   const shown = displayPath(cwd, file);
-  const source = await readSource(file, shown, options.env ?? process.env);
+  let source: Source;
+  try {
+    source = await readSource(file, shown, { env: options.env ?? process.env, signal: options.signal, thread });
+  } finally {
+    // Used or not (a YAML config, an unreadable file), the thread's work is done.
+    void thread?.terminate();
+  }
   const spec = validate(source, file, shown);
   const created = spec.created ?? createdFromEnv(options.env ?? process.env, file, shown);
   const configDir = path.dirname(file);
@@ -235,7 +252,7 @@ function configTimeout(env: Record<string, string | undefined>, file: string, sh
   return seconds * 1000;
 }
 
-async function readSource(file: string, shown: string, env: Record<string, string | undefined>): Promise<Source> {
+async function readSource(file: string, shown: string, { env, signal, thread }: { env: Record<string, string | undefined>; signal: AbortSignal | undefined; thread: Worker | undefined }): Promise<Source> {
   const kind = kindOf(file);
   if (kind === undefined) {
     throw new SpecError(`${shown}: unsupported config file type; use .ts, .mts, .cts, .js, .mjs, .cjs, .yaml, .yml or .json`, { file });
@@ -243,16 +260,19 @@ async function readSource(file: string, shown: string, env: Record<string, strin
   if (kind === "module") {
     await readText(file, shown); // same "missing"/"unreadable" errors as for data files
     try {
-      const { exports, dependencies } = await importConfigModule(file, configTimeout(env, file, shown));
-      if (!isRecord(exports) || !("default" in exports)) {
+      const loaded = await importConfigModule(file, { timeoutMs: configTimeout(env, file, shown), signal, thread });
+      if (loaded.kind === "missing") {
         throw new SpecError(`${shown}: the config module has no default export; write \`export default defineConfig({ ... })\``, { file });
       }
-      const data = exports.default;
       // The schema would say "expected object, got function": say what to write instead.
-      if (typeof data === "function") throw new SpecError(`${shown}: the default export is a function; export the config object itself: \`export default defineConfig({ ... })\``, { file });
-      if (isRecord(data) && typeof data.then === "function") {
+      if (loaded.kind === "function") throw new SpecError(`${shown}: the default export is a function; export the config object itself: \`export default defineConfig({ ... })\``, { file });
+      if (loaded.kind === "promise") {
         throw new SpecError(`${shown}: the default export is a Promise; await it in the module (top-level await) and export the result: \`export default defineConfig(await ...)\``, { file });
       }
+      if (loaded.kind !== "value") {
+        throw new SpecError(`${shown}: ${loaded.keyPath === "" ? "the default export" : loaded.keyPath}: ${loaded.message}`, { file, ...(loaded.keyPath ? { keyPath: loaded.keyPath } : {}) });
+      }
+      const { data, dependencies } = loaded;
       return { data, dependencies };
     } catch (e) {
       if (e instanceof SpecError) throw e;

@@ -144,7 +144,7 @@ export class Watcher {
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
     try {
-      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs, platforms } = await loadResolvePlan(o);
+      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs, platforms } = await loadResolvePlan({ ...o, signal: this.#abort.signal });
       watch = watchedPaths(config, configDir, { files: [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure });
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));

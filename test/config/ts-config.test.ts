@@ -145,15 +145,23 @@ describe("TS configs under Node's loader", () => {
     );
   });
 
-  test("a config that never finishes loading is an error after LAYERPACK_CONFIG_TIMEOUT", () => {
-    const cwd = tmpConfigDir({ "image.config.mjs": "await new Promise(() => {});\nexport default {};\n" });
-    const out = loadInNode(
-      "try { await loadSpec({ env: { LAYERPACK_CONFIG_TIMEOUT: '0.5' } }); console.log('null'); } catch (e) { console.log(JSON.stringify(e.message)); }",
-      cwd,
-    );
-    expect(out).toBe(
-      "image.config.mjs: loading the config module failed: image.config.mjs did not finish loading within 0.5 s (a top-level await that never settles?); LAYERPACK_CONFIG_TIMEOUT sets the limit in seconds",
-    );
+  test("a config that never finishes loading is an error after LAYERPACK_CONFIG_TIMEOUT, a loop that never yields too", () => {
+    const timedOut = (name: string) =>
+      `${name}: loading the config module failed: ${name} did not finish loading within 0.5 s (a top-level await that never settles, or a loop?); LAYERPACK_CONFIG_TIMEOUT sets the limit in seconds`;
+    const load = "try { await loadSpec({ env: { LAYERPACK_CONFIG_TIMEOUT: '0.5' } }); console.log('null'); } catch (e) { console.log(JSON.stringify(e.message)); }";
+    let cwd = tmpConfigDir({ "image.config.mjs": "await new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n" });
+    expect(loadInNode(load, cwd)).toBe(timedOut("image.config.mjs"));
+    cwd = tmpConfigDir({ "image.config.ts": "while (true) {}\nexport default {};\n" });
+    expect(loadInNode(load, cwd)).toBe(timedOut("image.config.ts"));
+    // Nothing left to wait for: said at once.
+    cwd = tmpConfigDir({ "image.config.mjs": "await new Promise(() => {});\nexport default {};\n" });
+    expect(loadInNode(load, cwd)).toBe("image.config.mjs: loading the config module failed: image.config.mjs did not finish loading: a top-level await never settles (nothing is left that could settle it)");
+  });
+
+  test("a value that is not plain data is named by its key", () => {
+    const cwd = tmpConfigDir({ "image.config.mjs": 'export default { name: "x", tags: ["a", () => "b"] };\n' });
+    const { error } = loadOutcome(cwd);
+    expect(error?.[1]).toBe("image.config.mjs: tags[1]: a function is not a config value (a config holds strings, numbers, booleans, lists and mappings)");
   });
 
   test("a package the config imports that is not installed says how to install it", () => {

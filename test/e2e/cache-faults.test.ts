@@ -110,6 +110,21 @@ describe("interrupted builds", () => {
     });
   }
 
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    it(`${sig} stops a TS config that loops without ever yielding, at once`, async () => {
+      const file = path.join(dir, "loop.config.ts");
+      fs.writeFileSync(file, "let n: number = 0;\nwhile (true) n++;\nexport default {};\n");
+      const child = spawn(process.execPath, [BIN, "build", file], { cwd: dir });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      await new Promise((r) => setTimeout(r, 1500));
+      // Without its own thread the loop would hold the one that handles signals, and this would wait for ever.
+      child.kill(sig);
+      const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+      expect([code, stderr]).toEqual([130, "layerpack build: interrupted; temp files removed, any previous output kept\n"]);
+    });
+  }
+
   it("temp files of a build killed with SIGKILL are collected by the next build", async () => {
     const cache = path.join(dir, "cache-kill");
     const killed = await interrupt(["build", config("big", "./big.bin"), "--cache-dir", cache], path.join(cache, "tmp"), "SIGKILL");

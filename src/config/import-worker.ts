@@ -1,0 +1,82 @@
+/**
+ * The thread a TS/JS config module is loaded in (see importConfigModule): a config that loops or blocks holds this
+ * thread, not the one that handles Ctrl-C, SIGTERM and the load timeout, so those can always end it. What the
+ * module exports is sent back as plain data; anything that is not (a function, a class instance) is named by key.
+ */
+import { parentPort } from "node:worker_threads";
+import path from "node:path";
+import { importDefineOnly, importFresh, syntaxErrorLocation } from "./import.ts";
+import type { WorkerReply } from "./import.ts";
+
+// The file comes in a message: the thread may be started before the config is found.
+const { file } = await new Promise<{ file: string }>((resolve) => parentPort!.once("message", resolve));
+importDefineOnly();
+
+// Stripping types announces itself as experimental in every thread that does it; that is ours, not the user's.
+const emitWarning = process.emitWarning;
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  if (String(warning).startsWith("stripTypeScriptTypes is an experimental feature")) return;
+  (emitWarning as (...a: unknown[]) => void).call(process, warning, ...rest);
+}) as typeof process.emitWarning;
+
+/** Thrown for a value structured cloning would lose or refuse, with where it is. */
+class NotData extends Error {
+  readonly keyPath: string;
+  constructor(keyPath: string, what: string) {
+    super(`${what} is not a config value (a config holds strings, numbers, booleans, lists and mappings)`);
+    this.keyPath = keyPath;
+  }
+}
+
+/** `value` if it is plain data (checked all the way down), else NotData at the first value that is not. */
+function plainData(value: unknown, at: string, seen: Set<object>): unknown {
+  if (value === null || typeof value !== "object") {
+    if (typeof value === "function") throw new NotData(at, "a function");
+    if (typeof value === "symbol") throw new NotData(at, "a symbol");
+    return value;
+  }
+  if (seen.has(value)) throw new NotData(at, "a reference back to an enclosing value");
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v, i) => plainData(v, `${at}[${i}]`, seen));
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (typeof (value as { then?: unknown }).then === "function") throw new NotData(at, "a Promise");
+    if (proto !== Object.prototype && proto !== null) throw new NotData(at, `a ${(value as object).constructor?.name ?? "class"} object`);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = plainData(v, at === "" ? k : `${at}.${k}`, seen);
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function reply(message: WorkerReply): void {
+  parentPort!.postMessage(message);
+}
+
+const exit = process.exit;
+process.exit = ((code?: number | string | null) => {
+  throw new Error(`${path.basename(file)} called process.exit(${code ?? ""}) while loading; a config module must only export its settings`);
+}) as typeof process.exit;
+
+try {
+  const { exports, dependencies } = await importFresh(file);
+  const ns = exports as Record<string, unknown>;
+  if (!("default" in ns)) reply({ kind: "missing", dependencies });
+  else if (typeof ns.default === "function") reply({ kind: "function", dependencies });
+  else if (ns.default !== null && typeof ns.default === "object" && typeof (ns.default as { then?: unknown }).then === "function") reply({ kind: "promise", dependencies });
+  else {
+    try {
+      reply({ kind: "value", data: plainData(ns.default, "", new Set()), dependencies });
+    } catch (e) {
+      if (!(e instanceof NotData)) throw e;
+      reply({ kind: "not-data", keyPath: e.keyPath, message: e.message, dependencies });
+    }
+  }
+} catch (e) {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const location = syntaxErrorLocation(err);
+  reply({ kind: "error", name: err.name, message: err.message, stack: err.stack ?? "", ...(location ? { location } : {}) });
+} finally {
+  process.exit = exit;
+}
