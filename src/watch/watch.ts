@@ -161,10 +161,30 @@ export class Watcher {
         await this.#discovery?.close();
         this.#discovery = undefined;
       }
-      else if (o.configPath) this.#updateWatched([...this.#watched, path.resolve(o.cwd, o.configPath)]);
-      else this.#watchForConfig();
+      else {
+        // The config that failed is watched like any input: its stamp becomes the one this build read (a stale one
+        // would count as a change made during the build, and rebuild for ever). Only when there is none does the
+        // directory get a watcher of its own: a second one over the same files loses track of renames.
+        const config = o.configPath !== undefined ? path.resolve(o.cwd, o.configPath) : this.#configInCwd();
+        if (config !== undefined) {
+          this.#updateWatched([...this.#watched, config]);
+          await this.#discovery?.close();
+          this.#discovery = undefined;
+        } else this.#watchForConfig();
+      }
       for (const [p, s] of before) if (this.#stamps.has(p) && this.#stamps.get(p) !== s) this.#pending.push(p);
     }
+  }
+
+  /** The config a search would find in the directory, if one is there (the first of the search places). */
+  #configInCwd(): string | undefined {
+    for (const place of SEARCH_PLACES) {
+      const file = path.resolve(this.#options.cwd, place);
+      // package.json counts only with its "layerpack" key; a broken one is what the build just said.
+      if (place === "package.json") continue;
+      if (fs.existsSync(file)) return file;
+    }
+    return undefined;
   }
 
   /**

@@ -146,7 +146,7 @@ ${extra}`;
 });
 
 describe("layerpack watch without a config yet", () => {
-  it("reports that none was found, then builds as soon as one appears", async () => {
+  it("reports that none was found, builds as soon as one appears, fails once on a broken edit of it and builds every later edit", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-empty-"));
     makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
     const child = spawn(process.execPath, [BIN, "watch", "--json"], {
@@ -184,6 +184,25 @@ describe("layerpack watch without a config yet", () => {
       );
       expect((await next("build-done")).rebuilt).toBe(5);
       expect(fs.existsSync(path.join(dir, "late.tar"))).toBe(true);
+      // The config it found breaks (written in place): one failure, not a rebuild loop.
+      const good = fs.readFileSync(path.join(dir, "image.config.yaml"), "utf8");
+      const count = (type: string) => seen.filter((e) => e.type === type).length;
+      // In two writes, as a shell's `{ cat a; echo b; } > file` does: the watcher may report only the first.
+      fs.writeFileSync(path.join(dir, "image.config.yaml"), good);
+      await new Promise((r) => setTimeout(r, 10));
+      fs.appendFileSync(path.join(dir, "image.config.yaml"), "layers: { max: 0 }\n");
+      await next("build-failed");
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(count("build-failed")).toBe(2);
+      // Then every edit made as editors save (a new file renamed over it) is built once.
+      for (const [i, tag] of ["one", "two"].entries()) {
+        fs.writeFileSync(path.join(dir, ".edit"), `${good}tag: ${tag}\n`);
+        fs.renameSync(path.join(dir, ".edit"), path.join(dir, "image.config.yaml"));
+        const deadline = Date.now() + 20_000;
+        while (count("build-done") < i + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect(count("build-done"), `edit ${tag}: ${JSON.stringify(seen.map((e) => e.type))}`).toBe(i + 2);
+      }
+      expect(count("build-failed")).toBe(2);
     } finally {
       child.kill("SIGINT");
       await exited;
