@@ -43,7 +43,8 @@ export function layerContent(layer: PlannedLayer, closure?: Closure): LayerConte
     if (!closure?.rootSystem) throw new BuildError(`the plan has a root-system layer (${layer.source}), but the closure has no root system listing`);
     return { items: [], entries: [], rootSystem: closure.rootSystem.entries };
   }
-  return { items: layer.items.map((i) => i.path), entries: layer.entries ?? [] };
+  const hashes = new Map(closure?.items.map((it) => [it.path, it.narHash ?? ""]));
+  return { items: layer.items.map((i) => i.path), facts: layer.items.map((i) => `${i.size}:${hashes.get(i.path) ?? ""}`), entries: layer.entries ?? [] };
 }
 
 function historyComment(layer: PlannedLayer): string {

@@ -1,7 +1,7 @@
 /**
  * A layer's cache key: everything that shapes its bytes and nothing else. Store items are immutable, so a store
- * layer is keyed by its item paths (plus each item's on-disk identity, which guards against hand-made stores that
- * put new content under an old path) and never read on a hit. Non-store inputs are keyed by their content.
+ * layer is keyed by its item paths (plus each item's on-disk identity and NAR size and hash as the closure gives
+ * them, which guard against hand-made stores that put new content under an old path) and never read on a hit. Non-store inputs are keyed by their content.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -78,7 +78,8 @@ export function layerKeys(content: LayerContent, ctx: LayerContext, compression:
   const perms = relevantPerms(content, ctx);
   if (perms.length > 0) Object.assign(key, { perms });
   return {
-    key: sha256Hex(canonicalJson({ ...key, items: content.items.map((p) => [p, itemIdentity(path.join(ctx.store.root, p))]) })),
-    portable: sha256Hex(canonicalJson({ ...key, portable: true, items: content.items })),
+    key: sha256Hex(canonicalJson({ ...key, items: content.items.map((p, i) => [p, itemIdentity(path.join(ctx.store.root, p)), content.facts?.[i] ?? null]) })),
+    // Sizes only: a hash is known from some closure sources and not others, and a size is the same on every machine.
+    portable: sha256Hex(canonicalJson({ ...key, portable: true, items: content.items.map((p, i) => [p, content.facts?.[i]?.split(":")[0] ?? null]) })),
   };
 }

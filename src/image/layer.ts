@@ -21,6 +21,9 @@ import type { LayerSink } from "./sink.ts";
 export interface LayerContent {
   /** Logical store paths of the items in this layer, sorted. */
   items: string[];
+  /** Per item (same order): its NAR size and, when the closure's source knows it, its NAR hash (`size:hash`); part
+   * of the layer's cache key, so an item whose content moved under the same path is not taken from the cache. */
+  facts?: string[];
   /** Non-store entries (customisation layer), absolute image paths sorted bytewise, parents first. */
   entries: CustomEntry[];
   /** A root system's entries (root-system layer), in tar --sort=name order. */

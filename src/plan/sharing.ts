@@ -26,6 +26,7 @@ import { formatBytes } from "../util/format.ts";
 import { buildSharingGraph, countBits, intersect, sizeClass } from "./sharing-graph.ts";
 import { buildHierarchy, itemsUnder, type Hierarchy } from "./sharing-tree.ts";
 import { weightOf, weightTable } from "./sharing-state.ts";
+import { refineLayers } from "./sharing-refine.ts";
 
 export interface SharingGroup {
   /** In canonical order (the planner sorts them by path). */
@@ -130,7 +131,22 @@ export function groupBySharing(items: readonly StoreItem[], layers: number): Sha
     cost[v] = bytes[v]! * weightOf(table, h.trig[v]!);
   }
   const cut = cutHierarchy(h, cost, Math.max(1, layers));
-  const groups = cut.map((v) => ({ members: itemsUnder(h, v), trig: h.trig[v]! }));
+  let groups = cut.map((v) => ({ members: itemsUnder(h, v), trig: h.trig[v]! }));
+  const mode = process.env.LAYERPACK_REFINE;
+  if (mode) {
+    const layerOf = new Int32Array(n);
+    groups.forEach((gr, l) => gr.members.forEach((m) => (layerOf[m] = l)));
+    const itemBytes = mode.startsWith("class") ? itemClass : Float64Array.from(g.items, (it) => it.narSize);
+    const j = /(\d+)$/.exec(mode);
+    const refined = refineLayers(g, layerOf, { bytes: itemBytes, weight, layers: groups.length, ...(j ? { jacobi: Number(j[1]) } : {}) });
+    const lists: number[][] = groups.map(() => []);
+    for (let x = 0; x < n; x++) lists[refined[x]!]!.push(x);
+    groups = lists.map((members) => {
+      const trig = new Uint32Array(g.words);
+      for (const m of members) for (let w = 0; w < g.words; w++) trig[w]! |= g.closure[m]![w]!;
+      return { members, trig };
+    });
+  }
   groups.sort((x, y) => countBits(x.trig) - countBits(y.trig) || x.members[0]! - y.members[0]!);
   return groups.map(({ members, trig }) => ({ items: members.map((i) => g.items[i]!), reason: reasonFor(g, members, trig) }));
 }
