@@ -15,6 +15,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
+import { z } from "zod";
 import type { LayerBlob } from "../oci/types.ts";
 import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
@@ -58,7 +59,46 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
 
 const PACK_GRACE_MS = 10 * 60_000;
 
-const hexOf = (digest: string) => digest.slice("sha256:".length);
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** The names adoptPack gives packs. */
+const PACK_NAME = /^[0-9a-f]{24}\.tar$/;
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A layer entry as it must be to be used. The cache is a directory anyone with write access to it (a CI cache
+ * restored from another job) can change: an entry whose digest or pack is not a name this cache makes would
+ * otherwise send reads, and the removal of a damaged blob, outside it.
+ */
+const entrySchema = z.object({
+  digest: z.string().regex(DIGEST),
+  diffId: z.string().regex(DIGEST),
+  size: count,
+  mediaType: z.string().max(256),
+  tarSize: count,
+  offset: count.optional(),
+  pack: z.string().regex(PACK_NAME).optional(),
+  nar: z.record(z.string(), z.object({ hash: z.string().regex(DIGEST), size: count })).optional(),
+  permsMatched: z.array(z.string()).optional(),
+  storeItems: z.array(z.string()).optional(),
+  remote: z.object({ registry: z.string(), repository: z.string() }).optional(),
+});
+export type LayerEntry = z.infer<typeof entrySchema>;
+
+/** A layer entry file's content if it is one, else undefined (missing, damaged or tampered with: a miss). */
+export function parseLayerEntry(text: string): LayerEntry | undefined {
+  try {
+    const parsed = entrySchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const hexOf = (digest: string) => {
+  // Every path made from a digest goes through here: nothing but a sha256 names a file.
+  if (!DIGEST.test(digest)) throw new Error(`not a sha256 digest: ${JSON.stringify(digest.slice(0, 80))}`);
+  return digest.slice("sha256:".length);
+};
 
 export class LayerCache {
   readonly dir: string;
@@ -93,6 +133,14 @@ export class LayerCache {
     fs.renameSync(temp, file);
   }
 
+  #readEntry(file: string): LayerEntry | undefined {
+    try {
+      return parseLayerEntry(fs.readFileSync(file, "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
   #readJson<T>(file: string): T | undefined {
     try {
       return JSON.parse(fs.readFileSync(file, "utf8")) as T;
@@ -108,8 +156,11 @@ export class LayerCache {
    */
   getLayer(key: string): CachedLayer | undefined {
     const file = path.join(this.dir, "layers", `${key}.json`);
-    const entry = this.#readJson<Omit<CachedLayer, "file"> & { pack?: string }>(file);
-    if (!entry) return undefined;
+    const entry = this.#readEntry(file);
+    if (!entry) {
+      fs.rmSync(file, { force: true, recursive: true });
+      return undefined;
+    }
     const { pack, ...layer } = entry;
     const blob = pack !== undefined ? path.join(this.dir, "packs", pack) : this.blobPath(entry.digest);
     const end = (layer.offset ?? 0) + layer.size;
@@ -189,12 +240,12 @@ export class LayerCache {
   #collectPacks(): void {
     const used = new Set<string>();
     for (const f of fs.readdirSync(path.join(this.dir, "layers"))) {
-      const pack = this.#readJson<{ pack?: string }>(path.join(this.dir, "layers", f))?.pack;
+      const pack = this.#readEntry(path.join(this.dir, "layers", f))?.pack;
       if (pack !== undefined) used.add(pack);
     }
     const now = Date.now();
     for (const f of fs.readdirSync(path.join(this.dir, "packs"))) {
-      if (used.has(f)) continue;
+      if (used.has(f) || !PACK_NAME.test(f)) continue;
       const pack = path.join(this.dir, "packs", f);
       try {
         if (now - fs.statSync(pack).ctimeMs > PACK_GRACE_MS) fs.rmSync(pack, { force: true });
@@ -220,7 +271,7 @@ export class LayerCache {
    */
   dropLayer(key: string, blob: Pick<CachedLayer, "digest" | "offset" | "file">): void {
     const file = path.join(this.dir, "layers", `${key}.json`);
-    const entry = this.#readJson<{ digest: string; offset?: number; pack?: string }>(file);
+    const entry = this.#readEntry(file);
     const same = entry !== undefined && entry.digest === blob.digest && entry.offset === blob.offset && (entry.pack === undefined) === (blob.offset === undefined);
     if (same) fs.rmSync(file, { force: true });
     if (blob.offset === undefined && same) fs.rmSync(this.blobPath(blob.digest), { force: true });

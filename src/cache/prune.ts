@@ -1,7 +1,7 @@
 /** `layerpack cache info|prune`: what the cache holds, and trimming it by age or size (least recently used first). */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { LayerCache } from "./cache.ts";
+import { parseLayerEntry, type LayerCache } from "./cache.ts";
 
 export interface CacheInfo {
   dir: string;
@@ -43,12 +43,15 @@ function layerEntries(cache: LayerCache): Entry[] {
   const out: Entry[] = [];
   for (const name of listDir(dir)) {
     const file = path.join(dir, name);
+    let entry;
     try {
-      const { digest, pack } = JSON.parse(fs.readFileSync(file, "utf8")) as { digest: string; pack?: string };
-      out.push({ file, holder: pack !== undefined ? `pack:${pack}` : digest, used: fs.statSync(file).mtimeMs });
+      entry = fs.lstatSync(file).isFile() ? parseLayerEntry(fs.readFileSync(file, "utf8")) : undefined;
     } catch {
-      out.push({ file, holder: "", used: 0 });
+      entry = undefined;
     }
+    // Not an entry this cache wrote (damaged, or put there): "" holds no blob, so prune removes it.
+    if (entry) out.push({ file, holder: entry.pack !== undefined ? `pack:${entry.pack}` : entry.digest, used: fs.statSync(file).mtimeMs });
+    else out.push({ file, holder: "", used: 0 });
   }
   return out;
 }
@@ -60,7 +63,9 @@ function blobs(cache: LayerCache): Map<string, { size: number; file: string; cha
     const dir = path.join(cache.dir, sub);
     for (const name of listDir(dir)) {
       try {
-        const st = fs.statSync(path.join(dir, name));
+        // Only files: a link in blobs/ (put there by someone else) is neither counted nor followed.
+        const st = fs.lstatSync(path.join(dir, name));
+        if (!st.isFile()) continue;
         out.set(`${prefix}${name}`, { size: st.size, file: path.join(dir, name), changed: st.ctimeMs });
       } catch {
         // removed meanwhile
@@ -132,7 +137,8 @@ export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResul
   const keep = new Set<Entry>(entries);
   const drop = (e: Entry) => {
     keep.delete(e);
-    fs.rmSync(e.file, { force: true });
+    // A directory where an entry belongs goes too (it is inside the cache, and no build made it).
+    fs.rmSync(e.file, { force: true, recursive: true });
   };
   for (const e of entries) {
     if (options.all || e.holder === "" || !allBlobs.has(e.holder)) drop(e);

@@ -111,6 +111,35 @@ describe("layer cache", () => {
     expect(third.stats.rebuilt).toBe(0);
   });
 
+  it("takes a tampered or misshapen entry for a miss: nothing outside the cache is read or removed", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    const first = await build({ out: "a.tar", cache });
+    const digest = sha(path.join(dir, "a.tar"));
+    const victim = path.join(dir, "victim.txt");
+    fs.writeFileSync(victim, "keep me");
+    const entries = fs.readdirSync(path.join(dir, "cache", "layers"));
+    const shapes: unknown[] = [
+      { ...first.layers[0], tarSize: 1, digest: "sha256:../../../victim.txt" },
+      { ...first.layers[0], tarSize: 1, size: 7, digest: "sha256:../../../victim.txt" },
+      { digest: 5 },
+      [],
+      { ...first.layers[0], tarSize: 1, pack: "../../victim.txt" },
+    ];
+    entries.forEach((e, i) => fs.writeFileSync(path.join(dir, "cache", "layers", e), JSON.stringify(shapes[i % shapes.length])));
+    const second = await build({ out: "b.tar", cache });
+    expect(second.stats.reused).toBe(0);
+    expect(sha(path.join(dir, "b.tar"))).toBe(digest);
+    expect(fs.readFileSync(victim, "utf8")).toBe("keep me");
+    // A directory where an entry goes, and a link among the blobs: prune neither fails nor follows them.
+    const before = cacheInfo(cache);
+    fs.mkdirSync(path.join(dir, "cache", "layers", "dir.json"));
+    fs.symlinkSync(victim, path.join(dir, "cache", "blobs", "sha256", "f".repeat(64)));
+    expect(cacheInfo(cache)).toMatchObject({ blobs: before.blobs, blobBytes: before.blobBytes });
+    pruneCache(cache, { maxBytes: 1 });
+    expect(fs.existsSync(path.join(dir, "cache", "layers", "dir.json"))).toBe(false);
+    expect(fs.readFileSync(victim, "utf8")).toBe("keep me");
+  });
+
   it("gives byte-identical images cached or not, in parallel or one layer at a time", async () => {
     const cache = new LayerCache(path.join(dir, "cache"));
     await build({ out: "streamed.tar" });
