@@ -20,6 +20,7 @@ import { sha256Digest } from "./util/digest.ts";
 import { aboutConfigKey, BuildError, LayerpackError, PlanError } from "./errors.ts";
 import type { ImageSpec } from "./config/schema.ts";
 import type { Closure } from "./store/types.ts";
+import { registryEnv } from "./registry/output.ts";
 
 export interface PipelineOptions {
   cwd: string;
@@ -111,7 +112,7 @@ export async function loadResolvePlan(o: PipelineOptions) {
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
-  const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: o.env, platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
+  const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: registryEnv(spec, o.env), platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
   const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: resolved.paths };
   const plan = memoPlan(
     o.cache,

@@ -96,7 +96,7 @@ export function withTags<S extends { tag?: string | undefined; tags?: string[] |
 }
 
 /** Load, resolve and plan: the stages every command that reads a config runs. */
-export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string; signal?: AbortSignal } = {}) {
+export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string; signal?: AbortSignal; env?: Io["env"] } = {}) {
   return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, onWarning: (m) => io.err(`layerpack: warning: ${m}\n`), ...overrides });
 }
 

@@ -4,6 +4,7 @@ import { openImage } from "../oci/read.ts";
 import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.ts";
 import { formatBytes, UsageError, type Command } from "./context.ts";
 import { oneLine, printable } from "../util/format.ts";
+import { withPushHost } from "../registry/auth.ts";
 
 export const inspectCommand: Command = {
   name: "inspect",
@@ -22,11 +23,13 @@ export const inspectCommand: Command = {
   async run({ io, values, positionals }) {
     const target = positionals[0];
     if (target === undefined) throw new UsageError("give a path (archive or OCI layout) or a registry reference");
-    const image = await openImage(parseImageName(target, { cwd: io.cwd }), {
+    const name = parseImageName(target, { cwd: io.cwd });
+    const image = await openImage(name, {
       ...(typeof values.ref === "string" ? { ref: values.ref } : {}),
       ...(typeof values.platform === "string" ? { platform: parsePlatform(values.platform) } : {}),
       ...(values.insecure ? { insecure: true } : {}),
-      env: io.env,
+      // LAYERPACK_REGISTRY_USER/PASSWORD: for the one registry this reads (auth.ts).
+      env: withPushHost(io.env, name.transport === "registry" ? name.reference.registry : undefined),
     });
     // JSON escapes what it must; the text quotes the image's own names and comments, so no control characters.
     io.out(values.json ? `${JSON.stringify(image, null, 2)}\n` : printable(describe(image)));

@@ -1,4 +1,5 @@
 import { buildResolved } from "../image/multi-platform.ts";
+import { withPushHost } from "../registry/auth.ts";
 import { parseReference } from "../registry/reference.ts";
 import { formatBytes } from "../util/format.ts";
 import { pushFrom } from "./push-from.ts";
@@ -43,7 +44,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
         to: target,
         tags: given,
         cwd: io.cwd,
-        env: io.env,
+        env: withPushHost(io.env, target.registry),
         insecure: Boolean(values.insecure),
         ...(values.json ? { onEvent: (e) => io.out(`${JSON.stringify(e)}\n`) } : {}),
       });
@@ -54,7 +55,8 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       return 0;
     }
     const cache = cacheFromOptions(io, values);
-    const loaded = await loadAndPlan(io, positionals[0], { cache, signal });
+    // A base image on the registry pushed to is read with the push's credentials (auth.ts).
+    const loaded = await loadAndPlan(io, positionals[0], { cache, signal, ...(target ? { env: withPushHost(io.env, target.registry) } : {}) });
     const output = loaded.spec.output;
     const ref = to ?? (output.format === "registry" ? output.ref : undefined);
     if (ref === undefined) throw new UsageError("push: give --to REGISTRY/NAME[:TAG], or set output.format: registry and output.ref in the config");

@@ -29,6 +29,7 @@ import { runPool } from "../util/pool.ts";
 import { sbomDocuments, sbomFormats, writeSbomFiles } from "./sbom-output.ts";
 import { cacheSourceNames, loadCacheSources, reuseFromSources, type RemoteCache } from "./remote-cache.ts";
 import { parseReference } from "../registry/reference.ts";
+import { registryEnv } from "../registry/output.ts";
 import { tempName } from "../util/temp.ts";
 
 export { epochSeconds, layerContent, planTag } from "./jobs.ts";
@@ -264,7 +265,8 @@ async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions
   });
 }
 
-export async function buildImage(input: BuildInput): Promise<BuildResult> {
+export async function buildImage(given: BuildInput): Promise<BuildResult> {
+  const input = { ...given, env: registryEnv(given.spec, given.env ?? process.env) };
   const p = prepare(input);
   let result = await buildPrepared(input, p);
   if (p.spec.output.format === "docker-archive" && sbomFormats(p.spec).length > 0) {

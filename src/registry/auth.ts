@@ -1,6 +1,8 @@
 /**
  * Where registry credentials come from, in the order skopeo and podman look, then docker's:
- * 1. LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD (both, non-empty; for the registry being spoken to only);
+ * 1. LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD (both, non-empty), for one registry only: the one
+ *    LAYERPACK_REGISTRY_HOST names, else the one being pushed to (a build or push sets it for its reads of that
+ *    registry too, withPushHost). A base image or cache source elsewhere never gets them;
  * 2. REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ${XDG_CONFIG_HOME:-~/.config}/containers/auth.json:
  *    `auths[<registry>]` with `auth` (base64 `user:password`) or `username` + `password`, or `identitytoken`;
  * 3. $DOCKER_CONFIG/config.json or ~/.docker/config.json: `credHelpers[<registry>]`, then `auths`, then `credsStore`
@@ -29,6 +31,17 @@ type Env = Record<string, string | undefined>;
 
 export const USER_ENV = "LAYERPACK_REGISTRY_USER";
 export const PASSWORD_ENV = "LAYERPACK_REGISTRY_PASSWORD";
+export const HOST_ENV = "LAYERPACK_REGISTRY_HOST";
+
+/** `env` with LAYERPACK_REGISTRY_HOST defaulted to `registry` (the one a command pushes to or reads alone). */
+export function withPushHost<E extends Env>(env: E, registry: string | undefined): E {
+  if (registry === undefined || env[HOST_ENV]) return env;
+  return { ...env, [HOST_ENV]: registry };
+}
+
+/** Docker Hub answers to several names. */
+const hubNames = new Set([DOCKER_HUB, "index.docker.io", "registry-1.docker.io"]);
+const sameRegistry = (a: string, b: string): boolean => a === b || (hubNames.has(a) && hubNames.has(b));
 /** How long a credential helper may take. */
 export const HELPER_TIMEOUT_MS = 10_000;
 
@@ -112,13 +125,15 @@ function fromHelper(name: string, registry: string, where: { file: string; env: 
   return undefined;
 }
 
-export function findCredentials(registry: string, env: Env): Credentials | undefined {
+/** Credentials for `registry`; `push`: it is the registry being pushed to (see 1. above). */
+export function findCredentials(registry: string, env: Env, push = false): Credentials | undefined {
   // Empty counts as unset, so a caller can blank them out.
   const user = env[USER_ENV] || undefined;
   const password = env[PASSWORD_ENV] || undefined;
   if (user !== undefined || password !== undefined) {
     if (user === undefined || password === undefined) throw new RegistryError(`set both ${USER_ENV} and ${PASSWORD_ENV}, or neither`);
-    return { username: user, password, source: `${USER_ENV}/${PASSWORD_ENV}` };
+    const host = env[HOST_ENV] || undefined;
+    if (host !== undefined ? sameRegistry(registry, host) : push) return { username: user, password, source: `${USER_ENV}/${PASSWORD_ENV}` };
   }
   for (const { file, docker } of authFiles(env)) {
     if (!fs.existsSync(file)) continue;

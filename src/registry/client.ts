@@ -15,7 +15,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryError } from "../errors.ts";
-import { basicAuth, credentialPlaces, findCredentials, parseChallenge, PASSWORD_ENV, USER_ENV, type Challenge, type Credentials } from "./auth.ts";
+import { basicAuth, credentialPlaces, findCredentials, HOST_ENV, parseChallenge, PASSWORD_ENV, USER_ENV, type Challenge, type Credentials } from "./auth.ts";
 import { apiHost, isLoopback } from "./reference.ts";
 import { Secrets } from "./redact.ts";
 import {
@@ -140,8 +140,10 @@ export class RegistryClient {
     const env = opts.env ?? process.env;
     this.#timeoutMs = opts.timeoutMs ?? timeoutFromEnv(env) ?? DEFAULT_TIMEOUT_MS;
     this.#env = env;
-    this.#credentials = findCredentials(opts.registry, env);
+    this.#credentials = findCredentials(opts.registry, env, (opts.actions ?? "pull,push").split(",").includes("push"));
     this.#secrets.add(this.#credentials?.password, this.#credentials?.username);
+    // The environment's credentials are secrets here too, even where they are not sent (auth.ts).
+    this.#secrets.add(env[PASSWORD_ENV] || undefined, env[USER_ENV] || undefined);
     this.#secrets.add(this.#credentials?.identityToken);
     this.#scopes = new Set([`repository:${opts.repository}:${opts.actions ?? "pull,push"}`]);
   }
@@ -316,7 +318,7 @@ export class RegistryClient {
     const { message, status = 401 } = what;
     const hint = this.#credentials
       ? `the credentials from ${this.#credentials.source} were refused`
-      : `no credentials found: set ${USER_ENV} and ${PASSWORD_ENV}, or log in (looked in ${credentialPlaces(this.#env)})`;
+      : `no credentials found: set ${USER_ENV} and ${PASSWORD_ENV} (with ${HOST_ENV}=${this.registry} when not pushing there), or log in (looked in ${credentialPlaces(this.#env)})`;
     return this.#error(
       `authentication with registry ${this.registry} failed (${this.#where(method, url)}: ${status}${message ? ` ${message}` : ""}): ${hint}`,
       { status, retryable: false },

@@ -8,7 +8,16 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { ImageSpec } from "../config/schema.ts";
 import { parseReference } from "./reference.ts";
+import { withPushHost } from "./auth.ts";
 import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
+
+/**
+ * The environment a build of `spec` talks to registries with: LAYERPACK_REGISTRY_USER/PASSWORD are for the registry
+ * it pushes to, its base image and cache sources there included, and nowhere else (auth.ts).
+ */
+export function registryEnv<E extends Record<string, string | undefined>>(spec: Pick<ImageSpec, "output">, env: E): E {
+  return withPushHost(env, spec.output.format === "registry" && spec.output.ref !== undefined ? parseReference(spec.output.ref).registry : undefined);
+}
 
 export interface RegistryOutputOptions {
   /** Where credentials are looked up; default process.env. */

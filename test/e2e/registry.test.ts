@@ -272,7 +272,7 @@ describe.runIf(hasTools && requireTool("htpasswd", "apache2-utils"))("push with 
     expect(wrong.stderr + wrong.stdout).not.toContain("hunter2");
     const none = await exec(process.execPath, [BIN, "push", cfg, "--to", `${reg.host}/auth:3`], { LAYERPACK_CACHE_DIR: cacheDir, HOME: dir, REGISTRY_AUTH_FILE: "" });
     expect(none.status).toBe(1);
-    expect(none.stderr).toMatch(/no credentials found: set LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, or log in \(looked in .*containers\/auth\.json, .*\.docker\/config\.json\)/);
+    expect(none.stderr).toMatch(/no credentials found: set LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD \(with LAYERPACK_REGISTRY_HOST=.* when not pushing there\), or log in \(looked in .*containers\/auth\.json, .*\.docker\/config\.json\)/);
     expect(reg.count("PUT", "/auth/manifests/3")).toBe(0);
   });
 });

@@ -39,7 +39,7 @@ describe("where credentials are found", () => {
     expect(findCredentials("r.example", env)).toMatchObject({ username: "runtime", source: expect.stringContaining("run/containers/auth.json") });
     write("explicit.json", { auths: { "r.example": auth("explicit", "expl1cit") } });
     expect(findCredentials("r.example", { ...env, REGISTRY_AUTH_FILE: path.join(dir, "explicit.json") })).toMatchObject({ username: "explicit" });
-    expect(findCredentials("r.example", { ...env, LAYERPACK_REGISTRY_USER: "u", LAYERPACK_REGISTRY_PASSWORD: "pw12" })).toMatchObject({ username: "u" });
+    expect(findCredentials("r.example", { ...env, LAYERPACK_REGISTRY_USER: "u", LAYERPACK_REGISTRY_PASSWORD: "pw12" }, true)).toMatchObject({ username: "u" });
     // a file that does not know the registry passes the search on
     expect(findCredentials("other.example", env)).toBeUndefined();
   });

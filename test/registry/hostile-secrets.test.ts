@@ -86,6 +86,23 @@ describe("secrets never appear in messages", () => {
     expect(expectNoSecrets(err)).toContain(`refused GET /v2/x/manifests/1: 400 Bad Request: DENIED: you sent Bearer [redacted]; that is`);
   });
 
+  test("the environment's credentials go only to the registry pushed to, not to one a base image or cache is read from", async () => {
+    const seen: string[] = [];
+    server = await serve((req, res) => {
+      seen.push(req.headers.authorization ?? "none");
+      if (req.headers.authorization === undefined) return res.writeHead(401, { "www-authenticate": 'Basic realm="r"' }).end();
+      res.end("{}");
+    });
+    // A read of another registry: nothing sent, and the refusal says how to send them there.
+    const read = await new RegistryClient({ registry: server.host, repository: "x", actions: "pull", env }).ping().catch((e: unknown) => e);
+    expect(formatError(read)).toMatch(/no credentials found: set LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD \(with LAYERPACK_REGISTRY_HOST=127\.0\.0\.1:\d+ when not pushing there\)/);
+    expect(seen.every((a) => a === "none")).toBe(true);
+    // The registry pushed to, or one LAYERPACK_REGISTRY_HOST names, gets them.
+    await new RegistryClient({ registry: server.host, repository: "x", env }).ping();
+    await new RegistryClient({ registry: server.host, repository: "x", actions: "pull", env: { ...env, LAYERPACK_REGISTRY_HOST: server.host } }).ping();
+    expect(seen.filter((a) => a === `Basic ${b64(`${USER}:${PASSWORD}`)}`)).toHaveLength(2);
+  });
+
   test("credentials in a reference are refused without being shown", () => {
     for (const text of [`${USER}:${PASSWORD}@localhost:5000/x:1`, `${USER}:${PASSWORD}@localhost:5000`, `${USER}:pa/ss@${PASSWORD}@host.example/x`, `${USER}:${PASSWORD}@r.example/x@sha256:${"a".repeat(64)}`]) {
       const err = (() => {

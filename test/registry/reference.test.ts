@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { formatReference, isLoopback, parseReference } from "../../src/registry/reference.ts";
-import { findCredentials, parseChallenge } from "../../src/registry/auth.ts";
+import { findCredentials, parseChallenge, withPushHost } from "../../src/registry/auth.ts";
 import { RegistryError } from "../../src/errors.ts";
 
 describe("parseReference", () => {
@@ -42,8 +42,19 @@ describe("parseReference", () => {
 describe("credentials", () => {
   test("environment variables win, and must come as a pair", () => {
     const env = { LAYERPACK_REGISTRY_USER: "u", LAYERPACK_REGISTRY_PASSWORD: "p", HOME: "/nonexistent" };
-    expect(findCredentials("r.example", env)).toMatchObject({ username: "u", password: "p" });
+    expect(findCredentials("r.example", env, true)).toMatchObject({ username: "u", password: "p" });
     expect(() => findCredentials("r.example", { LAYERPACK_REGISTRY_USER: "u", HOME: "/nonexistent" })).toThrow(/set both/);
+  });
+
+  test("environment variables go to one registry: the one pushed to, or LAYERPACK_REGISTRY_HOST's", () => {
+    const env = { LAYERPACK_REGISTRY_USER: "u", LAYERPACK_REGISTRY_PASSWORD: "p", HOME: "/nonexistent" };
+    // A read (a base image, a cache source, inspect) of another registry gets none.
+    expect(findCredentials("r.example", env)).toBeUndefined();
+    expect(findCredentials("r.example", { ...env, LAYERPACK_REGISTRY_HOST: "r.example" })).toMatchObject({ username: "u" });
+    expect(findCredentials("other.example", { ...env, LAYERPACK_REGISTRY_HOST: "r.example" }, true)).toBeUndefined();
+    expect(findCredentials("registry-1.docker.io", { ...env, LAYERPACK_REGISTRY_HOST: "docker.io" })).toMatchObject({ username: "u" });
+    expect(withPushHost(env, "r.example")).toMatchObject({ LAYERPACK_REGISTRY_HOST: "r.example" });
+    expect(withPushHost({ ...env, LAYERPACK_REGISTRY_HOST: "x.example" }, "r.example")).toMatchObject({ LAYERPACK_REGISTRY_HOST: "x.example" });
   });
 
   test("REGISTRY_AUTH_FILE and ~/.docker/config.json, matched by registry host", () => {
