@@ -10,7 +10,7 @@ import { planLayers } from "./plan/index.ts";
 import { previousPlanFor } from "./plan/plan-file.ts";
 import { memoPlan, planKey } from "./plan/memo.ts";
 import type { LayerCache } from "./cache/cache.ts";
-import { resolveBase } from "./image/base.ts";
+import { heldByBase, resolveBase } from "./image/base.ts";
 import type { PlatformBuild } from "./image/multi-platform.ts";
 import { specPlatform } from "./oci/platform.ts";
 import { platformSpecs } from "./config/platforms.ts";
@@ -45,7 +45,7 @@ export async function loadResolve(o: PipelineOptions) {
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: o.output === "-" ? "-" : path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
   const scanMemo = cache?.scanMemo();
-  const closure = await located(loaded, spec, 0, async () => {
+  const closure = await located({ loaded, spec, platform: 0 }, async () => {
     checkSources(spec, loaded.configDir);
     // With platforms, the first platform's closure (loadResolvePlan resolves the others).
     return resolveClosure(platformSpecs(spec)[0]!, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
@@ -57,7 +57,7 @@ export async function loadResolve(o: PipelineOptions) {
  * Runs a stage after loading; its failures about a host file the config names are given the key's position (a
  * platform's own profile or roots under platforms[i]).
  */
-async function located<T>(loaded: Pick<LoadResult, "path" | "locate">, spec: ImageSpec, platform: number, stage: () => Promise<T>): Promise<T> {
+async function located<T>({ loaded, spec, platform }: { loaded: Pick<LoadResult, "path" | "locate">; spec: ImageSpec; platform: number }, stage: () => Promise<T>): Promise<T> {
   try {
     return await stage();
   } catch (e) {
@@ -92,7 +92,7 @@ async function loadResolvePlanPlatforms(o: PipelineOptions, loaded: Awaited<Retu
   const images: { spec: ImageSpec; closure: Closure }[] = [];
   for (const [i, s] of platformSpecs(spec).entries()) {
     const resolve = () => resolveClosure(s, { configDir: rest.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
-    images.push({ spec: s, closure: i === 0 ? first : await located(rest, spec, i, resolve) });
+    images.push({ spec: s, closure: i === 0 ? first : await located({ loaded: rest, spec, platform: i }, resolve) });
   }
   const plan = planPlatforms(images);
   const platforms: PlatformBuild[] = images.map((im, i) => ({ ...im, plan: plan.platforms![i]! }));
@@ -113,7 +113,8 @@ export async function loadResolvePlan(o: PipelineOptions) {
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
   const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: registryEnv(spec, o.env), platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
-  const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: resolved.paths };
+  // An item counts as the base's only when the base holds it whole and with the closure's NAR size (heldByBase).
+  const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: heldByBase(resolved, closure) };
   const plan = memoPlan(
     o.cache,
     () => planKey(spec, closure, { previous: previous.plan, base: base && { ...base, items: base.paths } }),

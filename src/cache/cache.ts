@@ -36,8 +36,9 @@ export interface CachedLayer extends LayerBlob {
   nar?: Record<string, NarInfo>;
   /** `perms` globs that matched an entry of the layer (so a cache hit can still tell which rules match nothing). */
   permsMatched?: string[];
-  /** A base image's layer (src/image/base.ts): the store paths it holds. */
-  storeItems?: string[];
+  /** A base image's layer (src/image/base.ts): what it holds of the store (items with their NAR sizes where whole,
+   * and the paths it deletes from the layers below). */
+  baseListing?: { items: { path: string; narSize?: number }[]; whiteouts: string[]; opaque: string[] };
   /** Not in this cache: a cache source's repository holds the blob (image/remote-cache.ts); `file` is empty. */
   remote?: { registry: string; repository: string };
 }
@@ -79,7 +80,9 @@ const entrySchema = z.object({
   pack: z.string().regex(PACK_NAME).optional(),
   nar: z.record(z.string(), z.object({ hash: z.string().regex(DIGEST), size: count })).optional(),
   permsMatched: z.array(z.string()).optional(),
-  storeItems: z.array(z.string()).optional(),
+  baseListing: z
+    .object({ items: z.array(z.object({ path: z.string(), narSize: count.optional() })), whiteouts: z.array(z.string()), opaque: z.array(z.string()) })
+    .optional(),
   remote: z.object({ registry: z.string(), repository: z.string() }).optional(),
 });
 export type LayerEntry = z.infer<typeof entrySchema>;

@@ -208,7 +208,7 @@ function suggest(key: string, known: string[]): string {
 }
 
 /** ` (not for type "file", which takes ...)` when another option of the union at `path` knows the key. */
-function elsewhere(ctx: IssueContext, path: KeyPath, key: string, known: string[]): string {
+function elsewhere(ctx: IssueContext, { path, key, known }: { path: KeyPath; key: string; known: string[] }): string {
   if (!ctx.schema || known.includes(key) || !keysAt(ctx.schema, path).includes(key)) return "";
   const field = discriminatorAt(ctx.schema, path);
   const value = valueAt(ctx.data, path);
@@ -243,7 +243,7 @@ export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[
   for (const issue of error.issues.flatMap((i) => flatten(i))) {
     if (issue.code === "unrecognized_keys") {
       const known = ctx.schema ? keysAt(ctx.schema, issue.path, ctx.data) : [];
-      for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"${elsewhere(ctx, issue.path, key, known) || suggest(key, known)}`, true);
+      for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"${elsewhere(ctx, { path: issue.path, key, known }) || suggest(key, known)}`, true);
     } else {
       add(issue.path, messageOf(issue, ctx.data), false);
     }

@@ -16,6 +16,7 @@ import { openImage } from "../oci/read.ts";
 import { listLayer } from "../oci/read-archive.ts";
 import { ArchiveBudget, isGzip, isZstd } from "../oci/blob-file.ts";
 import type { PlanBase } from "../plan/types.ts";
+import type { Closure } from "../store/types.ts";
 import { formatPlatform, platformMatches, type Platform } from "../oci/platform.ts";
 
 export interface BaseOptions {
@@ -29,7 +30,8 @@ export interface BaseOptions {
 }
 
 /** What planning needs of a base image: PlanOptions["base"]. */
-export type ResolvedBase = Omit<PlanBase, "items"> & { paths: string[]; config: Record<string, unknown> };
+/** `paths`: the store items the base holds whole; `narSizes`: theirs (compare with the closure's, heldByBase). */
+export type ResolvedBase = Omit<PlanBase, "items"> & { paths: string[]; narSizes: Record<string, number>; config: Record<string, unknown> };
 
 export const baseKey = (digest: string) => `base-${digest.slice("sha256:".length)}`;
 
@@ -44,13 +46,17 @@ async function compressionOf(file: string): Promise<"gzip" | "zstd" | "none"> {
   }
 }
 
-/** One base layer in the cache (fetched when missing) with the store paths it holds. */
-async function fetchLayer(image: Image, i: number, into: { cache: LayerCache; label: string }): Promise<CachedLayer & { storeItems: string[] }> {
+/** What a base layer holds of the store, as listLayer found it (kept in the layer's cache entry). */
+type BaseListing = NonNullable<CachedLayer["baseListing"]>;
+type FetchedLayer = CachedLayer & { baseListing: BaseListing };
+
+/** One base layer in the cache (fetched when missing) with what it holds of the store. */
+async function fetchLayer(image: Image, i: number, into: { cache: LayerCache; label: string }): Promise<FetchedLayer> {
   const { cache, label } = into;
   const layer = image.layers[i]!;
   const key = baseKey(layer.digest);
   const hit = cache.getLayer(key);
-  if (hit?.storeItems && (layer.diffId === undefined || hit.diffId === layer.diffId)) return hit as CachedLayer & { storeItems: string[] };
+  if (hit?.baseListing && (layer.diffId === undefined || hit.diffId === layer.diffId)) return hit as FetchedLayer;
   const temp = cache.tempPath(`base-${i}`);
   try {
     await pipeline(await layer.open(), fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));
@@ -58,9 +64,13 @@ async function fetchLayer(image: Image, i: number, into: { cache: LayerCache; la
     if (layer.diffId !== undefined && listing.diffId !== layer.diffId) {
       throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) unpacks to ${listing.diffId}, but its config's diff_id says ${layer.diffId}`);
     }
-    const storeItems = listing.items.map((it) => it.path);
-    const stored = cache.putLayer(key, temp, { digest: layer.digest, diffId: listing.diffId, size: layer.size, mediaType: layer.mediaType, tarSize: listing.uncompressedSize, storeItems });
-    return { ...stored, storeItems };
+    const baseListing: BaseListing = {
+      items: listing.items.map((it) => ({ path: it.path, ...(it.narSize !== undefined ? { narSize: it.narSize } : {}) })),
+      whiteouts: listing.whiteouts,
+      opaque: listing.opaque,
+    };
+    const stored = cache.putLayer(key, temp, { digest: layer.digest, diffId: listing.diffId, size: layer.size, mediaType: layer.mediaType, tarSize: listing.uncompressedSize, baseListing });
+    return { ...stored, baseListing };
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw err;
@@ -87,7 +97,31 @@ async function openBase(name: string, opts: BaseOptions): Promise<Image> {
   return image;
 }
 
-async function fetchAll(image: Image, name: string, cache: LayerCache): Promise<(CachedLayer & { storeItems: string[] })[]> {
+/**
+ * The store items the base's layers hold whole, with their NAR sizes: stacked as a container runtime stacks them.
+ * An item a later layer deletes (a whiteout of it, of a directory above it, an opaque directory) is gone; one that
+ * two layers touch, or that a layer holds only part of, is not held (the image then packs it itself, which is
+ * always right). The planner counts an item as the base's only when the sizes agree too (held below).
+ */
+export function heldItems(layers: readonly { baseListing: BaseListing }[]): Map<string, number> {
+  const seen = new Map<string, number | undefined>();
+  const under = (dir: string, p: string) => dir === "/" || p === dir || p.startsWith(`${dir}/`);
+  for (const { baseListing: l } of layers) {
+    for (const dir of [...l.opaque, ...l.whiteouts]) for (const p of [...seen.keys()]) if (under(dir, p) && p !== dir) seen.delete(p);
+    for (const w of l.whiteouts) seen.delete(w);
+    for (const it of l.items) seen.set(it.path, seen.has(it.path) ? undefined : it.narSize);
+  }
+  const out = new Map<string, number>();
+  for (const [p, size] of seen) if (size !== undefined) out.set(p, size);
+  return out;
+}
+
+/** The base's items that are the closure's: the same path with the same NAR size. */
+export function heldByBase(base: Pick<ResolvedBase, "narSizes">, closure: Pick<Closure, "items">): string[] {
+  return closure.items.filter((it) => base.narSizes[it.path] === it.narSize).map((it) => it.path);
+}
+
+async function fetchAll(image: Image, name: string, cache: LayerCache): Promise<FetchedLayer[]> {
   const out = [];
   for (let i = 0; i < image.layers.length; i++) out.push(await fetchLayer(image, i, { cache, label: `base ${name}` }));
   return out;
@@ -103,9 +137,9 @@ export async function resolveBase(name: string, opts: BaseOptions): Promise<Reso
   const temp = opts.cache ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-base-"));
   try {
     const fetched = await fetchAll(image, name, opts.cache ?? new LayerCache(temp!));
-    const paths = [...new Set(fetched.flatMap((l) => l.storeItems))].sort();
+    const held = heldItems(fetched);
     const layers = fetched.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType }));
-    return { image: name, id: image.configDigest, layers, paths, config: image.config };
+    return { image: name, id: image.configDigest, layers, paths: [...held.keys()].sort(), narSizes: Object.fromEntries(held), config: image.config };
   } finally {
     if (temp) fs.rmSync(temp, { recursive: true, force: true });
   }

@@ -17,6 +17,7 @@ import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Extract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
 import { ArchiveBudget, checkArchivePath, isGzip, isTar as isTarHeader, pipeArchive } from "./blob-file.ts";
+import { entrySize, NAR_MAGIC_SIZE } from "../store/nar.ts";
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
 
@@ -24,6 +25,11 @@ type Entry = Extract extends AsyncIterable<infer E> ? E : never;
 export interface ArchiveItem {
   path: string;
   size: number;
+  /**
+   * The NAR size of what the layer holds under the path, or undefined when it cannot be the whole item: no entry for
+   * the path itself, an entry NAR has no form for (a device, a whiteout), a hard link to an unknown file.
+   */
+  narSize?: number;
 }
 
 export interface ArchiveLayer {
@@ -66,6 +72,47 @@ export interface LayerListing {
   uncompressedSize: number;
   items: ArchiveItem[];
   otherEntries: number;
+  /** Paths this layer deletes from the layers below (`.wh.<name>` entries) and directories it makes opaque. */
+  whiteouts: string[];
+  opaque: string[];
+}
+
+/** What listLayer keeps per store item while the entries go by, for its NAR size. */
+interface ItemState {
+  /** The item's logical path. */
+  item: string;
+  bytes: number;
+  nar: number;
+  /** Whether an entry for the item's own path was seen, and nothing NAR cannot hold. */
+  top: boolean;
+  whole: boolean;
+  /** Regular files' sizes by entry name: hard links refer to them. */
+  files: Map<string, number>;
+}
+
+const normal = (name: string): string => `/${name.split("/").filter((p) => p !== "" && p !== ".").join("/")}`;
+
+/** Adds one tar entry of `item` to its state (NAR size, or not whole). */
+function addEntry(st: ItemState, header: Entry["header"], budget: ArchiveBudget): void {
+  const { item } = st;
+  const name = normal(header.name);
+  const rel = name === item ? "" : name.slice(item.length + 1);
+  if (rel === "") st.top = true;
+  const base = rel.slice(rel.lastIndexOf("/") + 1);
+  const mode = header.mode ?? 0;
+  let entry: { rel: string; type: "file" | "symlink" | "directory"; mode: number; size: number; target?: string } | undefined;
+  if (base.startsWith(".wh.")) entry = undefined;
+  else if (header.type === "file" || header.type === "contiguous-file") {
+    entry = { rel, type: "file", mode, size: header.size ?? 0 };
+    budget.name(name, "entries");
+    st.files.set(name, header.size ?? 0);
+  } else if (header.type === "link") {
+    const size = st.files.get(normal(header.linkname ?? ""));
+    entry = size === undefined ? undefined : { rel, type: "file", mode, size };
+  } else if (header.type === "symlink") entry = { rel, type: "symlink", mode, size: 0, target: header.linkname ?? "" };
+  else if (header.type === "directory") entry = { rel, type: "directory", mode, size: 0 };
+  if (entry === undefined) st.whole = false;
+  else st.nar += entrySize(entry);
 }
 
 /** Lists a layer tar from `source` (gzip, zstd or plain), hashing the uncompressed bytes. */
@@ -80,10 +127,12 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
     },
   });
   const extract = tarExtract();
-  const items = new Map<string, number>();
+  const items = new Map<string, ItemState>();
   let otherEntries = 0;
   // Directories outside the items: the store's own parents (/gnu, /gnu/store) are not content of their own.
   const dirs = new Set<string>();
+  const whiteouts: string[] = [];
+  const opaque: string[] = [];
   const kind = compression === true ? "gzip" : compression === false ? "none" : compression;
   const piped =
     kind === "gzip" ? pipeline(source, createGunzip(), count, extract) : kind === "zstd" ? pipeline(source, zlib.createZstdDecompress(), count, extract) : pipeline(source, count, extract);
@@ -91,12 +140,27 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
     for await (const entry of extract) {
       const item = storeItemOf(entry.header.name);
       if (item === undefined) {
-        if (entry.header.type === "directory") dirs.add(`/${entry.header.name.split("/").filter((p) => p !== "" && p !== ".").join("/")}`);
-        else otherEntries++;
+        const name = normal(entry.header.name);
+        const base = name.slice(name.lastIndexOf("/") + 1);
+        if (base === ".wh..wh..opq" || base.startsWith(".wh.")) {
+          budget.name(name, "entries");
+          if (base === ".wh..wh..opq") opaque.push(name.slice(0, name.lastIndexOf("/")) || "/");
+          else whiteouts.push(`${name.slice(0, name.lastIndexOf("/"))}/${base.slice(4)}`);
+          otherEntries++;
+        } else if (entry.header.type === "directory") {
+          // Every name kept counts: a layer of a million long directory names is not a base image.
+          if (!dirs.has(name)) budget.name(name, "directories");
+          dirs.add(name);
+        } else otherEntries++;
       } else {
-        const bytes = entry.header.type === "file" || entry.header.type === "contiguous-file" ? (entry.header.size ?? 0) : 0;
-        if (!items.has(item)) budget.name(item, "store items");
-        items.set(item, (items.get(item) ?? 0) + bytes);
+        let st = items.get(item);
+        if (!st) {
+          budget.name(item, "store items");
+          st = { item, bytes: 0, nar: NAR_MAGIC_SIZE, top: false, whole: true, files: new Map() };
+          items.set(item, st);
+        }
+        if (entry.header.type === "file" || entry.header.type === "contiguous-file") st.bytes += entry.header.size ?? 0;
+        addEntry(st, entry.header, budget);
       }
       entry.resume();
       await new Promise<void>((resolve, reject) => entry.once("end", resolve).once("error", reject));
@@ -110,8 +174,10 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   return {
     diffId: `sha256:${hash.digest("hex")}`,
     uncompressedSize,
-    items: sorted.map(([path, size]) => ({ path, size })),
+    items: sorted.map(([path, st]) => ({ path, size: st.bytes, ...(st.top && st.whole ? { narSize: st.nar } : {}) })),
     otherEntries,
+    whiteouts,
+    opaque,
   };
 }
 

@@ -43,8 +43,11 @@ const ZEROS = Buffer.alloc(8);
 const byteLength = (s: string): number => Buffer.byteLength(s);
 const baseName = (rel: string): string => rel.slice(rel.lastIndexOf("/") + 1);
 
+/** NAR bytes of the header every archive starts with. */
+export const NAR_MAGIC_SIZE = T.magic.length;
+
 /** NAR bytes one walk entry contributes, including its entry wrapper and its node's closing token. */
-function entrySize(e: WalkEntry): number {
+export function entrySize(e: Pick<WalkEntry, "rel" | "type" | "mode" | "size" | "target">): number {
   let n = e.rel === "" ? 0 : T.entry.length + T.open.length + T.name.length + strLen(byteLength(baseName(e.rel))) + T.node.length + T.close.length;
   n += T.open.length + T.type.length + T.close.length;
   if (e.type === "file") {

@@ -1,0 +1,76 @@
+// Which store items a base image holds: whole (its NAR size from the layer's entries equals the item's), stacked
+// as a runtime stacks layers (whiteouts, opaque directories), and never an item a layer holds only part of, links
+// elsewhere, or that two layers touch.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { listLayer, type LayerListing } from "../../src/oci/read-archive.ts";
+import { ArchiveBudget } from "../../src/oci/blob-file.ts";
+import { narSize } from "../../src/store/nar.ts";
+import { heldByBase, heldItems } from "../../src/image/base.ts";
+
+let dir: string;
+const ITEM = "gnu/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-lib";
+const OTHER = "gnu/store/cccccccccccccccccccccccccccccccc-app";
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-base-held-"));
+  const item = path.join(dir, "root", ITEM);
+  fs.mkdirSync(path.join(item, "lib"), { recursive: true });
+  fs.writeFileSync(path.join(item, "lib", "x.so"), Buffer.alloc(5000, 7));
+  fs.writeFileSync(path.join(item, "README"), "hello\n");
+  fs.chmodSync(path.join(item, "README"), 0o755);
+  fs.symlinkSync("lib/x.so", path.join(item, "x"));
+  fs.linkSync(path.join(item, "lib", "x.so"), path.join(item, "lib", "y.so"));
+  fs.mkdirSync(path.join(dir, "root", OTHER, "bin"), { recursive: true });
+  fs.writeFileSync(path.join(dir, "root", OTHER, "bin", "app"), "app\n");
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** A layer tar of `names` under root (GNU tar: hard links as links), listed. */
+async function layer(root: string, names: string[]): Promise<LayerListing> {
+  const tar = path.join(dir, `layer-${Math.random().toString(36).slice(2)}.tar`);
+  execFileSync("tar", ["-cf", tar, "-C", root, ...names]);
+  return listLayer(fs.createReadStream(tar), "none", new ArchiveBudget("test"));
+}
+const base = (l: LayerListing) => ({ baseListing: { items: l.items, whiteouts: l.whiteouts, opaque: l.opaque } });
+
+describe("store items a base image holds", () => {
+  it("counts an item held whole, with the NAR size of the item on disk (links and hard links included)", async () => {
+    const l = await layer(path.join(dir, "root"), [ITEM, OTHER]);
+    const want = narSize(path.join(dir, "root", ITEM));
+    expect(l.items.find((it) => it.path === `/${ITEM}`)?.narSize).toBe(want);
+    const held = heldItems([base(l)]);
+    expect(held.get(`/${ITEM}`)).toBe(want);
+    // The planner takes it as the base's only when the closure's item has that size.
+    expect(heldByBase({ narSizes: Object.fromEntries(held) }, { items: [{ path: `/${ITEM}`, narSize: want, references: [] }, { path: `/${OTHER}`, narSize: 1, references: [] }] })).toEqual([`/${ITEM}`]);
+  });
+
+  it("does not count a part of an item, a link in its place, or an item two layers touch", async () => {
+    const partial = await layer(path.join(dir, "root"), [`${ITEM}/README`]);
+    expect(heldItems([base(partial)]).size).toBe(0);
+    const fake = path.join(dir, "fake");
+    fs.mkdirSync(path.join(fake, "gnu/store"), { recursive: true });
+    fs.symlinkSync("/etc", path.join(fake, ITEM));
+    const link = await layer(fake, [ITEM]);
+    const held = heldItems([base(link)]);
+    expect(held.get(`/${ITEM}`)).not.toBe(narSize(path.join(dir, "root", ITEM)));
+    const whole = await layer(path.join(dir, "root"), [ITEM, OTHER]);
+    expect(heldItems([base(whole), base(partial)]).has(`/${ITEM}`)).toBe(false);
+    expect(heldItems([base(whole), base(partial)]).has(`/${OTHER}`)).toBe(true);
+  });
+
+  it("follows whiteouts and opaque directories of the layers above", async () => {
+    const whole = await layer(path.join(dir, "root"), [ITEM, OTHER]);
+    const wh = path.join(dir, "wh");
+    fs.mkdirSync(path.join(wh, "gnu/store"), { recursive: true });
+    fs.writeFileSync(path.join(wh, "gnu/store", `.wh.${path.basename(ITEM)}`), "");
+    expect([...heldItems([base(whole), base(await layer(wh, ["gnu/store"]))]).keys()]).toEqual([`/${OTHER}`]);
+    const opq = path.join(dir, "opq");
+    fs.mkdirSync(path.join(opq, "gnu/store"), { recursive: true });
+    fs.writeFileSync(path.join(opq, "gnu/store", ".wh..wh..opq"), "");
+    expect(heldItems([base(whole), base(await layer(opq, ["gnu/store"]))]).size).toBe(0);
+  });
+});
