@@ -48,6 +48,9 @@ function commandHelp(command: Command): string {
   return `Usage: ${command.usage}\n  -c, --config FILE  the config (instead of the [config] argument)\n  -h, --help         this help\n\n${COMMON}\n`;
 }
 
+/** How long an interrupted command may take to stop by itself before the process ends. */
+const GRACE_MS = 3000;
+
 /** " (did you mean 'x'?)" for a mistyped command or option, else nothing. */
 function didYouMean(word: string, names: string[]): string {
   const best = closest(word, names, Math.max(2, Math.floor(word.length / 3)));
@@ -130,7 +133,15 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   if (positionals.length > command.maxPositionals) return usageError(`too many arguments: ${positionals.slice(command.maxPositionals).join(" ")}`);
   // Ctrl-C and SIGTERM abort the command: a build removes its temp files and keeps the previous output.
   const interrupt = new AbortController();
-  const stop = () => interrupt.abort();
+  const stop = () => {
+    interrupt.abort();
+    // Whatever does not stop by itself (a registry that trickles its answer) must not keep Ctrl-C waiting: temp
+    // files left by a stage that ignored the signal are collected by the next build, as after a kill.
+    setTimeout(() => {
+      io.err(`layerpack ${name}: interrupted\n`);
+      process.exit(130);
+    }, GRACE_MS).unref();
+  };
   if (io.signals) for (const s of ["SIGINT", "SIGTERM"] as const) process.on(s, stop);
   const json = values.json === true;
   try {

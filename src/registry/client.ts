@@ -19,7 +19,7 @@ import { basicAuth, credentialPlaces, findCredentials, HOST_ENV, parseChallenge,
 import { apiHost, isLoopback } from "./reference.ts";
 import { Secrets } from "./redact.ts";
 import {
-  DEFAULT_TIMEOUT_MS, ERROR_BODY_LIMIT, formatMs, guardResponse, MANIFEST_LIMIT, readUpTo, timeoutFromEnv, TIMEOUT_ENV, TOKEN_LIMIT, Watchdog, watchBody,
+  DEFAULT_TIMEOUT_MS, ERROR_BODY_LIMIT, formatMs, guardResponse, MANIFEST_LIMIT, MIN_RATE, readUpTo, timeoutFromEnv, TIMEOUT_ENV, TOKEN_LIMIT, Watchdog, watchBody,
 } from "./http.ts";
 
 type Env = Record<string, string | undefined>;
@@ -203,6 +203,8 @@ export class RegistryClient {
       tooLarge: () => this.#error(`${this.#who(href)} sent more than ${maxBytes! >> 10} KiB answering ${where}; not reading further`, { retryable: false }),
       timedOut: () => this.#error(`${this.#who(href)} stopped sending its answer to ${where}: nothing for ${formatMs(this.#timeoutMs)} (${timeout})`, { retryable: false }),
       broken: (cause) => this.#error(`the connection to ${this.#who(href)} broke while reading the answer to ${where}: ${(cause as Error).message}`, { retryable: true }, cause),
+      windowMs: this.#timeoutMs,
+      tooSlow: () => this.#error(`${this.#who(href)} sends its answer to ${where} too slowly: less than ${MIN_RATE >> 10} KiB/s over ${formatMs(this.#timeoutMs)} (${timeout})`, { retryable: false }),
     });
   }
 

@@ -79,7 +79,16 @@ export interface GuardOptions {
   timedOut: () => Error;
   /** The error a broken connection (or any failed read) becomes. */
   broken: (cause: unknown) => Error;
+  /** Over each window of this many ms of waiting, the body must come at MIN_RATE at least, else `tooSlow()`. */
+  windowMs: number;
+  tooSlow: () => Error;
 }
+
+/**
+ * The slowest a body may come, in bytes per second of waiting for it: the idle timeout alone lets a server that
+ * sends a byte now and then hold a read for ever (a 16 MiB manifest at a byte a second: half a year).
+ */
+export const MIN_RATE = 1024;
 
 /**
  * The answer with its body guarded: the watchdog runs while a read waits for the server (not while the reader
@@ -95,10 +104,14 @@ export function guardResponse(res: Response, g: GuardOptions): Response {
   }
   const reader = res.body.getReader();
   let total = 0;
+  // The rate counts only the time reads wait for the server, as the watchdog does: a slow reader is no slow server.
+  let windowBytes = 0;
+  let waited = 0;
   const body = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         g.dog.arm();
+        const started = performance.now();
         let r: Awaited<ReturnType<typeof reader.read>>;
         try {
           r = await reader.read();
@@ -110,6 +123,17 @@ export function guardResponse(res: Response, g: GuardOptions): Response {
         g.dog.stop();
         if (r.done) return controller.close();
         total += r.value.byteLength;
+        windowBytes += r.value.byteLength;
+        waited += performance.now() - started;
+        if (waited >= g.windowMs) {
+          if (windowBytes < (MIN_RATE * waited) / 1000) {
+            controller.error(g.tooSlow());
+            reader.cancel().catch(() => {});
+            return;
+          }
+          windowBytes = 0;
+          waited = 0;
+        }
         if (g.maxBytes !== undefined && total > g.maxBytes) {
           controller.error(g.tooLarge());
           reader.cancel().catch(() => {});

@@ -125,6 +125,25 @@ describe("interrupted builds", () => {
     });
   }
 
+  it("SIGINT ends a command that waits on a registry which never answers", { timeout: 15_000 }, async () => {
+    const http = await import("node:http");
+    const server = http.createServer(() => {}); // accepts, never answers
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [BIN, "inspect", `127.0.0.1:${port}/x:1`], { cwd: dir, env: { ...process.env, LAYERPACK_REGISTRY_TIMEOUT: "600" } });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      await new Promise((r) => setTimeout(r, 1000));
+      child.kill("SIGINT");
+      const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+      expect([code, stderr]).toEqual([130, "layerpack inspect: interrupted\n"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("temp files of a build killed with SIGKILL are collected by the next build", async () => {
     const cache = path.join(dir, "cache-kill");
     const killed = await interrupt(["build", config("big", "./big.bin"), "--cache-dir", cache], path.join(cache, "tmp"), "SIGKILL");

@@ -85,24 +85,38 @@ describe("timeouts", () => {
     expect(ms).toBeLessThan(2000);
   });
 
+  /** A body of `chunks` chunks of `bytes` bytes, one every 100 ms. */
+  const drip = (chunks: number, bytes: number) => (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+    if (req.url === "/v2/") return res.end("{}");
+    res.writeHead(200);
+    let i = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return clearInterval(timer);
+      if (++i === chunks) {
+        clearInterval(timer);
+        return res.end("end");
+      }
+      res.write(".".repeat(bytes));
+    }, 100);
+  };
+
   test("the timeout is for silence, not for the whole answer: a slow but steady body arrives", { timeout: 10_000 }, async () => {
-    server = await serve((req, res) => {
-      if (req.url === "/v2/") return res.end("{}");
-      res.writeHead(200);
-      let i = 0;
-      const drip = setInterval(() => {
-        if (res.destroyed) return clearInterval(drip);
-        if (++i === 8) {
-          clearInterval(drip);
-          return res.end("end");
-        }
-        res.write(".");
-      }, 100);
-    });
+    server = await serve(drip(8, 1024));
     const client = new RegistryClient({ registry: server.host, repository: "x", env: noCredentials, timeoutMs: 300 });
     await client.ping();
     const res = await client.request("GET", client.repoUrl("blobs/sha256:0"), { expect: [200] });
-    expect(await res.text()).toBe(".......end");
+    expect(await res.text()).toBe(`${".".repeat(7 * 1024)}end`);
+  });
+
+  test("a body that trickles (below 1 KiB/s while waiting for it) fails after one timeout of it, not never", { timeout: 10_000 }, async () => {
+    server = await serve(drip(1000, 1));
+    const client = new RegistryClient({ registry: server.host, repository: "x", env: noCredentials, timeoutMs: 300 });
+    await client.ping();
+    const res = await client.request("GET", client.repoUrl("blobs/sha256:0"), { expect: [200] });
+    const err = await res.text().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    // (At a byte per 100 ms the whole body would take 100 s, past this test's time limit.)
+    expect((err as Error).message).toBe(`registry ${server.host} sends its answer to GET /v2/x/blobs/sha256:0 too slowly: less than 1 KiB/s over 300 ms (LAYERPACK_REGISTRY_TIMEOUT sets the timeout, in seconds)`);
   });
 
   test("an upload the registry stops reading fails within the timeout; a slowly read one succeeds", { timeout: 20_000 }, async () => {
