@@ -5,6 +5,7 @@
  * the base by its image ID; the build refuses a base that moved since.
  */
 import * as fs from "node:fs";
+import { z } from "zod";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -77,6 +78,43 @@ async function fetchLayer(image: Image, i: number, into: { cache: LayerCache; la
   }
 }
 
+const text = z.string().max(1 << 16);
+/** The parts of a base's config this image's config is made from (config.ts onBase), as the image spec has them. */
+const baseConfigSchema = z.looseObject({
+  os: text,
+  architecture: text,
+  variant: text.optional(),
+  config: z
+    .looseObject({
+      Env: z.array(text.regex(/^[^=]+=/, "must be KEY=VALUE")).nullish(),
+      Labels: z.record(z.string(), text).nullish(),
+      ExposedPorts: z.record(z.string(), z.looseObject({})).nullish(),
+      Volumes: z.record(z.string(), z.looseObject({})).nullish(),
+      Entrypoint: z.array(text).nullish(),
+      Cmd: z.array(text).nullish(),
+      User: text.optional(),
+      WorkingDir: text.optional(),
+      StopSignal: text.optional(),
+    })
+    .nullish(),
+  history: z.array(z.looseObject({ created: text.optional(), created_by: text.optional(), comment: text.optional(), author: text.optional(), empty_layer: z.boolean().optional() })).optional(),
+});
+
+/** A base whose config the runtime would refuse or misread is refused here, naming the field. */
+export function checkBaseConfig(image: Pick<Image, "config" | "layers">, name: string): void {
+  const parsed = baseConfigSchema.safeParse(image.config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("").replace(/^\./, "");
+    throw new LayerpackError(`base ${name}: its config's ${where || "document"} is not what an image config holds: ${issue.message}`);
+  }
+  const history = parsed.data.history ?? [];
+  const filled = history.filter((h) => h.empty_layer !== true).length;
+  if (history.length > 0 && filled !== image.layers.length) {
+    throw new LayerpackError(`base ${name}: its config's history has ${filled} entries for layers, but the image has ${image.layers.length} layers`);
+  }
+}
+
 async function openBase(name: string, opts: BaseOptions): Promise<Image> {
   let image: Image;
   try {
@@ -89,6 +127,7 @@ async function openBase(name: string, opts: BaseOptions): Promise<Image> {
     if (cause instanceof LayerpackError) throw new LayerpackError(`base ${name}: ${cause.message}`, { cause });
     throw cause;
   }
+  checkBaseConfig(image, name);
   const c = image.config;
   const its = { os: String(c.os), architecture: String(c.architecture), ...(typeof c.variant === "string" ? { variant: c.variant } : {}) };
   if (opts.platform && !platformMatches(its, opts.platform)) {

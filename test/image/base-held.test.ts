@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { listLayer, type LayerListing } from "../../src/oci/read-archive.ts";
 import { ArchiveBudget } from "../../src/oci/blob-file.ts";
 import { narSize } from "../../src/store/nar.ts";
-import { heldByBase, heldItems } from "../../src/image/base.ts";
+import { checkBaseConfig, heldByBase, heldItems } from "../../src/image/base.ts";
 
 let dir: string;
 const ITEM = "gnu/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-lib";
@@ -72,5 +72,18 @@ describe("store items a base image holds", () => {
     fs.mkdirSync(path.join(opq, "gnu/store"), { recursive: true });
     fs.writeFileSync(path.join(opq, "gnu/store", ".wh..wh..opq"), "");
     expect(heldItems([base(whole), base(await layer(opq, ["gnu/store"]))]).size).toBe(0);
+  });
+});
+
+describe("a base's config", () => {
+  const image = (config: Record<string, unknown>, layers = 1) => ({ config: { os: "linux", architecture: "amd64", ...config }, layers: Array(layers).fill({}) });
+  it("is refused, naming the field, when it holds what no image config does", () => {
+    expect(() => checkBaseConfig(image({ config: { Env: ["A=1", 5] } }) as never, "b")).toThrow("base b: its config's config.Env[1] is not what an image config holds: Invalid input: expected string, received number");
+    expect(() => checkBaseConfig(image({ config: { Labels: ["x"] } }) as never, "b")).toThrow(/config\.Labels/);
+    expect(() => checkBaseConfig(image({ architecture: { x: 1 } }) as never, "b")).toThrow(/its config's architecture/);
+    expect(() => checkBaseConfig(image({ history: [{ created_by: "a" }, { created_by: "b" }] }) as never, "b")).toThrow("base b: its config's history has 2 entries for layers, but the image has 1 layers");
+  });
+  it("passes as docker and umoci write it", () => {
+    expect(() => checkBaseConfig(image({ config: { Env: ["PATH=/bin"], Cmd: null, Labels: null }, history: [{ created_by: "x", empty_layer: true }, { created_by: "y" }] }) as never, "b")).not.toThrow();
   });
 });
