@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { formatError, UsageError } from "./errors.ts";
 import { failure, jsonLine } from "./cli/events.ts";
-import { closest } from "./util/suggest.ts";
+import { didYouMean } from "./util/suggest.ts";
 import type { Command, Io } from "./cli/context.ts";
 
 /** Every command, loaded only when it runs: `layerpack --help` or `plan` never load the image writer. */
@@ -51,11 +51,6 @@ function commandHelp(command: Command): string {
 /** How long an interrupted command may take to stop by itself before the process ends. */
 const GRACE_MS = 3000;
 
-/** " (did you mean 'x'?)" for a mistyped command or option, else nothing. */
-function didYouMean(word: string, names: string[]): string {
-  const best = closest(word, names, Math.max(2, Math.floor(word.length / 3)));
-  return best !== undefined ? ` (did you mean '${best}'?)` : "";
-}
 
 /** Flags that contradict each other. */
 const CONFLICTS: [string, string][] = [

@@ -40,7 +40,8 @@ export const buildCommand: Command = {
     const progress = new Progress(io, progressMode(io, values), { stdoutTaken: toStdout });
     progress.start();
     try {
-      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal }, loaded.platforms);
+      const outputLabel = typeof values.output === "string" && !toStdout ? { outputLabel: `-o ${values.output}` } : {};
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal, ...outputLabel }, loaded.platforms);
       for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
       if (temp) {
         await io.pipeOut(temp).catch((err: NodeJS.ErrnoException) => {

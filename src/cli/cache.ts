@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import { cacheInfo, pruneCache, type PruneOptions } from "../cache/prune.ts";
 import { LayerCache } from "../cache/cache.ts";
+import { didYouMean } from "../util/suggest.ts";
 import { cacheDirFromOptions, formatBytes, UsageError, type Command } from "./context.ts";
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -38,7 +39,7 @@ export const cacheCommand: Command = {
   async run({ io, values, positionals }) {
     const dir = cacheDirFromOptions(io, values);
     const [action] = positionals;
-    if (action !== "info" && action !== "prune") throw new UsageError(action === undefined ? "give info or prune" : `expected 'info' or 'prune', not '${action}'`);
+    if (action !== "info" && action !== "prune") throw new UsageError(action === undefined ? "give info or prune" : `expected 'info' or 'prune', not '${action}'${didYouMean(action, ["info", "prune"])}`);
     // A --cache-dir that is wrong is an error, not an empty cache (info) or a new one made there (prune).
     const st = fs.statSync(dir, { throwIfNoEntry: false });
     if (st !== undefined && !st.isDirectory()) throw new UsageError(`--cache-dir ${dir}: not a directory`);

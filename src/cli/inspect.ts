@@ -47,7 +47,7 @@ function describe(image: Image): string {
     ...(image.manifestDigest ? [`  manifest     ${image.manifestDigest}`] : []),
     ...(image.platforms ? [`  platforms    ${image.platforms.join(", ")} (an index; this is ${platformOf(c)}, pick another with --platform)`] : []),
     `  config       ${image.configDigest} (image id)`,
-    `  platform     ${oneLine(`${String(c.os)}/${String(c.architecture)}`)}, created ${oneLine(String(c.created))}`,
+    `  platform     ${oneLine(`${String(c.os)}/${String(c.architecture)}`)}, created ${c.created === undefined ? "-" : oneLine(String(c.created))}`,
   ];
   for (const key of ["Entrypoint", "Cmd", "Env", "User", "WorkingDir", "ExposedPorts", "Labels"]) {
     if (cfg[key] !== undefined && cfg[key] !== "") lines.push(`  ${key.padEnd(12)} ${JSON.stringify(cfg[key])}`);

@@ -49,6 +49,8 @@ export interface BuildInput {
   configDir: string;
   /** The config file, then the files it reads (imports, previous plan): the output may never replace one. */
   inputs?: string[];
+  /** How errors about the output name it (`-o FILE` when the command line gave it); default `output.path PATH`. */
+  outputLabel?: string;
   /** Layer cache; without one every layer is built and streamed into the output. */
   cache?: LayerCache;
   /** Layers built at once; default: the number of cores. */

@@ -157,7 +157,7 @@ export function prepare(input: BuildInput): Prepared {
   if (spec.output.format === "registry") parseReference(output);
   else {
     checkOutputDir(output);
-    checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: protectedPaths(input), streamHint: "-o - writes the docker archive to standard output" });
+    checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: protectedPaths(input), streamHint: "-o - writes the docker archive to standard output", ...(input.outputLabel ? { label: input.outputLabel } : {}) });
     collectStaleBeside(output);
   }
   const created = spec.created ?? "1970-01-01T00:00:01Z";

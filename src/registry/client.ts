@@ -347,6 +347,9 @@ export class RegistryClient {
   /** Trades credentials (or nothing: anonymous) for a bearer token at the realm. */
   async #token(params: Record<string, string>): Promise<string> {
     const realm = new URL(params.realm!, this.origin);
+    if (realm.protocol !== "https:" && realm.protocol !== "http:") {
+      throw this.#error(`registry ${this.registry} names a token service that is not an http(s) URL (${this.redact(realm.protocol)}); not asking it`, { retryable: false });
+    }
     const trusted = realm.origin === this.origin || realm.protocol === "https:";
     const creds = trusted ? this.#credentials : undefined;
     const scopes = [...this.#scopes];

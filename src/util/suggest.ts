@@ -25,3 +25,9 @@ export function closest(word: string, known: string[], maxDistance: number): str
   }
   return best !== undefined && bestScore <= maxDistance ? best : undefined;
 }
+
+/** " (did you mean 'x'?)" for a mistyped command, option or subcommand, else nothing. */
+export function didYouMean(word: string, names: string[]): string {
+  const best = closest(word, names, Math.max(2, Math.floor(word.length / 3)));
+  return best !== undefined ? ` (did you mean '${best}'?)` : "";
+}

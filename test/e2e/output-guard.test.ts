@@ -86,6 +86,8 @@ describe("outputs never destroy inputs", () => {
 
   it("a paths[].source, also as a hard link", () => {
     refused(config("{ path: ./motd }"), /output\.path .*motd is paths\[0\]\.source/, path.join(dir, "motd"));
+    // Given on the command line, the output is named as it was given.
+    refusedBy(["build", config("{ path: ./out.tar }"), "-o", "motd"], /^layerpack: -o motd is paths\[0\]\.source/m, path.join(dir, "motd"));
     fs.linkSync(path.join(dir, "motd"), path.join(dir, "motd-link"));
     refused(config("{ path: ./motd-link }"), /output\.path .*motd-link is paths\[0\]\.source/, path.join(dir, "motd"));
     fs.rmSync(path.join(dir, "motd-link"));
