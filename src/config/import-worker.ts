@@ -5,7 +5,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import path from "node:path";
-import { importDefineOnly, importFresh, syntaxErrorLocation } from "./import.ts";
+import { importDefineOnly, importFresh, syntaxErrorLocation, thrownAt } from "./import.ts";
 import type { WorkerReply } from "./import.ts";
 
 // The file comes in a message: the thread may be started before the config is found.
@@ -76,7 +76,8 @@ try {
 } catch (e) {
   const err = e instanceof Error ? e : new Error(String(e));
   const location = syntaxErrorLocation(err);
-  reply({ kind: "error", name: err.name, message: err.message, stack: err.stack ?? "", ...(location ? { location } : {}) });
+  const at = location ? undefined : thrownAt(err);
+  reply({ kind: "error", name: err.name, message: err.message, stack: err.stack ?? "", ...(location ? { location } : {}), ...(at ? { thrownAt: at } : {}) });
 } finally {
   process.exit = exit;
 }

@@ -163,6 +163,10 @@ export interface SyntaxErrorLocation {
 }
 
 const LOCATION = Symbol("layerpack.syntaxErrorLocation");
+const THROWN_AT = Symbol("layerpack.thrownAt");
+
+/** Where the loading thread found an error was thrown (thrownAt), carried over to this thread's copy of it. */
+export const thrownAtOf = (e: unknown): SyntaxErrorLocation | undefined => (e instanceof Error ? (e as unknown as Record<symbol, SyntaxErrorLocation | undefined>)[THROWN_AT] : undefined);
 
 /**
  * Attach the position to a syntax error in `file`. V8 keeps the position of an ES module's syntax error out of the
@@ -196,6 +200,21 @@ function caretPosition(stack: string): { line: number; column: number; url?: str
   return undefined;
 }
 
+/**
+ * Where an error a config module threw was thrown: the first frame of its stack in the config or a local file it
+ * imports (types are stripped to blanks, so the position is the file's).
+ */
+export function thrownAt(e: unknown): SyntaxErrorLocation | undefined {
+  const stack = e instanceof Error ? (e.stack ?? "") : "";
+  for (const m of stack.matchAll(/^\s+at (?:.*? \()?((?:file:\/\/|\/)[^\s()]+?):(\d+):(\d+)\)?$/gm)) {
+    const url = m[1]!;
+    const file = url.startsWith("file:") ? fileURLToPath(url.replace(/\?.*$/, "")) : url;
+    if (!isLocalFile(pathToFileURL(file).href)) continue;
+    return { file, line: Number(m[2]), column: Number(m[3]) };
+  }
+  return undefined;
+}
+
 /** The position of a syntax error in a config module or a file it imports, when Node tells it. */
 export function syntaxErrorLocation(e: unknown): SyntaxErrorLocation | undefined {
   if (!(e instanceof SyntaxError)) return undefined;
@@ -221,7 +240,7 @@ export type WorkerReply =
   | { kind: "function"; dependencies: string[] }
   | { kind: "promise"; dependencies: string[] }
   | { kind: "not-data"; keyPath: string; message: string; dependencies: string[] }
-  | { kind: "error"; name: string; message: string; stack: string; location?: SyntaxErrorLocation };
+  | { kind: "error"; name: string; message: string; stack: string; location?: SyntaxErrorLocation; thrownAt?: SyntaxErrorLocation };
 
 export type ConfigModule = Exclude<WorkerReply, { kind: "error" }>;
 
@@ -232,6 +251,7 @@ function errorFrom(reply: Extract<WorkerReply, { kind: "error" }>): Error {
   const err = reply.name === "SyntaxError" ? new SyntaxError(reply.message) : new Error(reply.message);
   err.stack = reply.stack;
   if (reply.location) Object.assign(err, { [LOCATION]: reply.location });
+  if (reply.thrownAt) Object.assign(err, { [THROWN_AT]: reply.thrownAt });
   return err;
 }
 

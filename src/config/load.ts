@@ -19,7 +19,7 @@ import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { LayerpackError, SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, formatKeyPath, locate, positionOf, type KeyPath } from "./format.ts";
-import { CONFIG_TIMEOUT_MS, importConfigModule, startConfigThread, syntaxErrorLocation } from "./import.ts";
+import { CONFIG_TIMEOUT_MS, importConfigModule, startConfigThread, syntaxErrorLocation, thrownAtOf } from "./import.ts";
 import type { Worker } from "node:worker_threads";
 import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
 import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
@@ -281,6 +281,11 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
         const where = at.file === file ? shown : displayPath(path.dirname(file), at.file);
         const what = (e as Error).message.trim().split("\n")[0]!.replace(/^x /, "");
         throw new SpecError(`${where}:${at.line}:${at.column}: syntax error: ${what}`, { file: at.file, line: at.line, column: at.column }, { cause: e });
+      }
+      const thrown = thrownAtOf(e);
+      if (thrown) {
+        const where = thrown.file === file ? shown : displayPath(path.dirname(file), thrown.file);
+        throw new SpecError(`${where}:${thrown.line}:${thrown.column}: loading the config module failed: ${(e as Error).message}`, { file: thrown.file, line: thrown.line, column: thrown.column }, { cause: e });
       }
       throw new SpecError(`${shown}: loading the config module failed: ${(e as Error).message}`, { file }, { cause: e });
     }

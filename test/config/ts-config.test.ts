@@ -60,8 +60,15 @@ describe("TS configs (in process)", () => {
   test("a config module that throws is reported with the file", async () => {
     const cwd = tmpConfigDir({ "image.config.mjs": 'throw new Error("boom");\n' });
     const err = await loadError({ cwd });
-    expect(err.message).toBe("image.config.mjs: loading the config module failed: boom");
+    expect(err.message).toBe("image.config.mjs:1:7: loading the config module failed: boom");
     expect((err.cause as Error).message).toBe("boom");
+    // Thrown in a file it imports: that file's position (types stripped to blanks keep it).
+    const nested = tmpConfigDir({
+      "image.config.ts": 'import { f } from "./lib/f.ts";\nf();\nexport default {};\n',
+      "lib/f.ts": 'export function f(): never {\n  throw new TypeError("bad thing");\n}\n',
+    });
+    const thrown = await loadError({ cwd: nested });
+    expect([thrown.message, thrown.line, thrown.column]).toEqual(["lib/f.ts:2:9: loading the config module failed: bad thing", 2, 9]);
   });
 });
 
@@ -141,7 +148,7 @@ describe("TS configs under Node's loader", () => {
     const cwd = tmpConfigDir({ "image.config.ts": 'const code: number = 0;\nprocess.exit(code);\nexport default {};\n' });
     const { error } = loadOutcome(cwd);
     expect(error?.[1]).toBe(
-      "image.config.ts: loading the config module failed: image.config.ts called process.exit(0) while loading; a config module must only export its settings",
+      "image.config.ts:2:9: loading the config module failed: image.config.ts called process.exit(0) while loading; a config module must only export its settings",
     );
   });
 
