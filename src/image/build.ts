@@ -29,7 +29,7 @@ import { runPool } from "../util/pool.ts";
 import { sbomDocuments, sbomFormats, writeSbomFiles } from "./sbom-output.ts";
 import { cacheSourceNames, loadCacheSources, reuseFromSources, type RemoteCache } from "./remote-cache.ts";
 import { parseReference } from "../registry/reference.ts";
-import { registryEnv } from "../registry/output.ts";
+import { checkRegistryReachable, registryEnv } from "../registry/output.ts";
 import { tempName } from "../util/temp.ts";
 
 export { epochSeconds, layerContent, planTag } from "./jobs.ts";
@@ -270,6 +270,7 @@ async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions
 export async function buildImage(given: BuildInput): Promise<BuildResult> {
   const input = { ...given, env: registryEnv(given.spec, given.env ?? process.env) };
   const p = prepare(input);
+  await checkRegistryReachable(input.spec, input.env);
   let result = await buildPrepared(input, p);
   if (p.spec.output.format === "docker-archive" && sbomFormats(p.spec).length > 0) {
     const image = { config: result.image.configBytes(), configDigest: result.imageId, repoTags: result.repoTags, repoTag: result.repoTag, layers: result.layers };

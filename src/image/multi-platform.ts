@@ -14,7 +14,7 @@ import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "../oci/types.ts
 import { specPlatform } from "../oci/platform.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { formatReference, parseReference } from "../registry/reference.ts";
-import { registryEnv } from "../registry/output.ts";
+import { checkRegistryReachable, registryEnv } from "../registry/output.ts";
 import { sha256Digest } from "../util/digest.ts";
 import { canonicalJson } from "./config.ts";
 import { buildImage, type BuildInput, type BuildResult } from "./build.ts";
@@ -87,6 +87,7 @@ async function tagRegistry(input: PlatformsInput, index: Buffer, tags: readonly 
 /** Builds every platform's image, then tags the index of them; the result describes the index. */
 export async function buildPlatforms(given: PlatformsInput): Promise<BuildResult> {
   const input = { ...given, env: registryEnv(given.spec, given.env ?? process.env) };
+  await checkRegistryReachable(input.spec, input.env);
   const format = input.spec.output.format;
   if (format === "docker-archive") throw new BuildError("platforms: a docker archive holds one image; use oci-layout, oci-archive or registry");
   // An archive is the layout made in a temporary directory beside it, then archived.

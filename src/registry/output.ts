@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { ImageSpec } from "../config/schema.ts";
 import { parseReference } from "./reference.ts";
+import { RegistryClient } from "./client.ts";
 import { withPushHost } from "./auth.ts";
 import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
 
@@ -17,6 +18,16 @@ import { pushImage, type MountHints, type PushEvent, type PushImage, type PushRe
  */
 export function registryEnv<E extends Record<string, string | undefined>>(spec: Pick<ImageSpec, "output">, env: E): E {
   return withPushHost(env, spec.output.format === "registry" && spec.output.ref !== undefined ? parseReference(spec.output.ref).registry : undefined);
+}
+
+/**
+ * For a registry output: the registry answers (GET /v2/) before any layer is built, so a wrong host or a registry
+ * that is down fails in a second, not after the build.
+ */
+export async function checkRegistryReachable(spec: Pick<ImageSpec, "output">, env: Record<string, string | undefined>): Promise<void> {
+  if (spec.output.format !== "registry" || spec.output.ref === undefined) return;
+  const ref = parseReference(spec.output.ref);
+  await new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(spec.output.insecure ? { insecure: true } : {}), env }).ping();
 }
 
 export interface RegistryOutputOptions {

@@ -81,6 +81,17 @@ describe("bad input gives a clear error and no output", () => {
     expectFailure(["build", graph, "-o", "./out/image.tar"], /^layerpack: graph\.yaml:6:9: closure\.file: .*no-graph/);
   });
 
+  it("a push to a registry that does not answer fails before any layer is built", async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise((r) => server.close(r));
+    const r = layerpack(["push", config("profile: ./profile"), "--to", `127.0.0.1:${port}/x:1`, "--no-cache"], { cwd: dir });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^layerpack: cannot reach registry 127\.0\.0\.1:\d+ \(GET \/v2\/\): .*ECONNREFUSED/m);
+    expect(r.stderr).not.toMatch(/^layer \d/m);
+  });
+
   it("entrypoint that does not exist in the image", () => {
     expectFailure(["build", config("profile: ./profile\nentrypoint: bin/nope")], /entrypoint .*bin\/nope.*does not exist in the image/);
   });
