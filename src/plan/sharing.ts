@@ -26,7 +26,6 @@ import { formatBytes } from "../util/format.ts";
 import { buildSharingGraph, countBits, intersect, sizeClass } from "./sharing-graph.ts";
 import { buildHierarchy, itemsUnder, type Hierarchy } from "./sharing-tree.ts";
 import { weightOf, weightTable } from "./sharing-state.ts";
-import { refineLayers } from "./sharing-refine.ts";
 
 export interface SharingGroup {
   /** In canonical order (the planner sorts them by path). */
@@ -90,7 +89,8 @@ function reasonFor(g: ReturnType<typeof buildSharingGraph>, members: number[], t
   // Every member depends on every item outside the layer: what the roots (the profile) and their wrappers are.
   const inLayer = new Set(members);
   const wholeClosure = members.every((m) => countBits(g.closure[m]!) - members.filter((o) => has(g.closure[m]!, o)).length === n - inLayer.size);
-  if (wholeClosure && members.some((m) => !g.referenced[m])) {
+  // (Not when nothing is outside the layer: planning new items apart, for a sticky plan, sees only them.)
+  if (wholeClosure && n > inLayer.size && members.some((m) => !g.referenced[m])) {
     return `${members.length} roots or items depending on the whole closure (${size}): every update changes them all, so they share a small layer of their own`;
   }
   // One member depends on all the others: it is what they are in the layer for.
@@ -131,22 +131,7 @@ export function groupBySharing(items: readonly StoreItem[], layers: number): Sha
     cost[v] = bytes[v]! * weightOf(table, h.trig[v]!);
   }
   const cut = cutHierarchy(h, cost, Math.max(1, layers));
-  let groups = cut.map((v) => ({ members: itemsUnder(h, v), trig: h.trig[v]! }));
-  const mode = process.env.LAYERPACK_REFINE;
-  if (mode) {
-    const layerOf = new Int32Array(n);
-    groups.forEach((gr, l) => gr.members.forEach((m) => (layerOf[m] = l)));
-    const itemBytes = mode.startsWith("class") ? itemClass : Float64Array.from(g.items, (it) => it.narSize);
-    const j = /(\d+)$/.exec(mode);
-    const refined = refineLayers(g, layerOf, { bytes: itemBytes, weight, layers: groups.length, ...(j ? { jacobi: Number(j[1]) } : {}) });
-    const lists: number[][] = groups.map(() => []);
-    for (let x = 0; x < n; x++) lists[refined[x]!]!.push(x);
-    groups = lists.map((members) => {
-      const trig = new Uint32Array(g.words);
-      for (const m of members) for (let w = 0; w < g.words; w++) trig[w]! |= g.closure[m]![w]!;
-      return { members, trig };
-    });
-  }
+  const groups = cut.map((v) => ({ members: itemsUnder(h, v), trig: h.trig[v]! }));
   groups.sort((x, y) => countBits(x.trig) - countBits(y.trig) || x.members[0]! - y.members[0]!);
   return groups.map(({ members, trig }) => ({ items: members.map((i) => g.items[i]!), reason: reasonFor(g, members, trig) }));
 }

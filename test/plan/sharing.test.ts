@@ -140,6 +140,14 @@ describe("sharing strategy: crafted graphs", () => {
       "2 roots or items depending on the whole closure (20 B): every update changes them all, so they share a small layer of their own",
       false,
     ]);
+    // Everything in one layer (as when a sticky plan places new items apart): nothing is outside it to depend on.
+    const alone = closureOf([
+      { name: "profile", size: 10, refs: ["newtool"] },
+      { name: "newtool", size: 100, refs: [] },
+    ]);
+    expect(groupBySharing(alone.items, 1).map((g) => g.reason)).toEqual([
+      "profile with 1 item it uses (110 B): updating one of them changes profile too, so the layer changes only when one of the 2 items of profile's closure is updated",
+    ]);
   });
 
   it("max 2: one store layer with everything", () => {
