@@ -105,7 +105,9 @@ export function resolveProfile(store: StoreLocation, profilePath: string): strin
       const via = chain.length > 1 ? ` (via ${chain.join(" -> ")})` : "";
       // An absolute link target is looked up under store.root, which surprises when the link names a host path.
       const rooted = store.root !== "/" && chain.length > 1 && path.isAbsolute(chain.at(-1)!) ? `; absolute link targets are read under store.root ${store.root}, as ${host}` : "";
-      throw new StoreError(`profile ${profilePath}: ${logical ?? host} does not exist${via}${rooted}`, { cause });
+      // The logical path only where it names something in the store (`/nonexist` under store.root says nothing).
+      const missing = logical !== undefined && item !== undefined ? logical : host;
+      throw new StoreError(`profile ${profilePath}: ${missing} does not exist${via}${rooted}`, { cause });
     }
     if (logical !== undefined && item === logical) return item;
     if (!st.isSymbolicLink()) {
