@@ -107,7 +107,7 @@ export function resolveProfile(store: StoreLocation, profilePath: string): strin
       const rooted = store.root !== "/" && chain.length > 1 && path.isAbsolute(chain.at(-1)!) ? `; absolute link targets are read under store.root ${store.root}, as ${host}` : "";
       // The logical path only where it names something in the store (`/nonexist` under store.root says nothing).
       const missing = logical !== undefined && item !== undefined ? logical : host;
-      throw new StoreError(`profile ${profilePath}: ${missing} does not exist${via}${rooted}`, { cause });
+      throw new StoreError(`profile ${profilePath}${missing === profilePath ? "" : `: ${missing}`} does not exist${via}${rooted}`, { cause });
     }
     if (logical !== undefined && item === logical) return item;
     if (!st.isSymbolicLink()) {

@@ -50,7 +50,7 @@ describe("host files", () => {
       env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") },
     });
     expect(r.signal).toBeNull();
-    expect(r.stderr).toMatch(/paths: \/etc\/data: reading source .*fifo: not a regular file/);
+    expect(r.stderr).toMatch(/^layerpack: image\.yaml:\d+:\d+: paths\[0\]\.source: .*fifo is not a regular file$/m);
     expect(r.status).toBe(1);
     fs.rmSync(fifo);
   });
