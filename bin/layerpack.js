@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The command's entry point: runs the compiled code in dist/ (built by `npm ci`/`npm pack` through `prepare`).
+// The command's entry point: runs the compiled code in dist/ (built by `npm pack` through `prepack`, and by
+// `npm run build` or `npm test` in a checkout); a checkout without dist/ runs its src/ on a Node that strips types.
 // Written in syntax every Node since 10 parses, so that an old Node gets one clear line instead of a SyntaxError,
 // and it answers --version without loading anything else: both are measured by bench/startup.ts.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 // Node 22 from 22.15 has everything used here (unflagged node:sqlite, zstd in node:zlib, module.registerHooks and
 // module.stripTypeScriptTypes for TS configs); Node 23 is no LTS but has them too.
@@ -33,11 +34,17 @@ if (args.indexOf("--version") !== -1 || args.indexOf("-V") !== -1 || args.indexO
       if (nodeModule.enableCompileCache) nodeModule.enableCompileCache();
       quietExperimentalWarnings();
       return import("../dist/cli.js").catch(function (e) {
-        if (e && e.code === "ERR_MODULE_NOT_FOUND" && String(e.message).indexOf("dist") !== -1) {
-          process.stderr.write("layerpack: dist/ is missing; in a checkout, run `npm ci` (or `npm run build`) first\n");
-          process.exit(1);
-        }
-        throw e;
+        if (!(e && e.code === "ERR_MODULE_NOT_FOUND" && String(e.message).indexOf("dist") !== -1)) throw e;
+        // No install script builds dist/ (npm lists any as a script to approve): a checkout runs its sources.
+        var src = new URL("../src/cli.ts", import.meta.url);
+        if (!existsSync(src)) throw e;
+        return import(src.href).catch(function (e2) {
+          if (e2 && e2.code === "ERR_UNKNOWN_FILE_EXTENSION") {
+            process.stderr.write("layerpack: dist/ is missing and this Node does not run TypeScript; in a checkout, run `npm run build` first\n");
+            process.exit(1);
+          }
+          throw e2;
+        });
       });
     })
     .then(function (cli) {

@@ -4,6 +4,7 @@
  * oldest Node 22 the package claims, and run under podman; the user's own `tsc` (strict, no skipLibCheck) accepts
  * the typed API; a global install loads a config that imports layerpack without it being installed in the project.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -36,12 +37,12 @@ let node22: string;
 const CACHE = () => path.join(work, "cache");
 
 /**
- * A copy of what `npm pack` reads, so that its `prepare` script (tsc, as on publish) compiles into the copy: run in
+ * A copy of what `npm pack` reads, so that its `prepack` script (tsc, as on publish) compiles into the copy: run in
  * the checkout it rewrites dist/ file by file while the other e2e tests import it, and one of them once read a file
  * half-written.
  */
-function sourceCopy(): string {
-  const copy = path.join(work, "source");
+function sourceCopy(name = "source"): string {
+  const copy = path.join(work, name);
   for (const f of ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "LICENSE", "bin", "src", "schemas"]) {
     fs.cpSync(path.join(ROOT, f), path.join(copy, f), { recursive: true });
   }
@@ -73,6 +74,19 @@ describe("the packed tarball", () => {
       expect(files).toContain(f);
     }
     expect(fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8")).toMatch(/GNU GENERAL PUBLIC LICENSE\s+Version 3/);
+  });
+
+  test("has no install scripts (npm 11 lists any, prepare included, as a script for the user to approve)", () => {
+    const installed = JSON.parse(fs.readFileSync(path.join(app, "node_modules/layerpack/package.json"), "utf8")) as { scripts?: Record<string, string> };
+    expect(Object.keys(installed.scripts ?? {}).filter((s) => ["preinstall", "install", "postinstall", "prepare"].includes(s))).toEqual([]);
+  });
+
+  test("a checkout without dist/ runs its sources (Node 24 strips the types)", () => {
+    const checkout = sourceCopy("checkout");
+    expect(fs.existsSync(path.join(checkout, "dist"))).toBe(false);
+    const r = spawnSync(process.execPath, [path.join(checkout, "bin/layerpack.js"), "help", "build"], { encoding: "utf8" });
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toMatch(/^Usage: layerpack build /);
   });
 });
 
