@@ -18,6 +18,7 @@ import { listLayer } from "../oci/read-archive.ts";
 import { ArchiveBudget, isGzip, isZstd } from "../oci/blob-file.ts";
 import type { PlanBase } from "../plan/types.ts";
 import type { Closure } from "../store/types.ts";
+import { mib } from "../util/format.ts";
 import { formatPlatform, platformMatches, type Platform } from "../oci/platform.ts";
 
 export interface BaseOptions {
@@ -58,6 +59,13 @@ async function fetchLayer(image: Image, i: number, into: { cache: LayerCache; la
   const key = baseKey(layer.digest);
   const hit = cache.getLayer(key);
   if (hit?.baseListing && (layer.diffId === undefined || hit.diffId === layer.diffId)) return hit as FetchedLayer;
+  // The size is the manifest's word, and the download is held to it: a size past the free space fails now, not
+  // when the disk is full.
+  const stat = fs.statfsSync(cache.dir);
+  const free = stat.bavail * stat.bsize;
+  if (layer.size > free) {
+    throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) is ${mib(layer.size)} by its manifest, more than the ${mib(free)} free where the cache is (${cache.dir})`);
+  }
   const temp = cache.tempPath(`base-${i}`);
   try {
     await pipeline(await layer.open(), fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));

@@ -87,3 +87,35 @@ describe("a base's config", () => {
     expect(() => checkBaseConfig(image({ config: { Env: ["PATH=/bin"], Cmd: null, Labels: null }, history: [{ created_by: "x", empty_layer: true }, { created_by: "y" }] }) as never, "b")).not.toThrow();
   });
 });
+
+describe("a base's layer sizes", () => {
+  it("a layer its manifest says is larger than the free disk space is refused before any download", async () => {
+    const { serve } = await import("../registry/local-server.ts");
+    const { createHash } = await import("node:crypto");
+    const { resolveBase } = await import("../../src/image/base.ts");
+    const { LayerCache } = await import("../../src/cache/cache.ts");
+    const config = Buffer.from(JSON.stringify({ os: "linux", architecture: "amd64", rootfs: { type: "layers", diff_ids: [`sha256:${"0".repeat(64)}`] } }));
+    const configDigest = `sha256:${createHash("sha256").update(config).digest("hex")}`;
+    const huge = 2 ** 52;
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: `sha256:${"1".repeat(64)}`, size: huge }],
+    });
+    const server = await serve((req, res) => {
+      if (req.url === "/v2/") return res.end("{}");
+      if (req.url === "/v2/x/manifests/1") return res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" }).end(manifest);
+      if (req.url === `/v2/x/blobs/${configDigest}`) return res.end(config);
+      res.writeHead(500).end("no layer download expected");
+    });
+    try {
+      const cache = new LayerCache(path.join(dir, "size-cache"));
+      const env = { HOME: "/nonexistent", DOCKER_CONFIG: "/nonexistent" };
+      await expect(resolveBase(`docker://${server.host}/x:1`, { cwd: dir, cache, env })).rejects.toThrow(/layer 1 \(sha256:1{64}\) is .* MiB by its manifest, more than the .* MiB free where the cache is/);
+      expect(server.seen.filter((r) => r.url.includes("sha256:111"))).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
