@@ -86,33 +86,73 @@ interface ItemState {
   /** Whether an entry for the item's own path was seen, and nothing NAR cannot hold. */
   top: boolean;
   whole: boolean;
-  /** Regular files' sizes by entry name: hard links refer to them. */
-  files: Map<string, number>;
+  /** Directories listed, and the ones the entries imply (tars may leave parent directories out). */
+  dirs: Set<string>;
+  parents: Set<string>;
 }
+
+/**
+ * Names a layer's NAR sizes may keep (regular files' sizes, for hard links, which may point into another item, as
+ * Guix's and Nix's deduplicated stores do; directories): past this, its items simply do not count as whole.
+ */
+const NAR_NAME_BYTES = 64 << 20;
+
+/** Store directories whose replacement by a file or link in an upper layer hides every item below. */
+const STORE_ANCESTORS = new Set(["/gnu", "/gnu/store", "/nix", "/nix/store"]);
 
 const normal = (name: string): string => `/${name.split("/").filter((p) => p !== "" && p !== ".").join("/")}`;
 
-/** Adds one tar entry of `item` to its state (NAR size, or not whole). */
-function addEntry(st: ItemState, header: Entry["header"], budget: ArchiveBudget): void {
+/** One layer's NAR bookkeeping: the file sizes hard links need, and the memory they may take. */
+class NarTally {
+  readonly files = new Map<string, number>();
+  #bytes = 0;
+  exhausted = false;
+
+  /** Whether `name` may be kept (its bytes charged), else the layer's items cannot be checked whole. */
+  keep(name: string): boolean {
+    this.#bytes += name.length + 16;
+    if (this.#bytes > NAR_NAME_BYTES) this.exhausted = true;
+    return !this.exhausted;
+  }
+}
+
+/** Adds one tar entry of `st.item` to its state (NAR size, or not whole). */
+function addEntry(st: ItemState, header: Entry["header"], tally: NarTally): void {
   const { item } = st;
   const name = normal(header.name);
   const rel = name === item ? "" : name.slice(item.length + 1);
   if (rel === "") st.top = true;
+  // Every directory above the entry, inside the item (the item's own top included: "").
+  for (let p = rel; p !== ""; ) {
+    p = p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "";
+    if (st.parents.has(p)) break;
+    if (tally.keep(p)) st.parents.add(p);
+  }
   const base = rel.slice(rel.lastIndexOf("/") + 1);
   const mode = header.mode ?? 0;
   let entry: { rel: string; type: "file" | "symlink" | "directory"; mode: number; size: number; target?: string } | undefined;
   if (base.startsWith(".wh.")) entry = undefined;
   else if (header.type === "file" || header.type === "contiguous-file") {
     entry = { rel, type: "file", mode, size: header.size ?? 0 };
-    budget.name(name, "entries");
-    st.files.set(name, header.size ?? 0);
+    if (tally.keep(name)) tally.files.set(name, header.size ?? 0);
   } else if (header.type === "link") {
-    const size = st.files.get(normal(header.linkname ?? ""));
+    const size = tally.files.get(normal(header.linkname ?? ""));
     entry = size === undefined ? undefined : { rel, type: "file", mode, size };
   } else if (header.type === "symlink") entry = { rel, type: "symlink", mode, size: 0, target: header.linkname ?? "" };
-  else if (header.type === "directory") entry = { rel, type: "directory", mode, size: 0 };
+  else if (header.type === "directory") {
+    entry = { rel, type: "directory", mode, size: 0 };
+    if (tally.keep(rel)) st.dirs.add(rel);
+  }
   if (entry === undefined) st.whole = false;
   else st.nar += entrySize(entry);
+}
+
+/** The NAR size of what the layer holds of `st.item`, parent directories the tar left out added; undefined: not whole. */
+function narSizeOf(st: ItemState, tally: NarTally): number | undefined {
+  if (!st.whole || tally.exhausted) return undefined;
+  let nar = st.nar;
+  for (const p of st.parents) if (!st.dirs.has(p)) nar += entrySize({ rel: p, type: "directory", mode: 0o755, size: 0 });
+  return st.top || st.parents.has("") ? nar : undefined;
 }
 
 /** Lists a layer tar from `source` (gzip, zstd or plain), hashing the uncompressed bytes. */
@@ -133,6 +173,9 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   const dirs = new Set<string>();
   const whiteouts: string[] = [];
   const opaque: string[] = [];
+  const tally = new NarTally();
+  // Files and links at the top of the tree: one in the place of a store directory hides the items below it.
+  const shallow: string[] = [];
   const kind = compression === true ? "gzip" : compression === false ? "none" : compression;
   const piped =
     kind === "gzip" ? pipeline(source, createGunzip(), count, extract) : kind === "zstd" ? pipeline(source, zlib.createZstdDecompress(), count, extract) : pipeline(source, count, extract);
@@ -151,16 +194,19 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
           // Every name kept counts: a layer of a million long directory names is not a base image.
           if (!dirs.has(name)) budget.name(name, "directories");
           dirs.add(name);
-        } else otherEntries++;
+        } else {
+          if (name.split("/").length <= 4 && shallow.length < 10_000) shallow.push(name);
+          otherEntries++;
+        }
       } else {
         let st = items.get(item);
         if (!st) {
           budget.name(item, "store items");
-          st = { item, bytes: 0, nar: NAR_MAGIC_SIZE, top: false, whole: true, files: new Map() };
+          st = { item, bytes: 0, nar: NAR_MAGIC_SIZE, top: false, whole: true, dirs: new Set(), parents: new Set() };
           items.set(item, st);
         }
         if (entry.header.type === "file" || entry.header.type === "contiguous-file") st.bytes += entry.header.size ?? 0;
-        addEntry(st, entry.header, budget);
+        addEntry(st, entry.header, tally);
       }
       entry.resume();
       await new Promise<void>((resolve, reject) => entry.once("end", resolve).once("error", reject));
@@ -170,11 +216,15 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   const storeParents = new Set<string>();
   for (const item of items.keys()) for (let p = item.slice(0, item.lastIndexOf("/")); p !== ""; p = p.slice(0, p.lastIndexOf("/"))) storeParents.add(p);
   for (const d of dirs) if (!storeParents.has(d)) otherEntries++;
+  for (const name of shallow) if (STORE_ANCESTORS.has(name) || storeParents.has(name)) whiteouts.push(name);
   const sorted = [...items].sort(([a], [b]) => byBytes(a, b));
   return {
     diffId: `sha256:${hash.digest("hex")}`,
     uncompressedSize,
-    items: sorted.map(([path, st]) => ({ path, size: st.bytes, ...(st.top && st.whole ? { narSize: st.nar } : {}) })),
+    items: sorted.map(([path, st]) => {
+      const narSize = narSizeOf(st, tally);
+      return { path, size: st.bytes, ...(narSize !== undefined ? { narSize } : {}) };
+    }),
     otherEntries,
     whiteouts,
     opaque,

@@ -49,8 +49,9 @@ describe("store items a base image holds", () => {
   });
 
   it("does not count a part of an item, a link in its place, or an item two layers touch", async () => {
+    // A part: its NAR size is that of the part (with the directories it implies), not the item's.
     const partial = await layer(path.join(dir, "root"), [`${ITEM}/README`]);
-    expect(heldItems([base(partial)]).size).toBe(0);
+    expect(heldItems([base(partial)]).get(`/${ITEM}`)).toBeLessThan(narSize(path.join(dir, "root", ITEM)));
     const fake = path.join(dir, "fake");
     fs.mkdirSync(path.join(fake, "gnu/store"), { recursive: true });
     fs.symlinkSync("/etc", path.join(fake, ITEM));
@@ -60,6 +61,37 @@ describe("store items a base image holds", () => {
     const whole = await layer(path.join(dir, "root"), [ITEM, OTHER]);
     expect(heldItems([base(whole), base(partial)]).has(`/${ITEM}`)).toBe(false);
     expect(heldItems([base(whole), base(partial)]).has(`/${OTHER}`)).toBe(true);
+  });
+
+  it("counts hard links into another item (deduplicated stores) and parent directories a tar leaves out", async () => {
+    const root = path.join(dir, "linked");
+    fs.cpSync(path.join(dir, "root"), root, { recursive: true });
+    fs.rmSync(path.join(root, OTHER, "bin", "app"));
+    fs.linkSync(path.join(root, ITEM, "README"), path.join(root, OTHER, "bin", "app"));
+    const linked = await layer(root, [ITEM, OTHER]);
+    expect(linked.items.map((it) => it.narSize)).toEqual([narSize(path.join(root, ITEM)), narSize(path.join(root, OTHER))]);
+    // Files and links only, no directory entries: the runtime makes the directories, so the item is still whole.
+    const names = execFileSync("find", [ITEM, "-type", "f", "-o", "-type", "l"], { cwd: root, encoding: "utf8" }).trim().split("\n");
+    const tar = path.join(dir, "nodirs.tar");
+    execFileSync("tar", ["-cf", tar, "-C", root, "--no-recursion", ...names]);
+    const nodirs = await listLayer(fs.createReadStream(tar), "none", new ArchiveBudget("test"));
+    expect(nodirs.items.find((it) => it.path === `/${ITEM}`)?.narSize).toBe(narSize(path.join(root, ITEM)));
+  });
+
+  it("charges store items to the archive budget, not the files in them (a store can hold millions)", async () => {
+    const root = path.join(dir, "many");
+    fs.mkdirSync(path.join(root, ITEM), { recursive: true });
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(root, ITEM, `f${i}`), "x");
+    const tar = path.join(dir, "many.tar");
+    execFileSync("tar", ["-cf", tar, "-C", root, ITEM]);
+    const names: string[] = [];
+    const budget = new ArchiveBudget("test");
+    const charge = budget.name.bind(budget);
+    budget.name = (name: string, what?: string) => (names.push(name), charge(name, what));
+    const l = await listLayer(fs.createReadStream(tar), "none", budget);
+    expect(l.items[0]!.narSize).toBe(narSize(path.join(root, ITEM)));
+    // One charge for the item (and the store's own directories), none for its 300 files.
+    expect(names.filter((n) => n.startsWith(`/${ITEM}`))).toEqual([`/${ITEM}`]);
   });
 
   it("follows whiteouts and opaque directories of the layers above", async () => {
@@ -72,6 +104,11 @@ describe("store items a base image holds", () => {
     fs.mkdirSync(path.join(opq, "gnu/store"), { recursive: true });
     fs.writeFileSync(path.join(opq, "gnu/store", ".wh..wh..opq"), "");
     expect(heldItems([base(whole), base(await layer(opq, ["gnu/store"]))]).size).toBe(0);
+    // A link (or file) where the store directory was hides everything below it.
+    const hide = path.join(dir, "hide");
+    fs.mkdirSync(path.join(hide, "gnu"), { recursive: true });
+    fs.symlinkSync("/tmp", path.join(hide, "gnu/store"));
+    expect(heldItems([base(whole), base(await layer(hide, ["gnu/store"]))]).size).toBe(0);
   });
 });
 
