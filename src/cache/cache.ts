@@ -136,12 +136,15 @@ export class LayerCache {
     fs.renameSync(temp, file);
   }
 
-  #readEntry(file: string): LayerEntry | undefined {
+  /** The entry, `undefined` when missing or unreadable, `null` when its content is not an entry (dropped by getLayer). */
+  #readEntry(file: string): LayerEntry | undefined | null {
+    let text: string;
     try {
-      return parseLayerEntry(fs.readFileSync(file, "utf8"));
+      text = fs.readFileSync(file, "utf8");
     } catch {
       return undefined;
     }
+    return parseLayerEntry(text) ?? null;
   }
 
   #readJson<T>(file: string): T | undefined {
@@ -160,10 +163,15 @@ export class LayerCache {
   getLayer(key: string): CachedLayer | undefined {
     const file = path.join(this.dir, "layers", `${key}.json`);
     const entry = this.#readEntry(file);
-    if (!entry) {
-      fs.rmSync(file, { force: true, recursive: true });
-      return undefined;
+    if (entry === null) {
+      // Damaged or not ours: a miss, and gone (unless the cache is read-only).
+      try {
+        fs.rmSync(file, { force: true, recursive: true });
+      } catch {
+        // read-only: a miss all the same
+      }
     }
+    if (!entry) return undefined;
     const { pack, ...layer } = entry;
     const blob = pack !== undefined ? path.join(this.dir, "packs", pack) : this.blobPath(entry.digest);
     const end = (layer.offset ?? 0) + layer.size;
@@ -275,7 +283,7 @@ export class LayerCache {
   dropLayer(key: string, blob: Pick<CachedLayer, "digest" | "offset" | "file">): void {
     const file = path.join(this.dir, "layers", `${key}.json`);
     const entry = this.#readEntry(file);
-    const same = entry !== undefined && entry.digest === blob.digest && entry.offset === blob.offset && (entry.pack === undefined) === (blob.offset === undefined);
+    const same = entry != null && entry.digest === blob.digest && entry.offset === blob.offset && (entry.pack === undefined) === (blob.offset === undefined);
     if (same) fs.rmSync(file, { force: true });
     if (blob.offset === undefined && same) fs.rmSync(this.blobPath(blob.digest), { force: true });
   }

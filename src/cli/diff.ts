@@ -62,9 +62,9 @@ export const diffCommand: Command = {
       diff = diffPlans(o.plan, n.plan, { old: oldFile, new: newFile });
       if (o.plan.name !== n.plan.name) diff.notes.unshift(`these are plans of different images: ${o.plan.name} and ${n.plan.name}`);
     } else if (o.kind === "image" && n.kind === "image") {
-      // LAYERPACK_REGISTRY_USER/PASSWORD go to a registry only when it is the one both images come from (auth.ts).
-      const registries = new Set([o.name, n.name].map((x) => (x.transport === "registry" ? x.reference.registry : "")));
-      const env = registries.size === 1 && !registries.has("") ? withPushHost(io.env, [...registries][0]) : io.env;
+      // LAYERPACK_REGISTRY_USER/PASSWORD go to a registry only when it is the only one the images come from (auth.ts).
+      const registries = new Set([o.name, n.name].flatMap((x) => (x.transport === "registry" ? [x.reference.registry] : [])));
+      const env = registries.size === 1 ? withPushHost(io.env, [...registries][0]) : io.env;
       const read = async (x: typeof o) => listImage(await openImage(x.name, { env, ...(values.insecure ? { insecure: true } : {}) }), x.shown);
       const [oi, ni] = await Promise.all([read(o), read(n)]);
       diff = diffSides(imageSide(oi, oldFile), imageSide(ni, newFile));

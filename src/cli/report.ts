@@ -2,6 +2,7 @@
  * `layerpack report`: the layer plan (or a built image) as a self-contained HTML treemap, or a Markdown summary
  * for a pull request; with --previous, what a host that has the older plan or image must pull, in diff's numbers.
  */
+import { registryEnv } from "../registry/output.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LayerpackError } from "../errors.ts";
@@ -100,7 +101,8 @@ export const reportCommand: Command = {
     const previous = read?.kind === "plan" && read.plan.platforms ? { ...read, plan: onePlatform(read.plan, plan.platform ? formatPlatform(plan.platform) : undefined) } : read;
     if (file !== undefined && previous && path.resolve(io.cwd, values.previous as string) === file) throw new UsageError(`-o ${String(values.output)}: that is the --previous file`);
     const imageArg = typeof values.image === "string" ? values.image : undefined;
-    const imageOpts = { env: io.env, ...(values.insecure ? { insecure: true } : {}) };
+    // The images are the config's output and what it replaced: its push target's credentials go there (auth.ts).
+    const imageOpts = { env: registryEnv(spec, io.env), ...(values.insecure ? { insecure: true } : {}) };
     let sides: Sides;
     let reasons: string[];
     if (imageArg !== undefined || previous?.kind === "image") {

@@ -109,18 +109,15 @@ const baseConfigSchema = z.looseObject({
 });
 
 /** A base whose config the runtime would refuse or misread is refused here, naming the field. */
-export function checkBaseConfig(image: Pick<Image, "config" | "layers">, name: string): void {
+export function checkBaseConfig(image: Pick<Image, "config">, name: string): void {
   const parsed = baseConfigSchema.safeParse(image.config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("").replace(/^\./, "");
     throw new LayerpackError(`base ${name}: its config's ${where || "document"} is not what an image config holds: ${issue.message}`);
   }
-  const history = parsed.data.history ?? [];
-  const filled = history.filter((h) => h.empty_layer !== true).length;
-  if (history.length > 0 && filled !== image.layers.length) {
-    throw new LayerpackError(`base ${name}: its config's history has ${filled} entries for layers, but the image has ${image.layers.length} layers`);
-  }
+  // (A history that does not match the layers is left as it is: `umoci repack --no-history` writes one, and runtimes
+  // read it.)
 }
 
 async function openBase(name: string, opts: BaseOptions): Promise<Image> {

@@ -118,10 +118,10 @@ describe("a base's config", () => {
     expect(() => checkBaseConfig(image({ config: { Env: ["A=1", 5] } }) as never, "b")).toThrow("base b: its config's config.Env[1] is not what an image config holds: Invalid input: expected string, received number");
     expect(() => checkBaseConfig(image({ config: { Labels: ["x"] } }) as never, "b")).toThrow(/config\.Labels/);
     expect(() => checkBaseConfig(image({ architecture: { x: 1 } }) as never, "b")).toThrow(/its config's architecture/);
-    expect(() => checkBaseConfig(image({ history: [{ created_by: "a" }, { created_by: "b" }] }) as never, "b")).toThrow("base b: its config's history has 2 entries for layers, but the image has 1 layers");
+    expect(() => checkBaseConfig(image({ history: [{ created_by: 5 }] }) as never, "b")).toThrow(/its config's history\[0\]\.created_by/);
   });
-  it("passes as docker and umoci write it", () => {
-    expect(() => checkBaseConfig(image({ config: { Env: ["PATH=/bin"], Cmd: null, Labels: null }, history: [{ created_by: "x", empty_layer: true }, { created_by: "y" }] }) as never, "b")).not.toThrow();
+  it("passes as docker and umoci write it (a history shorter than the layers included)", () => {
+    expect(() => checkBaseConfig(image({ config: { Env: ["PATH=/bin"], Cmd: null, Labels: null }, history: [{ created_by: "x", empty_layer: true }, { created_by: "y" }] }, 3) as never, "b")).not.toThrow();
   });
 });
 
