@@ -26,8 +26,19 @@ const LIBRARY_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? ".
 // What `import { defineConfig } from "layerpack"` needs, without the whole library: in the loading thread the
 // library is not loaded yet, and all of it costs ~120 ms (src/config/define.ts has no imports).
 const DEFINE_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./define.ts" : "./define.js", import.meta.url));
-/** A module that may use more of the library than its named imports say: a namespace or a dynamic import. */
-const WHOLE_LIBRARY = /import\s*\*\s*as\s+[\w$]+\s+from\s*["']layerpack["']|import\s*\(\s*["']layerpack["']/;
+/** A module that may use more of the library than defineConfig: a namespace, default or dynamic import, a re-export. */
+const WHOLE_LIBRARY = /import\s*\*\s*as\s+[\w$]+\s+from\s*["']layerpack["']|import\s*\(\s*["']layerpack["']|import\s+[\w$]+\s*(?:,[^;]*)?from\s*["']layerpack["']|export\s*\*[^;]*from\s*["']layerpack["']/;
+const NAMED_IMPORT = /(?:import|export)\s*\{([^}]*)\}\s*from\s*["']layerpack["']/g;
+
+/** Whether a module's (type-stripped) source needs more of "layerpack" than define.ts has. */
+function needsWholeLibrary(source: string): boolean {
+  if (WHOLE_LIBRARY.test(source)) return true;
+  for (const m of source.matchAll(NAMED_IMPORT)) {
+    const names = m[1]!.split(",").map((n) => n.trim().split(/\s+as\s+/)[0]!.trim()).filter((n) => n !== "" && !n.startsWith("type "));
+    if (names.some((n) => n !== "defineConfig")) return true;
+  }
+  return false;
+}
 const SCRIPT = /\.(?:[cm]?[jt]s)$/;
 const TYPESCRIPT = /\.[cm]?ts$/;
 const EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", "/index.ts", "/index.js"];
@@ -127,7 +138,7 @@ function installHooks(): void {
       const file = fileURLToPath(url);
       if (!SCRIPT.test(file)) return nextLoad(url, context);
       const source = sourceOf(file, readFileSync(file, "utf8"));
-      if (WHOLE_LIBRARY.test(source)) wholeLibrary.add(file);
+      if (needsWholeLibrary(source)) wholeLibrary.add(file);
       lastLoaded = file;
       return { format: formatOf(file, source), source, shortCircuit: true };
     },
@@ -305,9 +316,10 @@ export function importConfigModule(file: string, { timeoutMs = CONFIG_TIMEOUT_MS
       const oom = (e as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY";
       finish(oom ? new Error(`${name} used more than ${CONFIG_HEAP_MB} MiB of memory while loading`, { cause: e }) : e);
     });
-    // 13: Node ends a thread whose top-level await waits for nothing that could ever settle it.
+    // Ending before a reply with 0 (or 13, an unsettled top-level await): the config waits for nothing that could
+    // ever settle it, and the thread ran out of things to do.
     worker.once("exit", (code) =>
-      finish(new Error(code === 13 ? `${name} did not finish loading: a top-level await never settles (nothing is left that could settle it)` : `${name} ended its loading thread (exit code ${code}) before exporting a config`)),
+      finish(new Error(code === 0 || code === 13 ? `${name} did not finish loading: a top-level await never settles (nothing is left that could settle it)` : `${name} ended its loading thread (exit code ${code}) before exporting a config`)),
     );
   });
 }
@@ -318,8 +330,8 @@ export async function importFresh(file: string): Promise<{ exports: unknown; dep
   try {
     return await importOnce(file);
   } catch (e) {
-    // The config imports more from "layerpack" than defineConfig: linking failed before anything ran, so again with
-    // the whole library.
+    // The config imports more from "layerpack" than defineConfig in a way needsWholeLibrary did not see: linking
+    // failed (before anything ran, for the static imports that module reads), so again with the whole library.
     if (!(e instanceof SyntaxError && /does not provide an export named/.test(e.message))) throw e;
     defineOnly = false;
     return importOnce(file);

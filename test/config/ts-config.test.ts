@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -163,6 +164,25 @@ describe("TS configs under Node's loader", () => {
     // Nothing left to wait for: said at once.
     cwd = tmpConfigDir({ "image.config.mjs": "await new Promise(() => {});\nexport default {};\n" });
     expect(loadInNode(load, cwd)).toBe("image.config.mjs: loading the config module failed: image.config.mjs did not finish loading: a top-level await never settles (nothing is left that could settle it)");
+  });
+
+  test("what a config prints reaches the terminal whole; an error thrown later (a timer, a rejection) is the config's, located", () => {
+    let cwd = tmpConfigDir({ "image.config.mjs": 'for (let i = 0; i < 5000; i++) console.log("line " + i);\nexport default { name: "x" };\n' });
+    const out = execFileSync(process.execPath, ["-e", `import(${JSON.stringify(LOAD)}).then((m) => m.loadSpec({ env: {} })).catch(() => {})`], { cwd, encoding: "utf8" });
+    expect(out.split("\n").filter((l) => l.startsWith("line "))).toHaveLength(5000);
+    cwd = tmpConfigDir({ "image.config.mjs": 'setTimeout(() => { throw new Error("late"); }, 10);\nawait new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n' });
+    expect(loadOutcome(cwd).error?.[1]).toBe("image.config.mjs:1:26: loading the config module failed: late");
+    cwd = tmpConfigDir({ "image.config.mjs": 'Promise.reject(new Error("rej"));\nawait new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n' });
+    expect(loadOutcome(cwd).error?.[1]).toBe("image.config.mjs:1:16: loading the config module failed: rej");
+  });
+
+  test("a module importing more of layerpack than defineConfig, dynamically too, gets the whole library, and the config runs once", () => {
+    const cwd = tmpConfigDir({
+      "lib/helper.mjs": 'import { STRATEGY_NAMES, defineConfig } from "layerpack";\nexport const name = defineConfig({}) && STRATEGY_NAMES.join("-");\n',
+      "image.config.mjs": 'import * as fs from "node:fs";\nfs.appendFileSync("ran.log", "ran\\n");\nconst { name } = await import("./lib/helper.mjs");\nexport default { name, profile: "./p", output: { path: "o.tar" } };\n',
+    });
+    expect(loadOutcome(cwd).name).toMatch(/^[a-z]+(-[a-z]+)+$/);
+    expect(fs.readFileSync(path.join(cwd, "ran.log"), "utf8")).toBe("ran\n");
   });
 
   test("a value that is not plain data is named by its key", () => {
