@@ -19,6 +19,15 @@ export function aboutConfigKey<E extends LayerpackError>(err: E, key: readonly (
   return err;
 }
 
+/** Runs `f`; a LayerpackError it throws is marked as being about `key`. */
+export function atConfigKey<T>(key: readonly (string | number)[], f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw e instanceof LayerpackError ? aboutConfigKey(e, key) : e;
+  }
+}
+
 /** The config could not be found, read, parsed or validated. */
 export class SpecError extends LayerpackError {
   override name = "SpecError";

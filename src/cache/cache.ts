@@ -19,7 +19,7 @@ import { z } from "zod";
 import type { LayerBlob } from "../oci/types.ts";
 import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
-import { sha256Hex } from "../util/digest.ts";
+import { SHA256_DIGEST, sha256Hex } from "../util/digest.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -60,7 +60,7 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
 
 const PACK_GRACE_MS = 10 * 60_000;
 
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const DIGEST = SHA256_DIGEST;
 /** The names adoptPack gives packs. */
 const PACK_NAME = /^[0-9a-f]{24}\.tar$/;
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

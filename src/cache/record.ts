@@ -14,6 +14,7 @@
  */
 import { z } from "zod";
 import type { CachedLayer } from "./cache.ts";
+import { SHA256_DIGEST } from "../util/digest.ts";
 
 export const CACHE_ARTIFACT_TYPE = "application/vnd.layerpack.cache.v1+json";
 /** In an OCI layout, the index entries of an image name its record's blob by this annotation (digest value). */
@@ -24,7 +25,7 @@ const MAX_ITEMS = 200_000;
 /** The most bytes of a record blob read from a source. */
 export const MAX_RECORD_BYTES = 64 << 20;
 
-const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits");
+const digest = z.string().regex(SHA256_DIGEST, "must be sha256: and 64 hex digits");
 const size = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 const layerRecord = z.strictObject({

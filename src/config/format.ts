@@ -160,14 +160,19 @@ export interface IssueContext {
   schema?: z.ZodType;
 }
 
+/** A schema's definition, looking through defaults, optionals and refinements (zod's wrappers). */
+function defOf(schema: z.ZodType): Record<string, unknown> {
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+  const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
+  return inner ? defOf(inner) : def;
+}
+
 /**
  * The keys an object schema at `path` accepts (looking through defaults, optionals, arrays and unions). A
  * discriminated union whose `data` names one of its options gives that option's keys, not every option's.
  */
 export function keysAt(schema: z.ZodType, path: KeyPath, data?: unknown): string[] {
-  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
-  const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
-  if (inner) return keysAt(inner, path, data);
+  const def = defOf(schema);
   if (def.type === "union") {
     const options = def.options as z.ZodType[];
     const chosen = typeof def.discriminator === "string" && path.length === 0 ? optionFor(options, def.discriminator, data) : undefined;
@@ -195,9 +200,7 @@ function optionFor(options: z.ZodType[], discriminator: string, data: unknown): 
 
 /** The shape of an object schema, looking through refinements. */
 function objectShape(schema: z.ZodType): Record<string, z.ZodType> | undefined {
-  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
-  const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
-  if (inner) return objectShape(inner);
+  const def = defOf(schema);
   return def.type === "object" ? (def.shape as Record<string, z.ZodType>) : undefined;
 }
 
@@ -218,9 +221,7 @@ function elsewhere(ctx: IssueContext, { path, key, known }: { path: KeyPath; key
 
 /** The discriminator of the union at `path`, when there is one. */
 function discriminatorAt(schema: z.ZodType, path: KeyPath): string | undefined {
-  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
-  const inner = (def.innerType ?? def.in) as z.ZodType | undefined;
-  if (inner) return discriminatorAt(inner, path);
+  const def = defOf(schema);
   if (path.length === 0) return def.type === "union" && typeof def.discriminator === "string" ? def.discriminator : undefined;
   if (def.type === "array") return typeof path[0] === "number" ? discriminatorAt(def.element as z.ZodType, path.slice(1)) : undefined;
   const next = def.type === "object" ? (def.shape as Record<string, z.ZodType>)[String(path[0])] : undefined;

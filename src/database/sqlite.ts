@@ -12,6 +12,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { BuildError } from "../errors.ts";
 import type { DatabaseFlavor } from "../plan/database-layout.ts";
 import { byBytes } from "../util/bytes.ts";
+import { SHA256_DIGEST } from "../util/digest.ts";
 
 export interface RegisteredPath {
   path: string;
@@ -93,7 +94,7 @@ function fill(db: DatabaseSync, input: DatabaseInput): void {
   const addPath = db.prepare("INSERT INTO ValidPaths (id, path, hash, registrationTime, narSize) VALUES (?, ?, ?, ?, ?)");
   items.forEach((it, i) => {
     if (ids.has(it.path)) throw new BuildError(`store database: ${it.path} is registered twice`);
-    if (!/^sha256:[0-9a-f]{64}$/.test(it.hash)) throw new BuildError(`store database: ${it.path} has no sha256 NAR hash (${it.hash})`);
+    if (!SHA256_DIGEST.test(it.hash)) throw new BuildError(`store database: ${it.path} has no sha256 NAR hash (${it.hash})`);
     ids.set(it.path, i + 1);
     addPath.run(i + 1, it.path, it.hash, input.registrationTime, it.narSize);
   });

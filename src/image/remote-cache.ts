@@ -26,6 +26,7 @@ import { formatReference } from "../registry/reference.ts";
 import { recordFacts, type Job, type Prepared } from "./jobs.ts";
 import type { StoreItem } from "../store/types.ts";
 import type { BuildInput } from "./build.ts";
+import { SHA256_DIGEST } from "../util/digest.ts";
 
 export interface CacheSourceOptions {
   cwd: string;
@@ -118,7 +119,7 @@ function layoutRecords(dir: string, manifestDigest: string): Buffer | undefined 
   const named = (Array.isArray(entries) ? entries : [])
     .filter((d): d is { digest: string; annotations: Record<string, unknown> } => typeof d === "object" && d !== null && d.digest === manifestDigest && typeof d.annotations === "object" && d.annotations !== null)
     .map((d) => d.annotations[CACHE_RECORD_ANNOTATION])
-    .find((v): v is string => typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v));
+    .find((v): v is string => typeof v === "string" && SHA256_DIGEST.test(v));
   if (!named) return undefined;
   return readRegular(path.join(dir, "blobs", "sha256", named.slice(7)), "the cache record", { max: MAX_RECORD_BYTES, digest: named });
 }

@@ -10,9 +10,10 @@ import { createGunzip } from "node:zlib";
 import { createHash } from "node:crypto";
 import { LayerpackError } from "../errors.ts";
 import { fileKind, mib } from "../util/format.ts";
+import { SHA256_DIGEST } from "../util/digest.ts";
 
 /** The only digest form we accept: it is also a file name, so nothing else may pass (no `/`, no `..`). */
-export const DIGEST = /^sha256:[0-9a-f]{64}$/;
+export const DIGEST = SHA256_DIGEST;
 /** index.json, oci-layout, manifests, configs, docker manifest.json: ours are a few KiB, docker's far below this. */
 export const MAX_DOCUMENT = 16 << 20;
 /** All documents one archive may make us keep in memory at once. */

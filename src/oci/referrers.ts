@@ -8,14 +8,14 @@
 import { RegistryError } from "../errors.ts";
 import { artifactManifest, OCI_EMPTY_DESCRIPTOR, referrersTag } from "./artifact.ts";
 import { OCI_MEDIA_TYPES, type Descriptor } from "./types.ts";
-import { sha256Digest } from "../util/digest.ts";
+import { SHA256_DIGEST, sha256Digest } from "../util/digest.ts";
 import type { RegistryClient } from "../registry/client.ts";
 
 /** Manifests and indexes read here: referrer lists of a few artifacts are far below this. */
 const MAX_LIST = 4 << 20;
 /** Artifacts of one type looked at per subject (newest pushes first where the registry orders them). */
 const MAX_ARTIFACTS = 16;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const DIGEST = SHA256_DIGEST;
 
 async function getJson(client: RegistryClient, suffix: string, accept: string): Promise<{ data: Buffer; json: Record<string, unknown> } | undefined> {
   const res = await client.request("GET", client.repoUrl(suffix), { headers: { accept }, expect: [200, 404, 400, 405], maxBytes: MAX_LIST });

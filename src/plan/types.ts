@@ -4,6 +4,7 @@
  * Nothing machine-specific goes in here: store paths are logical, file sources stay as written in the spec.
  */
 import { z } from "zod";
+import { SHA256_DIGEST } from "../util/digest.ts";
 
 /** The plan file format version this layerpack writes and reads (plan files carry it as `version`). */
 export const PLAN_VERSION = 1;
@@ -59,7 +60,7 @@ export const customLayerSchema = z.strictObject({
   entries: z.array(customEntrySchema),
 });
 
-const digestSchema = z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits");
+const digestSchema = z.string().regex(SHA256_DIGEST, "must be sha256: and 64 hex digits");
 
 /** The base image the plan builds on (`base:` in the config): its layers come first, reused byte for byte. */
 export const planBaseSchema = z.strictObject({
@@ -83,7 +84,7 @@ const onePlatformPlanSchema = z.strictObject({
   family: z.array(z.string()).optional(),
   /** Digest of the inputs that shape the layers (src/plan/fingerprint.ts); written by `plan --write`, so `check`
    * can tell "inputs changed" from "plan edited". Optional: plans printed without it are still version 1. */
-  fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be sha256: and 64 hex digits").optional(),
+  fingerprint: digestSchema.optional(),
   base: planBaseSchema.optional(),
   /** The platform the image is for (the config's, else the planning host's): two hosts of one platform agree. */
   platform: z.strictObject({ os: z.string(), architecture: z.string(), variant: z.string().optional() }).optional(),

@@ -3,7 +3,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { aboutConfigKey, StoreError } from "../errors.ts";
+import { atConfigKey, StoreError } from "../errors.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import { databaseHas, defaultDatabase, readDatabaseClosure, type SourceItem } from "./database.ts";
 import { closureOf, readClosureInfo, readReferencesGraph } from "./graph.ts";
@@ -126,15 +126,6 @@ function isDanglingLink(p: string): boolean {
   }
 }
 
-/** Runs `f`, marking a StoreError it throws as being about the config key `key`. */
-function about<T>(key: readonly (string | number)[], f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw e instanceof StoreError ? aboutConfigKey(e, key) : e;
-  }
-}
-
 /** Resolves the spec's profile or roots to their closure, from the source `spec.closure` names. */
 export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions): Promise<Closure> {
   const { configDir } = options;
@@ -142,10 +133,10 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
   let profile: string | undefined;
   let roots: string[];
   if (spec.profile !== undefined) {
-    profile = about(["profile"], () => resolveProfile(store, hostOrLogical(store, spec.profile!, configDir)));
+    profile = atConfigKey(["profile"], () => resolveProfile(store, hostOrLogical(store, spec.profile!, configDir)));
     roots = [profile];
   } else if (spec.roots !== undefined) {
-    roots = spec.roots.flatMap((r, i) => about(["roots", i], () => resolveRoots(store, [hostOrLogical(store, r, configDir)])));
+    roots = spec.roots.flatMap((r, i) => atConfigKey(["roots", i], () => resolveRoots(store, [hostOrLogical(store, r, configDir)])));
     roots = [...new Set(roots)].sort(byBytes);
   } else {
     throw new StoreError("the spec has neither profile nor roots");
@@ -153,7 +144,7 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
   const { source, file } = pickSource(spec, { store, roots }, options);
   // Reading a file the config names (closure.file) fails at that key; a database found by default has none.
   const found = spec.closure.file !== undefined && file !== undefined
-    ? about(["closure", "file"], () => fromSource({ source, file }, { store, roots }, options.scanMemo))
+    ? atConfigKey(["closure", "file"], () => fromSource({ source, file }, { store, roots }, options.scanMemo))
     : fromSource({ source, file }, { store, roots }, options.scanMemo);
   // A scan finds only items that exist in the store dir: checking them again would stat every item once more.
   if (source !== "scan") checkPresent(found, store, roots);

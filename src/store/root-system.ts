@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { aboutConfigKey, StoreError } from "../errors.ts";
+import { atConfigKey, StoreError } from "../errors.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import type { RootSystem, RootSystemEntry } from "./types.ts";
 import { sortNames } from "./walk.ts";
@@ -43,12 +43,8 @@ function readSmall(file: string): string | undefined {
 export function readRootSystem(spec: Pick<ImageSpec, "rootSystem">, configDir: string): RootSystem | undefined {
   const opts = rootSystemOptions(spec);
   if (opts === undefined) return undefined;
-  try {
-    return listRootSystem(opts, configDir);
-  } catch (e) {
-    // Every failure here is about the directory the config names: located there (see LayerpackError.configKey).
-    throw e instanceof StoreError ? aboutConfigKey(e, typeof spec.rootSystem === "string" ? ["rootSystem"] : ["rootSystem", "dir"]) : e;
-  }
+  // Every failure here is about the directory the config names: located there (see LayerpackError.configKey).
+  return atConfigKey(typeof spec.rootSystem === "string" ? ["rootSystem"] : ["rootSystem", "dir"], () => listRootSystem(opts, configDir));
 }
 
 function listRootSystem(opts: NonNullable<ReturnType<typeof rootSystemOptions>>, configDir: string): RootSystem {
