@@ -149,10 +149,17 @@ async function openBase(name: string, opts: BaseOptions): Promise<Image> {
  */
 export function heldItems(layers: readonly { baseListing: BaseListing }[]): Map<string, number> {
   const seen = new Map<string, number | undefined>();
-  const under = (dir: string, p: string) => dir === "/" || p === dir || p.startsWith(`${dir}/`);
   for (const { baseListing: l } of layers) {
-    for (const dir of [...l.opaque, ...l.whiteouts]) for (const p of [...seen.keys()]) if (under(dir, p) && p !== dir) seen.delete(p);
-    for (const w of l.whiteouts) seen.delete(w);
+    // Each item's ancestors looked up in the layer's sets: a hostile layer's many whiteouts cost no more than its items.
+    const whiteout = new Set(l.whiteouts);
+    const hidden = new Set([...l.opaque, ...l.whiteouts]);
+    if (hidden.size > 0) {
+      for (const p of [...seen.keys()]) {
+        let gone = whiteout.has(p) || hidden.has("/");
+        for (let a = p.slice(0, p.lastIndexOf("/")); !gone && a !== ""; a = a.slice(0, a.lastIndexOf("/"))) gone = hidden.has(a);
+        if (gone) seen.delete(p);
+      }
+    }
     for (const it of l.items) seen.set(it.path, seen.has(it.path) ? undefined : it.narSize);
   }
   const out = new Map<string, number>();

@@ -43,8 +43,19 @@ export function layerContent(layer: PlannedLayer, closure?: Closure): LayerConte
     if (!closure?.rootSystem) throw new BuildError(`the plan has a root-system layer (${layer.source}), but the closure has no root system listing`);
     return { items: [], entries: [], rootSystem: closure.rootSystem.entries };
   }
-  const hashes = new Map(closure?.items.map((it) => [it.path, it.narHash ?? ""]));
-  return { items: layer.items.map((i) => i.path), facts: layer.items.map((i) => `${i.size}:${hashes.get(i.path) ?? ""}`), entries: layer.entries ?? [] };
+  const hashes = closure ? narHashes(closure) : undefined;
+  return { items: layer.items.map((i) => i.path), facts: layer.items.map((i) => `${i.size}:${hashes?.get(i.path) ?? ""}`), entries: layer.entries ?? [] };
+}
+
+/** Each item's NAR hash by path, made once per closure (every layer of a build asks). */
+const hashCache = new WeakMap<Closure, Map<string, string>>();
+function narHashes(closure: Closure): Map<string, string> {
+  let m = hashCache.get(closure);
+  if (!m) {
+    m = new Map(closure.items.map((it) => [it.path, it.narHash ?? ""]));
+    hashCache.set(closure, m);
+  }
+  return m;
 }
 
 function historyComment(layer: PlannedLayer): string {
