@@ -133,6 +133,9 @@ export function findCredentials(registry: string, env: Env, push = false): Crede
   if (user !== undefined || password !== undefined) {
     if (user === undefined || password === undefined) throw new RegistryError(`set both ${USER_ENV} and ${PASSWORD_ENV}, or neither`);
     const host = env[HOST_ENV] || undefined;
+    if (host !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d+)?$/.test(host)) {
+      throw new RegistryError(`${HOST_ENV} must name a registry as HOST[:PORT] (ghcr.io, localhost:5000), not ${JSON.stringify(host.slice(0, 100))}`);
+    }
     if (host !== undefined ? sameRegistry(registry, host) : push) return { username: user, password, source: `${USER_ENV}/${PASSWORD_ENV}` };
   }
   for (const { file, docker } of authFiles(env)) {

@@ -54,6 +54,7 @@ describe("credentials", () => {
     expect(findCredentials("other.example", { ...env, LAYERPACK_REGISTRY_HOST: "r.example" }, true)).toBeUndefined();
     expect(findCredentials("registry-1.docker.io", { ...env, LAYERPACK_REGISTRY_HOST: "docker.io" })).toMatchObject({ username: "u" });
     expect(withPushHost(env, "r.example")).toMatchObject({ LAYERPACK_REGISTRY_HOST: "r.example" });
+    expect(() => findCredentials("r.example", { ...env, LAYERPACK_REGISTRY_HOST: "https://r.example/" })).toThrow(/LAYERPACK_REGISTRY_HOST must name a registry as HOST\[:PORT\]/);
     expect(withPushHost({ ...env, LAYERPACK_REGISTRY_HOST: "x.example" }, "r.example")).toMatchObject({ LAYERPACK_REGISTRY_HOST: "x.example" });
   });
 
