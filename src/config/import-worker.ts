@@ -61,9 +61,9 @@ async function reply(message: WorkerReply): Promise<void> {
 /** The reply for an error the config threw, with where it was thrown. */
 function failed(e: unknown): Promise<void> {
   const err = e instanceof Error ? e : new Error(String(e));
-  const location = syntaxErrorLocation(err);
-  const at = location ? undefined : thrownAt(err);
-  return reply({ kind: "error", name: err.name, message: err.message, stack: err.stack ?? "", ...(location ? { location } : {}), ...(at ? { thrownAt: at } : {}) });
+  const syntax = syntaxErrorLocation(err);
+  const at = syntax ?? thrownAt(err);
+  return reply({ kind: "error", name: err.name, message: err.message, stack: err.stack ?? "", ...(at ? { at, syntax: syntax !== undefined } : {}) });
 }
 
 // Thrown from a timer or a rejected promise while the module's top-level await waits: the config's error all the

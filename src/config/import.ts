@@ -174,10 +174,14 @@ export interface SyntaxErrorLocation {
 }
 
 const LOCATION = Symbol("layerpack.syntaxErrorLocation");
-const THROWN_AT = Symbol("layerpack.thrownAt");
 
-/** Where the loading thread found an error was thrown (thrownAt), carried over to this thread's copy of it. */
-export const thrownAtOf = (e: unknown): SyntaxErrorLocation | undefined => (e instanceof Error ? (e as unknown as Record<symbol, SyntaxErrorLocation | undefined>)[THROWN_AT] : undefined);
+const SYNTAX = Symbol("layerpack.syntaxError");
+
+/** Where a config's error is (a syntax error's position, else where it was thrown), as the loading thread found it. */
+export const errorLocation = (e: unknown): (SyntaxErrorLocation & { syntax: boolean }) | undefined => {
+  const at = e instanceof Error ? (e as unknown as Record<symbol, SyntaxErrorLocation | undefined>)[LOCATION] : undefined;
+  return at && { ...at, syntax: (e as unknown as Record<symbol, boolean | undefined>)[SYNTAX] === true };
+};
 
 /**
  * Attach the position to a syntax error in `file`. V8 keeps the position of an ES module's syntax error out of the
@@ -251,18 +255,17 @@ export type WorkerReply =
   | { kind: "function"; dependencies: string[] }
   | { kind: "promise"; dependencies: string[] }
   | { kind: "not-data"; keyPath: string; message: string; dependencies: string[] }
-  | { kind: "error"; name: string; message: string; stack: string; location?: SyntaxErrorLocation; thrownAt?: SyntaxErrorLocation };
+  | { kind: "error"; name: string; message: string; stack: string; at?: SyntaxErrorLocation; syntax?: boolean };
 
 export type ConfigModule = Exclude<WorkerReply, { kind: "error" }>;
 
 const WORKER = new URL(import.meta.url.endsWith(".ts") ? "./import-worker.ts" : "./import-worker.js", import.meta.url);
 
-/** The loading thread's error as an Error here, its syntax error position kept. */
+/** The loading thread's error as an Error here (a SyntaxError stays one), its position kept (errorLocation). */
 function errorFrom(reply: Extract<WorkerReply, { kind: "error" }>): Error {
   const err = reply.name === "SyntaxError" ? new SyntaxError(reply.message) : new Error(reply.message);
   err.stack = reply.stack;
-  if (reply.location) Object.assign(err, { [LOCATION]: reply.location });
-  if (reply.thrownAt) Object.assign(err, { [THROWN_AT]: reply.thrownAt });
+  if (reply.at) Object.assign(err, { [LOCATION]: reply.at, [SYNTAX]: reply.syntax === true });
   return err;
 }
 

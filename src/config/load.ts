@@ -19,7 +19,7 @@ import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { LayerpackError, SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, formatKeyPath, locate, positionOf, type KeyPath } from "./format.ts";
-import { CONFIG_TIMEOUT_MS, importConfigModule, startConfigThread, syntaxErrorLocation, thrownAtOf } from "./import.ts";
+import { CONFIG_TIMEOUT_MS, errorLocation, importConfigModule, startConfigThread } from "./import.ts";
 import type { Worker } from "node:worker_threads";
 import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
 import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
@@ -118,18 +118,14 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
   // A search usually finds image.config.ts: the thread that loads it boots meanwhile (on another core).
   const thread = options.configPath === undefined ? startConfigThread() : undefined;
   let file: string;
-  try {
-    file = options.configPath === undefined ? await search(cwd) : path.resolve(cwd, options.configPath);
-  } catch (e) {
-    void thread?.terminate();
-    throw e;
-  }
-  const shown = displayPath(cwd, file);
+  let shown: string;
   let source: Source;
   try {
+    file = options.configPath === undefined ? await search(cwd) : path.resolve(cwd, options.configPath);
+    shown = displayPath(cwd, file);
     source = await readSource(file, shown, { env: options.env ?? process.env, signal: options.signal, thread });
   } finally {
-    // Used or not (a YAML config, an unreadable file), the thread's work is done.
+    // Used or not (a YAML config, no config, an unreadable file), the thread's work is done.
     void thread?.terminate();
   }
   const spec = validate(source, file, shown);
@@ -272,22 +268,15 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
       if (loaded.kind !== "value") {
         throw new SpecError(`${shown}: ${loaded.keyPath === "" ? "the default export" : loaded.keyPath}: ${loaded.message}`, { file, ...(loaded.keyPath ? { keyPath: loaded.keyPath } : {}) });
       }
-      const { data, dependencies } = loaded;
-      return { data, dependencies };
+      return { data: loaded.data, dependencies: loaded.dependencies };
     } catch (e) {
       if (e instanceof SpecError) throw e;
-      const at = syntaxErrorLocation(e);
-      if (at) {
-        const where = at.file === file ? shown : displayPath(path.dirname(file), at.file);
-        const what = (e as Error).message.trim().split("\n")[0]!.replace(/^x /, "");
-        throw new SpecError(`${where}:${at.line}:${at.column}: syntax error: ${what}`, { file: at.file, line: at.line, column: at.column }, { cause: e });
-      }
-      const thrown = thrownAtOf(e);
-      if (thrown) {
-        const where = thrown.file === file ? shown : displayPath(path.dirname(file), thrown.file);
-        throw new SpecError(`${where}:${thrown.line}:${thrown.column}: loading the config module failed: ${(e as Error).message}`, { file: thrown.file, line: thrown.line, column: thrown.column }, { cause: e });
-      }
-      throw new SpecError(`${shown}: loading the config module failed: ${(e as Error).message}`, { file }, { cause: e });
+      // A syntax error where Node says it is; any other error where it was thrown (in the config or an import).
+      const at = errorLocation(e);
+      const what = at?.syntax ? `syntax error: ${(e as Error).message.trim().split("\n")[0]!.replace(/^x /, "")}` : `loading the config module failed: ${(e as Error).message}`;
+      if (!at) throw new SpecError(`${shown}: ${what}`, { file }, { cause: e });
+      const where = at.file === file ? shown : displayPath(path.dirname(file), at.file);
+      throw new SpecError(`${where}:${at.line}:${at.column}: ${what}`, { file: at.file, line: at.line, column: at.column }, { cause: e });
     }
   }
   const text = await readText(file, shown);
