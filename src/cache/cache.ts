@@ -60,7 +60,6 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
 
 const PACK_GRACE_MS = 10 * 60_000;
 
-const DIGEST = SHA256_DIGEST;
 /** The names adoptPack gives packs. */
 const PACK_NAME = /^[0-9a-f]{24}\.tar$/;
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -71,14 +70,14 @@ const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
  * otherwise send reads, and the removal of a damaged blob, outside it.
  */
 const entrySchema = z.object({
-  digest: z.string().regex(DIGEST),
-  diffId: z.string().regex(DIGEST),
+  digest: z.string().regex(SHA256_DIGEST),
+  diffId: z.string().regex(SHA256_DIGEST),
   size: count,
   mediaType: z.string().max(256),
   tarSize: count,
   offset: count.optional(),
   pack: z.string().regex(PACK_NAME).optional(),
-  nar: z.record(z.string(), z.object({ hash: z.string().regex(DIGEST), size: count })).optional(),
+  nar: z.record(z.string(), z.object({ hash: z.string().regex(SHA256_DIGEST), size: count })).optional(),
   permsMatched: z.array(z.string()).optional(),
   baseListing: z
     .object({ items: z.array(z.object({ path: z.string(), narSize: count.optional() })), whiteouts: z.array(z.string()), opaque: z.array(z.string()) })
@@ -99,7 +98,7 @@ export function parseLayerEntry(text: string): LayerEntry | undefined {
 
 const hexOf = (digest: string) => {
   // Every path made from a digest goes through here: nothing but a sha256 names a file.
-  if (!DIGEST.test(digest)) throw new Error(`not a sha256 digest: ${JSON.stringify(digest.slice(0, 80))}`);
+  if (!SHA256_DIGEST.test(digest)) throw new Error(`not a sha256 digest: ${JSON.stringify(digest.slice(0, 80))}`);
   return digest.slice("sha256:".length);
 };
 

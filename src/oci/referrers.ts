@@ -15,7 +15,6 @@ import type { RegistryClient } from "../registry/client.ts";
 const MAX_LIST = 4 << 20;
 /** Artifacts of one type looked at per subject (newest pushes first where the registry orders them). */
 const MAX_ARTIFACTS = 16;
-const DIGEST = SHA256_DIGEST;
 
 async function getJson(client: RegistryClient, suffix: string, accept: string): Promise<{ data: Buffer; json: Record<string, unknown> } | undefined> {
   const res = await client.request("GET", client.repoUrl(suffix), { headers: { accept }, expect: [200, 404, 400, 405], maxBytes: MAX_LIST });
@@ -38,7 +37,7 @@ function descriptorsOf(index: Record<string, unknown>): (Descriptor & { artifact
   const list = Array.isArray(index.manifests) ? index.manifests : [];
   return list.filter(
     (d): d is Descriptor & { artifactType?: string } =>
-      typeof d === "object" && d !== null && typeof d.digest === "string" && DIGEST.test(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0 && typeof d.mediaType === "string",
+      typeof d === "object" && d !== null && typeof d.digest === "string" && SHA256_DIGEST.test(d.digest) && Number.isSafeInteger(d.size) && d.size >= 0 && typeof d.mediaType === "string",
   );
 }
 
@@ -62,7 +61,7 @@ export async function readArtifact(client: RegistryClient, manifest: Descriptor,
   const m = got.json as { subject?: { digest?: unknown }; layers?: unknown };
   if (m.subject?.digest !== expect.subject) throw new RegistryError(`${where}: its subject is not ${expect.subject}`);
   const blob = Array.isArray(m.layers) && m.layers.length === 1 ? (m.layers[0] as Partial<Descriptor>) : undefined;
-  if (!blob || blob.mediaType !== expect.blobType || typeof blob.digest !== "string" || !DIGEST.test(blob.digest) || !Number.isSafeInteger(blob.size)) {
+  if (!blob || blob.mediaType !== expect.blobType || typeof blob.digest !== "string" || !SHA256_DIGEST.test(blob.digest) || !Number.isSafeInteger(blob.size)) {
     throw new RegistryError(`${where}: not an artifact of one ${expect.blobType} blob`);
   }
   if (blob.size! > expect.maxBytes) throw new RegistryError(`${where}: its blob is ${blob.size} bytes, over the ${expect.maxBytes} limit`);
