@@ -5,6 +5,9 @@
  *   tar-openssl        tar -c <all items> | openssl dgst -sha256      (the bound for uncompressed builds)
  *   tar-pigz           tar -c <all items> | pigz -6 -p<cores> > file   (the bound for gzip builds)
  *   tar-zstd           tar -c <all items> | zstd -3 -T<cores> > file   (the bound for zstd builds)
+ *   tar-openssl-write  tar -c … | tee file | openssl dgst -sha256      (what any builder must do: read, hash, write)
+ *   tar-zstd-sums      tar -c … | tee FIFO | zstd -3 -T<cores> | tee file | openssl dgst, openssl dgst < FIFO
+ *                      (the same for zstd: an image needs the digests of the tar and of the blob)
  *   guix-gnu-tar       Guix's algorithm replayed with GNU tar: items by size, the largest max-2 each in its own
  *                      layer, the rest in one layer; per layer `tar -cf --sort=name ...`, `sha256sum`, `tar -rf`
  *   layerpack          node bin/layerpack.js build --config <cfg>, compression none (docker archive)
@@ -46,6 +49,8 @@ const VARIANTS = [
   "tar-openssl",
   "tar-pigz",
   "tar-zstd",
+  "tar-openssl-write",
+  "tar-zstd-sums",
   "guix-gnu-tar",
   "layerpack",
   "layerpack-graph",
@@ -142,6 +147,15 @@ function prepareVariant(name: Name, store: GeneratedStore, runDir: string, basel
   } else if (variant === "tar-zstd") {
     output = path.join(runDir, "zstd.tar.zst");
     args = pipe(`zstd -q -3 -T${CORES} > ${JSON.stringify(output)}`);
+  } else if (variant === "tar-openssl-write") {
+    output = path.join(runDir, "openssl.tar");
+    args = pipe(`tee ${JSON.stringify(output)} | openssl dgst -sha256 > /dev/null`);
+  } else if (variant === "tar-zstd-sums") {
+    output = path.join(runDir, "sums.tar.zst");
+    // The tar's digest through a FIFO, waited for, so that the measured time ends when both digests are done.
+    const fifo = JSON.stringify(path.join(runDir, "tar.fifo"));
+    const zstd = `tee ${fifo} | zstd -q -3 -T${CORES} | tee ${JSON.stringify(output)} | openssl dgst -sha256 > /dev/null`;
+    args = ["-c", `set -o pipefail; rm -f ${fifo}; mkfifo ${fifo}; openssl dgst -sha256 < ${fifo} > /dev/null & ${tar} | ${zstd}; s=$?; wait $! || s=1; rm -f ${fifo}; exit $s`];
   } else if (variant === "guix-gnu-tar") {
     args = [guixScript(store, runDir, 100)];
     output = path.join(runDir, "image.tar");
@@ -309,6 +323,9 @@ async function main(): Promise<number> {
     ["layerpack-gzip / pigz", "layerpack-gzip", "tar-pigz", "target <= 1.0"],
     ["layerpack-gzip-oci / pigz", "layerpack-gzip-oci", "tar-pigz", "target <= 1.0"],
     ["layerpack-zstd / zstd -T", "layerpack-zstd", "tar-zstd", "target <= 1.1"],
+    ["layerpack / tar|tee|openssl", "layerpack", "tar-openssl-write", "the same work: read, hash, write"],
+    ["layerpack-zstd / zstd + sums", "layerpack-zstd", "tar-zstd-sums", "the same work: zstd, both digests, write"],
+    ["tar-zstd-sums / zstd -T", "tar-zstd-sums", "tar-zstd", "what the digests cost the reference"],
     ["guix / layerpack", "guix-gnu-tar", "layerpack", "target >= 3"],
   ];
   if (baseline) {
