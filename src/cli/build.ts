@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { buildResolved } from "../image/multi-platform.ts";
 import { tempName } from "../util/temp.ts";
 import { BuildError } from "../errors.ts";
-import { cacheSourcesOption, cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
+import { cacheSourcesOption, cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
 
 export const buildCommand: Command = {
@@ -42,7 +42,7 @@ export const buildCommand: Command = {
     try {
       const outputLabel = typeof values.output === "string" && !toStdout ? { outputLabel: `-o ${values.output}` } : {};
       const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal, ...outputLabel }, loaded.platforms);
-      for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
+      for (const warning of result.warnings ?? []) warn(io, warning);
       if (temp) {
         await io.pipeOut(temp).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== "EPIPE") throw err;

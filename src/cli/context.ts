@@ -4,6 +4,7 @@ import { defaultCacheDir, LayerCache } from "../cache/cache.ts";
 import { loadResolvePlan } from "../pipeline.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { oneLine } from "../util/format.ts";
 
 export interface Io {
   out: (s: string) => void;
@@ -18,6 +19,11 @@ export interface Io {
   pipeOut: (file: string) => Promise<void>;
   /** SIGINT/SIGTERM abort the command (the process's own command line, not an embedding caller). */
   signals?: boolean;
+}
+
+/** Prints a warning on one line: warnings repeat registries' and files' words, which must not forge output. */
+export function warn(io: Pick<Io, "err">, message: string): void {
+  io.err(`layerpack: warning: ${oneLine(message)}\n`);
 }
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>;
@@ -80,7 +86,7 @@ export function cacheFromOptions(io: Io, values: CommandContext["values"]): Laye
   } catch (cause) {
     // A cache only saves time: a build without one is still right, so this is a warning, before any work.
     const why = (cause as NodeJS.ErrnoException).code === "EACCES" || (cause as NodeJS.ErrnoException).code === "EROFS" ? "it is not writable" : (cause as Error).message;
-    io.err(`layerpack: warning: cannot use the cache directory ${dir}: ${why}; building without a cache (set --cache-dir DIR or LAYERPACK_CACHE_DIR)\n`);
+    warn(io, `cannot use the cache directory ${dir}: ${why}; building without a cache (set --cache-dir DIR or LAYERPACK_CACHE_DIR)`);
     return undefined;
   }
 }
@@ -97,7 +103,7 @@ export function withTags<S extends { tag?: string | undefined; tags?: string[] |
 
 /** Load, resolve and plan: the stages every command that reads a config runs. */
 export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string; signal?: AbortSignal; env?: Io["env"] } = {}) {
-  return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, onWarning: (m) => io.err(`layerpack: warning: ${m}\n`), ...overrides });
+  return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, onWarning: (m) => warn(io, m), ...overrides });
 }
 
 /** A file a command writes (`report -o`, `plan --write`), absolute; its directory must exist, checked before any work. */

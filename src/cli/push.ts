@@ -3,7 +3,7 @@ import { withPushHost } from "../registry/auth.ts";
 import { parseReference } from "../registry/reference.ts";
 import { formatBytes } from "../util/format.ts";
 import { pushFrom } from "./push-from.ts";
-import { cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, withTags, type Command } from "./context.ts";
+import { cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
 import { Progress, progressMode } from "./progress.ts";
 
@@ -78,7 +78,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       signal,
     }, loaded.platforms);
     progress.summary(result);
-    if (!values.json) for (const warning of result.warnings ?? []) io.err(`layerpack: warning: ${warning}\n`);
+    if (!values.json) for (const warning of result.warnings ?? []) warn(io, warning);
     return 0;
   },
 };

@@ -13,7 +13,7 @@ import { renderMarkdown } from "../report/markdown.ts";
 import { buildReport, imageReasons, planReasons } from "../report/model.ts";
 import { imageSides, outputImage, planSides, readPrevious, type Sides } from "../report/sides.ts";
 import { parseImageName } from "../oci/name.ts";
-import { loadAndPlan, outputFileArg, UsageError, type Command } from "./context.ts";
+import { loadAndPlan, outputFileArg, UsageError, warn, type Command } from "./context.ts";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.ts";
 import type { LayerPlan } from "../plan/types.ts";
 
@@ -112,7 +112,7 @@ export const reportCommand: Command = {
       const image = imageArg !== undefined ? { name: parseImageName(imageArg, { cwd: io.cwd }), shown: imageArg } : outputImage(spec, io.cwd);
       sides = await imageSides(image, previous, imageOpts);
       const placed = imageReasons(sides.side, plan);
-      if (placed.stale) io.err(`layerpack: warning: ${image.shown} was not built from the config's current plan (its layers differ); run layerpack build for a report of the current inputs\n`);
+      if (placed.stale) warn(io, `${image.shown} was not built from the config's current plan (its layers differ); run layerpack build for a report of the current inputs`);
       reasons = placed.reasons;
     } else {
       sides = planSides(plan, shownPath(io.cwd, configPath), previous?.kind === "plan" ? previous : undefined);

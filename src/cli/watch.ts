@@ -3,7 +3,7 @@ import { Watcher, type WatchEvent } from "../watch/watch.ts";
 import type { BuildResult } from "../image/build.ts";
 import { formatError } from "../errors.ts";
 import { buildDone, failure, jsonLine } from "./events.ts";
-import { cacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, type Command, type Io } from "./context.ts";
+import { cacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, warn, type Command, type Io } from "./context.ts";
 
 function line(io: Io, json: boolean, e: WatchEvent): void {
   if (json) {
@@ -16,6 +16,7 @@ function line(io: Io, json: boolean, e: WatchEvent): void {
     const what = s.upToDate ? "up to date" : `${formatBytes(s.bytesWritten)} written`;
     const layers = (n: number) => `${n} layer${n === 1 ? "" : "s"}`;
     io.out(`built: ${layers(s.rebuilt)} rebuilt, ${s.reused} reused, ${what}, ${e.seconds.toFixed(2)} s -> ${e.result.output}\n`);
+    for (const warning of e.result.warnings ?? []) warn(io, warning);
   } else if (e.type === "build-failed") {
     io.err(`${formatError(e.error).trimEnd()}\nlayerpack: build failed; the last good image is kept. Waiting for changes...\n`);
   }

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { makeExampleStore, type ExampleStore } from "../../examples/make-store.ts";
 import { layerpack } from "./cli.ts";
 
@@ -148,6 +148,29 @@ describe("bad input gives a clear error and no output", () => {
       expectFailure(["build", cfg], /no space left on device/);
     } finally {
       spawnSync("umount", [small]);
+    }
+  });
+});
+
+describe("words from outside cannot forge output", () => {
+  it("a registry's error message in a warning is printed on one line, its control characters escaped", async () => {
+    // The registry runs in another process: the command line below blocks this one.
+    const hostile = "\\u001b]0;PWNED\\u0007\\u001b[2J\\u001b[32mlayerpack: build succeeded\\nfake line\\u009b31m";
+    const script = `require("http").createServer((q, s) => { if (q.url === "/v2/") { s.writeHead(200); return s.end("{}"); }
+      s.writeHead(404, { "content-type": "application/json" }); s.end(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "${hostile}" }] })); })
+      .listen(0, "127.0.0.1", function () { console.log(this.address().port); });`;
+    const server = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const port = await new Promise<string>((resolve) => server.stdout!.once("data", (d: Buffer) => resolve(d.toString().trim())));
+      const r = layerpack(["build", config("profile: ./profile"), "--cache-from", `docker://127.0.0.1:${port}/x:y`], { cwd: dir });
+      expect(r.status, r.stderr).toBe(0);
+      const warning = r.stderr.split("\n").find((l) => l.startsWith("layerpack: warning: cache source"));
+      expect(warning).toContain("\\x1b]0;PWNED\\x07");
+      expect(warning).toContain("build succeeded\\x0afake line");
+      expect(r.stderr).not.toMatch(/[\u001b\u0007\u009b]/);
+      expect(r.stderr).not.toMatch(/^fake line/m);
+    } finally {
+      server.kill();
     }
   });
 });
