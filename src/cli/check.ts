@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { PlanError } from "../errors.ts";
 import { diffPlans } from "../plan/diff.ts";
-import { diffToText } from "../plan/diff-format.ts";
+import { renderDiff } from "../plan/diff-format.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { defaultPlanPath, readPlanFile } from "../plan/plan-file.ts";
 import { planToYaml } from "../plan/serialize.ts";
@@ -70,7 +70,7 @@ updates the plan otherwise.`,
     for (const [old, neu, which] of pairs) {
       const diff = diffPlans(old, neu, { old: `${planShown}${which}`, new: `the current inputs${which}` });
       diff.notes.push(...otherChanges(old, neu));
-      io.out(diffToText(diff));
+      io.out(renderDiff(diff, "text"));
     }
     io.err(`layerpack: ${planShown} is out of date; update it with:\n  ${update}\n`);
     return 1;

@@ -1,5 +1,5 @@
 /** Renders a PlanDiff as plain text (terminals, `check`), Markdown (pull requests) or JSON (tools). */
-import { formatBytes, oneLine, printable } from "../util/format.ts";
+import { formatBytes, markdownCell as cell, oneLine, printable } from "../util/format.ts";
 import { itemName, type DiffItem, type LayerChange, type PlanDiff } from "./diff.ts";
 
 export type DiffFormat = "text" | "markdown" | "json";
@@ -15,7 +15,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 function headline(d: PlanDiff): string {
   const what = d.kind === "image" ? "compressed" : "of store items";
   const raw = d.pull.uncompressedBytes !== undefined ? `, ${bytesText(d.pull.uncompressedBytes)} uncompressed` : "";
-  const pull = `A host that has ${d.old.label} pulls ${d.pull.layers} of ${d.new.layers} layers to get ${d.new.label}: ${bytesText(d.pull.bytes)} ${what}${raw}`;
+  const pull = `A host that has ${oneLine(d.old.label)} pulls ${d.pull.layers} of ${d.new.layers} layers to get ${oneLine(d.new.label)}: ${bytesText(d.pull.bytes)} ${what}${raw}`;
   const changed = `${plural(d.changed.items, "store item")} changed or added: ${bytesText(d.changed.bytes)}${d.kind === "image" ? " of files" : ""}`;
   return `${pull}; ${changed}.`;
 }
@@ -31,16 +31,16 @@ function layerLine(l: LayerChange): string {
   let line = `${pos}  ${l.status.padEnd(9)}  ${was}${oneLine(l.label)}  [${plural(l.items, "item")}, ${size}]`;
   const change = [itemList(l.itemsIn, "+"), l.status === "removed" ? "" : itemList(l.itemsOut, "-")].filter((s) => s !== "");
   if (l.status !== "unchanged" && l.status !== "added" && change.length > 0) line += `\n       ${change.join(", ")}`;
-  for (const e of l.entriesIn ?? []) line += `\n       +${e}`;
-  for (const e of l.entriesOut ?? []) line += `\n       -${e}`;
+  for (const e of l.entriesIn ?? []) line += `\n       +${oneLine(e)}`;
+  for (const e of l.entriesOut ?? []) line += `\n       -${oneLine(e)}`;
   return line;
 }
 
 export function diffToText(d: PlanDiff): string {
   const out = [`layerpack diff: ${oneLine(d.old.label)} -> ${oneLine(d.new.label)} (${d.kind}s)`, headline(d), ""];
-  for (const n of d.notes) out.push(`note: ${n}`);
+  for (const n of d.notes) out.push(`note: ${oneLine(n)}`);
   if (d.notes.length > 0) out.push("");
-  out.push(`Layers of ${d.new.label}, bottom first:`);
+  out.push(`Layers of ${oneLine(d.new.label)}, bottom first:`);
   for (const l of d.layers) out.push(layerLine(l));
   if (d.moved.length > 0) {
     out.push("", `Moved between layers (${d.moved.length}):`);
@@ -51,15 +51,12 @@ export function diffToText(d: PlanDiff): string {
   return `${out.join("\n")}\n`;
 }
 
-/** A table cell: store names come from disk, so HTML a Markdown renderer would obey is escaped too. */
-const cell = (s: string) => oneLine(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|");
-
 export function diffToMarkdown(d: PlanDiff): string {
   const unchanged = d.layers.filter((l) => l.status === "unchanged").length;
   const out = [
-    `### Layer ${d.kind} diff: \`${cell(d.old.label)}\` → \`${cell(d.new.label)}\``,
+    `### Layer ${d.kind} diff: ${cell(d.old.label)} → ${cell(d.new.label)}`,
     "",
-    `**${headline(d)}**`,
+    `**${cell(headline(d))}**`,
     "",
     `${unchanged} of ${d.new.layers} layers unchanged; ${plural(d.moved.length, "item")} moved, ${d.added.length} added, ${d.removed.length} removed.`,
   ];
@@ -75,9 +72,9 @@ export function diffToMarkdown(d: PlanDiff): string {
   const details = (title: string, head: string, rows: string[]) => {
     if (rows.length > 0) out.push("", `<details><summary>${title}</summary>`, "", head, ...rows, "", "</details>");
   };
-  details(`Moved items (${d.moved.length})`, "| Item | Bytes | From | To |\n|---|---:|---:|---:|", d.moved.map((m) => `| \`${cell(m.path)}\` | ${m.size} | ${m.from} | ${m.to} |`));
+  details(`Moved items (${d.moved.length})`, "| Item | Bytes | From | To |\n|---|---:|---:|---:|", d.moved.map((m) => `| ${cell(m.path)} | ${m.size} | ${m.from} | ${m.to} |`));
   const items = [...d.added.map((it) => ({ ...it, s: "added" })), ...d.removed.map((it) => ({ ...it, s: "removed" }))];
-  details(`Added and removed items (${items.length})`, "| Item | Bytes | |\n|---|---:|---|", items.map((it) => `| \`${cell(it.path)}\` | ${it.size} | ${it.s} |`));
+  details(`Added and removed items (${items.length})`, "| Item | Bytes | |\n|---|---:|---|", items.map((it) => `| ${cell(it.path)} | ${it.size} | ${it.s} |`));
   return `${out.join("\n")}\n`;
 }
 

@@ -5,6 +5,8 @@
  */
 import { createHash } from "node:crypto";
 
+export { markdownCell } from "../util/format.ts";
+
 /** C0 controls (but tab and newline) and DEL: parse errors in HTML, shown as U+FFFD. */
 const CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;
 
@@ -21,15 +23,6 @@ export function escapeHtml(text: string): string {
  */
 export function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
-
-/** A Markdown table cell: no pipes, no line breaks, no HTML (GitHub renders `<details>` or `<img>` in a cell). */
-export function markdownCell(text: string): string {
-  return text
-    .replace(CONTROLS, "\ufffd")
-    .replace(/[\r\n]+/g, " ")
-    .replace(/[&<>]/g, (c) => HTML_ENTITIES[c]!)
-    .replace(/([\\|`*_[\]])/g, "\\$1");
 }
 
 /** `'sha256-…'` of an inline script or style, for the Content-Security-Policy that allows exactly it. */

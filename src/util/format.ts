@@ -22,6 +22,18 @@ export const printable = (s: string): string => s.replace(CONTROL, escaped);
 /** printable, and on one line: a newline in a value could forge a line of output (a fake "unchanged"). */
 export const oneLine = (s: string): string => printable(s).replace(/[\n\t]/g, escaped);
 
+/**
+ * A Markdown table cell (pull request comments): no pipes, no line breaks, no HTML (GitHub renders `<details>` or
+ * `<img>` in a cell), and no emphasis, code span or link syntax, so a store name cannot turn into a link, an image
+ * or bold "APPROVED". Control characters are shown as \xNN, as in the terminal.
+ */
+const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+export function markdownCell(text: string): string {
+  return oneLine(text)
+    .replace(/[&<>]/g, (c) => HTML_ENTITIES[c]!)
+    .replace(/([\\|`*_[\]~])/g, "\\$1");
+}
+
 /** Mebibytes for messages about limits: 0.5 MiB, 16 MiB. */
 export const mib = (n: number): string => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LayerpackError } from "../../src/errors.ts";
-import { diffPlans, diffSides, imageSide, type ImageLike } from "../../src/plan/diff.ts";
+import { diffPlans, diffSides, imageSide, type ImageLike, type PlanDiff } from "../../src/plan/diff.ts";
 import { bytesText, diffToMarkdown, diffToText, renderDiff } from "../../src/plan/diff-format.ts";
 import type { LayerPlan } from "../../src/plan/types.ts";
 import { storePath } from "./fixtures.ts";
@@ -140,12 +140,33 @@ describe("rendering", () => {
 
   it("markdown: a table ready for a pull request", () => {
     const md = diffToMarkdown(d);
-    expect(md).toContain("### Layer plan diff: `old.yaml` → `new.yaml`");
+    expect(md).toContain("### Layer plan diff: old.yaml → new.yaml");
     expect(md).toContain("**A host that has old.yaml pulls 3 of 6 layers to get new.yaml: 2648 bytes (2.6 KiB) of store items; 1 store item changed or added: 2048 bytes (2.0 KiB).**");
     expect(md).toContain("| 2 | changed | app, tzdata | 2 | 500 → 550 | +tzdata (50) |");
     expect(md).toContain("| 5 | added | extra | 1 | 2048 |  |");
-    expect(md).toContain(`| \`${storePath("tzdata")}\` | 50 | 4 | 2 |`);
+    expect(md).toContain(`| ${storePath("tzdata")} | 50 | 4 | 2 |`);
     expect(md.split("\n").filter((l) => l.startsWith("|---")).length).toBe(3);
+  });
+
+  it("names from a hostile image or plan forge no line, link, image or markup", () => {
+    const evil = "x` [Click](https:evil.example) ![p](https:evil.example?p.png) **APPROVED** <b>\u001b[31m\n  9  unchanged  FORGED";
+    const hostile: PlanDiff = {
+      ...d,
+      old: { ...d.old, label: evil },
+      notes: [evil],
+      layers: d.layers.map((l, i) => (i === 0 ? { ...l, status: "changed" as const, label: evil, entriesIn: [evil], entriesOut: [evil] } : l)),
+      moved: d.moved.map((m) => ({ ...m, path: `/gnu/store/${"a".repeat(32)}-${evil}` })),
+    };
+    const text = renderDiff(hostile, "text");
+    expect(text).not.toMatch(/\u001b/);
+    expect(text).not.toMatch(/^\s*9\s+unchanged/m);
+    const md = renderDiff(hostile, "markdown");
+    expect(md).not.toMatch(/\u001b/);
+    expect(md).not.toMatch(/^\s*9\s+unchanged/m);
+    for (const markup of ["[Click]", "![p]", "**APPROVED**", "<b>", "x`"]) expect(md).not.toContain(markup);
+    expect(md).toContain("\\[Click\\](https:evil.example) !\\[p\\]");
+    // Every table row keeps its column count.
+    for (const row of md.split("\n").filter((l) => l.startsWith("| "))) expect(row.replace(/\\\|/g, "").split("|").length).toBeLessThanOrEqual(8);
   });
 
   it("json: the diff as data", () => {

@@ -56,7 +56,7 @@ describe("escaping", () => {
   });
 
   it("markdownCell keeps a cell one cell of text", () => {
-    expect(markdownCell("a|b\nc <img src=x> `x` *y* [l](u)")).toBe("a\\|b c &lt;img src=x&gt; \\`x\\` \\*y\\* \\[l\\](u)");
+    expect(markdownCell("a|b\nc <img src=x> `x` *y* [l](u)")).toBe("a\\|b\\\\x0ac &lt;img src=x&gt; \\`x\\` \\*y\\* \\[l\\](u)");
   });
 });
 
