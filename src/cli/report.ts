@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { LayerpackError } from "../errors.ts";
 import { writeAtomically } from "../image/atomic.ts";
-import { checkOutputPath, protectedPaths } from "../image/output-guard.ts";
+import { checkOutputPath, localImagePath, protectedPaths } from "../image/output-guard.ts";
 import { renderHtml } from "../report/html.ts";
 import { renderMarkdown } from "../report/markdown.ts";
 import { buildReport, imageReasons, planReasons } from "../report/model.ts";
@@ -96,11 +96,22 @@ export const reportCommand: Command = {
     const { spec, path: configPath } = loaded;
     // With platforms: one platform's plan (--platform, else the host's, else the first).
     const plan = onePlatform(loaded.plan, values.platform as string | undefined);
-    if (file !== undefined) checkOutputPath({ output: file, directory: false, protected: protectedPaths(loaded), label: `-o ${String(values.output)}`, what: "the report" });
+    const imageArg = typeof values.image === "string" ? values.image : undefined;
+    if (file !== undefined) {
+      // The images and plans the report reads, and the config's own output, must survive it.
+      const read: { path: string; role: string; tree: boolean }[] = [];
+      const local = (name: string, role: string) => {
+        const p = localImagePath(name, io.cwd);
+        if (p !== undefined) read.push({ path: p, role, tree: true });
+      };
+      if (typeof values.previous === "string") local(values.previous, "the --previous plan or image");
+      if (imageArg !== undefined) local(imageArg, "the --image image");
+      const built = spec.output.path;
+      if (spec.output.format !== "registry" && built !== undefined && built !== "-") read.push({ path: built, role: "the image the config builds", tree: true });
+      checkOutputPath({ output: file, directory: false, protected: [...protectedPaths(loaded), ...read], label: `-o ${String(values.output)}`, what: "the report" });
+    }
     const read = typeof values.previous === "string" ? readPrevious(values.previous, io.cwd) : undefined;
     const previous = read?.kind === "plan" && read.plan.platforms ? { ...read, plan: onePlatform(read.plan, plan.platform ? formatPlatform(plan.platform) : undefined) } : read;
-    if (file !== undefined && previous && path.resolve(io.cwd, values.previous as string) === file) throw new UsageError(`-o ${String(values.output)}: that is the --previous file`);
-    const imageArg = typeof values.image === "string" ? values.image : undefined;
     // The images are the config's output and what it replaced: its push target's credentials go there (auth.ts).
     const imageOpts = { env: registryEnv(spec, io.env), ...(values.insecure ? { insecure: true } : {}) };
     let sides: Sides;

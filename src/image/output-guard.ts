@@ -11,6 +11,7 @@ import { BuildError } from "../errors.ts";
 import { fileKind } from "../util/format.ts";
 import { rootSystemOptions } from "../store/root-system.ts";
 import { hostPath } from "../store/path.ts";
+import { parseImageName } from "../oci/name.ts";
 import type { BuildInput } from "./build.ts";
 
 export interface OutputGuard {
@@ -28,7 +29,7 @@ export interface OutputGuard {
 }
 
 /** What an output must keep clear of: the config and what it reads, `paths[].source`, the root system, the store,
- * the cache. `plan --write` passes its inputs without the previous plan, which it may replace. */
+ * a local base image, the cache. `plan --write` passes its inputs without the previous plan, which it may replace. */
 export function protectedPaths(input: Pick<BuildInput, "spec" | "closure" | "configDir" | "inputs" | "cache">): OutputGuard["protected"] {
   const { spec, closure, configDir } = input;
   const out: OutputGuard["protected"] = (input.inputs ?? []).map((f, i) => ({ path: f, role: i === 0 ? "the config" : "a file the config reads (an import or the previous plan)" }));
@@ -38,8 +39,22 @@ export function protectedPaths(input: Pick<BuildInput, "spec" | "closure" | "con
   const rs = rootSystemOptions(spec);
   if (rs) out.push({ path: path.resolve(configDir, rs.dir), role: "the rootSystem directory", tree: true });
   out.push({ path: hostPath(closure.store, closure.store.dir), role: "the store", tree: true });
+  // A base replaced by the image built on it would be stacked on itself by the next build.
+  const base = spec.base === undefined ? undefined : localImagePath(spec.base, configDir);
+  if (base !== undefined) out.push({ path: base, role: "the base image", tree: true });
   if (input.cache) out.push({ path: input.cache.dir, role: "the layer cache", tree: true });
   return out;
+}
+
+/** The file or layout directory an image name reads, when it is local (not a registry). */
+export function localImagePath(name: string, cwd: string): string | undefined {
+  let parsed: ReturnType<typeof parseImageName>;
+  try {
+    parsed = parseImageName(name, { cwd });
+  } catch {
+    return undefined; // not an image name: whoever reads it says so
+  }
+  return parsed.transport === "registry" ? undefined : parsed.path;
 }
 
 /** The path with every existing ancestor's symlinks resolved (the path itself may not exist yet). */

@@ -210,4 +210,25 @@ describe("plan --write and report -o keep to the same rules", () => {
     }
     refusedBy(["report", file, "-o", "motd"], /-o motd is paths\[0\]\.source/, path.join(dir, "motd"));
   });
+
+  it("the base image, as a docker archive and as a layout holding the output", () => {
+    const base = config("{ path: ./base.tar }");
+    expect(layerpack(["build", base], { cwd: dir }).status).toBe(0);
+    refused(config("{ path: ./base.tar }", "base: docker-archive:./base.tar\n", "on-base.yaml"), /output\.path .*base\.tar is the base image \(.*base\.tar\)/, path.join(dir, "base.tar"));
+    refused(config("{ path: ./base.tar }", "base: ./base.tar\n", "on-base.yaml"), /is the base image/, path.join(dir, "base.tar"));
+    expect(layerpack(["build", config("{ format: oci-layout, path: ./base-layout }")], { cwd: dir }).status).toBe(0);
+    refused(config("{ format: oci-layout, path: ./base-layout }", "base: oci:./base-layout\n", "on-base.yaml"), /is the base image/, path.join(dir, "base-layout/index.json"));
+  });
+
+  it("report -o refuses the images and plans it reads and the config's own output", () => {
+    const file = config("{ path: ./built.tar }");
+    expect(layerpack(["build", file], { cwd: dir }).status).toBe(0);
+    fs.copyFileSync(path.join(dir, "built.tar"), path.join(dir, "other.tar"));
+    expect(layerpack(["plan", file, "--write", "old.plan.yaml"], { cwd: dir }).status).toBe(0);
+    refusedBy(["report", file, "-o", "built.tar"], /-o built\.tar is the image the config builds/, path.join(dir, "built.tar"));
+    refusedBy(["report", file, "--image", "other.tar", "-o", "other.tar"], /-o other\.tar is the --image image/, path.join(dir, "other.tar"));
+    refusedBy(["report", file, "--previous", "docker-archive:./other.tar", "-o", "other.tar"], /-o other\.tar is the --previous plan or image/, path.join(dir, "other.tar"));
+    fs.symlinkSync("old.plan.yaml", path.join(dir, "plan-link.yaml"));
+    refusedBy(["report", file, "--previous", "plan-link.yaml", "-o", "old.plan.yaml"], /-o old\.plan\.yaml is the --previous plan or image/, path.join(dir, "old.plan.yaml"));
+  });
 });
