@@ -18,6 +18,7 @@ import { extract as tarExtract, type Extract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
 import { ArchiveBudget, checkArchivePath, isGzip, isTar as isTarHeader, pipeArchive } from "./blob-file.ts";
 import { entrySize, NAR_MAGIC_SIZE } from "../store/nar.ts";
+import { parseShallowJson } from "../util/json.ts";
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
 
@@ -296,7 +297,7 @@ async function readEntry(entry: Entry, budget: ArchiveBudget): Promise<EntryInfo
 function parseJson(info: EntryInfo | undefined, what: string, file: string): unknown {
   if (!info || info.kind !== "data" || !info.data) throw new LayerpackError(`${file}: the docker archive has no ${what}; is it an image built by layerpack or docker save?`);
   try {
-    return JSON.parse(info.data.toString("utf8"));
+    return parseShallowJson(info.data.toString("utf8"));
   } catch (cause) {
     throw new LayerpackError(`${file}: ${what} (${info.name}) is not valid JSON: ${(cause as Error).message}`, { cause });
   }

@@ -24,6 +24,7 @@ import { formatPlatform, hostPlatform, platformMatches, type Platform } from "./
 import {
   ArchiveBudget, checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, isGzip, isTar, MAX_DOCUMENT, openRegular, pipeArchive, readRegular, sha256Of,
 } from "./blob-file.ts";
+import { parseShallowJson } from "../util/json.ts";
 
 type Json = Record<string, unknown>;
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
@@ -36,7 +37,7 @@ const isIndex = (mediaType: unknown) => mediaType === OCI_MEDIA_TYPES.index || m
 function parse(data: Buffer, what: string, source: string): Json {
   let value: unknown;
   try {
-    value = JSON.parse(data.toString("utf8"));
+    value = parseShallowJson(data.toString("utf8"));
   } catch (cause) {
     throw new LayerpackError(`${source}: ${what} is not valid JSON: ${(cause as Error).message}`, { cause });
   }
@@ -271,7 +272,7 @@ function dockerArchive(file: string, entries: Map<string, TarEntry>): Image {
   if (!data) throw new LayerpackError(`${file} is neither an OCI archive (no oci-layout) nor a docker archive (no manifest.json)`);
   let list: unknown;
   try {
-    list = JSON.parse(data.toString("utf8"));
+    list = parseShallowJson(data.toString("utf8"));
   } catch (cause) {
     throw new LayerpackError(`${file}: manifest.json is not valid JSON: ${(cause as Error).message}`, { cause });
   }

@@ -10,6 +10,7 @@ import { artifactManifest, OCI_EMPTY_DESCRIPTOR, referrersTag } from "./artifact
 import { OCI_MEDIA_TYPES, type Descriptor } from "./types.ts";
 import { SHA256_DIGEST, sha256Digest } from "../util/digest.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import { parseShallowJson } from "../util/json.ts";
 
 /** Manifests and indexes read here: referrer lists of a few artifacts are far below this. */
 const MAX_LIST = 4 << 20;
@@ -24,7 +25,7 @@ async function getJson(client: RegistryClient, suffix: string, accept: string): 
   }
   const data = Buffer.from(await res.arrayBuffer());
   try {
-    const json = JSON.parse(data.toString("utf8")) as unknown;
+    const json = parseShallowJson(data.toString("utf8")) as unknown;
     if (typeof json !== "object" || json === null || Array.isArray(json)) throw new Error("not an object");
     return { data, json: json as Record<string, unknown> };
   } catch (cause) {

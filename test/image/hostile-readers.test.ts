@@ -178,6 +178,24 @@ describe("layout blobs are regular files inside blobs/sha256, of their descripto
     expect(await refusal(readImage(root))).toBe(`${blob}: the config blob does not match its digest sha256:${hex(config)}`);
   });
 
+  it("refuses documents nested thousands of levels deep (they overflow the stack of whatever walks them)", async () => {
+    const deep = (n: number) => `${'{"a":'.repeat(n)}1${"}".repeat(n)}`;
+    const diffIds = JSON.stringify([`sha256:${hex(LAYER)}`]);
+    const config = Buffer.from(`{"architecture":"amd64","os":"linux","config":{"Labels":${deep(200_000)}},"rootfs":{"type":"layers","diff_ids":${diffIds}}}`);
+    const { manifest } = image((m) => (m.config = { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${hex(config)}`, size: config.length }));
+    const root = layout("deep", [manifest, config, LAYER]);
+    expect(await refusal(readImage(root))).toMatch(/the config is not valid JSON: it nests deeper than 64 levels/);
+    const list = Buffer.from(`[{"Config":"c.json","Layers":["l.tar"],"RepoTags":[${deep(100_000)}]}]`);
+    const tarFile = path.join(dir, "deep.tar");
+    fs.writeFileSync(tarFile, archive([file("manifest.json", list), file("c.json", config), file("l.tar", LAYER)]));
+    expect(await refusal(readImage(tarFile))).toMatch(/manifest\.json is not valid JSON: it nests deeper than 64 levels/);
+    expect(await refusal(readDockerArchive(tarFile))).toMatch(/manifest\.json.*is not valid JSON: it nests deeper than 64 levels/);
+    // 64 levels are fine.
+    const ok = Buffer.from(`{"architecture":"amd64","os":"linux","config":{"Labels":${deep(60)}},"rootfs":{"type":"layers","diff_ids":${diffIds}}}`);
+    const { manifest: okManifest } = image((m) => (m.config = { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${hex(ok)}`, size: ok.length }));
+    await expect(readImage(layout("shallow", [okManifest, ok, LAYER]))).resolves.toBeDefined();
+  });
+
   it("never blocks on a FIFO: a blob, index.json, or the archive itself", () => {
     const { root, manifest } = goodLayout("fifo-blob");
     const blob = path.join(root, "blobs", "sha256", hex(manifest));
