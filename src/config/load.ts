@@ -23,6 +23,7 @@ import { CONFIG_TIMEOUT_MS, errorLocation, importConfigModule, startConfigThread
 import type { Worker } from "node:worker_threads";
 import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
 import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
+import { timeoutMs, TIMEOUT_RULE } from "../util/seconds.ts";
 
 /** Where the search looks, in this order, inside the working directory. */
 export const SEARCH_PLACES = [
@@ -243,9 +244,9 @@ function parseData(text: string, file: string, shown: string): { doc: Document.P
 function configTimeout(env: Record<string, string | undefined>, file: string, shown: string): number {
   const raw = env.LAYERPACK_CONFIG_TIMEOUT;
   if (raw === undefined || raw.trim() === "") return CONFIG_TIMEOUT_MS;
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new SpecError(`${shown}: LAYERPACK_CONFIG_TIMEOUT must be a positive number of seconds, not ${JSON.stringify(raw)}`, { file });
-  return seconds * 1000;
+  const ms = timeoutMs(raw);
+  if (ms === undefined) throw new SpecError(`${shown}: LAYERPACK_CONFIG_TIMEOUT must be ${TIMEOUT_RULE}, not ${JSON.stringify(raw)}`, { file });
+  return ms;
 }
 
 async function readSource(file: string, shown: string, { env, signal, thread }: { env: Record<string, string | undefined>; signal: AbortSignal | undefined; thread: Worker | undefined }): Promise<Source> {

@@ -7,6 +7,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import type { BodyInit } from "./client.ts";
+import { timeoutMs, TIMEOUT_RULE } from "../util/seconds.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const TIMEOUT_ENV = "LAYERPACK_REGISTRY_TIMEOUT";
@@ -23,9 +24,9 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 export function timeoutFromEnv(env: Record<string, string | undefined>): number | undefined {
   const text = env[TIMEOUT_ENV];
   if (text === undefined || text.trim() === "") return undefined;
-  const seconds = Number(text);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new RegistryError(`${TIMEOUT_ENV} must be a positive number of seconds, not '${text}'`);
-  return seconds * 1000;
+  const ms = timeoutMs(text);
+  if (ms === undefined) throw new RegistryError(`${TIMEOUT_ENV} must be ${TIMEOUT_RULE}, not '${text}'`);
+  return ms;
 }
 
 export const formatMs = (ms: number) => (ms < 1000 ? `${ms} ms` : `${ms / 1000} s`);

@@ -151,10 +151,13 @@ describe("timeouts", () => {
     expect(Date.now() - start).toBeGreaterThan(1500);
   });
 
-  test("LAYERPACK_REGISTRY_TIMEOUT must be a positive number of seconds", () => {
-    expect(() => new RegistryClient({ registry: "127.0.0.1:1", repository: "x", env: { ...noCredentials, LAYERPACK_REGISTRY_TIMEOUT: "soon" } })).toThrow(
-      new RegistryError("LAYERPACK_REGISTRY_TIMEOUT must be a positive number of seconds, not 'soon'"),
-    );
+  test("LAYERPACK_REGISTRY_TIMEOUT must be a positive number of seconds that a timer can hold", () => {
+    const client = (value: string) => () => new RegistryClient({ registry: "127.0.0.1:1", repository: "x", env: { ...noCredentials, LAYERPACK_REGISTRY_TIMEOUT: value } });
+    const rule = "a positive number of seconds, at most 2147483 (about 24 days)";
+    expect(client("soon")).toThrow(new RegistryError(`LAYERPACK_REGISTRY_TIMEOUT must be ${rule}, not 'soon'`));
+    // Past 2^31 ms Node fires a timer after 1 ms: "practically never" must not mean "at once".
+    expect(client("3000000")).toThrow(new RegistryError(`LAYERPACK_REGISTRY_TIMEOUT must be ${rule}, not '3000000'`));
+    expect(client("2147483")).not.toThrow();
   });
 });
 
