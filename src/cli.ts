@@ -58,11 +58,14 @@ const CONFLICTS: [string, string][] = [
   ["quiet", "json"],
 ];
 
+/** While `build -o -` copies the archive to standard output: its own error says what failed, once. */
+let piping = false;
+
 /** A reader that stops reading (`| head`) makes later writes fail with EPIPE: they are dropped, not a crash. */
 function quietOnClosedStdout(): void {
   if (process.stdout.listenerCount("error") > 0) return;
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") return;
+    if (err.code === "EPIPE" || piping) return;
     process.stderr.write(`layerpack: writing standard output: ${err.message}\n`);
     process.exitCode = 1;
   });
@@ -77,7 +80,14 @@ const defaultIo = (): Io => {
     env: process.env,
     isTTY: Boolean(process.stderr.isTTY),
     stdoutIsTTY: Boolean(process.stdout.isTTY),
-    pipeOut: (file) => pipeline(fs.createReadStream(file), process.stdout, { end: false }),
+    pipeOut: async (file) => {
+      piping = true;
+      try {
+        await pipeline(fs.createReadStream(file), process.stdout, { end: false });
+      } finally {
+        piping = false;
+      }
+    },
     signals: true,
   };
 };

@@ -45,8 +45,8 @@ export const buildCommand: Command = {
       for (const warning of result.warnings ?? []) warn(io, warning);
       if (temp) {
         await io.pipeOut(temp).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== "EPIPE") throw err;
-          throw new BuildError("-o -: the reading end of standard output closed before the whole archive was written to it");
+          if (err.code === "EPIPE") throw new BuildError("-o -: the reading end of standard output closed before the whole archive was written to it");
+          throw new BuildError(`-o -: writing the archive to standard output failed: ${err.message}`, { cause: err });
         });
         progress.summary({ ...result, output: "-" });
       } else progress.summary(result);

@@ -81,6 +81,18 @@ describe("build -o -", () => {
     expect(fs.readdirSync(tmp).filter((n) => n.startsWith("layerpack"))).toEqual([]);
   });
 
+  it("a full disk under standard output gets one line on stderr and exit 1, no stack trace", () => {
+    const tmp = fs.mkdtempSync(path.join(dir, "tmp-"));
+    const r = spawnSync("bash", ["-c", `"${process.execPath}" "${BIN}" build "${cfg}" -o - > /dev/full`], {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, TMPDIR: tmp, LAYERPACK_CACHE_DIR: path.join(dir, "cache") },
+    });
+    expect(r.stderr.split("\n").filter((l) => !/^layer \d+\/\d+ /.test(l))).toEqual(["layerpack: -o -: writing the archive to standard output failed: ENOSPC: no space left on device, write", ""]);
+    expect(r.status).toBe(1);
+    expect(fs.readdirSync(tmp).filter((n) => n.startsWith("layerpack"))).toEqual([]);
+  });
+
   it.runIf(findTool("script") !== undefined)("is refused when standard output is a terminal", () => {
     const r = spawnSync("script", ["-qec", `"${process.execPath}" "${BIN}" build "${cfg}" -o -`, "/dev/null"], { cwd: dir, encoding: "utf8" });
     expect(r.stdout).toMatch(/standard output is a terminal; pipe it/);
