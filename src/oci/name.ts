@@ -29,7 +29,7 @@ const FORMS = "docker-archive:, oci:, oci-archive: or docker://";
  */
 const UNSUPPORTED = /^(containers-storage|dir|docker-daemon|ostree|sif|tarball):(?!\d+\/)/;
 
-/** An OCI ref name as it can stand after the last colon (so without `:` or `/`). */
+/** An OCI ref name (org.opencontainers.image.ref.name) as it can stand after the path's colon. */
 const REF_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*([:@/+][A-Za-z0-9._-]+)*$/;
 
 // Masked always: a message must never echo a password, and a stray `@` elsewhere only costs some display.
@@ -49,14 +49,23 @@ function registry(text: string, ref: string): ImageName {
 
 /**
  * `PATH[:REF]`: split at the first colon after which a ref name follows, as containers/image does; ref names may
- * hold colons themselves (`name:tag`, as layerpack's layouts name images), never a `/`.
+ * hold colons themselves (`name:tag`, as layerpack's layouts name images) and slashes (`team/hello:1.2`). A slash
+ * could also be part of a directory whose name has a colon (`/tmp/a:b/c`), so a split whose ref has one is taken
+ * only when its path exists; otherwise the ref is what follows the first colon with no slash after it.
  */
-function splitRef(rest: string): { file: string; ref?: string } {
+function splitRef(rest: string, exists: (file: string) => boolean): { file: string; ref?: string } {
+  let plain: { file: string; ref: string } | undefined;
   for (let colon = rest.indexOf(":"); colon >= 0; colon = rest.indexOf(":", colon + 1)) {
+    const file = rest.slice(0, colon);
     const ref = rest.slice(colon + 1);
-    if (colon > 0 && !ref.includes("/") && ref.length <= 128 && REF_NAME.test(ref)) return { file: rest.slice(0, colon), ref };
+    if (colon === 0 || ref.length > 128 || !REF_NAME.test(ref)) continue;
+    if (ref.includes("/")) {
+      if (exists(file)) return { file, ref };
+    } else {
+      plain ??= { file, ref };
+    }
   }
-  return { file: rest };
+  return plain ?? { file: rest };
 }
 
 /** Names of files layerpack reads, never Docker Hub repositories in practice. */
@@ -80,7 +89,7 @@ export function parseImageName(text: string, opts: ParseImageNameOptions = {}): 
   for (const transport of ["oci", "oci-archive"] as const) {
     if (!text.startsWith(`${transport}:`)) continue;
     const rest = text.slice(transport.length + 1);
-    const { file, ref } = splitRef(rest);
+    const { file, ref } = splitRef(rest, (f) => fs.existsSync(abs(f)));
     if (file === "" || rest.startsWith(":")) throw fail(text, `give a ${transport === "oci" ? "directory" : "path"} after ${transport}:`);
     return { transport, path: abs(file), ...(ref !== undefined ? { ref } : {}), text };
   }

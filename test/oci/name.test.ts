@@ -36,6 +36,20 @@ describe("parseImageName: transports", () => {
     expect(parse(text)).toEqual({ ...want, text });
   });
 
+  it("takes a ref with a slash (team/hello:1.2, as layerpack names images) when the path before it exists", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-name-"));
+    try {
+      fs.mkdirSync(path.join(dir, "team-hello"));
+      fs.writeFileSync(path.join(dir, "img.tar"), "");
+      expect(parseImageName("oci:team-hello:team/hello:1.2", { cwd: dir })).toMatchObject({ path: path.join(dir, "team-hello"), ref: "team/hello:1.2" });
+      expect(parseImageName("oci-archive:img.tar:team/hello:latest", { cwd: dir })).toMatchObject({ path: path.join(dir, "img.tar"), ref: "team/hello:latest" });
+      // Without such a path the slash stays part of the path, as before.
+      expect(parseImageName("oci:nothing:team/hello:1.2", { cwd: dir })).toMatchObject({ path: path.join(dir, "nothing:team/hello"), ref: "1.2" });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("leaves ~ alone and defaults cwd to the process's", () => {
     expect(parse("oci:~/lay")).toMatchObject({ path: "/work/here/~/lay" });
     expect(parseImageName("oci:lay")).toMatchObject({ path: path.join(process.cwd(), "lay") });
