@@ -275,6 +275,18 @@ export class LayerCache {
     return { ...loose, file: blob };
   }
 
+  /** Adds NAR facts found after the layer was built (a push needs them, the build that made it did not) to its entry. */
+  addNar(key: string, layer: Pick<CachedLayer, "digest">, nar: Record<string, NarInfo>): void {
+    const file = path.join(this.dir, "layers", `${key}.json`);
+    const entry = this.#readEntry(file);
+    if (!entry || entry.digest !== layer.digest) return;
+    try {
+      this.#writeJson(file, { ...entry, nar: { ...entry.nar, ...nar } });
+    } catch {
+      // read-only cache: the facts are still used by this build
+    }
+  }
+
   /**
    * Forgets a layer whose blob turned out to be damaged — unless another build has meanwhile re-pointed the entry
    * elsewhere, which is then left alone. A damaged pack is left to prune.

@@ -23,7 +23,7 @@ import { builtImage } from "./image-value.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
 import { baseLayers } from "./base.ts";
 import { specPlatform } from "../oci/platform.ts";
-import { imageRepoTags, attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
+import { imageRepoTags, attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, missingNar, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { dockerOutput, ociOutput, upToDateFile, writeStamp, type CachedRun } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
 import { sbomDocuments, sbomFormats, writeSbomFiles } from "./sbom-output.ts";
@@ -110,13 +110,15 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   const count = p.jobs.length;
   const blobs = new Map<number, CachedLayer>();
   const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false, remote: 0, tarBytes: 0 };
-  // A hit is usable when it knows its items' NAR facts, or nothing needs them.
+  // A hit that lacks NAR facts this build needs (a push after a build) gets them from the items on disk: reading
+  // them is far cheaper than building the layer again.
   const lookup = (job: Job) => {
     const hit = cache.getLayer(job.key);
-    if (hit && (!p.wantNar || job.content.items.every((it) => hit.nar?.[it] !== undefined))) {
-      blobs.set(job.index, hit);
-      recordFacts(p, hit);
-    }
+    if (!hit) return;
+    const nar = p.wantNar ? missingNar(p, job.content.items, hit.nar) : undefined;
+    if (nar) cache.addNar(job.key, hit, nar);
+    blobs.set(job.index, nar ? { ...hit, nar: { ...hit.nar, ...nar } } : hit);
+    recordFacts(p, { ...hit, nar: { ...hit.nar, ...nar } });
   };
   for (const job of p.jobs) if (!job.needsDb) lookup(job);
   const remote = await openCacheSources(input, p);

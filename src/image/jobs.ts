@@ -26,6 +26,8 @@ import { MEDIA_TYPES, type BuiltImage, type LayerDescriptor } from "./types.ts";
 import { parseReference } from "../registry/reference.ts";
 import type { BuildInput } from "./build.ts";
 import { sha256Hex, sha256Digest } from "../util/digest.ts";
+import { narDigest } from "../store/nar.ts";
+import { hostPath } from "../store/path.ts";
 
 /** Seconds since the epoch of an RFC 3339 time. */
 export function epochSeconds(created: string): number {
@@ -105,6 +107,28 @@ export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Pro
 export function recordFacts(p: Prepared, facts: { nar?: Record<string, NarFacts> | undefined; permsMatched?: string[] | undefined }): void {
   Object.assign(p.nar, facts.nar ?? {});
   for (const g of facts.permsMatched ?? []) p.permsMatched.add(g);
+}
+
+/**
+ * The NAR facts of `items` that `known` (a cache hit's) lacks: from the closure where its source has the hash, else
+ * hashed from the store. Undefined when nothing is missing.
+ */
+export function missingNar(p: Prepared, items: readonly string[], known: Readonly<Record<string, NarFacts>> | undefined): Record<string, NarFacts> | undefined {
+  let out: Record<string, NarFacts> | undefined;
+  for (const item of items) {
+    if (known?.[item] !== undefined) continue;
+    const it = closureItem(p.closure, item);
+    out ??= {};
+    out[item] = it?.narHash !== undefined ? { hash: it.narHash, size: it.narSize } : narDigest(hostPath(p.closure.store, item), { label: item });
+  }
+  return out;
+}
+
+const itemIndex = new WeakMap<Closure, Map<string, Closure["items"][number]>>();
+function closureItem(closure: Closure, item: string): Closure["items"][number] | undefined {
+  let m = itemIndex.get(closure);
+  if (!m) itemIndex.set(closure, (m = new Map(closure.items.map((it) => [it.path, it]))));
+  return m.get(item);
 }
 
 /** Makes the database bytes of a job's generated entries from the NAR facts gathered so far; sets its key. */

@@ -31,12 +31,12 @@ afterAll(() => {
 });
 
 /** One runner's build: its own cache directory, the config written fresh. */
-async function runner(cacheName: string, config: { name: string; extra?: string; output: string; cacheFrom?: string[] | false; storeRoot?: string }) {
+async function runner(cacheName: string, config: { name: string; extra?: string; output: string; cacheFrom?: string[] | false; storeRoot?: string; database?: false }) {
   const file = path.join(dir, `${config.name}-${cacheName}.yaml`);
   fs.writeFileSync(
     file,
     `name: ${config.name}\ntag: "1"\nstore: { dir: /gnu/store, root: ${config.storeRoot ?? "./store"} }\nclosure: { from: scan }\nroots: ["${ex.hello}"]\narchitecture: amd64\n` +
-      `database: true\n${config.extra ?? ""}\noutput: ${config.output}\n`,
+      `${config.database === false ? "" : "database: true\n"}${config.extra ?? ""}\noutput: ${config.output}\n`,
   );
   const loaded = await loadSpec({ cwd: dir, configPath: file });
   const closure = await resolveClosure(loaded.config, { configDir: loaded.configDir });
@@ -67,6 +67,20 @@ describe.runIf(requireTool("skopeo") && requireTool("docker-registry"))("the reg
     expect(b.stats).toMatchObject({ rebuilt: 0, remote: a.layers.length, tarBytes: 0 });
     expect(b.push!.uploaded).toBe(0);
     expect(b.warnings ?? []).toEqual([]);
+  });
+
+  it("a push after a build to a file reuses its layers, hashing the items for the record instead of building again", async () => {
+    const built = await runner("d", { name: "plain", output: "{ path: ./plain.tar }", database: false });
+    expect(built.stats.rebuilt).toBe(built.layers.length);
+    const pushed = await runner("d", { name: "plain", output: registryOut("team/plain"), database: false });
+    expect(pushed.stats).toMatchObject({ rebuilt: 0, tarBytes: 0 });
+    expect(pushed.imageId).toBe(built.imageId);
+    // The record it pushed holds the same NAR facts as one from a push that built every layer itself.
+    const fresh = await runner("fresh", { name: "plain", output: registryOut("team/plain-fresh"), database: false, cacheFrom: false });
+    expect(fresh.stats.rebuilt).toBe(fresh.layers.length);
+    const records = async (repo: string, digest: string) =>
+      JSON.parse(await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/${repo}:sha256-${digest.slice(7)}`])).manifests.map((m: { digest: string }) => m.digest);
+    expect(await records("team/plain", pushed.push!.digest)).toEqual(await records("team/plain-fresh", fresh.push!.digest));
   });
 
   it("a runner with its own copy of the store (other inodes and times) reuses the layers too", async () => {
