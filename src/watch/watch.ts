@@ -58,12 +58,23 @@ export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDi
 }
 
 const MAX_WAIT_MS = 1000;
+const POLL_MS = 500;
+/** Ends the stamp of a symlink. */
+const LINK_MARK = "\0link";
+
+const isLink = (file: string): boolean => {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+};
 
 /** A cheap fingerprint of a path: enough to tell whether an event was a real change. */
 function stamp(file: string): string {
   try {
     const st = fs.lstatSync(file, { bigint: true });
-    const target = st.isSymbolicLink() ? fs.readlinkSync(file) : "";
+    const target = st.isSymbolicLink() ? `${fs.readlinkSync(file)}${LINK_MARK}` : "";
     return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${target}`;
   } catch {
     return "missing";
@@ -83,6 +94,7 @@ export class Watcher {
   #discovery: FSWatcher | undefined;
   #waitingSince: number | undefined;
   #closed = false;
+  #poll: NodeJS.Timeout | undefined;
 
   constructor(options: WatchOptions) {
     this.#options = options;
@@ -92,6 +104,15 @@ export class Watcher {
   async start(): Promise<void> {
     this.#watcher = chokidarWatch([], { ignoreInitial: true, followSymlinks: false, awaitWriteFinish: false, depth: 32 });
     this.#watcher.on("all", (_event, file) => this.#changed(file));
+    // chokidar sees nothing of a symlink that dangles on this host (a profile link into a store under another root),
+    // nor of one replaced by rm + ln: links and missing paths are looked at twice a second as well.
+    this.#poll = setInterval(() => {
+      for (const p of this.#watched) {
+        const known = this.#stamps.get(p);
+        if (known !== undefined && (known === "missing" || known.endsWith(LINK_MARK) || isLink(p)) && stamp(p) !== known) this.#changed(p);
+      }
+    }, POLL_MS);
+    this.#poll.unref();
     this.#trigger(["start"]);
     await this.#running;
   }
@@ -217,6 +238,7 @@ export class Watcher {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#poll);
     this.#abort.abort();
     await this.#running;
     await this.#watcher?.close();

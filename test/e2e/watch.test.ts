@@ -26,6 +26,7 @@ interface Event {
 
 describe("layerpack watch", () => {
   let dir: string;
+  let hello: string;
   let child: ChildProcess;
   const events: Event[] = [];
   let waiters: (() => void)[] = [];
@@ -52,7 +53,7 @@ describe("layerpack watch", () => {
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-"));
-    makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+    hello = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") }).hello;
     fs.writeFileSync(path.join(dir, "motd"), "first\n");
     fs.writeFileSync(path.join(dir, "image.yaml"), config());
     child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json"], {
@@ -126,6 +127,13 @@ ${extra}`;
     const fixed = await waitFor("build-done", 4);
     expect(fixed).toMatchObject({ rebuilt: 0, reused: 5 });
     expect(events.filter((e) => e.type === "build-start")).toHaveLength(5);
+
+    // The profile link replaced by rm + ln (it dangles on this host: the store lies under ./store) is a change too.
+    fs.unlinkSync(path.join(dir, "profile"));
+    fs.symlinkSync(hello, path.join(dir, "profile"));
+    const relinked = await waitFor("build-start", 6);
+    expect(relinked.reason).toEqual([path.join(dir, "profile")]);
+    expect((await waitFor("build-done", 5)).rebuilt).toBeGreaterThan(0);
 
     const x = path.join(dir, "x");
     fs.mkdirSync(x);
