@@ -22,19 +22,24 @@ function line(io: Io, json: boolean, e: WatchEvent): void {
   }
 }
 
-/** Runs --exec's command through the shell with the output path in $LAYERPACK_OUTPUT; a failure is reported, not fatal. */
-function runExec(io: Io, command: string, result: BuildResult): Promise<void> {
+/**
+ * Runs --exec's command through the shell with the output path in $LAYERPACK_OUTPUT; a failure is reported, not
+ * fatal. With --json its output goes to stderr: stdout carries nothing but the JSON lines.
+ */
+function runExec(io: Io, command: string, result: BuildResult, json: boolean): Promise<void> {
   return new Promise((resolve) => {
     const child = spawn("sh", ["-c", command], {
       cwd: io.cwd,
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", json ? "pipe" : "inherit", "inherit"],
       env: { ...io.env, LAYERPACK_OUTPUT: result.output, LAYERPACK_IMAGE_ID: result.imageId, LAYERPACK_REPO_TAG: result.repoTag },
     });
+    child.stdout?.on("data", (d: Buffer) => io.err(d.toString()));
     child.on("error", (err) => {
       io.err(`layerpack: --exec: ${err.message}\n`);
       resolve();
     });
-    child.on("exit", (code, signal) => {
+    // "close": after its output is all passed on, not only when it exited.
+    child.on("close", (code, signal) => {
       if (code !== 0) io.err(`layerpack: --exec command exited with ${signal ?? code}\n`);
       resolve();
     });
@@ -67,7 +72,7 @@ export const watchCommand: Command = {
       concurrency: jobs,
       cacheFrom: cacheSourcesOption(values),
       onEvent: (e) => line(io, json, e),
-      afterBuild: exec ? (r) => runExec(io, exec, r) : undefined,
+      afterBuild: exec ? (r) => runExec(io, exec, r, json) : undefined,
     });
     const stopped = new Promise<void>((resolve) => {
       const stop = () => {

@@ -213,13 +213,15 @@ describe("layerpack watch without a config yet", () => {
 });
 
 describe("layerpack watch and the profile link", () => {
-  it("rebuilds when the link is replaced by rm + ln, though it dangles on this host (the store lies under ./store)", async () => {
+  it("rebuilds when the link is replaced by rm + ln, though it dangles on this host (the store lies under ./store); --exec's output stays off the JSON lines", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-link-"));
     const { hello } = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "result") });
     fs.writeFileSync(path.join(dir, "image.yaml"), "name: linked\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./result\nclosure: { from: scan }\noutput: { path: ./linked.tar }\n");
-    const child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json", "--exec", "echo EXEC $LAYERPACK_OUTPUT"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
+    let err = "";
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
     const events = () => out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Event);
     const until = async (ok: () => boolean, what: string) => {
       for (let t = 0; !ok(); t += 50) {
@@ -234,6 +236,8 @@ describe("layerpack watch and the profile link", () => {
       fs.symlinkSync(hello, path.join(dir, "result"));
       await until(() => events().filter((e) => e.type === "build-done").length === 2, "second build");
       expect(events().filter((e) => e.type === "build-start")[1]!.reason).toEqual([path.join(dir, "result")]);
+      await until(() => err.split("\n").filter((l) => l.startsWith("EXEC ")).length === 2, "two --exec runs on stderr");
+      expect(err).toContain(`EXEC ${path.join(dir, "linked.tar")}\n`);
     } finally {
       child.kill("SIGKILL");
       execFileSync("chmod", ["-R", "u+w", dir]);
