@@ -20,6 +20,7 @@ import type { LayerBlob } from "../oci/types.ts";
 import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 import { SHA256_DIGEST, sha256Hex } from "../util/digest.ts";
+import { makeDirs } from "../util/dirs.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -113,7 +114,7 @@ export class LayerCache {
   constructor(dir: string, options: { readOnly?: boolean } = {}) {
     this.dir = dir;
     if (options.readOnly) return;
-    for (const sub of ["blobs/sha256", "packs", "layers", "scan", "plans", "tmp"]) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    for (const sub of ["blobs/sha256", "packs", "layers", "scan", "plans", "tmp"]) makeDirs(path.join(dir, sub));
     const probe = this.tempPath("probe");
     fs.writeFileSync(probe, "");
     fs.rmSync(probe);

@@ -26,6 +26,7 @@ import { writeError } from "./sink.ts";
 import { OCI_MEDIA_TYPES, type BuiltImage, type Descriptor, type OciIndex, type OciManifest } from "./types.ts";
 import { hashRegular, hashRegularSync, MAX_DOCUMENT, readRegular, stampOf } from "../oci/blob-file.ts";
 import { sha256Digest } from "../util/digest.ts";
+import { makeDirs } from "../util/dirs.ts";
 
 /** An image ready to be written: its documents plus where each layer's blob file is. */
 export interface ImageBlobs extends BuiltImage {
@@ -190,7 +191,7 @@ class BlobStamps {
     if (!this.#changed || file === undefined) return;
     const temp = tempPathFor(file);
     try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
+      makeDirs(path.dirname(file));
       fs.writeFileSync(temp, canonicalJson({ blobs: Object.fromEntries(this.#stamps) }));
       fs.renameSync(temp, file);
       this.#changed = false;
@@ -256,7 +257,7 @@ export function blobsDirectory(dir: string): string {
   for (const part of ["blobs", "sha256"]) {
     at = path.join(at, part);
     const st = fs.lstatSync(at, { throwIfNoEntry: false });
-    if (st === undefined) fs.mkdirSync(at, { recursive: true });
+    if (st === undefined) makeDirs(at);
     else if (!st.isDirectory()) {
       throw new BuildError(`output ${dir}: ${path.relative(dir, at)} is ${st.isSymbolicLink() ? "a symlink" : "not a directory"}; blobs are written only into the layout's own directories — remove it or choose another output.path`);
     }

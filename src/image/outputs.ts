@@ -23,6 +23,7 @@ import { CACHE_ARTIFACT_TYPE, CACHE_RECORD_ANNOTATION, makeRecord, recordBytes }
 import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
 import { sha256Hex } from "../util/digest.ts";
+import { makeDirs } from "../util/dirs.ts";
 
 /** Identity of a written output, so a rebuild that would write the same bytes again can leave it alone. */
 function outputStamp(file: string, image: BuiltImage): string | undefined {
@@ -46,7 +47,7 @@ export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: s
   if (stamp === undefined) return;
   const file = stampPath(cache, output);
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirs(path.dirname(file));
     fs.writeFileSync(file, stamp);
   } catch {
     // A stamp only lets the next build skip rewriting an unchanged output: the image is in place either way.

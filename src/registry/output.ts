@@ -11,6 +11,7 @@ import { parseReference } from "./reference.ts";
 import { RegistryClient } from "./client.ts";
 import { withPushHost } from "./auth.ts";
 import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
+import { makeDirs } from "../util/dirs.ts";
 
 /**
  * The environment a build of `spec` talks to registries with: LAYERPACK_REGISTRY_USER/PASSWORD are for the registry
@@ -74,7 +75,7 @@ class FileHints implements MountHints {
   save(): void {
     if (!this.#dirty || this.#file === undefined) return;
     try {
-      fs.mkdirSync(path.dirname(this.#file), { recursive: true });
+      makeDirs(path.dirname(this.#file));
       const temp = `${this.#file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
       fs.writeFileSync(temp, JSON.stringify(this.#map));
       fs.renameSync(temp, this.#file);

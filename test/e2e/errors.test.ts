@@ -152,6 +152,14 @@ describe("bad input gives a clear error and no output", () => {
   });
 });
 
+describe("an unusable cache directory is a warning, never a hang", () => {
+  it("under /proc, where Node's recursive mkdir never returns", () => {
+    const r = layerpack(["build", config("profile: ./profile")], { cwd: dir, env: { LAYERPACK_CACHE_DIR: "/proc/layerpack-nope" } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^layerpack: warning: cannot use the cache directory \/proc\/layerpack-nope: .*; building without a cache/m);
+  });
+});
+
 describe("words from outside cannot forge output", () => {
   it("a registry's error message in a warning is printed on one line, its control characters escaped", async () => {
     // The registry runs in another process: the command line below blocks this one.
