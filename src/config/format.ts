@@ -129,8 +129,12 @@ function messageOf(issue: Issue, data: unknown): string {
       const hint = typeof value === "number" && issue.expected === "string" && quotable(issue.path) ? ` (quote it: "${value}")` : "";
       return `expected ${issue.expected}, got ${describeValue(value)}${hint}`;
     }
-    case "invalid_value":
-      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "invalid_value": {
+      const value = valueAt(data, issue.path);
+      const words = issue.values.filter((v): v is string => typeof v === "string");
+      const near = typeof value === "string" ? closest(value, words, Math.max(2, Math.floor(value.length / 3))) : undefined;
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}${near !== undefined ? ` (did you mean "${near}"?)` : ""}`;
+    }
     case "too_small":
     case "too_big":
       // The schema's own message where it gives one; zod's default ("Too small: expected ...") said plainly.

@@ -61,8 +61,8 @@ function narHashes(closure: Closure): Map<string, string> {
 }
 
 function historyComment(layer: PlannedLayer): string {
-  if (layer.kind === "customisation") return `customisation: ${layer.entries.length} entries`;
-  if (layer.kind === "root-system") return `root system: ${layer.files} entries`;
+  if (layer.kind === "customisation") return `customisation: ${layer.entries.length} ${layer.entries.length === 1 ? "entry" : "entries"}`;
+  if (layer.kind === "root-system") return `root system: ${layer.files} ${layer.files === 1 ? "entry" : "entries"}`;
   const names = layer.items.map((i) => path.posix.basename(i.path).slice(33));
   const shown = names.length > 8 ? `${names.slice(0, 8).join(", ")}, ... (${names.length} items)` : names.join(", ");
   return `store: ${shown}`;

@@ -168,6 +168,11 @@ describe("validation", () => {
     expect([err.keyPath, err.line, err.column]).toEqual(["name", 1, 7]);
   });
 
+  test("a misspelt choice gets a did-you-mean", async () => {
+    const { err } = await yamlError(`${MINIMAL_YAML.replace(/output:.*\n/, "")}output: { path: ./o, format: oci-layuot }\n`);
+    expect(err.message).toMatch(/output\.format: must be one of "docker-archive", "oci-layout", "oci-archive", "registry" \(did you mean "oci-layout"\?\)/);
+  });
+
   test("a union value written as an object reports the object's field", async () => {
     const { err } = await yamlError(`${MINIMAL_YAML}store: { dir: /gnu/store, root: 3 }\n`);
     expect(err.message).toBe("image.config.yaml:4:33: store.root: expected string, got number 3");
