@@ -2,6 +2,7 @@ import { buildResolved } from "../image/multi-platform.ts";
 import { withPushHost } from "../registry/auth.ts";
 import { parseReference } from "../registry/reference.ts";
 import { formatBytes } from "../util/format.ts";
+import { LayerpackError } from "../errors.ts";
 import { pushFrom } from "./push-from.ts";
 import { cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
@@ -34,7 +35,14 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
   async run({ io, values, positionals, signal }) {
     const to = values.to as string | undefined;
     // A bad reference is refused before any work.
-    const target = to !== undefined ? parseReference(to) : undefined;
+    let target: ReturnType<typeof parseReference> | undefined;
+    try {
+      target = to !== undefined ? parseReference(to) : undefined;
+    } catch (err) {
+      // A malformed --to is a usage error (exit 2), like any other bad argument.
+      if (err instanceof LayerpackError) throw new UsageError(`--to: ${err.message}`);
+      throw err;
+    }
     if (typeof values.from === "string") {
       if (positionals.length > 0) throw new UsageError("push: give either a config to build or --from IMAGE, not both");
       if (target === undefined) throw new UsageError("push --from: give --to REGISTRY/NAME[:TAG]");

@@ -68,6 +68,9 @@ describe("CLI conventions", () => {
     const bad = layerpack(["build", cfg, "--tag", "no good"], { cwd: dir });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--tag "no good": not a valid tag/);
+    const to = layerpack(["push", cfg, "--to", "Bad Ref"], { cwd: dir });
+    expect(to.status).toBe(2);
+    expect(to.stderr).toMatch(/^layerpack push: --to: malformed image reference 'Bad Ref'.*\n\nUsage: layerpack push/);
   });
 
   it("with --json, a failure is a JSON line on stdout with the file and position", () => {
