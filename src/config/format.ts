@@ -5,6 +5,7 @@
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from "yaml";
 import type { z } from "zod";
 import { closest } from "../util/suggest.ts";
+import { textPosition } from "./text-position.ts";
 
 export type KeyPath = readonly PropertyKey[];
 
@@ -157,6 +158,8 @@ export interface IssueContext {
   data: unknown;
   /** Parsed document (YAML/JSON) for positions; absent for TS/JS configs. */
   doc?: Document.Parsed;
+  /** A TS/JS config's source text: positions found by text (text-position.ts). */
+  text?: string;
   /** Path of the config object inside the document (`["layerpack"]` for package.json). */
   base?: KeyPath;
   lines?: LineCounter;
@@ -242,6 +245,8 @@ export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[
       const { node } = locate(ctx.doc.contents, [...(ctx.base ?? []), ...path], asKey);
       pos = positionOf(node, ctx.lines);
       offset = node?.range?.[0] ?? offset;
+    } else if (ctx.text !== undefined) {
+      pos = textPosition(ctx.text, path);
     }
     out.push({ keyPath: formatKeyPath(path), message, ...pos, offset });
   };

@@ -13,7 +13,7 @@
  * - `created` is always set in the result: as written, else SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z.
  *   An empty SOURCE_DATE_EPOCH counts as unset.
  */
-import { constants as fsConstants } from "node:fs";
+import { constants as fsConstants, readFileSync } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
@@ -305,13 +305,23 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
 function validate(source: Source, file: string, shown: string): ImageSpec {
   const result = imageSpecSchema.safeParse(source.data);
   if (result.success) return result.data;
-  const issues = describeIssues(result.error, { ...source, schema: imageSpecSchema });
+  const text = source.doc === undefined ? moduleText(file) : undefined;
+  const issues = describeIssues(result.error, { ...source, schema: imageSpecSchema, ...(text !== undefined ? { text } : {}) });
   const first = issues[0];
   throw new SpecError(
     issues.map((i) => formatIssue(shown, i)).join("\n"),
     { file, keyPath: first?.keyPath || undefined, line: first?.line, column: first?.column },
     { cause: result.error },
   );
+}
+
+/** A module config's source, for positions in its errors; none when it cannot be read now. */
+function moduleText(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** SOURCE_DATE_EPOCH (integer seconds) as RFC 3339 without fractional seconds, else the default. */

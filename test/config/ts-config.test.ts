@@ -35,13 +35,20 @@ describe("TS configs (in process)", () => {
     expect((await loadSpec({ cwd, env: {} })).config.name).toBe("second");
   });
 
-  test("validation errors name the file and key path, without a line", async () => {
+  test("validation errors name the file, key path and, where the source shows it unambiguously, line:column", async () => {
     const cwd = tmpConfigDir({
       "image.config.ts": tsConfig('{ name: "hello", profile: "./p", layers: { max: 300 }, output: { path: "o.tar" } } as never'),
     });
     const err = await loadError({ cwd });
-    expect(err.message).toMatch(/^image\.config\.ts: layers\.max: must be at most 127: overlay/);
-    expect([err.keyPath, err.line, err.column]).toEqual(["layers.max", undefined, undefined]);
+    expect(err.message).toMatch(/^image\.config\.ts:3:72: layers\.max: must be at most 127: overlay/);
+    expect([err.keyPath, err.line, err.column]).toEqual(["layers.max", 3, 72]);
+    // A key that stands twice in a list gets no position rather than perhaps the wrong one.
+    const two = tmpConfigDir({
+      "image.config.ts": tsConfig('{ name: "hello", profile: "./p", paths: [{ path: "/a", type: "file", content: "x" }, { path: "/b", type: "file", content: 5 }], output: { path: "o.tar" } } as never'),
+    });
+    const e2 = await loadError({ cwd: two });
+    expect(e2.message).toMatch(/^image\.config\.ts: paths\[1\]\.content: /);
+    expect([e2.line, e2.column]).toEqual([undefined, undefined]);
   });
 
   test("a module without a default export", async () => {

@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import { textPosition } from "../../src/config/text-position.ts";
+
+describe("textPosition: where a key of a TS config stands", () => {
+  const src = 'export default {\n  name: "x",\n  layers: { "max": "10" },\n  output: { path: "o" },\n};\n';
+  it("finds each key after the one before it, quoted or not", () => {
+    expect(textPosition(src, ["layers", "max"])).toEqual({ line: 3, column: 13 });
+    expect(textPosition(src, ["output", "path"])).toEqual({ line: 4, column: 13 });
+    expect(textPosition(src, ["name"])).toEqual({ line: 2, column: 3 });
+  });
+  it("gives nothing when it cannot be sure", () => {
+    expect(textPosition(src, ["missing"])).toBeUndefined();
+    expect(textPosition(src, [])).toBeUndefined();
+    // "path" stands twice after "paths": which one is meant is not clear from the text.
+    expect(textPosition('x = { paths: [{ path: "/a" }, { path: "/b" }] }', ["paths", 1, "path"])).toBeUndefined();
+    // Not a property: a member access or another word ending in the key.
+    expect(textPosition("const a = b.name ? 1 : 2; const rename: 1", ["name"])).toBeUndefined();
+  });
+});
