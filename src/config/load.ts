@@ -19,6 +19,7 @@ import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
 import { LayerpackError, SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, formatKeyPath, locate, positionOf, type KeyPath } from "./format.ts";
+import { textPosition } from "./text-position.ts";
 import { CONFIG_TIMEOUT_MS, errorLocation, importConfigModule, startConfigThread } from "./import.ts";
 import type { Worker } from "node:worker_threads";
 import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
@@ -138,7 +139,10 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
     dependencies: [file, ...source.dependencies.filter((d) => d !== file)],
     configDir,
     locate: (key) => {
-      if (!source.doc || !source.lines) return { shown };
+      if (!source.doc || !source.lines) {
+        const text = moduleText(file);
+        return { shown, ...(text !== undefined ? textPosition(text, key) : undefined) };
+      }
       const { node } = locate(source.doc.contents, [...(source.base ?? []), ...key]);
       return { shown, ...positionOf(node, source.lines) };
     },

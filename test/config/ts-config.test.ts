@@ -27,6 +27,13 @@ describe("TS configs (in process)", () => {
     expect(r.config.profile).toBe(path.join(cwd, "profile"));
   });
 
+  test("locate finds a key in the source, for errors about the host files it names", async () => {
+    const cwd = tmpConfigDir({ "image.config.ts": tsConfig('{\n  name: "hello",\n  profile: "./profile",\n  output: { path: "./hello.tar" },\n}') });
+    const r = await loadSpec({ cwd, env: {} });
+    expect(r.locate(["profile"])).toEqual({ shown: "image.config.ts", line: 5, column: 3 });
+    expect(r.locate(["rootSystem"])).toEqual({ shown: "image.config.ts" });
+  });
+
   test("a reload picks up edits", async () => {
     const body = (name: string) => tsConfig(`{ name: "${name}", profile: "./p", output: { path: "o.tar" } }`);
     const cwd = tmpConfigDir({ "image.config.mts": body("first") });
