@@ -26,7 +26,8 @@ function line(io: Io, json: boolean, e: WatchEvent): void {
  * Runs --exec's command through the shell with the output path in $LAYERPACK_OUTPUT; a failure is reported, not
  * fatal. With --json its output goes to stderr: stdout carries nothing but the JSON lines.
  */
-function runExec(io: Io, command: string, result: BuildResult, json: boolean): Promise<void> {
+function runExec(io: Io, exec: { command: string; json: boolean }, result: BuildResult): Promise<void> {
+  const { command, json } = exec;
   return new Promise((resolve) => {
     const child = spawn("sh", ["-c", command], {
       cwd: io.cwd,
@@ -72,7 +73,7 @@ export const watchCommand: Command = {
       concurrency: jobs,
       cacheFrom: cacheSourcesOption(values),
       onEvent: (e) => line(io, json, e),
-      afterBuild: exec ? (r) => runExec(io, exec, r, json) : undefined,
+      afterBuild: exec ? (r) => runExec(io, { command: exec, json }, r) : undefined,
     });
     const stopped = new Promise<void>((resolve) => {
       const stop = () => {

@@ -216,8 +216,8 @@ describe.runIf(hasTools)("push to a registry", () => {
   it("refuses a malformed reference (before any work) and reports an unreachable registry", async () => {
     const cfg = writeConfig("img-e", `roots: ["${ex.hello}"]`);
     const bad = await layerpack(["push", cfg, "--to", `${reg.host}/Bad:1`]);
-    expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain(`layerpack: malformed image reference '${reg.host}/Bad:1': 'Bad' is not a valid repository name component`);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`layerpack push: --to: malformed image reference '${reg.host}/Bad:1': 'Bad' is not a valid repository name component`);
     const port = await freePort();
     const down = await layerpack(["push", cfg, "--to", `127.0.0.1:${port}/x:1`]);
     expect(down.status).toBe(1);
