@@ -167,7 +167,9 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
       done(null, chunk);
     },
   });
-  const extract = tarExtract();
+  // Names as bytes (latin1), made UTF-8 text below where they are: tar-stream's own UTF-8 decoding turns every
+  // invalid byte into U+FFFD, so two different names could be listed as one item.
+  const extract = tarExtract({ filenameEncoding: "latin1" } as Parameters<typeof tarExtract>[0]); // (missing from its types)
   const items = new Map<string, ItemState>();
   let otherEntries = 0;
   // Directories outside the items: the store's own parents (/gnu, /gnu/store) are not content of their own.
@@ -182,6 +184,7 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
     kind === "gzip" ? pipeline(source, createGunzip(), count, extract) : kind === "zstd" ? pipeline(source, zlib.createZstdDecompress(), count, extract) : pipeline(source, count, extract);
   const listing = (async () => {
     for await (const entry of extract) {
+      textNames(entry.header);
       const item = storeItemOf(entry.header.name);
       if (item === undefined) {
         const name = normal(entry.header.name);
@@ -292,6 +295,25 @@ async function readEntry(entry: Entry, budget: ArchiveBudget): Promise<EntryInfo
   const kept: Buffer[] = [];
   for await (const c of chunks()) if (regular) kept.push(c);
   return { ...done(), kind: "data", ...(regular ? { data: Buffer.concat(kept) } : {}) };
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A name read as latin1 (one char per byte) as UTF-8 text when its bytes are UTF-8; else it stays one char per byte. */
+function asText(name: string): string {
+  if (/^[\u0000-\u007f]*$/.test(name)) return name;
+  try {
+    return utf8.decode(Buffer.from(name, "latin1"));
+  } catch {
+    return name;
+  }
+}
+
+/** The header's names as text; a PAX name is UTF-8 already (tar-stream decodes PAX records as UTF-8). */
+function textNames(header: { name: string; linkname?: string | null | undefined; pax?: unknown }): void {
+  const pax = (typeof header.pax === "object" && header.pax !== null ? header.pax : {}) as Record<string, unknown>;
+  if (pax.path === undefined) header.name = asText(header.name);
+  if (header.linkname && pax.linkpath === undefined) header.linkname = asText(header.linkname);
 }
 
 function parseJson(info: EntryInfo | undefined, what: string, file: string): unknown {

@@ -63,6 +63,21 @@ describe("store items a base image holds", () => {
     expect(heldItems([base(whole), base(partial)]).has(`/${OTHER}`)).toBe(true);
   });
 
+  it("keeps names whose bytes are not UTF-8 apart, and reads UTF-8 names as text", async () => {
+    const root = path.join(dir, "bytes");
+    const hash = "d".repeat(32);
+    const names = [Buffer.from([0x61, 0xff, 0xfe]), Buffer.from([0x61, 0xfe, 0xff]), Buffer.from("café")];
+    for (const n of names) {
+      const item = Buffer.concat([Buffer.from(`${root}/gnu/store/${hash}-`), n]);
+      fs.mkdirSync(item, { recursive: true });
+      fs.writeFileSync(Buffer.concat([item, Buffer.from("/f")]), "x");
+    }
+    const l = await layer(root, ["gnu"]);
+    expect(l.items).toHaveLength(3);
+    expect(new Set(l.items.map((it) => it.path)).size).toBe(3);
+    expect(l.items.map((it) => it.path)).toContain(`/gnu/store/${hash}-café`);
+  });
+
   it("counts hard links into another item (deduplicated stores) and parent directories a tar leaves out", async () => {
     const root = path.join(dir, "linked");
     fs.cpSync(path.join(dir, "root"), root, { recursive: true });
