@@ -11,7 +11,7 @@ import { BuildError } from "../errors.ts";
 import { fileKind } from "../util/format.ts";
 import { rootSystemOptions } from "../store/root-system.ts";
 import { hostPath } from "../store/path.ts";
-import { parseImageName } from "../oci/name.ts";
+import { parseImageName, type ImageName } from "../oci/name.ts";
 import type { BuildInput } from "./build.ts";
 
 export interface OutputGuard {
@@ -39,23 +39,31 @@ export function protectedPaths(input: Pick<BuildInput, "spec" | "closure" | "con
   const rs = rootSystemOptions(spec);
   if (rs) out.push({ path: path.resolve(configDir, rs.dir), role: "the rootSystem directory", tree: true });
   out.push({ path: hostPath(closure.store, closure.store.dir), role: "the store", tree: true });
-  // A base replaced by the image built on it would be stacked on itself by the next build.
-  const base = spec.base === undefined ? undefined : localImagePath(spec.base, configDir);
-  if (base !== undefined) out.push({ path: base, role: "the base image", tree: true });
+  // A base replaced by the image built on it would be stacked on itself by the next build. A layout keeps the
+  // images it holds under other names, so a base there under another ref than the output's tags is safe.
+  const base = spec.base === undefined ? undefined : localImage(spec.base, configDir);
+  const beside = base?.transport === "oci" && base.ref !== undefined && spec.output.format === "oci-layout" && !outputRefs(spec).includes(base.ref);
+  if (base !== undefined && !beside) out.push({ path: base.path, role: "the base image", tree: true });
   if (input.cache) out.push({ path: input.cache.dir, role: "the layer cache", tree: true });
   return out;
 }
 
-/** The file or layout directory an image name reads, when it is local (not a registry). */
-export function localImagePath(name: string, cwd: string): string | undefined {
-  let parsed: ReturnType<typeof parseImageName>;
+/** An image name that reads a file or layout directory (not a registry), parsed. */
+function localImage(name: string, cwd: string): Exclude<ImageName, { transport: "registry" }> | undefined {
+  let parsed: ImageName;
   try {
     parsed = parseImageName(name, { cwd });
   } catch {
     return undefined; // not an image name: whoever reads it says so
   }
-  return parsed.transport === "registry" ? undefined : parsed.path;
+  return parsed.transport === "registry" ? undefined : parsed;
 }
+
+/** The file or layout directory an image name reads, when it is local (not a registry). */
+export const localImagePath = (name: string, cwd: string): string | undefined => localImage(name, cwd)?.path;
+
+/** The ref names a layout output gives the image (`name:tag` per tag it is known to get). */
+const outputRefs = (spec: Pick<BuildInput["spec"], "name" | "tag" | "tags">): string[] => [spec.tag, ...(spec.tags ?? [])].filter((t) => t !== undefined).map((t) => `${spec.name}:${t}`);
 
 /** The path with every existing ancestor's symlinks resolved (the path itself may not exist yet). */
 function realish(p: string): string {

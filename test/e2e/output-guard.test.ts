@@ -216,8 +216,14 @@ describe("plan --write and report -o keep to the same rules", () => {
     expect(layerpack(["build", base], { cwd: dir }).status).toBe(0);
     refused(config("{ path: ./base.tar }", "base: docker-archive:./base.tar\n", "on-base.yaml"), /output\.path .*base\.tar is the base image \(.*base\.tar\)/, path.join(dir, "base.tar"));
     refused(config("{ path: ./base.tar }", "base: ./base.tar\n", "on-base.yaml"), /is the base image/, path.join(dir, "base.tar"));
-    expect(layerpack(["build", config("{ format: oci-layout, path: ./base-layout }")], { cwd: dir }).status).toBe(0);
+    expect(layerpack(["build", config("{ format: oci-layout, path: ./base-layout }", "tag: b1\n")], { cwd: dir }).status).toBe(0);
     refused(config("{ format: oci-layout, path: ./base-layout }", "base: oci:./base-layout\n", "on-base.yaml"), /is the base image/, path.join(dir, "base-layout/index.json"));
+    refused(config("{ format: oci-layout, path: ./base-layout }", "tag: b1\nbase: oci:./base-layout:guarded:b1\n", "on-base.yaml"), /is the base image/, path.join(dir, "base-layout/index.json"));
+    // Under another ref the base stays in the layout beside the new image: that is allowed.
+    const beside = layerpack(["build", config("{ format: oci-layout, path: ./base-layout }", "tag: a1\nbase: oci:./base-layout:guarded:b1\n", "on-base.yaml")], { cwd: dir });
+    expect(beside.status, beside.stderr).toBe(0);
+    const refs = JSON.parse(fs.readFileSync(path.join(dir, "base-layout/index.json"), "utf8")).manifests.map((m: { annotations?: Record<string, string> }) => m.annotations?.["org.opencontainers.image.ref.name"]);
+    expect(refs.filter(Boolean).sort()).toEqual(["guarded:a1", "guarded:b1"]);
   });
 
   it("report -o refuses the images and plans it reads and the config's own output", () => {
