@@ -34,13 +34,15 @@ function runExec(io: Io, exec: { command: string; json: boolean }, result: Build
       stdio: ["ignore", json ? "pipe" : "inherit", "inherit"],
       env: { ...io.env, LAYERPACK_OUTPUT: result.output, LAYERPACK_IMAGE_ID: result.imageId, LAYERPACK_REPO_TAG: result.repoTag },
     });
-    child.stdout?.on("data", (d: Buffer) => io.err(d.toString()));
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (d: string) => io.err(d));
     child.on("error", (err) => {
       io.err(`layerpack: --exec: ${err.message}\n`);
       resolve();
     });
-    // "close": after its output is all passed on, not only when it exited.
-    child.on("close", (code, signal) => {
+    // "exit", not "close": a command that leaves something running (`server &`) keeps its output open, and the
+    // next build must not wait for that; what it prints later is still passed on.
+    child.on("exit", (code, signal) => {
       if (code !== 0) io.err(`layerpack: --exec command exited with ${signal ?? code}\n`);
       resolve();
     });

@@ -9,7 +9,12 @@ import * as path from "node:path";
 export function makeDirs(dir: string): void {
   const missing: string[] = [];
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    if (fs.existsSync(d)) break;
+    const st = fs.statSync(d, { throwIfNoEntry: false });
+    if (st !== undefined) {
+      // What exists must be a directory, as mkdir would have said.
+      if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${d}'`), { code: "ENOTDIR", path: d });
+      break;
+    }
     missing.push(d);
     if (path.dirname(d) === d) break;
   }

@@ -158,6 +158,15 @@ describe("an unusable cache directory is a warning, never a hang", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^layerpack: warning: cannot use the cache directory \/proc\/layerpack-nope: .*; building without a cache/m);
   });
+
+  it("holding a file where one of its directories belongs", () => {
+    const cache = path.join(dir, "odd-cache");
+    fs.mkdirSync(cache, { recursive: true });
+    fs.writeFileSync(path.join(cache, "layers"), "");
+    const r = layerpack(["build", config("profile: ./profile")], { cwd: dir, env: { LAYERPACK_CACHE_DIR: cache } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^layerpack: warning: cannot use the cache directory .*odd-cache: .*ENOTDIR.*; building without a cache/m);
+  });
 });
 
 describe("words from outside cannot forge output", () => {

@@ -213,11 +213,11 @@ describe("layerpack watch without a config yet", () => {
 });
 
 describe("layerpack watch and the profile link", () => {
-  it("rebuilds when the link is replaced by rm + ln, though it dangles on this host (the store lies under ./store); --exec's output stays off the JSON lines", async () => {
+  it("rebuilds when the link is replaced by rm + ln, though it dangles on this host (the store lies under ./store); --exec's output stays off the JSON lines, and a command it leaves running does not hold the next build", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-link-"));
     const { hello } = makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "result") });
     fs.writeFileSync(path.join(dir, "image.yaml"), "name: linked\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./result\nclosure: { from: scan }\noutput: { path: ./linked.tar }\n");
-    const child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json", "--exec", "echo EXEC $LAYERPACK_OUTPUT"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json", "--exec", "sleep 20 & echo EXEC $LAYERPACK_OUTPUT"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));

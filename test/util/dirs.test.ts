@@ -13,6 +13,7 @@ describe("makeDirs", () => {
       expect(fs.statSync(path.join(dir, "a/b/c")).isDirectory()).toBe(true);
       fs.writeFileSync(path.join(dir, "f"), "");
       expect(() => makeDirs(path.join(dir, "f/x"))).toThrow(/ENOTDIR/);
+      expect(() => makeDirs(path.join(dir, "f"))).toThrow(/ENOTDIR/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
