@@ -15,5 +15,13 @@ describe("textPosition: where a key of a TS config stands", () => {
     expect(textPosition('x = { paths: [{ path: "/a" }, { path: "/b" }] }', ["paths", 1, "path"])).toBeUndefined();
     // Not a property: a member access or another word ending in the key.
     expect(textPosition("const a = b.name ? 1 : 2; const rename: 1", ["name"])).toBeUndefined();
+    // A key only spread into its parent is not found in a sibling after it.
+    const spread = 'const shared = { format: "oci-layuot" };\nexport default {\n  output: { path: "o", ...shared },\n  sbom: { format: "spdx" },\n};\n';
+    expect(textPosition(spread, ["output", "format"])).toBeUndefined();
+    expect(textPosition(spread, ["sbom", "format"])).toEqual({ line: 4, column: 11 });
+    // Nor inside a string or a comment.
+    expect(textPosition('x = { labels: { note: "see layers: { max: 200 }" }, // layers: { max: 1 }\n}', ["layers", "max"])).toBeUndefined();
+    // A value that is not a literal has no keys to find.
+    expect(textPosition("x = { layers: base.layers }", ["layers", "max"])).toBeUndefined();
   });
 });
