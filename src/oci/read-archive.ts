@@ -299,14 +299,35 @@ async function readEntry(entry: Entry, budget: ArchiveBudget): Promise<EntryInfo
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** A name read as latin1 (one char per byte) as UTF-8 text when its bytes are UTF-8; else it stays one char per byte. */
+/** Length of the well-formed UTF-8 sequence at `i`, 0 when there is none (overlong, surrogate, past U+10FFFF). */
+function sequenceAt(b: Buffer, i: number): number {
+  const c = b[i]!;
+  const n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  if (n <= 1 || i + n > b.length) return n === 1 ? 1 : 0;
+  for (let k = 1; k < n; k++) if ((b[i + k]! & 0xc0) !== 0x80) return 0;
+  const second = b[i + 1]!;
+  if ((c === 0xe0 && second < 0xa0) || (c === 0xed && second > 0x9f) || (c === 0xf0 && second < 0x90) || (c === 0xf4 && second > 0x8f)) return 0;
+  return n;
+}
+
+/**
+ * A name read as latin1 (one char per byte) as text: its UTF-8, with each byte that is not part of any as the lone
+ * surrogate U+DC80 + byte (as Python's surrogateescape), which no valid UTF-8 decodes to, so two different byte
+ * strings never give one name.
+ */
 function asText(name: string): string {
   if (/^[\u0000-\u007f]*$/.test(name)) return name;
-  try {
-    return utf8.decode(Buffer.from(name, "latin1"));
-  } catch {
-    return name;
+  const bytes = Buffer.from(name, "latin1");
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const n = sequenceAt(bytes, i);
+    if (n === 0) out += String.fromCharCode(0xdc80 + bytes[i++]!);
+    else {
+      out += utf8.decode(bytes.subarray(i, i + n));
+      i += n;
+    }
   }
+  return out;
 }
 
 /** The header's names as text; a PAX name is UTF-8 already (tar-stream decodes PAX records as UTF-8). */

@@ -66,15 +66,16 @@ describe("store items a base image holds", () => {
   it("keeps names whose bytes are not UTF-8 apart, and reads UTF-8 names as text", async () => {
     const root = path.join(dir, "bytes");
     const hash = "d".repeat(32);
-    const names = [Buffer.from([0x61, 0xff, 0xfe]), Buffer.from([0x61, 0xfe, 0xff]), Buffer.from("café")];
+    // The third is café in latin1 (not UTF-8): it must not become the UTF-8 café of the fourth.
+    const names = [Buffer.from([0x61, 0xff, 0xfe]), Buffer.from([0x61, 0xfe, 0xff]), Buffer.from("café", "latin1"), Buffer.from("café")];
     for (const n of names) {
       const item = Buffer.concat([Buffer.from(`${root}/gnu/store/${hash}-`), n]);
       fs.mkdirSync(item, { recursive: true });
       fs.writeFileSync(Buffer.concat([item, Buffer.from("/f")]), "x");
     }
     const l = await layer(root, ["gnu"]);
-    expect(l.items).toHaveLength(3);
-    expect(new Set(l.items.map((it) => it.path)).size).toBe(3);
+    expect(l.items).toHaveLength(4);
+    expect(new Set(l.items.map((it) => it.path)).size).toBe(4);
     expect(l.items.map((it) => it.path)).toContain(`/gnu/store/${hash}-café`);
   });
 
