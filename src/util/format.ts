@@ -9,9 +9,14 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-// C0 controls but newline and tab, DEL and the C1 controls (U+009B is a CSI in some terminals).
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-const escaped = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+// C0 controls but newline and tab, DEL and the C1 controls (U+009B is a CSI in some terminals); and the invisible
+// format characters that reorder text or join it invisibly (bidirectional marks and overrides, zero-width joiners,
+// BOM). The zero-width space stays: markdownCell uses it to break what GitHub would link.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200c-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
+const escaped = (c: string): string => {
+  const code = c.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+};
 
 /**
  * Text for a terminal with control characters shown as \xNN: names and comments come from images and stores
@@ -24,14 +29,18 @@ export const oneLine = (s: string): string => printable(s).replace(/[\n\t]/g, es
 
 /**
  * A Markdown table cell (pull request comments): no pipes, no line breaks, no HTML (GitHub renders `<details>` or
- * `<img>` in a cell), and no emphasis, code span or link syntax, so a store name cannot turn into a link, an image
- * or bold "APPROVED". Control characters are shown as \xNN, as in the terminal.
+ * `<img>` in a cell), and no emphasis, code span or link syntax, so a store name cannot turn into a link, an image,
+ * a mention or bold "APPROVED". Control characters are shown as \xNN, as in the terminal.
  */
 const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
 export function markdownCell(text: string): string {
-  return oneLine(text)
-    .replace(/[&<>]/g, (c) => HTML_ENTITIES[c]!)
-    .replace(/([\\|`*_[\]~])/g, "\\$1");
+  return (
+    oneLine(text)
+      .replace(/[&<>]/g, (c) => HTML_ENTITIES[c]!)
+      .replace(/([\\|`*_[\]~])/g, "\\$1")
+      // What GitHub links by itself (www., URLs, e-mail addresses, @mentions, #references) gets a zero-width space.
+      .replace(/(www)(\.)|(:)(\/\/)|([@#])/gi, (_m, w, dot, colon, slashes, sign) => (w ? `${w}\u200b${dot}` : colon ? `${colon}\u200b${slashes}` : `${sign}\u200b`))
+  );
 }
 
 /** Mebibytes for messages about limits: 0.5 MiB, 16 MiB. */

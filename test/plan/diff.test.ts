@@ -165,6 +165,10 @@ describe("rendering", () => {
     expect(md).not.toMatch(/^\s*9\s+unchanged/m);
     for (const markup of ["[Click]", "![p]", "**APPROVED**", "<b>", "x`"]) expect(md).not.toContain(markup);
     expect(md).toContain("\\[Click\\](https:evil.example) !\\[p\\]");
+    // What GitHub links by itself is broken up; text that reorders itself is shown escaped.
+    const linky: PlanDiff = { ...d, layers: d.layers.map((l, i) => (i === 0 ? { ...l, label: "www.evil.example me@evil.example @org/team #12 https://x \u202eabc" } : l)) };
+    const cells = renderDiff(linky, "markdown");
+    expect(cells).toContain("www\u200b.evil.example me@\u200bevil.example @\u200borg/team #\u200b12 https:\u200b//x \\\\u202eabc");
     // Every table row keeps its column count.
     for (const row of md.split("\n").filter((l) => l.startsWith("| "))) expect(row.replace(/\\\|/g, "").split("|").length).toBeLessThanOrEqual(8);
   });
