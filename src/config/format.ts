@@ -4,7 +4,7 @@
  */
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from "yaml";
 import type { z } from "zod";
-import { closest } from "../util/suggest.ts";
+import { closest, nearest } from "../util/suggest.ts";
 import { textPosition } from "./text-position.ts";
 
 export type KeyPath = readonly PropertyKey[];
@@ -133,7 +133,7 @@ function messageOf(issue: Issue, data: unknown): string {
     case "invalid_value": {
       const value = valueAt(data, issue.path);
       const words = issue.values.filter((v): v is string => typeof v === "string");
-      const near = typeof value === "string" ? closest(value, words, Math.max(2, Math.floor(value.length / 3))) : undefined;
+      const near = typeof value === "string" ? nearest(value, words) : undefined;
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}${near !== undefined ? ` (did you mean "${near}"?)` : ""}`;
     }
     case "too_small":

@@ -112,15 +112,15 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   const stats: BuildStats = { rebuilt: 0, reused: 0, bytesWritten: 0, upToDate: false, remote: 0, tarBytes: 0 };
   // A hit that lacks NAR facts this build needs (a push after a build) gets them from the items on disk: reading
   // them is far cheaper than building the layer again.
-  const lookup = (job: Job) => {
+  const lookup = async (job: Job) => {
     const hit = cache.getLayer(job.key);
     if (!hit) return;
-    const nar = p.wantNar ? missingNar(p, job.content.items, hit.nar) : undefined;
+    const nar = p.wantNar ? await missingNar(p, job.content.items, hit.nar) : undefined;
     if (nar) cache.addNar(job.key, hit, nar);
     blobs.set(job.index, nar ? { ...hit, nar: { ...hit.nar, ...nar } } : hit);
     recordFacts(p, { ...hit, nar: { ...hit.nar, ...nar } });
   };
-  for (const job of p.jobs) if (!job.needsDb) lookup(job);
+  for (const job of p.jobs) if (!job.needsDb) await lookup(job);
   const remote = await openCacheSources(input, p);
   const registry = p.spec.output.format === "registry" ? parseReference(p.output).registry : undefined;
   if (remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, ...(registry ? { registry } : {}) });
@@ -144,7 +144,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   // The layers holding the database, once every NAR fact is known: keyed by the database's bytes.
   for (const job of p.jobs.filter((j) => j.needsDb)) {
     prepareDatabase(job, p);
-    lookup(job);
+    await lookup(job);
     if (!blobs.has(job.index) && remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, jobs: [job], ...(registry ? { registry } : {}) });
     if (blobs.has(job.index)) continue;
     misses.push(job);
@@ -203,7 +203,7 @@ interface StreamOptions {
   /** Cached layers to copy in, by job index. */
   hits?: Map<number, CachedLayer>;
   /** Looks a database job up in the cache once its key is known. */
-  lookup?: (job: Job) => void;
+  lookup?: (job: Job) => Promise<void>;
 }
 
 async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions = {}): Promise<BuildResult> {
@@ -218,7 +218,7 @@ async function streamArchive(input: BuildInput, p: Prepared, opts: StreamOptions
       for (const job of p.jobs) {
         if (job.needsDb) {
           prepareDatabase(job, p);
-          lookup?.(job);
+          await lookup?.(job);
         }
         const hit = hits.get(job.index);
         if (hit && archive.addLayerFile(hit)) {

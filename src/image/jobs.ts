@@ -45,17 +45,17 @@ export function layerContent(layer: PlannedLayer, closure?: Closure): LayerConte
     if (!closure?.rootSystem) throw new BuildError(`the plan has a root-system layer (${layer.source}), but the closure has no root system listing`);
     return { items: [], entries: [], rootSystem: closure.rootSystem.entries };
   }
-  const hashes = closure ? narHashes(closure) : undefined;
-  return { items: layer.items.map((i) => i.path), facts: layer.items.map((i) => `${i.size}:${hashes?.get(i.path) ?? ""}`), entries: layer.entries ?? [] };
+  const items = closure ? closureItems(closure) : undefined;
+  return { items: layer.items.map((i) => i.path), facts: layer.items.map((i) => `${i.size}:${items?.get(i.path)?.narHash ?? ""}`), entries: layer.entries ?? [] };
 }
 
-/** Each item's NAR hash by path, made once per closure (every layer of a build asks). */
-const hashCache = new WeakMap<Closure, Map<string, string>>();
-function narHashes(closure: Closure): Map<string, string> {
-  let m = hashCache.get(closure);
+/** A closure's items by path, made once per closure (every layer of a build asks). */
+const itemCache = new WeakMap<Closure, Map<string, Closure["items"][number]>>();
+function closureItems(closure: Closure): Map<string, Closure["items"][number]> {
+  let m = itemCache.get(closure);
   if (!m) {
-    m = new Map(closure.items.map((it) => [it.path, it.narHash ?? ""]));
-    hashCache.set(closure, m);
+    m = new Map(closure.items.map((it) => [it.path, it]));
+    itemCache.set(closure, m);
   }
   return m;
 }
@@ -113,22 +113,21 @@ export function recordFacts(p: Prepared, facts: { nar?: Record<string, NarFacts>
  * The NAR facts of `items` that `known` (a cache hit's) lacks: from the closure where its source has the hash, else
  * hashed from the store. Undefined when nothing is missing.
  */
-export function missingNar(p: Prepared, items: readonly string[], known: Readonly<Record<string, NarFacts>> | undefined): Record<string, NarFacts> | undefined {
+export async function missingNar(p: Prepared, items: readonly string[], known: Readonly<Record<string, NarFacts>> | undefined): Promise<Record<string, NarFacts> | undefined> {
   let out: Record<string, NarFacts> | undefined;
   for (const item of items) {
     if (known?.[item] !== undefined) continue;
-    const it = closureItem(p.closure, item);
+    const it = closureItems(p.closure).get(item);
     out ??= {};
-    out[item] = it?.narHash !== undefined ? { hash: it.narHash, size: it.narSize } : narDigest(hostPath(p.closure.store, item), { label: item });
+    if (it?.narHash !== undefined) out[item] = { hash: it.narHash, size: it.narSize };
+    else {
+      // Between items: Ctrl-C is heard, and a closure of many GB does not hold the process silently.
+      await new Promise((resolve) => setImmediate(resolve));
+      p.ctx.signal?.throwIfAborted();
+      out[item] = narDigest(hostPath(p.closure.store, item), { label: item });
+    }
   }
   return out;
-}
-
-const itemIndex = new WeakMap<Closure, Map<string, Closure["items"][number]>>();
-function closureItem(closure: Closure, item: string): Closure["items"][number] | undefined {
-  let m = itemIndex.get(closure);
-  if (!m) itemIndex.set(closure, (m = new Map(closure.items.map((it) => [it.path, it]))));
-  return m.get(item);
 }
 
 /** Makes the database bytes of a job's generated entries from the NAR facts gathered so far; sets its key. */

@@ -27,7 +27,10 @@ export function closest(word: string, known: string[], maxDistance: number): str
 }
 
 /** " (did you mean 'x'?)" for a mistyped command, option or subcommand, else nothing. */
+/** The name a typo of `word` most likely meant, within a third of its length (at least 2 edits). */
+export const nearest = (word: string, names: readonly string[]): string | undefined => closest(word, [...names], Math.max(2, Math.floor(word.length / 3)));
+
 export function didYouMean(word: string, names: string[]): string {
-  const best = closest(word, names, Math.max(2, Math.floor(word.length / 3)));
+  const best = nearest(word, names);
   return best !== undefined ? ` (did you mean '${best}'?)` : "";
 }
