@@ -14,7 +14,7 @@ export function textPosition(text: string, keyPath: KeyPath): { line: number; co
   for (let i = 0; i < keyPath.length; i++) {
     const key = keyPath[i];
     if (typeof key !== "string") continue; // a list index: its entries are searched as one range
-    const found = properties(masked, key, from, to);
+    const found = properties(masked, key, { from, to });
     if (found.length !== 1) return undefined;
     at = found[0]!.at;
     if (i === keyPath.length - 1) break;
@@ -31,7 +31,7 @@ export function textPosition(text: string, keyPath: KeyPath): { line: number; co
 const isWord = (c: string | undefined) => c !== undefined && /[\w$]/.test(c);
 
 /** `key:` or `"key":` written as a property between `from` and `to`: where it starts and where its value does. */
-function properties(s: string, key: string, from: number, to: number): { at: number; valueAt: number }[] {
+function properties(s: string, key: string, { from, to }: { from: number; to: number }): { at: number; valueAt: number }[] {
   const out: { at: number; valueAt: number }[] = [];
   for (const form of [key, `"${key}"`, `'${key}'`]) {
     for (let i = s.indexOf(form, from); i >= 0 && i + form.length <= to; i = s.indexOf(form, i + 1)) {

@@ -39,7 +39,9 @@ export function markdownCell(text: string): string {
       .replace(/[&<>]/g, (c) => HTML_ENTITIES[c]!)
       .replace(/([\\|`*_[\]~])/g, "\\$1")
       // What GitHub links by itself (www., URLs, e-mail addresses, @mentions, #references) gets a zero-width space.
-      .replace(/(www)(\.)|(:)(\/\/)|([@#])/gi, (_m, w, dot, colon, slashes, sign) => (w ? `${w}\u200b${dot}` : colon ? `${colon}\u200b${slashes}` : `${sign}\u200b`))
+      .replace(/(www)(\.)/gi, "$1\u200b$2")
+      .replace(/:\/\//g, ":\u200b//")
+      .replace(/[@#]/g, "$&\u200b")
   );
 }
 
