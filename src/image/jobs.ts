@@ -49,6 +49,12 @@ export function layerContent(layer: PlannedLayer, closure?: Closure): LayerConte
   return { items: layer.items.map((i) => i.path), facts: layer.items.map((i) => `${i.size}:${items?.get(i.path)?.narHash ?? ""}`), entries: layer.entries ?? [] };
 }
 
+/** An item's NAR facts as the closure's source gives them (a store database does), if it does. */
+export function closureNar(closure: Closure, item: string): NarFacts | undefined {
+  const it = closureItems(closure).get(item);
+  return it?.narHash !== undefined ? { hash: it.narHash, size: it.narSize } : undefined;
+}
+
 /** A closure's items by path, made once per closure (every layer of a build asks). */
 const itemCache = new WeakMap<Closure, Map<string, Closure["items"][number]>>();
 function closureItems(closure: Closure): Map<string, Closure["items"][number]> {
@@ -117,9 +123,9 @@ export async function missingNar(p: Prepared, items: readonly string[], known: R
   let out: Record<string, NarFacts> | undefined;
   for (const item of items) {
     if (known?.[item] !== undefined) continue;
-    const it = closureItems(p.closure).get(item);
+    const given = closureNar(p.closure, item);
     out ??= {};
-    if (it?.narHash !== undefined) out[item] = { hash: it.narHash, size: it.narSize };
+    if (given !== undefined) out[item] = given;
     else {
       // Between items: Ctrl-C is heard, and a closure of many GB does not hold the process silently.
       await new Promise((resolve) => setImmediate(resolve));

@@ -23,8 +23,8 @@ import type { Platform } from "../oci/platform.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { findReferrers, readArtifact } from "../oci/referrers.ts";
 import { formatReference } from "../registry/reference.ts";
-import { recordFacts, type Job, type Prepared } from "./jobs.ts";
-import type { StoreItem } from "../store/types.ts";
+import { closureNar, recordFacts, type Job, type Prepared } from "./jobs.ts";
+import type { Closure } from "../store/types.ts";
 import type { BuildInput } from "./build.ts";
 import { SHA256_DIGEST } from "../util/digest.ts";
 
@@ -191,10 +191,10 @@ export function cacheSourceNames(input: Pick<BuildInput, "spec" | "cacheFrom">, 
 }
 
 /** NAR facts of a hit's items: the record's, else the closure's own (from the store database). */
-function narOf(job: Job, record: LayerRecord, byPath: ReadonlyMap<string, StoreItem>): Record<string, { hash: string; size: number }> | undefined {
+function narOf(job: Job, record: LayerRecord, closure: Closure): Record<string, { hash: string; size: number }> | undefined {
   const out: Record<string, { hash: string; size: number }> = {};
   for (const path of job.content.items) {
-    const fact = record.nar?.[path] ?? (byPath.get(path)?.narHash ? { hash: byPath.get(path)!.narHash!, size: byPath.get(path)!.narSize } : undefined);
+    const fact = record.nar?.[path] ?? closureNar(closure, path);
     if (!fact) return undefined;
     out[path] = fact;
   }
@@ -207,7 +207,6 @@ function narOf(job: Job, record: LayerRecord, byPath: ReadonlyMap<string, StoreI
  */
 export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; cache: LayerCache; blobs: Map<number, CachedLayer>; registry?: string; jobs?: Job[] }): Promise<number> {
   const { p, cache, blobs } = run;
-  const byPath = new Map(p.closure.items.map((it) => [it.path, it]));
   let reused = 0;
   for (const job of run.jobs ?? p.jobs) {
     // A database job's key is known only once every other layer's NAR facts are (prepareDatabase).
@@ -216,7 +215,7 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
     if (!hit) continue;
     // Where this host knows an item's NAR hash (its store database), the record must agree.
     const mismatch = job.content.items.find((it) => {
-      const mine = byPath.get(it)?.narHash;
+      const mine = closureNar(p.closure, it)?.hash;
       const theirs = hit.record.nar?.[it]?.hash;
       return mine !== undefined && theirs !== undefined && mine !== theirs;
     });
@@ -224,7 +223,7 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
       remote.warnings.push(`cache source ${hit.source.name}: its record gives ${mismatch} another NAR hash than this host's store; building layer ${job.index + 1}`);
       continue;
     }
-    const nar = narOf(job, hit.record, byPath);
+    const nar = narOf(job, hit.record, p.closure);
     if (p.wantNar && !nar) continue;
     const { key: _key, ...record } = hit.record;
     let layer: CachedLayer | undefined;
