@@ -62,14 +62,6 @@ const POLL_MS = 500;
 /** Ends the stamp of a symlink. */
 const LINK_MARK = "\0link";
 
-const isLink = (file: string): boolean => {
-  try {
-    return fs.lstatSync(file).isSymbolicLink();
-  } catch {
-    return false;
-  }
-};
-
 /** A cheap fingerprint of a path: enough to tell whether an event was a real change. */
 function stamp(file: string): string {
   try {
@@ -109,7 +101,7 @@ export class Watcher {
     this.#poll = setInterval(() => {
       for (const p of this.#watched) {
         const known = this.#stamps.get(p);
-        if (known !== undefined && (known === "missing" || known.endsWith(LINK_MARK) || isLink(p)) && stamp(p) !== known) this.#changed(p);
+        if (known !== undefined && (known === "missing" || known.endsWith(LINK_MARK)) && stamp(p) !== known) this.#changed(p);
       }
     }, POLL_MS);
     this.#poll.unref();
