@@ -19,7 +19,7 @@ const escaped = (c: string): string => {
 };
 
 /**
- * Text for a terminal with control characters shown as \xNN: names and comments come from images and stores
+ * Text for a terminal with control characters shown as \xNN (the invisible format characters as \uNNNN): names and comments come from images and stores
  * anyone may have made, and an escape sequence in them could retitle or clear the terminal or recolour the output.
  */
 export const printable = (s: string): string => s.replace(CONTROL, escaped);
@@ -27,12 +27,13 @@ export const printable = (s: string): string => s.replace(CONTROL, escaped);
 /** printable, and on one line: a newline in a value could forge a line of output (a fake "unchanged"). */
 export const oneLine = (s: string): string => printable(s).replace(/[\n\t]/g, escaped);
 
+const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+
 /**
  * A Markdown table cell (pull request comments): no pipes, no line breaks, no HTML (GitHub renders `<details>` or
  * `<img>` in a cell), and no emphasis, code span or link syntax, so a store name cannot turn into a link, an image,
  * a mention or bold "APPROVED". Control characters are shown as \xNN, as in the terminal.
  */
-const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
 export function markdownCell(text: string): string {
   return (
     oneLine(text)
