@@ -19,8 +19,9 @@ const escaped = (c: string): string => {
 };
 
 /**
- * Text for a terminal with control characters shown as \xNN (the invisible format characters as \uNNNN): names and comments come from images and stores
- * anyone may have made, and an escape sequence in them could retitle or clear the terminal or recolour the output.
+ * Text for a terminal with control characters shown as \xNN (the invisible format characters as \uNNNN): names
+ * and comments come from images and stores anyone may have made, and an escape sequence in them could retitle or
+ * clear the terminal or recolour the output.
  */
 export const printable = (s: string): string => s.replace(CONTROL, escaped);
 
