@@ -26,8 +26,8 @@ export const planCommand: Command = {
     const loaded = await loadAndPlan(io, positionals[0], { previous: values.previous as string | undefined, signal });
     const { plan, previous, fingerprint } = loaded;
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
-    // The previous plan is the one input --write may replace: that is how a sticky plan is kept up to date.
-    const keep = protectedPaths({ ...loaded, inputs: loaded.inputs.filter((f) => f !== previous.file) });
+    // The plan files are what --write may replace: that is how a sticky plan is kept up to date.
+    const keep = protectedPaths({ ...loaded, inputs: loaded.inputs.filter((f) => f !== previous.file) }, { planFiles: false });
     return emit(io, values, { plan, fingerprint, keep });
   },
 };
@@ -64,6 +64,6 @@ async function runFamily(io: Io, configs: string[], { values, signal }: { values
   const images = [];
   // One at a time: each resolve may read a whole store.
   for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env, signal }));
-  const keep = images.flatMap((im) => protectedPaths({ ...im, inputs: [im.path, ...im.dependencies] }));
+  const keep = images.flatMap((im) => protectedPaths({ ...im, inputs: [im.path, ...im.dependencies] }, { planFiles: false }));
   return emit(io, values, { plan: planFamily(images), keep });
 }

@@ -12,6 +12,7 @@ import { fileKind } from "../util/format.ts";
 import { rootSystemOptions } from "../store/root-system.ts";
 import { hostPath } from "../store/path.ts";
 import { parseImageName, type ImageName } from "../oci/name.ts";
+import { DEFAULT_PLAN_FILE, defaultPlanPath } from "../plan/plan-file.ts";
 import type { BuildInput } from "./build.ts";
 
 export interface OutputGuard {
@@ -20,7 +21,7 @@ export interface OutputGuard {
   /** The output is a directory (OCI layout) rather than a file. */
   directory: boolean;
   /** Inputs and places the output must keep clear of, each with the role shown in the error. */
-  protected: { path: string; role: string; tree?: boolean }[];
+  protected: { path: string; role: string; tree?: boolean; entry?: boolean }[];
   /** How the errors name the output (default `output.path PATH`) and what is written (default "the image"). */
   label?: string;
   what?: string;
@@ -28,11 +29,17 @@ export interface OutputGuard {
   streamHint?: string;
 }
 
-/** What an output must keep clear of: the config and what it reads, `paths[].source`, the root system, the store,
- * a local base image, the cache. `plan --write` passes its inputs without the previous plan, which it may replace. */
-export function protectedPaths(input: Pick<BuildInput, "spec" | "closure" | "configDir" | "inputs" | "cache">): OutputGuard["protected"] {
+/** What an output must keep clear of: the config and what it reads, the profile links, `paths[].source`, the root
+ * system, the store, a local base image, the cache, the committed plan file. `plan --write` may replace plan files:
+ * it passes `planFiles: false` and its inputs without the previous plan. */
+export function protectedPaths(input: Pick<BuildInput, "spec" | "closure" | "configDir" | "inputs" | "cache">, opts: { planFiles?: boolean } = {}): OutputGuard["protected"] {
   const { spec, closure, configDir } = input;
   const out: OutputGuard["protected"] = (input.inputs ?? []).map((f, i) => ({ path: f, role: i === 0 ? "the config" : "a file the config reads (an import or the previous plan)" }));
+  if (opts.planFiles !== false) out.push({ path: defaultPlanPath(configDir), role: `the committed plan file (${DEFAULT_PLAN_FILE}, which check reads)` });
+  // The link itself, not what it points to: replacing `result` by the image would lose the profile (its target is
+  // the store, protected below, but under store.root the target dangles on the host and nothing else would catch it).
+  const profiles = [spec.profile, ...(spec.platforms ?? []).map((p) => p.profile)].filter((p) => p !== undefined);
+  for (const p of new Set(profiles)) out.push({ path: path.resolve(configDir, p), role: "the profile link", entry: true });
   spec.paths.forEach((e, i) => {
     if (e.type === "file" && e.source !== undefined) out.push({ path: path.resolve(configDir, e.source), role: `paths[${i}].source` });
   });
@@ -64,6 +71,9 @@ export const localImagePath = (name: string, cwd: string): string | undefined =>
 
 /** The ref names a layout output gives the image (`name:tag` per tag it is known to get). */
 const outputRefs = (spec: Pick<BuildInput["spec"], "name" | "tag" | "tags">): string[] => [spec.tag, ...(spec.tags ?? [])].filter((t) => t !== undefined).map((t) => `${spec.name}:${t}`);
+
+/** The directory entry a path names: its parent's symlinks resolved, not its own (a link is that entry). */
+const entryPath = (p: string) => path.join(realish(path.dirname(path.resolve(p))), path.basename(p));
 
 /** The path with every existing ancestor's symlinks resolved (the path itself may not exist yet). */
 function realish(p: string): string {
@@ -104,7 +114,7 @@ export function checkOutputPath(guard: OutputGuard): void {
   }
   for (const p of guard.protected) {
     const target = realish(p.path);
-    const same = target === out || (st !== undefined && sameFile(st, target));
+    const same = target === out || (st !== undefined && sameFile(st, target)) || (p.entry === true && entryPath(p.path) === entryPath(abs));
     const clash = same ? "is" : p.tree && inside(out, target) ? "is inside" : guard.directory && inside(target, out) ? "holds" : undefined;
     if (clash) throw new BuildError(`${shown} ${clash} ${p.role} (${p.path}); writing ${what} there would destroy it — choose another path`);
   }

@@ -99,6 +99,20 @@ describe("outputs never destroy inputs", () => {
     refused(config("{ path: ./rootfs/etc/hostname }", "rootSystem: ./rootfs\nlayers: { max: 10 }\n"), /is inside the rootSystem directory/, path.join(dir, "rootfs/etc/hostname"));
   });
 
+  it("the profile link (its target dangles on the host under store.root) and the committed plan file", () => {
+    const file = config("{ path: ./out.tar }");
+    const profile = path.join(dir, "profile");
+    expect(fs.lstatSync(profile).isSymbolicLink()).toBe(true);
+    refusedBy(["build", file, "-o", "profile"], /^layerpack: -o profile is the profile link \(.*profile\); writing the image there would destroy it/m, profile);
+    refusedBy(["report", file, "-o", "./profile"], /-o \.\/profile is the profile link/, profile);
+    expect(layerpack(["plan", file, "--write", "image.plan.yaml"], { cwd: dir }).status).toBe(0);
+    const plan = path.join(dir, "image.plan.yaml");
+    refusedBy(["build", file, "-o", "image.plan.yaml"], /-o image\.plan\.yaml is the committed plan file \(image\.plan\.yaml, which check reads\)/, plan);
+    // plan --write keeps it up to date.
+    expect(layerpack(["plan", file, "--write", "image.plan.yaml"], { cwd: dir }).status).toBe(0);
+    fs.rmSync(plan);
+  });
+
   it("the layer cache", () => {
     const cacheDir = path.join(dir, "cache");
     fs.mkdirSync(cacheDir, { recursive: true });
