@@ -10,11 +10,32 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { layerPlanSchema } from "../src/plan/types.ts";
 import { imageSpecSchema } from "../src/config/schema.ts";
+import { STRING_FIELDS } from "../src/config/text.ts";
 
 export const SCHEMA_DIR = fileURLToPath(new URL("../schemas/", import.meta.url));
 
+type Json = Record<string, unknown>;
+
+/** The loader takes a bare number in these string fields as the text written (`tag: 1.10`, text.ts), so editors must
+ * not flag it: each becomes "the string, or a number". */
+function numbersAsText(json: Json): Json {
+  const props = json.properties as Record<string, Json>;
+  for (const [field, each] of STRING_FIELDS) {
+    const holder = props[field!];
+    if (holder === undefined) throw new Error(`STRING_FIELDS names ${field}, which the schema lacks`);
+    const key = each === undefined ? undefined : holder.type === "array" ? "items" : "additionalProperties";
+    const node = (key === undefined ? holder : holder[key]) as Json;
+    const { description, ...text } = node;
+    const either = { ...(description !== undefined ? { description } : {}), anyOf: [text, { type: "number", description: "a bare number is read as the text written: 1.10 stays 1.10" }] };
+    if (key === undefined) props[field!] = either;
+    else holder[key] = either;
+  }
+  return json;
+}
+
 function render(schema: z.ZodType, io: "input" | "output", title: string, description: string): string {
-  const json = z.toJSONSchema(schema, { io, target: "draft-2020-12" });
+  const generated = z.toJSONSchema(schema, { io, target: "draft-2020-12" }) as Json;
+  const json = schema === imageSpecSchema ? numbersAsText(generated) : generated;
   // Title and description first, for readers of the file; the rest in zod's (stable) order.
   return `${JSON.stringify({ $schema: json.$schema, title, description, ...json }, null, 2)}\n`;
 }

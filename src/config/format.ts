@@ -131,6 +131,8 @@ function messageOf(issue: Issue, data: unknown): string {
       return `expected ${issue.expected}, got ${describeValue(value)}${hint}`;
     }
     case "invalid_value": {
+      // The schema's own message where it gives one (platform names say which OCI name is meant).
+      if (!/^Invalid (option|input)/.test(issue.message)) return issue.message;
       const value = valueAt(data, issue.path);
       const words = issue.values.filter((v): v is string => typeof v === "string");
       const near = typeof value === "string" ? nearest(value, words) : undefined;

@@ -16,7 +16,7 @@
 import { constants as fsConstants, readFileSync } from "node:fs";
 import { access, readFile } from "node:fs/promises";
 import path from "node:path";
-import { LineCounter, parseDocument, type Document } from "yaml";
+import { LineCounter, isMap, parseDocument, type Document } from "yaml";
 import { LayerpackError, SpecError } from "../errors.ts";
 import { describeIssues, formatIssue, formatKeyPath, locate, positionOf, type KeyPath } from "./format.ts";
 import { textPosition } from "./text-position.ts";
@@ -292,17 +292,16 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
   } catch (e) {
     throw new SpecError(`${shown}: ${(e as Error).message}`, { file }, { cause: e });
   }
-  if (kind === "package") {
-    if (!isRecord(data) || !(PACKAGE_PROP in data)) {
-      throw new SpecError(`${shown}: has no "${PACKAGE_PROP}" key holding the config`, { file });
-    }
-    return { data: data[PACKAGE_PROP], doc, lines, base: [PACKAGE_PROP], dependencies: [] };
+  if (kind === "package" && (!isRecord(data) || !(PACKAGE_PROP in data))) {
+    throw new SpecError(`${shown}: has no "${PACKAGE_PROP}" key holding the config`, { file });
   }
   if (doc.contents === null) throw new SpecError(`${shown}: the config file is empty`, { file, line: 1, column: 1 });
-  if (kind === "yaml") {
-    const issues = numbersAsText(doc, data, lines);
-    if (issues.length > 0) throw new SpecError(issues.map((i) => formatIssue(shown, i)).join("\n"), { file, keyPath: issues[0]!.keyPath, line: issues[0]!.line, column: issues[0]!.column });
-  }
+  // `tag: 1.10` means the text 1.10 in YAML, JSON and package.json alike (the JSON Schema says so for editors).
+  const root = kind === "package" ? (isMap(doc.contents) ? doc.contents.get(PACKAGE_PROP, true) : undefined) : doc.contents;
+  const config = kind === "package" ? (data as Record<string, unknown>)[PACKAGE_PROP] : data;
+  const issues = numbersAsText(root, config, lines);
+  if (issues.length > 0) throw new SpecError(issues.map((i) => formatIssue(shown, i)).join("\n"), { file, keyPath: issues[0]!.keyPath, line: issues[0]!.line, column: issues[0]!.column });
+  if (kind === "package") return { data: config, doc, lines, base: [PACKAGE_PROP], dependencies: [] };
   return { data, doc, lines, dependencies: [] };
 }
 

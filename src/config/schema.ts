@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { STRATEGIES, STRATEGY_NAMES } from "./strategies.ts";
+import { OCI_ARCHITECTURES, OCI_OSES, architectureMessage, osMessage } from "./platform-names.ts";
 
 /** Hash alphabet of store paths (nix32). */
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
@@ -57,6 +58,10 @@ export const closureSchema = z.strictObject({
     ctx.addIssue({ code: "custom", path: ["file"], message: `is required with from: ${c.from} (the ${c.from === "guix-graph" ? "references graph file" : "closureInfo directory"})` });
   }
 });
+
+// Enums, so that editors complete them from the JSON Schema; the messages name the OCI spelling of x86_64 & co.
+const architectureName = z.enum(OCI_ARCHITECTURES, { error: (issue) => architectureMessage(issue.input) });
+const osName = z.enum(OCI_OSES, { error: (issue) => osMessage(issue.input) });
 
 export const symlinkSpec = z
   .string()
@@ -255,13 +260,13 @@ export const imageSpecSchema = z
     layers: layersSchema.default({ max: 100, strategy: "sharing" }).describe("how store items are grouped into layers: max layers, strategy, a previous plan to stay close to"),
     compression: z.enum(["gzip", "zstd", "none"]).default("gzip").describe("layer compression (docker archives take gzip or none)"),
     created: rfc3339.optional().describe("default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z"),
-    architecture: z.string().min(1).optional().describe("default: this host's, in OCI names (amd64; arm64 with variant v8; ...)"),
+    architecture: architectureName.optional().describe("default: this host's, in OCI names (amd64; arm64 with variant v8; ...)"),
     variant: z.string().min(1).optional().describe("CPU variant (v8 for arm64, v7 for arm); default: the host's when architecture is not given"),
     platforms: z
       .array(
         z.strictObject({
-          os: z.string().min(1).optional().describe("default: the config's os"),
-          architecture: z.string().min(1).describe("in OCI names: amd64, arm64, arm, 386, ppc64le, s390x, riscv64"),
+          os: osName.optional().describe("default: the config's os"),
+          architecture: architectureName.describe("in OCI names: amd64, arm64, arm, 386, ppc64le, s390x, riscv64"),
           variant: z.string().min(1).optional(),
           profile: z.string().min(1).optional().describe("this platform's profile (default: the config's)"),
           roots: z.array(z.string().min(1)).min(1).optional().describe("this platform's roots (default: the config's)"),
@@ -270,7 +275,7 @@ export const imageSpecSchema = z
       .min(2, "list at least two platforms (one platform: set architecture instead)")
       .optional()
       .describe("one image per platform, each from its own closure, joined in an OCI image index under the tags; items common to all share layers"),
-    os: z.string().min(1).default("linux").describe("the image's operating system, in OCI names"),
+    os: osName.default("linux").describe("the image's operating system, in OCI names"),
     output: outputSchema.default({ format: "docker-archive" }).describe("where the image goes; default: a docker archive ./<name>.tar beside the config"),
     rootSystem: rootSystemSchema.optional().describe("a provisioned root file system added as its own layer (guix system image)"),
     database: databaseSchema.default(false).describe("register the closure in a store database (db.sqlite) in the image"),

@@ -55,18 +55,19 @@ export function duplicateKeys(doc: Document.Parsed, lines: LineCounter): { key: 
 }
 
 /** String fields where YAML's reading of a plain scalar as a number is not what anyone meant (`tag: 1.2`). */
-const STRING_FIELDS: (string | "*")[][] = [["tag"], ["tags", "*"], ["labels", "*"], ["env", "*"]];
+export const STRING_FIELDS: (string | "*")[][] = [["tag"], ["tags", "*"], ["labels", "*"], ["env", "*"]];
 
 /**
  * Puts back the source text of plain scalars YAML read as numbers in string fields, where that text is the
  * version-like string the user wrote (`1.2`, `1.0`, `010`, `-3`); others (`1e3`, `0x1f`, `.inf`) are ambiguous and
- * come back as issues that show the quoted text to write. Mutates `data` (the document's JS value).
+ * come back as issues that show the quoted text to write. `root` is the config's mapping node (JSON is read as
+ * YAML, so its numbers keep their text too) and `data` its JS value, which this mutates.
  */
-export function numbersAsText(doc: Document.Parsed, data: unknown, lines: LineCounter): { keyPath: string; message: string; line: number; column: number }[] {
+export function numbersAsText(root: unknown, data: unknown, lines: LineCounter): { keyPath: string; message: string; line: number; column: number }[] {
   const issues: { keyPath: string; message: string; line: number; column: number }[] = [];
-  if (!isMap(doc.contents) || typeof data !== "object" || data === null) return issues;
+  if (!isMap(root) || typeof data !== "object" || data === null) return issues;
   for (const [field, each] of STRING_FIELDS) {
-    const node = doc.contents.get(field, true);
+    const node = root.get(field, true);
     const holder = data as Record<string, unknown>;
     const visitScalar = (scalar: unknown, set: (v: string) => void, keyPath: string) => {
       if (!isScalar(scalar) || typeof scalar.value !== "number" || scalar.type !== "PLAIN") return;

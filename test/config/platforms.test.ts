@@ -26,4 +26,16 @@ describe("platforms", () => {
     expect(issues({ ...base, profile: "./p", output: { format: "docker-archive" }, platforms: [{ architecture: "amd64" }, { architecture: "arm64" }] })[0]).toMatch(/output.format: docker-archive holds one image/);
     expect(issues({ ...base, profile: "./p", platforms: [{ architecture: "amd64" }] })[0]).toMatch(/at least two platforms/);
   });
+
+  it("takes OCI platform names only, and names the OCI spelling of a system triple's", () => {
+    expect(issues({ ...base, profile: "./p", architecture: "x86_64" })).toEqual(['architecture: "x86_64" is not an OCI architecture name; write "amd64"']);
+    expect(issues({ ...base, profile: "./p", architecture: "armv7l" })).toEqual(['architecture: "armv7l" is not an OCI architecture name; write "arm" (with variant: v7)']);
+    expect(issues({ ...base, profile: "./p", architecture: "amd46" })[0]).toMatch(/"amd46" is not an OCI architecture name \(Go's GOARCH values, e\.g\. amd64, .*\) \(did you mean "amd64"\?\)$/);
+    expect(issues({ ...base, profile: "./p", os: "gnu" })).toEqual(['os: "gnu" is not an OCI operating system name; write "hurd"']);
+    expect(issues({ ...base, profile: "./p", platforms: [{ architecture: "aarch64" }, { architecture: 5 }] })).toEqual([
+      'platforms.0.architecture: "aarch64" is not an OCI architecture name; write "arm64"',
+      "platforms.1.architecture: expected an OCI architecture name such as amd64, arm64, arm, 386, ppc64le, s390x, riscv64, got 5",
+    ]);
+    expect(issues({ ...base, profile: "./p", os: "hurd", architecture: "386" })).toEqual([]);
+  });
 });

@@ -3,8 +3,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import YAML from "yaml";
 import { generateSchemas, SCHEMA_DIR, staleSchemas } from "../../scripts/gen-schemas.ts";
-import { tmpConfigDir } from "./helpers.ts";
+import { loadSpec } from "../../src/config/load.ts";
+import { MINIMAL_YAML, tmpConfigDir } from "./helpers.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/gen-schemas.ts", import.meta.url));
 
@@ -24,6 +27,27 @@ describe("generated JSON Schemas", () => {
     expect(schema.required).toEqual(["name"]);
     expect(schema.additionalProperties).toBe(false);
     expect(schema.properties.layers.properties.max).toMatchObject({ maximum: 127, minimum: 1, default: 100 });
+  });
+
+  test("an editor's verdict (ajv on the schema) is the loader's, for YAML and JSON configs", async () => {
+    const validate = new Ajv2020({ strict: false }).compile(JSON.parse(generateSchemas()["image-spec.schema.json"]!));
+    const cases = [
+      "tag: 1.10\ntags: [1.2, latest]\nenv: { LANG: 1 }\nlabels: { version: 2.0 }\n",
+      "architecture: arm64\nvariant: v8\nos: linux\n",
+      "architecture: x86_64\n",
+      "architecture: aarch64\n",
+      "os: gnu\n",
+      "tag: [1]\n",
+      "tags: [{ a: 1 }]\n",
+      "env: { A: [1] }\n",
+    ];
+    for (const extra of cases) {
+      for (const [name, text] of [["image.config.yaml", MINIMAL_YAML + extra], ["image.config.json", JSON.stringify(YAML.parse(MINIMAL_YAML + extra)).replace(/"tag":"1.1"/, '"tag":1.10')]] as const) {
+        const cwd = tmpConfigDir({ [name]: text });
+        const loaded = await loadSpec({ cwd, env: {} }).then(() => true, () => false);
+        expect(validate(YAML.parse(text)), `${name}: ${extra}`).toBe(loaded);
+      }
+    }
   });
 
   test("generation is stable", () => {
