@@ -28,7 +28,10 @@ function ownTags(image: Image): string[] {
 }
 
 export async function pushFrom(opts: PushFromOptions): Promise<PushResult> {
-  const image = await openImage(parseImageName(opts.from, { cwd: opts.cwd }), { env: opts.env, ...(opts.insecure ? { insecure: true } : {}) });
+  const source = parseImageName(opts.from, { cwd: opts.cwd });
+  // --insecure is for the --to registry: a source elsewhere keeps HTTPS, and with it its credentials' privacy.
+  const insecure = opts.insecure && source.transport === "registry" && source.reference.registry === opts.to.registry;
+  const image = await openImage(source, { env: opts.env, ...(insecure ? { insecure } : {}) });
   const tags = opts.to.tag !== undefined ? [opts.to.tag] : opts.tags.length > 0 ? opts.tags : ownTags(image);
   if (tags.length === 0) throw new LayerpackError(`push --from ${opts.from}: the image has no tag of its own; give one in --to (REGISTRY/NAME:TAG) or with --tag`);
   const text = `docker://${opts.to.registry}/${opts.to.repository}`;

@@ -18,7 +18,8 @@ export const pushCommand: Command = {
                      --to or --tag, its own tags
       --to REF       where to push (default: output.ref of a config with output.format registry); without a
                      tag, the image's tags (tag, tags) are pushed
-      --insecure     plain HTTP (registries on 127.0.0.1/localhost are reached over HTTP without it)
+      --insecure     plain HTTP to the --to registry only (registries on 127.0.0.1/localhost are reached over HTTP
+                     without it); cache sources and a --from image on other registries keep HTTPS
       --tag T        push under tag T instead of the config's tag(s); repeat for several
   -q, --quiet        print only the pushed references with the manifest digest
       --json         print build and push events as JSON lines

@@ -121,7 +121,7 @@ export const outputSchema = z
       .describe("docker-archive / oci-archive: a tar file; oci-layout: a directory; registry: pushed to `ref`"),
     path: z.string().min(1).optional().describe("output file or directory, relative to the config file (not for registry); default ./<name>.tar (a layout: ./<name>); - is standard output"),
     ref: z.string().min(1).optional().describe("registry only: REGISTRY/NAME[:TAG]; without a tag, the image's tags are pushed"),
-    insecure: z.boolean().optional().describe("registry only: plain HTTP (loopback registries are allowed without it)"),
+    insecure: z.boolean().optional().describe("registry only: plain HTTP to ref's registry, not to cache sources elsewhere (loopback registries are allowed without it)"),
   })
   .superRefine((out, ctx) => {
     const registry = out.format === "registry";

@@ -182,7 +182,7 @@ async function openCacheSources(input: BuildInput, p: Prepared): Promise<RemoteC
     quiet,
     platform,
     ...(input.env ? { env: input.env } : {}),
-    ...(p.spec.output.insecure ? { insecure: true } : {}),
+    ...(p.spec.output.format === "registry" && p.spec.output.insecure ? { insecureRegistry: parseReference(p.output).registry } : {}),
   });
   p.warnings.push(...remote.warnings.splice(0));
   return remote.size > 0 ? remote : undefined;

@@ -31,7 +31,9 @@ import { SHA256_DIGEST } from "../util/digest.ts";
 export interface CacheSourceOptions {
   cwd: string;
   env?: Record<string, string | undefined>;
-  insecure?: boolean;
+  /** The one registry reached over plain HTTP: the output's, when the config marks it insecure. A source on any
+   * other registry keeps HTTPS, so that its credentials never cross the network in the clear. */
+  insecureRegistry?: string;
   platform?: Platform;
   /** Sources that may be absent without a warning (the push target's own tag on a first push). */
   quiet?: ReadonlySet<string>;
@@ -126,7 +128,8 @@ function layoutRecords(dir: string, manifestDigest: string): Buffer | undefined 
 
 async function openSource(name: string, opts: CacheSourceOptions): Promise<{ source: Source; records: LayerRecord[]; image: Image } | undefined> {
   const parsed = parseImageName(name, { cwd: opts.cwd });
-  const read = { ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
+  const insecure = parsed.transport === "registry" && opts.insecureRegistry !== undefined && parsed.reference.registry === opts.insecureRegistry;
+  const read = { ...(opts.env ? { env: opts.env } : {}), ...(insecure ? { insecure } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
   if (parsed.transport === "oci") {
     const image = await openImage(parsed, read);
     if (!image.manifestDigest) return undefined;
@@ -138,7 +141,7 @@ async function openSource(name: string, opts: CacheSourceOptions): Promise<{ sou
   const ref = parsed.reference;
   const image = await openImage(parsed, read);
   if (!image.manifestDigest) return undefined;
-  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}) });
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(insecure ? { insecure } : {}), ...(opts.env ? { env: opts.env } : {}) });
   const shown = formatReference(ref);
   const open = async (r: LayerRecord) => {
     const res = await client.request("GET", client.repoUrl(`blobs/${r.digest}`), { expect: [200] });
