@@ -126,6 +126,17 @@ function fromHelper(name: string, registry: string, where: { file: string; env: 
 }
 
 /** Credentials for `registry`; `push`: it is the registry being pushed to (see 1. above). */
+/** What is wrong with a file that holds secrets, without the text near the error that JSON.parse's message quotes
+ * (a password, a base64 `auth`): where it is, when V8 says, else only that it is not JSON. A read error (ENOENT,
+ * EACCES, too large) names no content and is kept. No `cause`: an error's cause is printed with it. */
+function jsonErrorWithoutText(err: unknown): string {
+  if (!(err instanceof SyntaxError)) return (err as Error).message;
+  const at = /\bat position (\d+)(?: \(line (\d+) column (\d+)\))?/.exec(err.message);
+  if (at?.[2] !== undefined) return `not valid JSON at line ${at[2]} column ${at[3]}`;
+  if (at) return `not valid JSON at offset ${at[1]}`;
+  return /end of JSON input/.test(err.message) ? "not valid JSON: it ends too early" : "not valid JSON";
+}
+
 export function findCredentials(registry: string, env: Env, push = false): Credentials | undefined {
   // Empty counts as unset, so a caller can blank them out.
   const user = env[USER_ENV] || undefined;
@@ -144,7 +155,7 @@ export function findCredentials(registry: string, env: Env, push = false): Crede
     try {
       config = JSON.parse(readUserFile(file, 4 << 20)) as AuthConfig;
     } catch (cause) {
-      throw new RegistryError(`cannot read the registry auth file ${file}: ${(cause as Error).message}`, { cause });
+      throw new RegistryError(`cannot read the registry auth file ${file}: ${jsonErrorWithoutText(cause)}`);
     }
     const helper = docker ? authKeys(registry).map((k) => config.credHelpers?.[k]).find((h) => typeof h === "string") : undefined;
     if (helper !== undefined) {

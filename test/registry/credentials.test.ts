@@ -74,6 +74,26 @@ describe("where credentials are found", () => {
     expect(() => findCredentials("r.example", env)).toThrow(/is not a plain program name/);
   });
 
+  test("an auth file that is not JSON is named with where it breaks, never with the text there (a password)", () => {
+    const b64 = Buffer.from("alice:S3cretPassw0rd").toString("base64");
+    for (const [text, where] of [
+      ['{"auths":{"r.example":{"username":"alice","password":S3cretPassw0rd}}}', /: not valid JSON( at (line \d+ column \d+|offset \d+))?$/],
+      [`{"auths":{"r.example":{"auth":"${b64}"}}`, /: not valid JSON(: it ends too early| at line 1 column \d+)$/],
+      [`{"auths":{"r.example":{"auth":"${b64}"}} x`, /: not valid JSON at line 1 column \d+$/],
+    ] as const) {
+      write("run/containers/auth.json", text);
+      let message = "";
+      try {
+        findCredentials("r.example", env);
+      } catch (e) {
+        message = String((e as Error).message) + String((e as Error).cause ?? "");
+      }
+      expect(message).toMatch(where);
+      expect(message).toMatch(/^cannot read the registry auth file .*auth\.json: not valid JSON/);
+      for (const secret of ["S3cret", b64.slice(4, 16)]) expect(message).not.toContain(secret);
+    }
+  });
+
   test("'no credentials' lists where it looked", () => {
     expect(credentialPlaces(env)).toBe(
       ["LAYERPACK_REGISTRY_USER/LAYERPACK_REGISTRY_PASSWORD", "run/containers/auth.json", ".config/containers/auth.json", ".docker/config.json"]
