@@ -14,7 +14,8 @@
  *   An empty SOURCE_DATE_EPOCH counts as unset.
  */
 import { constants as fsConstants, readFileSync } from "node:fs";
-import { access, readFile } from "node:fs/promises";
+import { access } from "node:fs/promises";
+import { readUserBytes } from "../util/read-file.ts";
 import path from "node:path";
 import { LineCounter, isMap, parseDocument, type Document } from "yaml";
 import { LayerpackError, SpecError } from "../errors.ts";
@@ -208,10 +209,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Config files are small: anything near this is a mistake or an attack, not a config. */
+const MAX_CONFIG_BYTES = 16 << 20;
+
 async function readText(file: string, shown: string): Promise<string> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    // Not readFile: a FIFO would block its open for ever, past Ctrl-C, and /dev/zero never ends.
+    bytes = readUserBytes(file, MAX_CONFIG_BYTES);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
@@ -292,6 +297,10 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
   } catch (e) {
     throw new SpecError(`${shown}: ${(e as Error).message}`, { file }, { cause: e });
   }
+  // maxAliasCount bounds the uses of aliases, not what they expand to: a 2 MiB string used 990 times is 2 GB.
+  if (expandedSize(data, MAX_CONFIG_BYTES) > MAX_CONFIG_BYTES) {
+    throw new SpecError(`${shown}: its aliases (*name) expand it past ${MAX_CONFIG_BYTES >> 20} MiB; a config is far smaller — write the values out`, { file });
+  }
   if (kind === "package" && (!isRecord(data) || !(PACKAGE_PROP in data))) {
     throw new SpecError(`${shown}: has no "${PACKAGE_PROP}" key holding the config`, { file });
   }
@@ -303,6 +312,22 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
   if (issues.length > 0) throw new SpecError(issues.map((i) => formatIssue(shown, i)).join("\n"), { file, keyPath: issues[0]!.keyPath, line: issues[0]!.line, column: issues[0]!.column });
   if (kind === "package") return { data: config, doc, lines, base: [PACKAGE_PROP], dependencies: [] };
   return { data, doc, lines, dependencies: [] };
+}
+
+/** The size of a value with every alias expanded (strings by length, other values as 1), counted up to `stop`. */
+function expandedSize(value: unknown, stop: number): number {
+  let size = 0;
+  const walk = (v: unknown, depth: number): void => {
+    if (size > stop) return;
+    if (typeof v === "string") size += v.length;
+    else if (v === null || typeof v !== "object" || depth > 64) size += 1;
+    else for (const [k, x] of Object.entries(v)) {
+      size += k.length + 1;
+      walk(x, depth + 1);
+    }
+  };
+  walk(value, 0);
+  return size;
 }
 
 function validate(source: Source, file: string, shown: string): ImageSpec {

@@ -8,6 +8,11 @@ import { fileKind, mib } from "./format.ts";
 
 /** The file's text; Node's own errors (ENOENT, EACCES) as they come, an Error saying what is wrong otherwise. */
 export function readUserFile(file: string, max: number): string {
+  return readUserBytes(file, max).toString("utf8");
+}
+
+/** The file's bytes, with readUserFile's checks. */
+export function readUserBytes(file: string, max: number): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const st = fs.fstatSync(fd);
@@ -17,7 +22,7 @@ export function readUserFile(file: string, max: number): string {
     let got = 0;
     for (let n; got < buf.length && (n = fs.readSync(fd, buf, got, buf.length - got, got)) > 0; ) got += n;
     if (got > max) throw new Error(`it grew past the ${mib(max)} limit while it was read`);
-    return buf.subarray(0, got).toString("utf8");
+    return buf.subarray(0, got);
   } finally {
     fs.closeSync(fd);
   }

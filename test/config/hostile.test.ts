@@ -1,4 +1,5 @@
 /** Validation up front: what the build would refuse later (or get wrong) is refused when the config is loaded. */
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
@@ -45,6 +46,29 @@ describe("validation up front", () => {
     const err = await loadError({ cwd });
     expect(err.message).toBe("image.config.yaml:4:22: the file is not UTF-8 text (save it as UTF-8)");
     expect([err.line, err.column]).toEqual([4, 22]);
+  });
+
+  test("a FIFO, a device or a huge file as the config is refused at once, not read for ever", async () => {
+    const cwd = tmpConfigDir({});
+    execFileSync("mkfifo", [path.join(cwd, "fifo.yaml")]);
+    let err = await loadError({ cwd, configPath: "fifo.yaml" });
+    expect(err.message).toBe("cannot read config fifo.yaml: it is a FIFO, not a regular file");
+    err = await loadError({ cwd, configPath: "/dev/zero" });
+    expect(err.message).toMatch(/cannot read config \/dev\/zero: it is a device, not a regular file/);
+    writeFileSync(path.join(cwd, "big.yaml"), `${MINIMAL_YAML}# ${"x".repeat(17 << 20)}\n`);
+    err = await loadError({ cwd, configPath: "big.yaml" });
+    expect(err.message).toMatch(/^cannot read config big\.yaml: it is 17 MiB, over the 16 MiB limit$/);
+  });
+
+  test("aliases that expand a small file past 16 MiB are refused with the file's name", async () => {
+    // 40 uses of one alias are within the YAML library's alias count; the 1 MiB value they copy is what explodes.
+    const big = "x".repeat(1 << 20);
+    const cwd = tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}labels: { a: &a "${big}" }\nx-bomb: [${Array(40).fill("*a").join(",")}]\n` });
+    const err = await loadError({ cwd });
+    expect(err.message).toBe("image.config.yaml: its aliases (*name) expand it past 16 MiB; a config is far smaller — write the values out");
+    // The same alias used a few times is fine.
+    const ok = tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}labels: { a: &a "v", b: *a }\n` });
+    expect((await loadSpec({ cwd: ok, env: {} })).config.labels).toEqual({ a: "v", b: "v" });
   });
 
   test("a 100 000-key YAML config loads (the duplicate check is linear)", async () => {
