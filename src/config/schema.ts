@@ -256,7 +256,7 @@ export const imageSpecSchema = z
     user: z.string().min(1).default("0:0").describe("user the container runs as: UID[:GID], or a user name the image's /etc/passwd holds"),
     labels: z.record(z.string(), z.string()).default({}).describe("labels of the image's config"),
     exposedPorts: z.array(portSpec).default([]).describe('ports the image exposes, "8080" or "53/udp"'),
-    paths: z.array(pathEntrySchema).default([{ path: "/tmp", type: "directory", mode: "1777" }]).describe("files, directories and links of the customisation layer (default: /tmp, mode 1777)"),
+    paths: z.array(pathEntrySchema).default([]).describe("files, directories and links of the customisation layer; /tmp (mode 1777) is always added unless listed here, in symlinks or in the root system"),
     layers: layersSchema.default({ max: 100, strategy: "sharing" }).describe("how store items are grouped into layers: max layers, strategy, a previous plan to stay close to"),
     compression: z.enum(["gzip", "zstd", "none"]).default("gzip").describe("layer compression (docker archives take gzip or none)"),
     created: rfc3339.optional().describe("default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z"),

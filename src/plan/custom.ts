@@ -155,6 +155,21 @@ function checkStoreOverlap(parts: string[], origin: string, storeDir: string): v
   throw new PlanError(`${origin}: "/${parts.join("/")}" would replace ${what} (${storeDir}); the store layers own it`);
 }
 
+/** The /tmp every image gets (programs expect a writable /tmp; Nix images lack one and users add it by hand). */
+export const DEFAULT_TMP: CustomEntry = { path: "/tmp", type: "directory", mode: "1777" };
+
+/**
+ * Adds /tmp (1777) unless something else has it: `symlinks` or `paths` (theirs wins: another mode, a link),
+ * the root system (its /tmp is what was provisioned), or the store (a store under /tmp cannot be replaced).
+ */
+function addDefaultTmp(byPath: Map<string, Defined>, closure: Closure): void {
+  const p = DEFAULT_TMP.path;
+  if (byPath.has(p)) return;
+  if (closure.store.dir === p || closure.store.dir.startsWith(`${p}/`)) return;
+  if (closure.rootSystem?.entries.some((e) => e.path === p)) return;
+  byPath.set(p, { entry: DEFAULT_TMP, origin: "the default /tmp", explicit: true });
+}
+
 /**
  * The customisation entries: explicit ones plus their implicit parent directories (mode 755), sorted component
  * by component, bytewise, so parents come first. Two definitions of one path, or a path that must be both a
@@ -171,6 +186,7 @@ export function customEntries(spec: ImageSpec, closure: Closure): CustomEntry[] 
     }
     byPath.set(def.entry.path, def);
   }
+  addDefaultTmp(byPath, closure);
   for (const { parts, def } of explicit) {
     for (let i = 1; i < parts.length; i++) {
       const parent = "/" + parts.slice(0, i).join("/");

@@ -29,9 +29,9 @@ describe("finding and reading the config", () => {
     const cwd = tmpConfigDir();
     mkdirSync(path.join(cwd, "image.config.yaml"));
     expect((await loadError({ cwd, configPath: "image.config.yaml" })).message).toBe(
-      "cannot read config image.config.yaml: is a directory, not a file",
+      "cannot read config image.config.yaml: it is a directory, not a regular file",
     );
-    expect((await loadError({ cwd })).message).toBe("cannot read config image.config.yaml: is a directory, not a file");
+    expect((await loadError({ cwd })).message).toBe("cannot read config image.config.yaml: it is a directory, not a regular file");
   });
 
   test("closure.from guix-graph or nix-closure-info without closure.file has the config's line and column", async () => {

@@ -25,7 +25,7 @@ describe("a valid YAML config", () => {
       user: "0:0",
       labels: {},
       exposedPorts: [],
-      paths: [{ path: "/tmp", type: "directory", mode: "1777" }],
+      paths: [],
       layers: { max: 100, strategy: "sharing" },
       compression: "gzip",
       created: DEFAULT_CREATED,

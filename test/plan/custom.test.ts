@@ -7,20 +7,25 @@ import { closureOf, specOf, storePath } from "./fixtures.ts";
 const withProfile = closureOf([{ name: "profile", refs: ["hello"] }, { name: "hello" }], { profile: "profile" });
 const noProfile = closureOf([{ name: "hello" }]);
 const P = storePath("profile");
+const TMP = { path: "/tmp", type: "directory", mode: "1777" };
 
 describe("customisation entries", () => {
   const table: { name: string; spec: Parameters<typeof specOf>[0]; entries: unknown[] }[] = [
     { name: "the default: /tmp 1777 as Guix", spec: {}, entries: [{ path: "/tmp", type: "directory", mode: "1777" }] },
-    { name: "nothing at all", spec: { paths: [] }, entries: [] },
+    { name: "paths given: /tmp is still added", spec: { paths: [{ path: "/data", type: "directory" }] }, entries: [{ path: "/data", type: "directory", mode: "755" }, TMP] },
+    { name: "a /tmp of the spec's own wins", spec: { paths: [{ path: "/tmp", type: "directory", mode: "0700" }] }, entries: [{ path: "/tmp", type: "directory", mode: "700" }] },
+    { name: "a link /tmp wins too", spec: { symlinks: ["/tmp=var/tmp"] }, entries: [{ path: "/tmp", type: "symlink", target: `${P}/var/tmp` }] },
+    { name: "entries below /tmp go into the 1777 /tmp", spec: { paths: [{ path: "/tmp/x", type: "file", content: "" }] }, entries: [TMP, { path: "/tmp/x", type: "file", mode: "644", content: "" }] },
     {
       name: "/bin=bin links to the profile's bin",
-      spec: { symlinks: ["/bin=bin"], paths: [] },
-      entries: [{ path: "/bin", type: "symlink", target: `${P}/bin` }],
+      spec: { symlinks: ["/bin=bin"] },
+      entries: [{ path: "/bin", type: "symlink", target: `${P}/bin` }, TMP],
     },
     {
       name: "an absolute target is kept as written; parents are implicit 755 directories",
-      spec: { symlinks: ["/usr/local/bin/sh=/gnu/store/x/bin/sh"], paths: [] },
+      spec: { symlinks: ["/usr/local/bin/sh=/gnu/store/x/bin/sh"] },
       entries: [
+        TMP,
         { path: "/usr", type: "directory", mode: "755" },
         { path: "/usr/local", type: "directory", mode: "755" },
         { path: "/usr/local/bin", type: "directory", mode: "755" },
@@ -29,12 +34,13 @@ describe("customisation entries", () => {
     },
     {
       name: "a target of . is the profile itself; ./ and // are normalised",
-      spec: { symlinks: ["/opt//app/=.", "/etc/./x=./share//x"], paths: [] },
+      spec: { symlinks: ["/opt//app/=.", "/etc/./x=./share//x"] },
       entries: [
         { path: "/etc", type: "directory", mode: "755" },
         { path: "/etc/x", type: "symlink", target: `${P}/share/x` },
         { path: "/opt", type: "directory", mode: "755" },
         { path: "/opt/app", type: "symlink", target: P },
+        TMP,
       ],
     },
     {
@@ -53,6 +59,7 @@ describe("customisation entries", () => {
         { path: "/a/b", type: "directory", mode: "755" },
         { path: "/a/b/c", type: "file", mode: "644", content: "x" },
         { path: "/a-b", type: "directory", mode: "755" },
+        TMP,
       ],
     },
     {
@@ -61,6 +68,7 @@ describe("customisation entries", () => {
       entries: [
         { path: "/etc", type: "directory", mode: "755" },
         { path: "/etc/motd", type: "file", mode: "444", source: "motd.txt" },
+        TMP,
       ],
     },
   ];
@@ -72,16 +80,25 @@ describe("customisation entries", () => {
 
   it("an absolute target needs no profile; a relative one does", () => {
     const roots = { roots: [storePath("hello")] };
-    expect(customEntries(specOf({ ...roots, symlinks: ["/bin=/gnu/store/x/bin"], paths: [] }), noProfile)).toEqual([
+    expect(customEntries(specOf({ ...roots, symlinks: ["/bin=/gnu/store/x/bin"] }), noProfile)).toEqual([
       { path: "/bin", type: "symlink", target: "/gnu/store/x/bin" },
+      TMP,
     ]);
     expect(() => customEntries(specOf({ ...roots, symlinks: ["/bin=bin"] }), noProfile)).toThrow(
       /symlinks\[0\] "\/bin=bin": target "bin" is relative to the profile, but the spec has no profile/,
     );
   });
 
+  it("no default /tmp where the root system has one or the store lies under /tmp", () => {
+    const tmpLink = { path: "/tmp", hostPath: "/host/rootfs/tmp", type: "symlink" as const, target: "var/tmp", mode: 0o777, size: 0, uid: 0, gid: 0 };
+    const rootSystem = { source: "./rootfs", dir: "/host/rootfs", keepOwners: false, allowDevices: false, entries: [tmpLink] };
+    expect(customEntries(specOf(), { ...withProfile, rootSystem })).toEqual([]);
+    const underTmp = closureOf([{ name: "hello" }], { dir: "/tmp/store" });
+    expect(customEntries(specOf({ roots: [storePath("hello", "/tmp/store")], store: "/tmp/store" }), underTmp)).toEqual([]);
+  });
+
   it("two definitions of one path name both", () => {
-    const spec = specOf({ symlinks: ["/tmp=tmp"] });
+    const spec = specOf({ symlinks: ["/tmp=tmp"], paths: [{ path: "/tmp", type: "directory", mode: "1777" }] });
     expect(() => customEntries(spec, withProfile)).toThrow(PlanError);
     expect(() => customEntries(spec, withProfile)).toThrow(/paths\[0\] \(\/tmp\) defines \/tmp again: symlinks\[0\] "\/tmp=tmp" already defines it/);
     const twice = specOf({ paths: [{ path: "/x", type: "directory" }, { path: "/x/", type: "directory" }] });

@@ -53,7 +53,7 @@ describe("planFingerprint", () => {
       planFingerprint(specOf({ name: "hello", symlinks: ["/bin=bin"], layers: { max: 3 } }), closure),
       planFingerprint(specOf({ name: "hello", symlinks: ["/bin=bin"], layers: { strategy: "popularity" } }), closure),
       planFingerprint(specOf({ name: "hello", symlinks: ["/sbin=bin"] }), closure),
-      planFingerprint(specOf({ name: "hello", symlinks: ["/bin=bin"], paths: [] }), closure),
+      planFingerprint(specOf({ name: "hello", symlinks: ["/bin=bin"], paths: [{ path: "/tmp", type: "directory", mode: "700" }] }), closure),
       planFingerprint(spec, withItem(closure, 0, { narSize: closure.items[0]!.narSize + 1 })),
       planFingerprint(spec, withItem(closure, 1, { references: [] })),
       planFingerprint(spec, { ...closure, items: closure.items.slice(1) }),
