@@ -389,7 +389,17 @@ export interface ReadImageOptions {
  */
 export async function openImage(name: ImageName, opts: ReadImageOptions = {}): Promise<Image> {
   const shown = formatImageName(name);
-  if (name.transport === "registry") return fromRegistry(formatReference(name.reference), opts);
+  if (name.transport === "registry") {
+    const ref = formatReference(name.reference);
+    if (name.text.startsWith("docker://")) return fromRegistry(ref, opts);
+    try {
+      return await fromRegistry(ref, opts);
+    } catch (e) {
+      // A plain name is a file first: `inspect hello` after a typo should not read as a Docker Hub failure alone.
+      if (!(e instanceof LayerpackError)) throw e;
+      throw new LayerpackError(`${name.text}: no such file or directory, and as the registry image ${ref}: ${e.message}`, { cause: e.cause });
+    }
+  }
   const withRef = "ref" in name && name.ref !== undefined ? { ...opts, ref: name.ref } : opts;
   const image = await readPath(name.path, withRef);
   const want = { "docker-archive": "docker-archive", oci: "oci-layout", "oci-archive": "oci-archive", path: image.kind }[name.transport];

@@ -223,6 +223,9 @@ describe("diff", () => {
   it("of a plan and an image, or of something else: a clear message", () => {
     expect(run(["diff", "old.plan.yaml", "v1.tar"]).stderr).toBe("layerpack: old.plan.yaml is a plan file and v1.tar is an image: diff compares two plan files or two images\n");
     expect(run(["diff", "nope.yaml", "v1.tar"]).stderr).toBe("layerpack: cannot read nope.yaml: no such file\n");
+    // A plain name not on disk may be a registry image, but the message says first that no such file is here.
+    expect(run(["diff", "localhost:1/nope", "v1.tar"]).stderr).toMatch(/^layerpack: localhost:1\/nope: no such file or directory, and as the registry image localhost:1\/nope: cannot reach registry localhost:1/);
+    expect(run(["inspect", "docker://localhost:1/nope"]).stderr).toMatch(/^layerpack: cannot reach registry localhost:1/);
   });
 });
 
