@@ -4,7 +4,8 @@
  */
 import * as path from "node:path";
 import * as fs from "node:fs";
-import { loadSpec, locateConfigError, type LoadResult } from "./config/load.ts";
+import { loadSpec, type LoadResult } from "./config/load.ts";
+import { locateConfigError } from "./config/format.ts";
 import { resolveClosure } from "./store/closure.ts";
 import { planLayers } from "./plan/index.ts";
 import { previousPlanFor } from "./plan/plan-file.ts";

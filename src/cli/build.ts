@@ -41,7 +41,7 @@ export const buildCommand: Command = {
     progress.start();
     try {
       const outputLabel = typeof values.output === "string" && !toStdout ? { outputLabel: `-o ${values.output}` } : {};
-      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal, ...outputLabel }, loaded.platforms);
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal, config: loaded, ...outputLabel }, loaded.platforms);
       for (const warning of result.warnings ?? []) warn(io, warning);
       if (temp) {
         await io.pipeOut(temp).catch((err: NodeJS.ErrnoException) => {

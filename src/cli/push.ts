@@ -85,6 +85,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       onEvent: progress.event,
       env: io.env,
       signal,
+      config: loaded,
     }, loaded.platforms);
     progress.summary(result);
     if (!values.json) for (const warning of result.warnings ?? []) warn(io, warning);

@@ -4,6 +4,7 @@
  */
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from "yaml";
 import type { z } from "zod";
+import { LayerpackError, SpecError } from "../errors.ts";
 import { closest, nearest } from "../util/suggest.ts";
 import { textPosition } from "./text-position.ts";
 
@@ -263,4 +264,29 @@ export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[
   // Stable: source order when positions are known, else zod's order (sort is stable).
   out.sort((a, b) => a.offset - b.offset);
   return out.map(({ offset: _offset, ...rest }) => rest);
+}
+
+/** Where a loaded config has a key (LoadResult.locate). */
+export type Locate = (key: readonly (string | number)[]) => { shown: string; line?: number; column?: number };
+
+/** A warning about a key, as errors are given: `image.config.yaml:9:5: perms[0]: text` (`perms[0]: text` unlocated). */
+export function atKey(locate: Locate | undefined, key: readonly (string | number)[], text: string): string {
+  const keyPath = formatKeyPath(key as KeyPath);
+  if (!locate) return `${keyPath}: ${text}`;
+  const { shown, line, column } = locate(key);
+  return `${line === undefined ? shown : `${shown}:${line}:${column}`}: ${keyPath}: ${text}`;
+}
+
+/**
+ * A failure of a later stage about a key of this config (LayerpackError.configKey: a host file it names) as a
+ * SpecError at the key: `image.config.yaml:7:13: paths[0].source: ...`. Anything else is returned as it is.
+ */
+export function locateConfigError(loaded: { path: string; locate: Locate }, err: unknown): unknown {
+  if (!(err instanceof LayerpackError) || err instanceof SpecError || err.configKey === undefined) return err;
+  const keyPath = formatKeyPath(err.configKey as KeyPath);
+  const { shown, line, column } = loaded.locate(err.configKey);
+  // The stages' messages start with the key's name (`rootSystem: ...`) when nobody locates them.
+  const text = err.message.startsWith(`${keyPath}: `) ? err.message.slice(keyPath.length + 2) : err.message.replace(new RegExp(`^${String(err.configKey[0])}:? `), "");
+  const where = line === undefined ? shown : `${shown}:${line}:${column}`;
+  return new SpecError(`${where}: ${keyPath}: ${text}`, { file: loaded.path, keyPath, line, column }, { cause: err });
 }

@@ -18,8 +18,8 @@ import { access } from "node:fs/promises";
 import { readUserBytes } from "../util/read-file.ts";
 import path from "node:path";
 import { LineCounter, isMap, parseDocument, type Document } from "yaml";
-import { LayerpackError, SpecError } from "../errors.ts";
-import { describeIssues, formatIssue, formatKeyPath, locate, positionOf, type KeyPath } from "./format.ts";
+import { SpecError } from "../errors.ts";
+import { describeIssues, formatIssue, locate, positionOf, type KeyPath, type Locate } from "./format.ts";
 import { textPosition } from "./text-position.ts";
 import { CONFIG_TIMEOUT_MS, errorLocation, importConfigModule, startConfigThread } from "./import.ts";
 import type { Worker } from "node:worker_threads";
@@ -73,22 +73,9 @@ export interface LoadResult {
   /** Directory relative paths in the config are resolved against. */
   configDir: string;
   /** The file as messages name it, and the line:column of a key's value where the file has positions (YAML/JSON). */
-  locate: (key: readonly (string | number)[]) => { shown: string; line?: number; column?: number };
+  locate: Locate;
 }
 
-/**
- * A failure of a later stage about a key of this config (LayerpackError.configKey: a host file it names) as a
- * SpecError at the key: `image.config.yaml:7:13: paths[0].source: ...`. Anything else is returned as it is.
- */
-export function locateConfigError(loaded: Pick<LoadResult, "path" | "locate">, err: unknown): unknown {
-  if (!(err instanceof LayerpackError) || err instanceof SpecError || err.configKey === undefined) return err;
-  const keyPath = formatKeyPath(err.configKey as KeyPath);
-  const { shown, line, column } = loaded.locate(err.configKey);
-  // The stages' messages start with the key's name (`rootSystem: ...`) when nobody locates them.
-  const text = err.message.startsWith(`${keyPath}: `) ? err.message.slice(keyPath.length + 2) : err.message.replace(new RegExp(`^${String(err.configKey[0])}:? `), "");
-  const where = line === undefined ? shown : `${shown}:${line}:${column}`;
-  return new SpecError(`${where}: ${keyPath}: ${text}`, { file: loaded.path, keyPath, line, column }, { cause: err });
-}
 
 /** Resolve a path from the config against the config file's directory (absolute paths are only normalised). */
 export function resolveFrom(configDir: string, p: string): string {

@@ -9,6 +9,7 @@ import { BuildError } from "../errors.ts";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ImageSpec } from "../config/schema.ts";
+import { atKey, type Locate } from "../config/format.ts";
 import type { Closure } from "../store/types.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { LayerCache, type CachedLayer } from "../cache/cache.ts";
@@ -65,6 +66,8 @@ export interface BuildInput {
   /** One platform's image of a multi-platform build (image/multi-platform.ts): pushed by digest, or its blobs
    * added to the layout, but no tag or ref name points at it. */
   untagged?: boolean;
+  /** The loaded config (loadSpec's result): errors and warnings about its keys then give their file:line:column. */
+  config?: { path: string; locate: Locate };
 }
 
 export interface BuildStats {
@@ -279,7 +282,7 @@ export async function buildImage(given: BuildInput): Promise<BuildResult> {
     const image = { config: result.image.configBytes(), configDigest: result.imageId, repoTags: result.repoTags, repoTag: result.repoTag, layers: result.layers };
     result = { ...result, sbomFiles: await writeSbomFiles(result.output, sbomDocuments(p, image)) };
   }
-  const warnings = [...p.warnings, ...unmatchedPermsWarnings(input.spec.perms ?? [], p.permsMatched)];
+  const warnings = [...p.warnings, ...unmatchedPermsWarnings(input.spec.perms ?? [], p.permsMatched)].map((w) => (typeof w === "string" ? w : atKey(input.config?.locate, w.key, w.text)));
   return warnings.length > 0 ? { ...result, warnings } : result;
 }
 

@@ -22,7 +22,7 @@ import { imageAnnotations } from "./annotations.ts";
 import { checkOutputDir, collectStaleBeside } from "./atomic.ts";
 import { checkOutputPath, protectedPaths } from "./output-guard.ts";
 import { ImageView } from "./view.ts";
-import { MEDIA_TYPES, type BuiltImage, type LayerDescriptor } from "./types.ts";
+import { MEDIA_TYPES, type BuiltImage, type KeyedWarning, type LayerDescriptor } from "./types.ts";
 import { parseReference } from "../registry/reference.ts";
 import type { BuildInput } from "./build.ts";
 import { sha256Hex, sha256Digest } from "../util/digest.ts";
@@ -181,8 +181,8 @@ export interface Prepared {
   baseConfig?: Record<string, unknown>;
   /** Where CI variables for annotations are read (BuildInput.env, else process.env). */
   env: Record<string, string | undefined>;
-  /** Problems that did not stop the build (an unreachable cache source), for BuildResult.warnings. */
-  warnings: string[];
+  /** Problems that did not stop the build (an unreachable cache source, a dangling link), for BuildResult.warnings. */
+  warnings: (string | KeyedWarning)[];
 }
 
 /** What the output must keep clear of: the build's inputs, the store and the cache. */
@@ -211,8 +211,10 @@ export function prepare(input: BuildInput): Prepared {
     perms: spec.perms ?? [],
   };
   const entrypoint = resolveEntrypoint(spec, closure);
-  // On a base image the entrypoint may be one of the base's files, which the view of our layers cannot see.
-  if (entrypoint && !plan.base) new ImageView(closure, plan.layers.flatMap((l) => layerContent(l, closure).entries)).checkEntrypoint(entrypoint);
+  // On a base image the entrypoint or a link's target may be one of the base's files, which the view of our
+  // layers cannot see.
+  const view = plan.base ? undefined : new ImageView(closure, plan.layers.flatMap((l) => layerContent(l, closure).entries));
+  if (entrypoint && view) view.checkEntrypoint(entrypoint, spec.entrypoint);
   const p: Prepared = {
     spec: { ...spec, user: imageUser(spec, closure) },
     closure,
@@ -225,7 +227,7 @@ export function prepare(input: BuildInput): Prepared {
     ctx,
     mediaType: MEDIA_TYPES[spec.compression],
     jobs: [],
-    warnings: [],
+    warnings: view ? view.danglingLinks(spec) : [],
     env: input.env ?? process.env,
   };
   // An SBOM gives every item's NAR hash, and so does the cache record pushed to a registry (what a later runner's

@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BuildError } from "../errors.ts";
+import { locateConfigError } from "../config/format.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure } from "../store/types.ts";
 import type { LayerPlan } from "../plan/types.ts";
@@ -137,8 +138,12 @@ async function buildInto(input: PlatformsInput, output: PlatformsInput["spec"]["
 }
 
 /** A build of what loadResolvePlan gave: with platforms, every platform's image and their index. */
-export function buildResolved(input: BuildInput, platforms: PlatformBuild[] | undefined): Promise<BuildResult> {
-  if (!platforms) return buildImage(input);
+export async function buildResolved(input: BuildInput, platforms: PlatformBuild[] | undefined): Promise<BuildResult> {
   const { closure: _c, plan: _p, ...rest } = input;
-  return buildPlatforms({ ...rest, platforms });
+  try {
+    return await (platforms ? buildPlatforms({ ...rest, platforms }) : buildImage(input));
+  } catch (e) {
+    // A failure about a key (the entrypoint not in the image) is given at its file:line:column.
+    throw input.config ? locateConfigError(input.config, e) : e;
+  }
 }

@@ -6,6 +6,7 @@
  * caller to show, never printed here.
  */
 import type { Perm } from "../config/schema.ts";
+import type { KeyedWarning } from "./types.ts";
 
 export interface Owner {
   mode: number;
@@ -102,9 +103,9 @@ export class PermsMatcher {
 }
 
 /** One warning per rule whose glob matched no entry in any layer. */
-export function unmatchedPermsWarnings(rules: readonly Perm[], matched: ReadonlySet<string>): string[] {
+export function unmatchedPermsWarnings(rules: readonly Perm[], matched: ReadonlySet<string>): KeyedWarning[] {
   return rules
     .map((r, i) => ({ r, i }))
     .filter(({ r }) => !matched.has(r.path))
-    .map(({ r, i }) => `perms[${i}]: ${r.path} matches nothing in the image; check the path (globs: * ? ** [...])`);
+    .map(({ r, i }) => ({ key: ["perms", i], text: `${r.path} matches nothing in the image; check the path (globs: * ? ** [...])` }));
 }

@@ -5,7 +5,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PlanError } from "../errors.ts";
+import { aboutConfigKey, PlanError } from "../errors.ts";
+import type { ImageSpec } from "../config/schema.ts";
+import type { KeyedWarning } from "./types.ts";
 import type { CustomEntry } from "../plan/types.ts";
 import type { Closure, RootSystemEntry } from "../store/types.ts";
 
@@ -84,11 +86,41 @@ export class ImageView {
     return node ? { path: current, node } : { error: `${current} does not exist in the image` };
   }
 
-  /** Throws a PlanError unless `entrypoint` resolves to an executable regular file in the image. */
-  checkEntrypoint(entrypoint: string): void {
+  /**
+   * Throws a PlanError (about the key `entrypoint`) unless `entrypoint` resolves to an executable regular file in
+   * the image; `written` is the config's spelling, named when it differs (relative to the profile).
+   */
+  checkEntrypoint(entrypoint: string, written: string = entrypoint): void {
     const found = this.resolve(entrypoint);
-    if ("error" in found) throw new PlanError(`entrypoint ${entrypoint}: ${found.error}`);
-    if (found.node.type !== "file") throw new PlanError(`entrypoint ${entrypoint}: ${found.path} is a ${found.node.type}, not a file`);
-    if ((found.node.mode & 0o111) === 0) throw new PlanError(`entrypoint ${entrypoint}: ${found.path} is not executable`);
+    const why = "error" in found ? found.error : found.node.type !== "file" ? `${found.path} is a ${found.node.type}, not a file` : (found.node.mode & 0o111) === 0 ? `${found.path} is not executable` : undefined;
+    if (why === undefined) return;
+    const relative = written === entrypoint ? "" : ` (${written} is relative to the profile)`;
+    const what = why.startsWith(`${entrypoint} `) ? why : `${entrypoint}: ${why}`;
+    throw aboutConfigKey(new PlanError(`entrypoint: ${what}${relative}`), ["entrypoint"]);
+  }
+
+  /**
+   * Warnings for the links `symlinks` and `paths` make whose target is not in the image (a typo: /bin=bni).
+   * Targets under the file systems a runtime mounts (/proc, /dev, ...) are not looked for.
+   */
+  danglingLinks(spec: Pick<ImageSpec, "symlinks" | "paths">): KeyedWarning[] {
+    const out: KeyedWarning[] = [];
+    const check = (key: (string | number)[], link: string): void => {
+      const entry = this.#entries.get("/" + link.split("/").filter((c) => c !== "" && c !== ".").join("/"));
+      if (entry?.type !== "symlink") return;
+      const target = entry.target.startsWith("/") ? entry.target : path.posix.join(path.posix.dirname(entry.path), entry.target);
+      if (RUNTIME_MOUNTS.some((m) => target === m || target.startsWith(`${m}/`))) return;
+      const found = this.resolve(entry.path);
+      if (!("error" in found)) return;
+      // The common case, the target itself missing, said without its path twice.
+      const why = found.error === `${path.posix.normalize(target)} does not exist in the image` ? "not in the image" : found.error;
+      out.push({ key, text: `${entry.path} -> ${entry.target}: ${why}, so the link dangles; check the target` });
+    };
+    spec.symlinks.forEach((s, i) => check(["symlinks", i], s.slice(0, Math.max(0, s.indexOf("=")))));
+    spec.paths.forEach((p, i) => p.type === "symlink" && check(["paths", i], p.path));
+    return out;
   }
 }
+
+/** What the runtime mounts over the image: links into them are resolved when the container runs. */
+const RUNTIME_MOUNTS = ["/proc", "/sys", "/dev", "/run", "/tmp", "/var/run"];

@@ -157,11 +157,11 @@ export class Watcher {
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
     try {
-      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs, platforms } = await loadResolvePlan({ ...o, signal: this.#abort.signal });
+      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs, platforms, locate } = await loadResolvePlan({ ...o, signal: this.#abort.signal });
       watch = watchedPaths(config, configDir, { files: [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure });
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
-      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal }, platforms);
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal, config: { path: configFile, locate } }, platforms);
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {

@@ -92,8 +92,20 @@ describe("bad input gives a clear error and no output", () => {
     expect(r.stderr).not.toMatch(/^layer \d/m);
   });
 
-  it("entrypoint that does not exist in the image", () => {
-    expectFailure(["build", config("profile: ./profile\nentrypoint: bin/nope")], /entrypoint .*bin\/nope.*does not exist in the image/);
+  it("entrypoint that does not exist in the image: at its line, the path said once", () => {
+    const profile = fs.readlinkSync(path.join(dir, "profile"));
+    const r = layerpack(["build", config("profile: ./profile\nentrypoint: bin/nope")], { cwd: dir });
+    expect(r.stderr).toBe(`layerpack: image.yaml:6:13: entrypoint: ${profile}/bin/nope does not exist in the image (bin/nope is relative to the profile)\n`);
+    expect(r.status).toBe(1);
+  });
+
+  it("a link whose target is not in the image, and a perms glob matching nothing: warnings at their lines", () => {
+    const r = layerpack(["build", config('profile: ./profile\nsymlinks: ["/bin=bni", "/etc/mtab=/proc/self/mounts"]\nperms: [{ path: /data, mode: "700" }]')], { cwd: dir });
+    const profile = fs.readlinkSync(path.join(dir, "profile"));
+    expect(r.stderr).toContain(`layerpack: warning: image.yaml:6:12: symlinks[0]: /bin -> ${profile}/bni: not in the image, so the link dangles; check the target\n`);
+    expect(r.stderr).toContain(`layerpack: warning: image.yaml:7:9: perms[0]: /data matches nothing in the image`);
+    expect(r.stderr).not.toContain("mtab"); // filled in when the container runs
+    expect(r.status).toBe(0);
   });
 
   it("symlink spec that escapes with ..", () => {

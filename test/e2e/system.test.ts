@@ -87,7 +87,7 @@ describe.runIf(hasTools)("system and non-root images", () => {
     );
     const r = layerpack(["build", cfg]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/warning: perms\[1\]: \/nowhere\/\* matches nothing/);
+    expect(r.stderr).toMatch(/warning: \S*perms\.yaml:8:5: perms\[1\]: \/nowhere\/\* matches nothing/);
     expect(r.stderr).not.toMatch(/perms\[0\]/);
     const { manifest } = extractLayers(path.join(dir, "perms.tar"), path.join(dir, "x-perms"));
     const all = manifest.Layers.map((l) => execFileSync("tar", ["-tvf", path.join(dir, "x-perms/archive", l), "--numeric-owner"], { encoding: "utf8" })).join("");
@@ -140,7 +140,7 @@ describe.runIf(hasTools)("system and non-root images", () => {
     it("a path defined twice names both sources; an entrypoint outside the view fails", () => {
       rootfsWith("rs-dup", (d) => fs.writeFileSync(path.join(d, "etc/motd"), "hi\n"));
       bad("dup-path", `rootSystem: ./rs-dup\nsymlinks: ["/etc/motd=share/doc/self"]`, /symlinks\[0\] "\/etc\/motd=share\/doc\/self" defines \/etc\/motd again: the root system \.\/rs-dup has it \(a file\)/);
-      bad("no-entry", "rootSystem: ./rs-dup\nentrypoint: /sbin/init", /entrypoint \/sbin\/init: \/sbin does not exist in the image/);
+      bad("no-entry", "rootSystem: ./rs-dup\nentrypoint: /sbin/init", /no-entry\.yaml:6:13: entrypoint: \/sbin\/init: \/sbin does not exist in the image\n/);
       bad("in-store", "rootSystem: ./rs-store", /rootSystem: .*rs-store: no such directory/);
       rootfsWith("rs-store", (d) => {
         fs.mkdirSync(path.join(d, "nix/store"), { recursive: true });

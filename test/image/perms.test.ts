@@ -60,7 +60,7 @@ describe("PermsMatcher", () => {
     expect(m.apply("/etc", { mode: 0o755, uid: 0, gid: 0 })).toEqual({ mode: 0o755, uid: 0, gid: 0 });
     expect([...m.matched].sort()).toEqual(["/data/**", "/data/pub/*"]);
     expect(unmatchedPermsWarnings([perm({ path: "/data/**", uid: 1 }), perm({ path: "/none", gid: 1 })], m.matched)).toEqual([
-      "perms[1]: /none matches nothing in the image; check the path (globs: * ? ** [...])",
+      { key: ["perms", 1], text: "/none matches nothing in the image; check the path (globs: * ? ** [...])" },
     ]);
   });
 
