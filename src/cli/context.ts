@@ -1,5 +1,5 @@
 /** What every command gets: its parsed arguments, output streams and the environment. */
-import { UsageError } from "../errors.ts";
+import { LayerpackError, UsageError } from "../errors.ts";
 import { defaultCacheDir, LayerCache } from "../cache/cache.ts";
 import { loadResolvePlan } from "../pipeline.ts";
 import * as fs from "node:fs";
@@ -111,7 +111,8 @@ export function outputFileArg(flag: string, value: string, cwd: string): string 
   const file = path.resolve(cwd, value);
   const dir = path.dirname(file);
   const st = fs.statSync(dir, { throwIfNoEntry: false });
-  if (st === undefined) throw new UsageError(`${flag} ${value}: the directory ${dir} does not exist; create it first`);
-  if (!st.isDirectory()) throw new UsageError(`${flag} ${value}: ${dir} is not a directory`);
+  // Not a usage error: the command line is right, the file system is not ready (exit 1, as build's own check).
+  if (st === undefined) throw new LayerpackError(`${flag} ${value}: the directory ${dir} does not exist; create it first`);
+  if (!st.isDirectory()) throw new LayerpackError(`${flag} ${value}: ${dir} is not a directory`);
   return file;
 }

@@ -1,25 +1,32 @@
 /** Outputs appear whole or not at all: write beside the target under a temp name, rename at the end. */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BuildError, LayerpackError } from "../errors.ts";
+import { aboutConfigKey, BuildError, LayerpackError } from "../errors.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 
 /** Fails early, before any work, when the output's directory does not exist. */
-export function checkOutputDir(outPath: string): void {
+/**
+ * The output's directory exists and is writable. `label` names where the path came from (`-o FILE`); without one it
+ * is the config's output.path, and the error is about that key (located at its line:column).
+ */
+export function checkOutputDir(outPath: string, label?: string): void {
   const dir = path.dirname(path.resolve(outPath));
+  const fail = (why: string, cause?: unknown) => {
+    const err = new BuildError(`${label ?? "output.path"}: the directory ${dir} ${why}`, cause === undefined ? undefined : { cause });
+    return label === undefined ? aboutConfigKey(err, ["output", "path"]) : err;
+  };
   let st: fs.Stats;
   try {
     st = fs.statSync(dir);
   } catch {
-    throw new BuildError(`output directory ${dir} does not exist (output.path ${outPath}); create it first`);
+    throw fail("does not exist; create it first");
   }
-  if (!st.isDirectory()) throw new BuildError(`output directory ${dir} is not a directory (output.path ${outPath})`);
+  if (!st.isDirectory()) throw fail("is not a directory");
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    const why = code === "EROFS" ? "is on a read-only file system" : code === "EACCES" ? "is not writable by this user" : `cannot be written: ${(cause as Error).message}`;
-    throw new BuildError(`output directory ${dir} ${why} (output.path ${outPath})`, { cause });
+    throw fail(code === "EROFS" ? "is on a read-only file system" : code === "EACCES" ? "is not writable by this user" : `cannot be written: ${(cause as Error).message}`, cause);
   }
 }
 

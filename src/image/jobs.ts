@@ -196,7 +196,7 @@ export function prepare(input: BuildInput): Prepared {
   const output = spec.output.format === "registry" ? spec.output.ref! : path.resolve(outPath!);
   if (spec.output.format === "registry") parseReference(output);
   else {
-    checkOutputDir(output);
+    checkOutputDir(output, input.outputLabel);
     checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: protectedPaths(input), streamHint: "-o - writes the docker archive to standard output", ...(input.outputLabel ? { label: input.outputLabel } : {}) });
     collectStaleBeside(output);
   }

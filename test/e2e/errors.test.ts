@@ -113,7 +113,7 @@ describe("bad input gives a clear error and no output", () => {
   });
 
   it("output directory missing", () => {
-    expectFailure(["build", config("profile: ./profile", "./missing-dir/image.tar")], /output directory .*missing-dir does not exist/);
+    expectFailure(["build", config("profile: ./profile", "./missing-dir/image.tar")], /^layerpack: image\.yaml:4:17: output\.path: the directory \S*missing-dir does not exist; create it first\n$/);
   });
 
   it("a reference to an item missing from the store", () => {

@@ -199,7 +199,7 @@ describe("plan --write and report -o keep to the same rules", () => {
 
   it("plan --write into a directory that does not exist says so", () => {
     const r = layerpack(["plan", config("{ path: ./out.tar }"), "--write", "no-dir/p.yaml"], { cwd: dir });
-    expect([r.status, r.stderr.split("\n")[0]]).toEqual([2, `layerpack plan: --write no-dir/p.yaml: the directory ${path.join(dir, "no-dir")} does not exist; create it first`]);
+    expect([r.status, r.stderr.split("\n")[0]]).toEqual([1, `layerpack: --write no-dir/p.yaml: the directory ${path.join(dir, "no-dir")} does not exist; create it first`]);
   });
 
   it("plan --write may replace the previous plan: that keeps a sticky plan up to date", () => {

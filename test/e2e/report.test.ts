@@ -49,7 +49,7 @@ describe("report on the command line", () => {
     const bad = run(["report", "v2.yaml", "--format", "pdf"]);
     expect([bad.status, bad.stdout]).toEqual([2, ""]);
     expect(bad.stderr).toMatch(/^layerpack report: --format pdf: use html or markdown\n\nUsage: layerpack report/);
-    expect(run(["report", "v2.yaml", "-o", "nowhere/r.html"]).stderr).toMatch(/^layerpack report: -o nowhere\/r\.html: the directory .*nowhere does not exist; create it first\n/);
+    expect(run(["report", "v2.yaml", "-o", "nowhere/r.html"]).stderr).toMatch(/^layerpack: -o nowhere\/r\.html: the directory .*nowhere does not exist; create it first\n/);
     expect(run(["report", "v2.yaml", "--previous", "v1.plan.yaml", "--image", "v2.tar"]).stderr).toMatch(/is a plan file and --image v2\.tar an image: a report compares a plan with a plan, or an image with an image/);
     expect(run(["report", "v1.yaml", "v2.yaml"]).status).toBe(2);
   });
