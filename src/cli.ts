@@ -154,7 +154,8 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   } catch (err) {
     if (interrupt.signal.aborted) {
       if (json) io.out(jsonLine({ type: "error", message: "interrupted" }));
-      io.err(`layerpack ${name}: interrupted; temp files removed, any previous output kept\n`);
+      // Only the commands that write an image have temp files and a previous output to speak of.
+      io.err(`layerpack ${name}: interrupted${name === "build" || name === "push" ? "; temp files removed, any previous output kept" : ""}\n`);
       return 130;
     }
     // With --json every outcome is a JSON line on stdout; the text goes to stderr as well, for people.

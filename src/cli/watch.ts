@@ -5,7 +5,13 @@ import { formatError } from "../errors.ts";
 import { buildDone, failure, jsonLine } from "./events.ts";
 import { cacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, warn, type Command, type Io } from "./context.ts";
 
-function line(io: Io, json: boolean, e: WatchEvent): void {
+/** Whether a build has written the image yet: what a failed one keeps is said accordingly. */
+interface WatchState {
+  built: string | undefined;
+}
+
+function line(io: Io, json: boolean, e: WatchEvent, state: WatchState): void {
+  if (e.type === "build-done") state.built = e.result.output;
   if (json) {
     const data = e.type === "build-failed" ? failure(e.error, "build-failed") : e.type === "build-done" ? buildDone(e.result, e.seconds) : e;
     io.out(jsonLine(data));
@@ -18,7 +24,8 @@ function line(io: Io, json: boolean, e: WatchEvent): void {
     io.out(`built: ${layers(s.rebuilt)} rebuilt, ${s.reused} reused, ${what}, ${e.seconds.toFixed(2)} s -> ${e.result.output}\n`);
     for (const warning of e.result.warnings ?? []) warn(io, warning);
   } else if (e.type === "build-failed") {
-    io.err(`${formatError(e.error).trimEnd()}\nlayerpack: build failed; the last good image is kept. Waiting for changes...\n`);
+    const kept = state.built === undefined ? "nothing was written" : `the last good image, ${state.built}, is kept`;
+    io.err(`${formatError(e.error).trimEnd()}\nlayerpack: build failed; ${kept}. Waiting for changes...\n`);
   }
 }
 
@@ -66,6 +73,7 @@ export const watchCommand: Command = {
     const json = Boolean(values.json);
     const exec = typeof values.exec === "string" ? values.exec : undefined;
     const jobs = typeof values.jobs === "string" ? Number(values.jobs) : undefined;
+    const state: WatchState = { built: undefined };
     const watcher = new Watcher({
       cwd: io.cwd,
       configPath: positionals[0],
@@ -74,10 +82,10 @@ export const watchCommand: Command = {
       cache: cacheFromOptions(io, values),
       concurrency: jobs,
       cacheFrom: cacheSourcesOption(values),
-      onEvent: (e) => line(io, json, e),
+      onEvent: (e) => line(io, json, e, state),
       afterBuild: exec ? (r) => runExec(io, { command: exec, json }, r) : undefined,
     });
-    const stopped = new Promise<void>((resolve) => {
+    const stopped = new Promise<boolean>((resolve) => {
       const stop = () => {
         process.off("SIGINT", stop);
         process.off("SIGTERM", stop);
@@ -87,7 +95,11 @@ export const watchCommand: Command = {
       process.on("SIGTERM", stop);
     });
     await watcher.start();
-    await stopped;
-    return 0;
+    // Stopping while waiting is how watch ends (0); stopping a build is an interruption, as for build (130).
+    if (!(await stopped)) return 0;
+    const kept = state.built === undefined ? "nothing was written" : `the last good image, ${state.built}, is kept`;
+    if (json) io.out(jsonLine({ type: "error", message: `interrupted: the build in progress stopped; ${kept}` }));
+    else io.err(`layerpack: interrupted: the build in progress stopped; ${kept}\n`);
+    return 130;
   },
 };

@@ -226,8 +226,12 @@ export class Watcher {
     if (added.length > 0 || removed.length > 0) this.#options.onEvent({ type: "watching", paths: [...next].sort() });
   }
 
-  /** Stops watching; a build in progress is aborted (its partial files removed) and awaited. */
-  async close(): Promise<void> {
+  /**
+   * Stops watching; a build in progress is aborted (its partial files removed) and awaited. True when it stopped
+   * such a build, so a Ctrl-C mid-build can be told from one while waiting.
+   */
+  async close(): Promise<boolean> {
+    const interrupted = this.#running !== undefined && !this.#closed;
     this.#closed = true;
     clearTimeout(this.#timer);
     clearInterval(this.#poll);
@@ -235,5 +239,6 @@ export class Watcher {
     await this.#running;
     await this.#watcher?.close();
     await this.#discovery?.close();
+    return interrupted;
   }
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { makeExampleStore } from "../../examples/make-store.ts";
 
@@ -238,6 +238,39 @@ describe("layerpack watch and the profile link", () => {
       expect(events().filter((e) => e.type === "build-start")[1]!.reason).toEqual([path.join(dir, "result")]);
       await until(() => err.split("\n").filter((l) => l.startsWith("EXEC ")).length === 2, "two --exec runs on stderr");
       expect(err).toContain(`EXEC ${path.join(dir, "linked.tar")}\n`);
+    } finally {
+      child.kill("SIGKILL");
+      execFileSync("chmod", ["-R", "u+w", dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("layerpack watch stopped", () => {
+  it("a first failure says nothing was written; Ctrl-C mid-build exits 130, saying so, and leaves nothing behind", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-stop-"));
+    makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+    // 128 MiB of random bytes take seconds to gzip: long enough to interrupt.
+    const big = fs.openSync(path.join(dir, "big"), "w");
+    for (let i = 0; i < 128; i++) fs.writeSync(big, randomBytes(1 << 20));
+    fs.closeSync(big);
+    const good = "name: stop\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\npaths: [{ path: /big, type: file, source: ./big }]\noutput: { path: ./stop.tar }\n";
+    fs.writeFileSync(path.join(dir, "image.yaml"), `${good}layers: { max: 0 }\n`);
+    const child = spawn(process.execPath, [BIN, "watch", "image.yaml"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!stderr.includes("Waiting for changes") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(stderr).toMatch(/layers\.max: .*\nlayerpack: build failed; nothing was written\. Waiting for changes\.\.\.\n$/);
+      fs.writeFileSync(path.join(dir, "image.yaml"), good);
+      await new Promise((r) => setTimeout(r, 800));
+      child.kill("SIGINT");
+      expect(await exited).toBe(130);
+      expect(stderr).toMatch(/\nlayerpack: interrupted: the build in progress stopped; nothing was written\n$/);
+      expect(fs.existsSync(path.join(dir, "stop.tar"))).toBe(false);
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith("."))).toEqual([]);
     } finally {
       child.kill("SIGKILL");
       execFileSync("chmod", ["-R", "u+w", dir]);
