@@ -1,4 +1,5 @@
 /** Public API: the four stages as functions over plain data, plus `defineConfig` for typed configs. */
+import "./util/node-version.ts";
 export { defineConfig } from "./config/define.ts";
 export { loadSpec } from "./config/load.ts";
 export { imageSpecSchema, type ImageSpec, type ImageSpecInput } from "./config/schema.ts";

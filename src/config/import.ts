@@ -12,7 +12,8 @@
  * - Relative imports may leave out the extension (`./base` for ./base.ts), as TS users write them.
  */
 import { readFileSync } from "node:fs";
-import { registerHooks, stripTypeScriptTypes } from "node:module";
+// Not by name: on a Node without them the library's import would fail before its version check (util/node-version.ts).
+import * as nodeModule from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
 import vm from "node:vm";
@@ -114,7 +115,7 @@ function formatOf(file: string, source: string): "module" | "commonjs" {
 function installHooks(): void {
   if (hooked) return;
   hooked = true;
-  registerHooks({
+  nodeModule.registerHooks({
     resolve(specifier, context, nextResolve) {
       const token = tokenOf(context.parentURL);
       if (token === undefined) return nextResolve(specifier, context);
@@ -155,11 +156,11 @@ function sourceOf(file: string, source: string): string {
  */
 function stripTypes(source: string, file: string): string {
   try {
-    return stripTypeScriptTypes(source, { mode: "strip" });
+    return nodeModule.stripTypeScriptTypes(source, { mode: "strip" });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX") throw located(e, file);
     try {
-      return stripTypeScriptTypes(source, { mode: "transform", sourceUrl: file });
+      return nodeModule.stripTypeScriptTypes(source, { mode: "transform", sourceUrl: file });
     } catch (e2) {
       throw located(e2, file);
     }
@@ -192,7 +193,7 @@ function located(e: unknown, file: string, reparse = false): unknown {
   let stack = String((e as Error).stack ?? "");
   if (reparse) {
     try {
-      stripTypeScriptTypes(readFileSync(file, "utf8"), { mode: "strip" });
+      nodeModule.stripTypeScriptTypes(readFileSync(file, "utf8"), { mode: "strip" });
     } catch (again) {
       stack = String((again as Error).stack ?? "");
     }

@@ -219,5 +219,8 @@ describe("other ways to install and run it", () => {
     expect(r.stderr).toBe("layerpack needs Node >= 22.15.0 (22 or 24 LTS); this is 20.19.0\n");
     expect(r.status).toBe(1);
     expect(PKG.engines.node).toBe(`^${NODE_22_FLOOR} || ^24.0.0`);
+    // Importing the library says the same, not that node:module lacks an export.
+    const lib = await sh(await nodeBinary("20.19.0"), ["--input-type=module", "-e", 'import("layerpack").catch((e) => { console.error(e.message); process.exit(3); })'], { cwd: app });
+    expect([lib.status, lib.stderr]).toEqual([3, "layerpack needs Node >= 22.15.0 (22 or 24 LTS); this is 20.19.0\n"]);
   });
 });
