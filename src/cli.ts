@@ -114,8 +114,10 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     return 2;
   }
   const command = await entry.load();
+  // The synopsis, not the whole help: the one line that says what is wrong stays in sight.
   const usageError = (message: string) => {
-    io.err(`layerpack ${name}: ${message}\n\n${commandHelp(command)}`);
+    const synopsis = command.usage.split("\n\n")[0]!;
+    io.err(`layerpack ${name}: ${message}\n\nUsage: ${synopsis}\nRun 'layerpack ${name} --help' for its options.\n`);
     return 2;
   };
   let parsed;

@@ -3,6 +3,7 @@ import { cacheInfo, pruneCache, type PruneOptions } from "../cache/prune.ts";
 import { LayerCache } from "../cache/cache.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { cacheDirFromOptions, formatBytes, UsageError, type Command } from "./context.ts";
+import { count } from "../util/format.ts";
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -74,7 +75,7 @@ export const cacheCommand: Command = {
       throw new UsageError(`cannot prune the cache directory ${dir}: ${(cause as Error).message}`, { cause });
     }
     const r = pruneCache(cache, options);
-    io.out(`removed ${r.layersRemoved} layers, ${r.blobsRemoved} blobs, ${formatBytes(r.bytesFreed)} freed\n`);
+    io.out(`removed ${count(r.layersRemoved, "layer")}, ${count(r.blobsRemoved, "blob")}, ${formatBytes(r.bytesFreed)} freed\n`);
     return 0;
   },
 };

@@ -8,6 +8,7 @@ import { defaultPlanPath, readPlanFile } from "../plan/plan-file.ts";
 import { planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { loadAndPlan, type Command } from "./context.ts";
+import { count } from "../util/format.ts";
 
 /** A path as the user would type it from `cwd`. */
 function shown(cwd: string, file: string): string {
@@ -62,7 +63,7 @@ updates the plan otherwise.`,
     const committed = readPlanFile(file, { shown: planShown, expectName: spec.name, configLabel: shown(io.cwd, configPath) });
     const current: LayerPlan = { ...plan, fingerprint: fingerprint() };
     if (planToYaml(committed) === planToYaml(current)) {
-      io.out(`${planShown} is up to date (${current.totals.layers} layers, ${current.totals.items} store items)\n`);
+      io.out(`${planShown} is up to date (${count(current.totals.layers, "layer")}, ${count(current.totals.items, "store item")})\n`);
       return 0;
     }
     // With platforms, each platform's plan against its committed one.

@@ -4,6 +4,7 @@ import { planToJson, planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { loadResolve } from "../pipeline.ts";
 import { loadAndPlan, outputFileArg, UsageError, type Command, type Io } from "./context.ts";
+import { count } from "../util/format.ts";
 import { checkOutputPath, protectedPaths, type OutputGuard } from "../image/output-guard.ts";
 
 export const planCommand: Command = {
@@ -53,7 +54,7 @@ function emit(io: Io, values: Record<string, unknown>, { plan, fingerprint, keep
   const stamped = fingerprint ? { ...plan, fingerprint: fingerprint() } : plan;
   writePlanFile(file, file.endsWith(".json") || values.json ? planToJson(stamped) : planToYaml(stamped));
   const t = plan.totals;
-  io.err(`wrote ${values.write}: ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes\n`);
+  io.err(`wrote ${values.write}: ${count(t.layers, "layer")}, ${count(t.items, "store item")}, ${count(t.bytes, "byte")}\n`);
   return 0;
 }
 

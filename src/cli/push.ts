@@ -45,7 +45,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       throw err;
     }
     if (typeof values.from === "string") {
-      if (positionals.length > 0) throw new UsageError("push: give either a config to build or --from IMAGE, not both");
+      if (positionals.length > 0) throw new UsageError("give either a config to build or --from IMAGE, not both");
       if (target === undefined) throw new UsageError("push --from: give --to REGISTRY/NAME[:TAG]");
       const given = withTags({ tags: [] as string[] }, values).tags;
       const result = await pushFrom({
@@ -68,7 +68,7 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
     const loaded = await loadAndPlan(io, positionals[0], { cache, signal, ...(target ? { env: withPushHost(io.env, target.registry) } : {}) });
     const output = loaded.spec.output;
     const ref = to ?? (output.format === "registry" ? output.ref : undefined);
-    if (ref === undefined) throw new UsageError("push: give --to REGISTRY/NAME[:TAG], or set output.format: registry and output.ref in the config");
+    if (ref === undefined) throw new UsageError("give --to REGISTRY/NAME[:TAG], or set output.format: registry and output.ref in the config");
     const insecure = Boolean(values.insecure) || (output.format === "registry" && output.insecure === true);
     const spec = { ...withTags(loaded.spec, values), output: { format: "registry" as const, ref, ...(insecure ? { insecure } : {}) } };
     const progress = new Progress(io, progressMode(io, values));

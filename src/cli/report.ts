@@ -14,6 +14,7 @@ import { buildReport, imageReasons, planReasons } from "../report/model.ts";
 import { imageSides, outputImage, planSides, readPrevious, type Sides } from "../report/sides.ts";
 import { parseImageName } from "../oci/name.ts";
 import { loadAndPlan, outputFileArg, UsageError, warn, type Command } from "./context.ts";
+import { count } from "../util/format.ts";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.ts";
 import type { LayerPlan } from "../plan/types.ts";
 
@@ -142,7 +143,7 @@ export const reportCommand: Command = {
       throw new LayerpackError(`writing ${String(values.output)}: ${(err as Error).message}`, { cause: err });
     }
     const t = report.totals;
-    io.err(`wrote ${String(values.output)}: ${format} report of ${t.layers} layers, ${t.items} store items, ${t.bytes} bytes\n`);
+    io.err(`wrote ${String(values.output)}: ${format} report of ${count(t.layers, "layer")}, ${count(t.items, "store item")}, ${count(t.bytes, "byte")}\n`);
     return 0;
   },
 };

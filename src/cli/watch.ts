@@ -4,6 +4,7 @@ import type { BuildResult } from "../image/build.ts";
 import { formatError } from "../errors.ts";
 import { buildDone, failure, jsonLine } from "./events.ts";
 import { cacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, warn, type Command, type Io } from "./context.ts";
+import { count } from "../util/format.ts";
 
 /** Whether a build has written the image yet: what a failed one keeps is said accordingly. */
 interface WatchState {
@@ -20,8 +21,7 @@ function line(io: Io, json: boolean, e: WatchEvent, state: WatchState): void {
   if (e.type === "build-done") {
     const s = e.result.stats;
     const what = s.upToDate ? "up to date" : `${formatBytes(s.bytesWritten)} written`;
-    const layers = (n: number) => `${n} layer${n === 1 ? "" : "s"}`;
-    io.out(`built: ${layers(s.rebuilt)} rebuilt, ${s.reused} reused, ${what}, ${e.seconds.toFixed(2)} s -> ${e.result.output}\n`);
+    io.out(`built: ${count(s.rebuilt, "layer")} rebuilt, ${s.reused} reused, ${what}, ${e.seconds.toFixed(2)} s -> ${e.result.output}\n`);
     for (const warning of e.result.warnings ?? []) warn(io, warning);
   } else if (e.type === "build-failed") {
     const kept = state.built === undefined ? "nothing was written" : `the last good image, ${state.built}, is kept`;
@@ -69,7 +69,7 @@ export const watchCommand: Command = {
   maxPositionals: 1,
   options: { exec: { type: "string" }, output: { type: "string", short: "o" }, json: { type: "boolean" }, ...cacheOptions },
   async run({ io, values, positionals }) {
-    if (values.output === "-") throw new UsageError("watch: -o - (standard output) takes one image; watch rebuilds into a file (use build -o -)");
+    if (values.output === "-") throw new UsageError("-o - (standard output) takes one image; watch rebuilds into a file (use build -o -)");
     const json = Boolean(values.json);
     const exec = typeof values.exec === "string" ? values.exec : undefined;
     const jobs = typeof values.jobs === "string" ? Number(values.jobs) : undefined;

@@ -58,7 +58,7 @@ export function planReasons(plan: LayerPlan): string[] {
   return plan.layers.map((l) => {
     if (l.kind === "store") return l.reason ?? "no reason recorded in the plan";
     if (l.kind === "root-system") return `the root file system from ${l.source}: ${l.files} entries`;
-    return `customisation: the config's ${l.entries.length} files, directories and symlinks outside the store`;
+    return `customisation: ${l.entries.length === 1 ? "the config's one file, directory or symlink" : `the config's ${l.entries.length} files, directories and symlinks`} outside the store`;
   });
 }
 

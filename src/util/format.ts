@@ -59,3 +59,8 @@ export function fileKind(st: { isSymbolicLink(): boolean; isDirectory(): boolean
   if (st.isSocket()) return "a socket";
   return "a special file";
 }
+
+/** `1 layer`, `2 layers`: counts in messages read as English. */
+export function count(n: number | bigint, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 || n === 1n ? one : many}`;
+}

@@ -41,6 +41,9 @@ describe("CLI conventions", () => {
     r = layerpack(["build", "--no-cach"], { cwd: dir });
     expect([r.status, r.stdout]).toEqual([2, ""]);
     expect(r.stderr).toMatch(/^layerpack build: unknown option '--no-cach' \(did you mean '--no-cache'\?\)\n\nUsage: layerpack build/);
+    // The synopsis and where the options are, not the whole help burying the error.
+    expect(r.stderr).toMatch(/\nRun 'layerpack build --help' for its options\.\n$/);
+    expect(r.stderr).not.toContain("layers built at once");
     r = layerpack([], { cwd: dir });
     expect([r.status, r.stdout]).toEqual([2, ""]);
     expect(r.stderr).toMatch(/^Usage: layerpack <command>/);

@@ -152,7 +152,7 @@ describe("Markdown", () => {
         "|---:|---|---:|---:|---|",
         "| 1 | glibc-2.39 | 1 | 12000 | big |",
         "| 2 | hello-2.12, profile-1 | 2 | 600 | no reason recorded in the plan |",
-        "| 3 | customisation | 0 | 0 | customisation: the config's 1 files, directories and symlinks outside the store |",
+        "| 3 | customisation | 0 | 0 | customisation: the config's one file, directory or symlink outside the store |",
         "",
       ].join("\n"),
     );
