@@ -11,7 +11,7 @@ interface WatchState {
   built: string | undefined;
 }
 
-function line(io: Io, json: boolean, e: WatchEvent, state: WatchState): void {
+function line(io: Io, e: WatchEvent, { json, state }: { json: boolean; state: WatchState }): void {
   if (e.type === "build-done") state.built = e.result.output;
   if (json) {
     const data = e.type === "build-failed" ? failure(e.error, "build-failed") : e.type === "build-done" ? buildDone(e.result, e.seconds) : e;
@@ -82,7 +82,7 @@ export const watchCommand: Command = {
       cache: cacheFromOptions(io, values),
       concurrency: jobs,
       cacheFrom: cacheSourcesOption(values),
-      onEvent: (e) => line(io, json, e, state),
+      onEvent: (e) => line(io, e, { json, state }),
       afterBuild: exec ? (r) => runExec(io, { command: exec, json }, r) : undefined,
     });
     const stopped = new Promise<boolean>((resolve) => {

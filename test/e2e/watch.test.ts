@@ -247,34 +247,59 @@ describe("layerpack watch and the profile link", () => {
 });
 
 describe("layerpack watch stopped", () => {
-  it("a first failure says nothing was written; Ctrl-C mid-build exits 130, saying so, and leaves nothing behind", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-stop-"));
+  let dir: string;
+  const good = "name: stop\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\npaths: [{ path: /big, type: file, source: ./big }]\noutput: { path: ./stop.tar }\n";
+  const watch = (args: string[]) => {
+    const child = spawn(process.execPath, [BIN, "watch", "image.yaml", "-j", "1", ...args], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
+    const out = { stdout: "", stderr: "" };
+    child.stdout!.on("data", (d: Buffer) => (out.stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (out.stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const until = async (what: () => boolean) => {
+      const deadline = Date.now() + 20_000;
+      while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    };
+    return { child, out, exited, until };
+  };
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-stop-"));
     makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
-    // 128 MiB of random bytes take seconds to gzip: long enough to interrupt.
+    // 128 MiB of random bytes take seconds to gzip on one core: long enough to interrupt.
     const big = fs.openSync(path.join(dir, "big"), "w");
     for (let i = 0; i < 128; i++) fs.writeSync(big, randomBytes(1 << 20));
     fs.closeSync(big);
-    const good = "name: stop\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\npaths: [{ path: /big, type: file, source: ./big }]\noutput: { path: ./stop.tar }\n";
+  });
+  afterAll(() => {
+    execFileSync("chmod", ["-R", "u+w", dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a failure before any good build says nothing was written; Ctrl-C while waiting exits 0", async () => {
     fs.writeFileSync(path.join(dir, "image.yaml"), `${good}layers: { max: 0 }\n`);
-    const child = spawn(process.execPath, [BIN, "watch", "image.yaml"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const w = watch([]);
     try {
-      const deadline = Date.now() + 20_000;
-      while (!stderr.includes("Waiting for changes") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(stderr).toMatch(/layers\.max: .*\nlayerpack: build failed; nothing was written\. Waiting for changes\.\.\.\n$/);
-      fs.writeFileSync(path.join(dir, "image.yaml"), good);
-      await new Promise((r) => setTimeout(r, 800));
-      child.kill("SIGINT");
-      expect(await exited).toBe(130);
-      expect(stderr).toMatch(/\nlayerpack: interrupted: the build in progress stopped; nothing was written\n$/);
+      await w.until(() => w.out.stderr.includes("Waiting for changes"));
+      expect(w.out.stderr).toMatch(/layers\.max: .*\nlayerpack: build failed; nothing was written\. Waiting for changes\.\.\.\n$/);
+      w.child.kill("SIGINT");
+      expect(await w.exited).toBe(0);
+    } finally {
+      w.child.kill("SIGKILL");
+    }
+  });
+
+  it("Ctrl-C during a build exits 130, says the build stopped, and leaves nothing behind", async () => {
+    fs.writeFileSync(path.join(dir, "image.yaml"), good);
+    const w = watch(["--json"]);
+    try {
+      await w.until(() => w.out.stdout.includes('"build-start"'));
+      w.child.kill("SIGINT");
+      expect(await w.exited).toBe(130);
+      expect(w.out.stdout).toMatch(/\{"type":"error","message":"interrupted: the build in progress stopped; nothing was written","time":"[^"]+"\}\n$/);
+      expect(w.out.stdout).not.toContain("build-done");
       expect(fs.existsSync(path.join(dir, "stop.tar"))).toBe(false);
       expect(fs.readdirSync(dir).filter((f) => f.startsWith("."))).toEqual([]);
     } finally {
-      child.kill("SIGKILL");
-      execFileSync("chmod", ["-R", "u+w", dir]);
-      fs.rmSync(dir, { recursive: true, force: true });
+      w.child.kill("SIGKILL");
     }
   });
 });
