@@ -125,7 +125,6 @@ function fromHelper(name: string, registry: string, where: { file: string; env: 
   return undefined;
 }
 
-/** Credentials for `registry`; `push`: it is the registry being pushed to (see 1. above). */
 /** What is wrong with a file that holds secrets, without the text near the error that JSON.parse's message quotes
  * (a password, a base64 `auth`): where it is, when V8 says, else only that it is not JSON. A read error (ENOENT,
  * EACCES, too large) names no content and is kept. No `cause`: an error's cause is printed with it. */
@@ -137,6 +136,7 @@ function jsonErrorWithoutText(err: unknown): string {
   return /end of JSON input/.test(err.message) ? "not valid JSON: it ends too early" : "not valid JSON";
 }
 
+/** Credentials for `registry`; `push`: it is the registry being pushed to (see 1. above). */
 export function findCredentials(registry: string, env: Env, push = false): Credentials | undefined {
   // Empty counts as unset, so a caller can blank them out.
   const user = env[USER_ENV] || undefined;
