@@ -272,9 +272,13 @@ export type Locate = (key: readonly (string | number)[]) => { shown: string; lin
 /** A warning about a key, as errors are given: `image.config.yaml:9:5: perms[0]: text` (`perms[0]: text` unlocated). */
 export function atKey(locate: Locate | undefined, key: readonly (string | number)[], text: string): string {
   const keyPath = formatKeyPath(key as KeyPath);
-  if (!locate) return `${keyPath}: ${text}`;
+  return locate ? `${placeOf(locate, key).where}: ${keyPath}: ${text}` : `${keyPath}: ${text}`;
+}
+
+/** `file:line:column` of a key, or just the file where it has no position (a TS config). */
+function placeOf(locate: Locate, key: readonly (string | number)[]): { where: string; line?: number; column?: number } {
   const { shown, line, column } = locate(key);
-  return `${line === undefined ? shown : `${shown}:${line}:${column}`}: ${keyPath}: ${text}`;
+  return line === undefined ? { where: shown } : { where: `${shown}:${line}:${column}`, line, column };
 }
 
 /**
@@ -284,9 +288,8 @@ export function atKey(locate: Locate | undefined, key: readonly (string | number
 export function locateConfigError(loaded: { path: string; locate: Locate }, err: unknown): unknown {
   if (!(err instanceof LayerpackError) || err instanceof SpecError || err.configKey === undefined) return err;
   const keyPath = formatKeyPath(err.configKey as KeyPath);
-  const { shown, line, column } = loaded.locate(err.configKey);
+  const { where, line, column } = placeOf(loaded.locate, err.configKey);
   // The stages' messages start with the key's name (`rootSystem: ...`) when nobody locates them.
   const text = err.message.startsWith(`${keyPath}: `) ? err.message.slice(keyPath.length + 2) : err.message.replace(new RegExp(`^${String(err.configKey[0])}:? `), "");
-  const where = line === undefined ? shown : `${shown}:${line}:${column}`;
   return new SpecError(`${where}: ${keyPath}: ${text}`, { file: loaded.path, keyPath, line, column }, { cause: err });
 }

@@ -4,9 +4,8 @@ import * as path from "node:path";
 import { aboutConfigKey, BuildError, LayerpackError } from "../errors.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 
-/** Fails early, before any work, when the output's directory does not exist. */
 /**
- * The output's directory exists and is writable. `label` names where the path came from (`-o FILE`); without one it
+ * Fails early, before any work, unless the output's directory exists and is writable. `label` names where the path came from (`-o FILE`); without one it
  * is the config's output.path, and the error is about that key (located at its line:column).
  */
 export function checkOutputDir(outPath: string, label?: string): void {

@@ -156,7 +156,7 @@ function checkStoreOverlap(parts: string[], origin: string, storeDir: string): v
 }
 
 /** The /tmp every image gets (programs expect a writable /tmp; Nix images lack one and users add it by hand). */
-export const DEFAULT_TMP: CustomEntry = { path: "/tmp", type: "directory", mode: "1777" };
+const DEFAULT_TMP: CustomEntry = { path: "/tmp", type: "directory", mode: "1777" };
 
 /**
  * Adds /tmp (1777) unless something else has it: `symlinks` or `paths` (theirs wins: another mode, a link),
