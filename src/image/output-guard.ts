@@ -118,6 +118,14 @@ export function checkOutputPath(guard: OutputGuard): void {
     const clash = same ? "is" : p.tree && inside(out, target) ? "is inside" : guard.directory && inside(target, out) ? "holds" : undefined;
     if (clash) throw new BuildError(`${shown} ${clash} ${p.role} (${p.path}); writing ${what} there would destroy it — choose another path`);
   }
+  // Last, as the messages above say more. Outputs are renamed into place, and a rename replaces a link, not what
+  // it points to (-o /dev/stdout, with stdout a file, replaced the system's link). An existing layout directory is
+  // written into, so a link to one is fine.
+  if (fs.lstatSync(abs, { throwIfNoEntry: false })?.isSymbolicLink() && !(guard.directory && st?.isDirectory())) {
+    const to = fs.readlinkSync(abs);
+    const hint = guard.streamHint !== undefined && to.startsWith("/proc/") ? `; ${guard.streamHint}` : "";
+    throw new BuildError(`${shown} is a symlink (to ${to}); writing ${what} would replace the link, not what it points to — give the path itself${hint}`);
+  }
 }
 
 function sameFile(st: fs.Stats, other: string): boolean {

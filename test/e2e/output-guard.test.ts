@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { removeExample, setUpExample } from "./example-dir.ts";
 import { layerpack } from "./cli.ts";
 
@@ -169,6 +169,45 @@ describe("outputs never replace devices, FIFOs or directories", () => {
     fs.symlinkSync(victim, path.join(layout, "blobs"));
     refused(config("{ format: oci-layout, path: ./linked-layout }"), /output .*linked-layout: blobs is a symlink; blobs are written only into the layout's own directories/, victim);
     expect(fs.readdirSync(victim)).toEqual([]);
+  });
+
+  it("a symlink, to a file or to nothing: the rename would replace the link (-o /dev/stdout replaced the system's)", () => {
+    // /dev/stdout when standard output is a file: a link into /proc naming a regular file.
+    const fd = fs.openSync(path.join(dir, "stdout.txt"), "w");
+    const r = spawnSync(process.execPath, [path.resolve(import.meta.dirname, "../../bin/layerpack.js"), "build", config("{ path: ./out.tar }"), "-o", "/dev/stdout"], { cwd: dir, stdio: ["ignore", fd, "pipe"], encoding: "utf8" });
+    fs.closeSync(fd);
+    expect(r.stderr).toMatch(/^layerpack: -o \/dev\/stdout is a symlink \(to \/proc\/self\/fd\/1\); .*; -o - writes the docker archive to standard output\n$/);
+    expect([r.status, fs.readFileSync(path.join(dir, "stdout.txt"), "utf8")]).toEqual([1, ""]);
+    expect(fs.lstatSync("/dev/stdout").isSymbolicLink()).toBe(true);
+    fs.rmSync(path.join(dir, "stdout.txt"));
+    fs.writeFileSync(path.join(dir, "target.tar"), "mine");
+    fs.symlinkSync("target.tar", path.join(dir, "to-file.tar"));
+    fs.symlinkSync("nowhere.tar", path.join(dir, "dangling.tar"));
+    try {
+      refused(config("{ path: ./to-file.tar }"), /output\.path .*to-file\.tar is a symlink \(to target\.tar\); writing the image would replace the link, not what it points to — give the path itself\n/, path.join(dir, "to-file.tar"));
+      expect(fs.readFileSync(path.join(dir, "target.tar"), "utf8")).toBe("mine");
+      refusedBy(["build", config("{ path: ./out.tar }"), "-o", "dangling.tar"], /^layerpack: -o dangling\.tar is a symlink \(to nowhere\.tar\)/, path.join(dir, "dangling.tar"));
+      refusedBy(["plan", config("{ path: ./out.tar }"), "--write", "to-file.tar"], /--write to-file\.tar is a symlink/, path.join(dir, "to-file.tar"));
+      refusedBy(["report", config("{ path: ./out.tar }"), "-o", "dangling.tar"], /-o dangling\.tar is a symlink/, path.join(dir, "dangling.tar"));
+      expect(fs.existsSync(path.join(dir, "nowhere.tar"))).toBe(false);
+    } finally {
+      for (const f of ["target.tar", "to-file.tar", "dangling.tar"]) fs.rmSync(path.join(dir, f));
+    }
+  });
+
+  it("a symlink to an existing OCI layout directory is written into, as the directory itself", () => {
+    const layout = path.join(dir, "real-layout");
+    fs.symlinkSync("real-layout", path.join(dir, "layout-link"));
+    try {
+      expect(layerpack(["build", config("{ format: oci-layout, path: ./real-layout }"), "-q"], { cwd: dir }).status).toBe(0);
+      const r = layerpack(["build", config("{ format: oci-layout, path: ./layout-link }"), "-q", "--tag", "again"], { cwd: dir });
+      expect(r.status, r.stderr).toBe(0);
+      expect(fs.lstatSync(path.join(dir, "layout-link")).isSymbolicLink()).toBe(true);
+      expect(fs.readFileSync(path.join(layout, "index.json"), "utf8")).toContain("guarded:again");
+    } finally {
+      fs.unlinkSync(path.join(dir, "layout-link"));
+      fs.rmSync(layout, { recursive: true });
+    }
   });
 
   it("a regular old output is still replaced", () => {
