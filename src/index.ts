@@ -1,4 +1,6 @@
 /** Public API: the four stages as functions over plain data, plus `defineConfig` for typed configs. */
+// The declarations name Node's types (Buffer, streams): TypeScript 7 no longer loads @types/node unasked.
+/// <reference types="node" preserve="true" />
 import "./util/node-version.ts";
 export { defineConfig } from "./config/define.ts";
 export { loadSpec } from "./config/load.ts";

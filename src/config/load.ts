@@ -104,6 +104,10 @@ interface Source {
 }
 
 export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
+  // loadSpec("image.yaml") from JavaScript would otherwise search the directory and load another config.
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`loadSpec takes an options object, e.g. loadSpec({ configPath: ${JSON.stringify(String(options))} }), not ${options === null ? "null" : typeof options}`);
+  }
   const cwd = path.resolve(options.cwd ?? process.cwd());
   // A search usually finds image.config.ts: the thread that loads it boots meanwhile (on another core).
   const thread = options.configPath === undefined ? startConfigThread() : undefined;

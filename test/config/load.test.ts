@@ -67,6 +67,12 @@ describe("a valid YAML config", () => {
   });
 });
 
+describe("loadSpec's argument", () => {
+  test("a string (a path) is refused, not ignored for a search of the current directory", async () => {
+    await expect(loadSpec("image.config.yaml" as never)).rejects.toThrow('loadSpec takes an options object, e.g. loadSpec({ configPath: "image.config.yaml" }), not string');
+  });
+});
+
 describe("config formats", () => {
   test("image.config.json, with a $schema key for editors", async () => {
     const cwd = tmpConfigDir({ "image.config.json": JSON.stringify({ $schema: "./schemas/image-spec.schema.json", ...MINIMAL, layers: { max: 5 } }) });
