@@ -59,8 +59,11 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
       });
       const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
       if (values.json) io.out(`${JSON.stringify({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);
-      else if (values.quiet) io.out(`${refs}\n`);
-      else io.err(`pushed ${result.references.join(", ")}: ${result.uploaded} blobs uploaded (${formatBytes(result.uploadedBytes)}), ${result.mounted} mounted, ${result.existing} already there; manifest ${result.digest}\n`);
+      else {
+        // As a build's push: the summary on stderr, the references on stdout, for scripts.
+        if (!values.quiet) io.err(`pushed ${result.references.join(", ")}: ${result.uploaded} blobs uploaded (${formatBytes(result.uploadedBytes)}), ${result.mounted} mounted, ${result.existing} already there; manifest ${result.digest}\n`);
+        io.out(`${refs}\n`);
+      }
       return 0;
     }
     const cache = cacheFromOptions(io, values);

@@ -20,7 +20,8 @@ function line(io: Io, e: WatchEvent, { json, state }: { json: boolean; state: Wa
   }
   if (e.type === "build-done") {
     const s = e.result.stats;
-    const what = s.upToDate ? "up to date" : `${formatBytes(s.bytesWritten)} written`;
+    // Bytes of new layers: a config change rewrites the image with none, which "0 B written" misread.
+    const what = s.upToDate ? "output up to date" : `${formatBytes(s.bytesWritten)} of new layers`;
     io.out(`built: ${count(s.rebuilt, "layer")} rebuilt, ${s.reused} reused, ${what}, ${e.seconds.toFixed(2)} s -> ${e.result.output}\n`);
     for (const warning of e.result.warnings ?? []) warn(io, warning);
   } else if (e.type === "build-failed") {

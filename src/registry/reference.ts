@@ -70,6 +70,11 @@ export function parseReference(text: string): Reference {
     if (!TAG.test(tag)) throw malformed(text, `'${tag}' is not a valid tag (letters, digits, _ . -, at most 128)`);
   }
   const parts = rest.split("/");
+  // `127.0.0.1:5000` or `localhost:5000` alone reads as Docker Hub's library/127.0.0.1 at tag 5000, as for docker,
+  // but it is a registry whose repository was forgotten: say so rather than send it to Docker Hub.
+  if (parts.length === 1 && digest === undefined && tag !== undefined && /^\d+$/.test(tag) && (rest === "localhost" || rest.includes("."))) {
+    throw malformed(text, `it names a registry host:port but no repository; write ${rest}:${tag}/NAME[:TAG]`);
+  }
   let registry = DOCKER_HUB;
   const first = parts[0]!;
   if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {

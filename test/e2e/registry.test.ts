@@ -173,6 +173,10 @@ describe.runIf(hasTools)("push to a registry", () => {
     const copy = await layerpack(["push", "--from", `docker://${reg.host}/from/archive:1`, "--to", `${reg.host}/from/copy:2`, "-q"]);
     expect(copy.status, copy.stderr).toBe(0);
     expect(copy.stdout.trim()).toBe(`${reg.host}/from/copy:2@${archiveDigest}`);
+    // Without -q the summary goes to stderr and the references still to stdout, as for a built push.
+    const again = await layerpack(["push", "--from", `docker://${reg.host}/from/archive:1`, "--to", `${reg.host}/from/copy:3`]);
+    expect([again.status, again.stdout]).toEqual([0, `${reg.host}/from/copy:3@${archiveDigest}\n`]);
+    expect(again.stderr).toMatch(/^pushed .*copy:3: .*manifest sha256:/);
 
     // Bad uses are refused before any work.
     expect((await layerpack(["push", cfg, "--from", archive, "--to", `${reg.host}/x:1`])).stderr).toMatch(/either a config to build or --from IMAGE, not both/);

@@ -12,6 +12,7 @@ describe("parseReference", () => {
     ["127.0.0.1:5000/team/hello", { registry: "127.0.0.1:5000", repository: "team/hello" }],
     ["ghcr.io/o/app:v2", { registry: "ghcr.io", repository: "o/app", tag: "v2" }],
     ["hello", { registry: "docker.io", repository: "library/hello" }],
+    ["hello:22", { registry: "docker.io", repository: "library/hello", tag: "22" }],
     ["team/hello:x", { registry: "docker.io", repository: "team/hello", tag: "x" }],
     [`r.example/a@sha256:${"a".repeat(64)}`, { registry: "r.example", repository: "a", digest: `sha256:${"a".repeat(64)}` }],
   ])("%s", (text, want) => {
@@ -25,6 +26,8 @@ describe("parseReference", () => {
     ["localhost:5000/", "is not a valid repository name component"],
     ["host.example/a@sha256:xyz", "is not a digest"],
     ["bad_host.example:5000/a", "is not a registry host"],
+    ["127.0.0.1:5055", "it names a registry host:port but no repository; write 127.0.0.1:5055/NAME[:TAG]"],
+    ["localhost:5000", "write localhost:5000/NAME[:TAG]"],
   ])("refuses %j", (text, why) => {
     expect(() => parseReference(text)).toThrow(RegistryError);
     expect(() => parseReference(text)).toThrow(why);
