@@ -44,7 +44,8 @@ export function diffToText(d: PlanDiff): string {
   for (const l of d.layers) out.push(layerLine(l));
   if (d.moved.length > 0) {
     out.push("", `Moved between layers (${d.moved.length}):`);
-    for (const m of d.moved) out.push(`  ${oneLine(itemName(m.path))} (${m.size} bytes): layer ${m.from} -> ${m.to}`);
+    // "old ... new": the numbers count different lists, so `layer 1 -> 1` read as no move at all.
+    for (const m of d.moved) out.push(`  ${oneLine(itemName(m.path))} (${m.size} bytes): old layer ${m.from} -> new layer ${m.to}`);
   }
   if (d.added.length > 0) out.push("", `Added items (${d.added.length}):`, ...d.added.map((it) => `  + ${oneLine(it.path)} (${it.size} bytes)`));
   if (d.removed.length > 0) out.push("", `Removed items (${d.removed.length}):`, ...d.removed.map((it) => `  - ${oneLine(it.path)} (${it.size} bytes)`));
@@ -72,7 +73,7 @@ export function diffToMarkdown(d: PlanDiff): string {
   const details = (title: string, head: string, rows: string[]) => {
     if (rows.length > 0) out.push("", `<details><summary>${title}</summary>`, "", head, ...rows, "", "</details>");
   };
-  details(`Moved items (${d.moved.length})`, "| Item | Bytes | From | To |\n|---|---:|---:|---:|", d.moved.map((m) => `| ${cell(m.path)} | ${m.size} | ${m.from} | ${m.to} |`));
+  details(`Moved items (${d.moved.length})`, "| Item | Bytes | Old layer | New layer |\n|---|---:|---:|---:|", d.moved.map((m) => `| ${cell(m.path)} | ${m.size} | ${m.from} | ${m.to} |`));
   const items = [...d.added.map((it) => ({ ...it, s: "added" })), ...d.removed.map((it) => ({ ...it, s: "removed" }))];
   details(`Added and removed items (${items.length})`, "| Item | Bytes | |\n|---|---:|---|", items.map((it) => `| ${cell(it.path)} | ${it.size} | ${it.s} |`));
   return `${out.join("\n")}\n`;

@@ -129,7 +129,7 @@ function changes(r: Report): string {
   const item = (it: DiffItem) => `<code>${e(it.path)}</code> (${it.size} bytes)`;
   const removedLayers = d.layers.filter((l) => l.status === "removed");
   return `<section id="changes"><h2>Changes</h2>
-${list("Added items", d.added, item)}${list("Removed items", d.removed, item)}${list("Moved between layers", d.moved, (m: MovedItem) => `${item(m)}: layer ${m.from} → ${m.to}`)}${list("Layers of the previous image no longer used", removedLayers, (l) => `${l.old}: ${e(l.label)} (${l.bytes} bytes)`)}
+${list("Added items", d.added, item)}${list("Removed items", d.removed, item)}${list("Moved between layers", d.moved, (m: MovedItem) => `${item(m)}: old layer ${m.from} → new layer ${m.to}`)}${list("Layers of the previous image no longer used", removedLayers, (l) => `${l.old}: ${e(l.label)} (${l.bytes} bytes)`)}
 </section>`;
 }
 

@@ -129,7 +129,7 @@ describe("rendering", () => {
         "  6  unchanged  (was 5)  customisation  [0 items, 0 bytes]",
         "",
         "Moved between layers (1):",
-        "  tzdata (50 bytes): layer 4 -> 2",
+        "  tzdata (50 bytes): old layer 4 -> new layer 2",
         "",
         "Added items (1):",
         `  + ${storePath("extra")} (2048 bytes)`,
