@@ -93,6 +93,11 @@ const MAX_LINKS = 64;
  * relative ones against the link's directory. `profilePath` is a host path, or a logical store path.
  */
 export function resolveProfile(store: StoreLocation, profilePath: string): string {
+  // Not read as a host path: under store.root that looked on the host and said the item does not exist.
+  if (profilePath.startsWith(`${store.dir}/`) && itemOf(profilePath, store.dir) === undefined) {
+    const name = profilePath.slice(store.dir.length + 1).split("/")[0]!;
+    throw new StoreError(`profile ${profilePath}: ${name} is not a store item name (<32 nix32 characters>-<name>, e.g. ${store.dir}/${"0".repeat(32)}-hello-2.12)`);
+  }
   const chain: string[] = [profilePath];
   let host = isStorePath(profilePath, store.dir) || itemOf(profilePath, store.dir) ? hostPath(store, profilePath) : path.resolve(profilePath);
   for (let hops = 0; hops <= MAX_LINKS; hops++) {

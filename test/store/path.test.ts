@@ -97,6 +97,12 @@ describe("resolveProfile", () => {
     expect(resolveProfile(s.store, s.host("profile"))).toBe(s.path("profile"));
   });
 
+  it("a path in the store directory that is no item name says so, even when it exists under store.root", () => {
+    const s = makeStore(dir, "/gnu/store", [{ name: "profile", files: { "bin/x": "x" } }], { profile: "profile" });
+    fs.mkdirSync(path.join(s.store.root, "gnu/store/abc-foo"));
+    expect(() => resolveProfile(s.store, "/gnu/store/abc-foo")).toThrow(/^profile \/gnu\/store\/abc-foo: abc-foo is not a store item name \(<32 nix32 characters>-<name>/);
+  });
+
   it("follows links in the store itself and relative links", () => {
     const s = makeStore(dir, "/gnu/store", [
       { name: "real", files: { f: "x" } },
