@@ -3,7 +3,9 @@
  * `exportReferencesGraph`) and a Nix `closureInfo` directory. Both are line records; malformed input is a StoreError
  * naming the file and the 1-based line.
  */
+import * as fs from "node:fs";
 import { readUserFile } from "../util/read-file.ts";
+import { fileKind } from "../util/format.ts";
 import * as path from "node:path";
 import { StoreError } from "../errors.ts";
 import { storePathPattern } from "../config/schema.ts";
@@ -128,6 +130,11 @@ export function readReferencesGraph(file: string): Map<string, SourceItem> {
 
 /** Reads a Nix closureInfo directory; every path of `store-paths` must have a `registration` record. */
 export function readClosureInfo(dir: string): Map<string, SourceItem> {
+  // A file here (the registration itself, say) gave ENOTDIR on dir/registration, which said nothing useful.
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) {
+    throw new StoreError(`closure.file ${dir} is ${st.isFile() ? "a file" : fileKind(st)}; nix-closure-info reads a closureInfo directory (holding registration and store-paths), e.g. the output of pkgs.closureInfo`);
+  }
   const regFile = path.join(dir, "registration");
   const listFile = path.join(dir, "store-paths");
   const items = parseRegistration(readText(regFile, "closureInfo registration"), regFile);

@@ -89,5 +89,8 @@ describe("closureInfo", () => {
     expect(errorOf(() => readClosureInfo(dir)).message).toBe(`${path.join(dir, "store-paths")}:2: ${B} has no record in ${path.join(dir, "registration")}`);
     fs.rmSync(path.join(dir, "registration"));
     expect(errorOf(() => readClosureInfo(dir)).message).toMatch(/^reading closureInfo registration .*registration: ENOENT/);
+    // closure.file naming a file (the registration itself) instead of the directory
+    const file = path.join(dir, "store-paths");
+    expect(errorOf(() => readClosureInfo(file)).message).toBe(`closure.file ${file} is a file; nix-closure-info reads a closureInfo directory (holding registration and store-paths), e.g. the output of pkgs.closureInfo`);
   });
 });
