@@ -77,6 +77,15 @@ export class UsageError extends LayerpackError {
 }
 
 /** What the CLI prints for a failure: the message and its informative causes; a stack only for a bug. */
+/**
+ * A cause that only says again what the message says: undici's "fetch failed" (its own cause holds the reason,
+ * shown next), or a missing file's ENOENT below a message that already says it does not exist.
+ */
+function restates(message: string, cause: Error): boolean {
+  if (cause.message === "fetch failed") return true;
+  return (cause as NodeJS.ErrnoException).code === "ENOENT" && /\b(does not exist|no such file)/.test(message);
+}
+
 export function formatError(err: unknown): string {
   if (!(err instanceof LayerpackError)) return printable(`layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   let text = `layerpack: ${err.message}\n`;
@@ -84,7 +93,7 @@ export function formatError(err: unknown): string {
   // A SpecError's cause is the validator's (already in the message), except for a stage's error it located.
   let cause = err instanceof SpecError ? (err.cause instanceof LayerpackError ? err.cause.cause : undefined) : err.cause;
   while (cause instanceof Error) {
-    if (!err.message.includes(cause.message)) text += `  caused by: ${cause.message}\n`;
+    if (!err.message.includes(cause.message) && !restates(err.message, cause)) text += `  caused by: ${cause.message}\n`;
     cause = cause.cause;
   }
   // Messages quote what images, registries and stores hold: no escape sequence of theirs reaches the terminal.
