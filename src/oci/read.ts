@@ -331,22 +331,24 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image
     return readBody(res, MAX_DOCUMENT, `${text}: ${what}`);
   };
   // A manifest asked for by digest must be the one asked for (a tag may move; a digest may not).
+  // "manifest 1" read as a count: a tag is named as one.
+  const manifestName = (reference: string) => (DIGEST.test(reference) ? `manifest ${reference}` : `the manifest of tag ${reference}`);
   const manifestAt = async (reference: string) => {
-    const data = await get(`manifests/${reference}`, `manifest ${reference}`, { accept });
+    const data = await get(`manifests/${reference}`, manifestName(reference), { accept });
     if (DIGEST.test(reference) && sha256Of(data) !== reference) throw new LayerpackError(`${text}: the registry sent a manifest that does not match ${reference}`);
-    return { data, manifest: parse(data, `manifest ${reference}`, text) };
+    return { data, manifest: parse(data, manifestName(reference), text) };
   };
   let reference = ref.digest ?? ref.tag ?? "latest";
   let platforms: string[] | undefined;
   let { data, manifest } = await manifestAt(reference);
   for (let depth = 0; isIndex(manifest.mediaType); depth++) {
     if (depth === MAX_NESTING) throw new LayerpackError(`${text}: indexes nest more than ${MAX_NESTING} deep`);
-    const picked = pickFromIndex(checkIndex(manifest, `${text}: manifest ${reference}`), text, { platform: opts.platform });
+    const picked = pickFromIndex(checkIndex(manifest, `${text}: ${manifestName(reference)}`), text, { platform: opts.platform });
     reference = picked.chosen.digest;
     platforms = picked.platforms ?? platforms;
     ({ data, manifest } = await manifestAt(reference));
   }
-  const { config: configDesc, layers } = checkManifest(manifest, `${text}: manifest ${reference}`);
+  const { config: configDesc, layers } = checkManifest(manifest, `${text}: ${manifestName(reference)}`);
   if (configDesc.size > MAX_DOCUMENT) throw tooBig(text, "config", configDesc);
   const configData = await get(`blobs/${configDesc.digest}`, `config ${configDesc.digest}`);
   if (configData.length !== configDesc.size || sha256Of(configData) !== configDesc.digest) {

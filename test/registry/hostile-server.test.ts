@@ -85,6 +85,12 @@ describe("timeouts", () => {
     expect(ms).toBeLessThan(2000);
   });
 
+  test("garbage for a manifest names the tag as a tag", async () => {
+    server = await serve((req, res) => (req.url === "/v2/" ? res.end("{}") : res.end("<html>")));
+    const { err } = await failure(readImage(`${server.host}/x:1`, { env: noCredentials }));
+    expect(err.message).toMatch(new RegExp(`^${server.host}/x:1: the manifest of tag 1 is not valid JSON`));
+  });
+
   /** A body of `chunks` chunks of `bytes` bytes, one every 100 ms. */
   const drip = (chunks: number, bytes: number) => (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
     if (req.url === "/v2/") return res.end("{}");
