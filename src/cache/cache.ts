@@ -21,6 +21,8 @@ import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 import { SHA256_DIGEST, sha256Hex } from "../util/digest.ts";
 import { makeDirs } from "../util/dirs.ts";
+import { fileKind } from "../util/format.ts";
+import { readRegular } from "../oci/blob-file.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -97,6 +99,21 @@ export function parseLayerEntry(text: string): LayerEntry | undefined {
   }
 }
 
+/** The most bytes of one cache file read whole (a scan file of a large store is tens of MiB). */
+const MAX_CACHE_FILE = 512 << 20;
+
+/**
+ * A cache file's bytes: undefined when it is missing or unreadable, null when something other than a regular file
+ * is in its place (a link, FIFO, device or directory: never followed, never opened blocking; the caller drops it).
+ */
+export function readCacheFile(file: string): Buffer | undefined | null {
+  try {
+    return readRegular(file, "cache file", { max: MAX_CACHE_FILE });
+  } catch {
+    return fs.lstatSync(file, { throwIfNoEntry: false })?.isFile() === false ? null : undefined;
+  }
+}
+
 const hexOf = (digest: string) => {
   // Every path made from a digest goes through here: nothing but a sha256 names a file.
   if (!SHA256_DIGEST.test(digest)) throw new Error(`not a sha256 digest: ${JSON.stringify(digest.slice(0, 80))}`);
@@ -114,7 +131,12 @@ export class LayerCache {
   constructor(dir: string, options: { readOnly?: boolean } = {}) {
     this.dir = dir;
     if (options.readOnly) return;
-    for (const sub of ["blobs/sha256", "packs", "layers", "scan", "plans", "tmp"]) makeDirs(path.join(dir, sub));
+    for (const sub of ["blobs", "blobs/sha256", "packs", "layers", "scan", "plans", "tmp"]) {
+      makeDirs(path.join(dir, sub));
+      // A link in place of one of the cache's own directories would send its writes, and prune's removals, elsewhere.
+      const st = fs.lstatSync(path.join(dir, sub));
+      if (!st.isDirectory()) throw new Error(`${path.join(dir, sub)} is ${fileKind(st)}, not a directory; the cache's directories are never used through links (remove it)`);
+    }
     const probe = this.tempPath("probe");
     fs.writeFileSync(probe, "");
     fs.rmSync(probe);

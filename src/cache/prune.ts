@@ -1,7 +1,7 @@
 /** `layerpack cache info|prune`: what the cache holds, and trimming it by age or size (least recently used first). */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseLayerEntry, type LayerCache } from "./cache.ts";
+import { parseLayerEntry, readCacheFile, type LayerCache } from "./cache.ts";
 
 export interface CacheInfo {
   dir: string;
@@ -30,46 +30,51 @@ interface Entry {
   used: number;
 }
 
-function listDir(dir: string): string[] {
+/**
+ * The names in one of the cache's directories (`sub`, e.g. "blobs/sha256"); none when a level of it is not a real
+ * directory. Anyone who can write the cache can put a link there, and following it would list, count and remove
+ * files elsewhere. (LayerCache refuses such a cache for builds; this guards info on a read-only one, and races.)
+ */
+function listDir(cache: LayerCache, sub: string): string[] {
+  let dir = cache.dir;
   try {
+    for (const part of sub.split("/")) {
+      dir = path.join(dir, part);
+      if (!fs.lstatSync(dir).isDirectory()) return [];
+    }
     return fs.readdirSync(dir);
   } catch {
     return [];
   }
 }
 
+/** lstat, or undefined when the entry is gone: entries are judged by themselves, never by what a link points to. */
+const lstatOf = (file: string) => fs.lstatSync(file, { throwIfNoEntry: false });
+
 function layerEntries(cache: LayerCache): Entry[] {
-  const dir = path.join(cache.dir, "layers");
   const out: Entry[] = [];
-  for (const name of listDir(dir)) {
-    const file = path.join(dir, name);
-    let entry;
-    try {
-      entry = fs.lstatSync(file).isFile() ? parseLayerEntry(fs.readFileSync(file, "utf8")) : undefined;
-    } catch {
-      entry = undefined;
-    }
-    // Not an entry this cache wrote (damaged, or put there): "" holds no blob, so prune removes it.
-    if (entry) out.push({ file, holder: entry.pack !== undefined ? `pack:${entry.pack}` : entry.digest, used: fs.statSync(file).mtimeMs });
+  for (const name of listDir(cache, "layers")) {
+    const file = path.join(cache.dir, "layers", name);
+    const data = readCacheFile(file);
+    const entry = data ? parseLayerEntry(data.toString("utf8")) : undefined;
+    const used = lstatOf(file)?.mtimeMs;
+    // Not an entry this cache wrote (damaged, a link, a FIFO, or put there): "" holds no blob, so prune removes it.
+    if (entry && used !== undefined) out.push({ file, holder: entry.pack !== undefined ? `pack:${entry.pack}` : entry.digest, used });
     else out.push({ file, holder: "", used: 0 });
   }
   return out;
 }
 
-/** Every blob holder (loose blob or pack) with its size and file. */
-function blobs(cache: LayerCache): Map<string, { size: number; file: string; changed: number }> {
+/** Every blob holder (loose blob or pack) with its size and file; what is not a regular file goes to `foreign`. */
+function blobs(cache: LayerCache, foreign: string[] = []): Map<string, { size: number; file: string; changed: number }> {
   const out = new Map<string, { size: number; file: string; changed: number }>();
   for (const [sub, prefix] of [["blobs/sha256", "sha256:"], ["packs", "pack:"]] as const) {
-    const dir = path.join(cache.dir, sub);
-    for (const name of listDir(dir)) {
-      try {
-        // Only files: a link in blobs/ (put there by someone else) is neither counted nor followed.
-        const st = fs.lstatSync(path.join(dir, name));
-        if (!st.isFile()) continue;
-        out.set(`${prefix}${name}`, { size: st.size, file: path.join(dir, name), changed: st.ctimeMs });
-      } catch {
-        // removed meanwhile
-      }
+    for (const name of listDir(cache, sub)) {
+      const file = path.join(cache.dir, sub, name);
+      // Only files: a link among the blobs (put there by someone else) is neither counted nor followed.
+      const st = lstatOf(file);
+      if (st?.isFile()) out.set(`${prefix}${name}`, { size: st.size, file, changed: st.ctimeMs });
+      else if (st) foreign.push(file);
     }
   }
   return out;
@@ -78,7 +83,7 @@ function blobs(cache: LayerCache): Map<string, { size: number; file: string; cha
 /** How many items a scan file (one store directory's) remembers. */
 function scanRecords(file: string): number {
   try {
-    const { records } = JSON.parse(fs.readFileSync(file, "utf8")) as { records?: object };
+    const { records } = JSON.parse(readCacheFile(file)?.toString("utf8") ?? "{}") as { records?: object };
     return records ? Object.keys(records).length : 0;
   } catch {
     return 0;
@@ -90,16 +95,18 @@ export function cacheInfo(cache: LayerCache): CacheInfo {
   const b = blobs(cache);
   const uses = entries.map((e) => e.used).filter((u) => u > 0);
   const holders = [...b.keys()];
+  const temps = listDir(cache, "tmp").map((name) => lstatOf(path.join(cache.dir, "tmp", name)));
   const info: CacheInfo = {
     dir: cache.dir,
-    layers: entries.length,
+    layers: entries.filter((e) => e.holder !== "").length,
     blobs: holders.filter((h) => h.startsWith("sha256:")).length,
     packs: holders.filter((h) => h.startsWith("pack:")).length,
     blobBytes: [...b.values()].reduce((n, s) => n + s.size, 0),
-    scans: listDir(path.join(cache.dir, "scan")).reduce((n, name) => n + scanRecords(path.join(cache.dir, "scan", name)), 0),
-    plans: listDir(path.join(cache.dir, "plans")).length,
-    tempFiles: listDir(path.join(cache.dir, "tmp")).length,
-    tempBytes: listDir(path.join(cache.dir, "tmp")).reduce((n, name) => n + (fs.statSync(path.join(cache.dir, "tmp", name), { throwIfNoEntry: false })?.size ?? 0), 0),
+    scans: listDir(cache, "scan").reduce((n, name) => n + scanRecords(path.join(cache.dir, "scan", name)), 0),
+    plans: listDir(cache, "plans").length,
+    tempFiles: temps.length,
+    // Bytes of regular files only: a link's target is not in the cache.
+    tempBytes: temps.reduce((n, st) => n + (st?.isFile() ? st.size : 0), 0),
   };
   if (uses.length > 0) {
     info.oldestUse = Math.min(...uses);
@@ -126,12 +133,14 @@ export interface PruneResult {
 
 /**
  * Drops layer entries by the options, then every blob no remaining entry refers to, and temp files an hour old
- * (younger ones may belong to a build running now).
+ * (younger ones may belong to a build running now). Links, FIFOs and directories where files belong are removed
+ * themselves (rm of a link removes the link), never followed.
  */
 export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResult {
   const now = options.now ?? Date.now();
   // Blobs are listed before entries: a blob a running build records meanwhile is then not seen as unreferenced.
-  const allBlobs = blobs(cache);
+  const foreign: string[] = [];
+  const allBlobs = blobs(cache, foreign);
   const entries = layerEntries(cache).sort((a, b) => a.used - b.used || (a.file < b.file ? -1 : 1));
   const recorded = new Set(entries.map((e) => e.holder));
   const keep = new Set<Entry>(entries);
@@ -163,21 +172,22 @@ export function pruneCache(cache: LayerCache, options: PruneOptions): PruneResul
     blobsRemoved++;
     bytesFreed += size;
   }
+  for (const file of foreign) fs.rmSync(file, { force: true, recursive: true });
   for (const sub of options.all ? ["scan", "outputs", "plans"] : []) {
-    for (const name of listDir(path.join(cache.dir, sub))) fs.rmSync(path.join(cache.dir, sub, name), { force: true });
+    for (const name of listDir(cache, sub)) fs.rmSync(path.join(cache.dir, sub, name), { force: true, recursive: true });
   }
   // Plans are small and remade in a fraction of a second: they go by age alone (a hit refreshes the age).
   if (!options.all && options.olderThanMs !== undefined) {
-    for (const name of listDir(path.join(cache.dir, "plans"))) {
+    for (const name of listDir(cache, "plans")) {
       const file = path.join(cache.dir, "plans", name);
-      const used = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs;
-      if (used !== undefined && now - used > options.olderThanMs) fs.rmSync(file, { force: true });
+      const used = lstatOf(file)?.mtimeMs;
+      if (used !== undefined && now - used > options.olderThanMs) fs.rmSync(file, { force: true, recursive: true });
     }
   }
   const tmp = path.join(cache.dir, "tmp");
-  for (const name of listDir(tmp)) {
+  for (const name of listDir(cache, "tmp")) {
     try {
-      if (now - fs.statSync(path.join(tmp, name)).mtimeMs > 3_600_000) fs.rmSync(path.join(tmp, name), { force: true, recursive: true });
+      if (now - fs.lstatSync(path.join(tmp, name)).mtimeMs > 3_600_000) fs.rmSync(path.join(tmp, name), { force: true, recursive: true });
     } catch {
       // gone meanwhile
     }

@@ -140,6 +140,44 @@ describe("layer cache", () => {
     expect(fs.readFileSync(victim, "utf8")).toBe("keep me");
   });
 
+  it("prune and info never follow a link planted in the cache: nothing outside it is listed, counted or removed", async () => {
+    const root = path.join(dir, "cache");
+    const cache = new LayerCache(root);
+    await build({ out: "a.tar", cache });
+    const outside = path.join(dir, "outside");
+    fs.mkdirSync(outside);
+    // Shaped like a scan file (so that counting through a link would show), and old (so that age rules would take it).
+    const victim = path.join(outside, "victim.json");
+    fs.writeFileSync(victim, JSON.stringify({ dir: "/x", records: { a: {}, b: {} } }));
+    const old = new Date(Date.now() - 86_400_000);
+    for (const f of [victim, outside]) fs.utimesSync(f, old, old);
+    const before = cacheInfo(cache);
+    const subs = ["layers", "blobs/sha256", "packs", "scan", "plans", "tmp"];
+    for (const sub of subs) {
+      for (const [name, target] of [["d".repeat(64), outside], ["f".repeat(64), victim]] as const) {
+        fs.symlinkSync(target, path.join(root, sub, name));
+        fs.lutimesSync(path.join(root, sub, name), old, old);
+      }
+    }
+    expect(cacheInfo(cache)).toMatchObject({ layers: before.layers, blobs: before.blobs, blobBytes: before.blobBytes, scans: before.scans, tempBytes: before.tempBytes });
+    pruneCache(cache, { maxBytes: 0, olderThanMs: 0 });
+    // The links themselves are foreign entries: removed, never what they point to.
+    const present = (f: string) => fs.lstatSync(f, { throwIfNoEntry: false }) !== undefined;
+    for (const sub of subs.filter((s) => s !== "scan")) expect(present(path.join(root, sub, "f".repeat(64))), sub).toBe(false);
+    // A link in place of one of the cache's own directories: not descended into, whatever the options.
+    fs.rmSync(path.join(root, "tmp"), { recursive: true });
+    fs.symlinkSync(outside, path.join(root, "tmp"));
+    fs.renameSync(path.join(root, "layers"), path.join(root, "layers-real"));
+    fs.symlinkSync(outside, path.join(root, "layers"));
+    expect(cacheInfo(cache)).toMatchObject({ layers: 0, tempFiles: 0, tempBytes: 0 });
+    pruneCache(cache, { maxBytes: 0 });
+    pruneCache(cache, { all: true });
+    expect(fs.readdirSync(outside)).toEqual(["victim.json"]);
+    expect(fs.readFileSync(victim, "utf8")).toMatch(/records/);
+    // Builds refuse such a cache (and so does `cache prune`, which opens it the same way).
+    expect(() => new LayerCache(root)).toThrow(/layers is a symbolic link, not a directory/);
+  });
+
   it("gives byte-identical images cached or not, in parallel or one layer at a time", async () => {
     const cache = new LayerCache(path.join(dir, "cache"));
     await build({ out: "streamed.tar" });
