@@ -23,6 +23,7 @@ import { SHA256_DIGEST, sha256Hex } from "../util/digest.ts";
 import { makeDirs } from "../util/dirs.ts";
 import { fileKind } from "../util/format.ts";
 import { readRegular } from "../oci/blob-file.ts";
+import { BuildError } from "../errors.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -155,7 +156,11 @@ export class LayerCache {
   #writeJson(file: string, value: unknown): void {
     const temp = this.tempPath(path.basename(file));
     fs.writeFileSync(temp, JSON.stringify(value));
-    fs.renameSync(temp, file);
+    try {
+      fs.renameSync(temp, file);
+    } catch (cause) {
+      throw vanished(temp, cause);
+    }
   }
 
   /** The entry, `undefined` when missing or unreadable, `null` when its content is not an entry (dropped by getLayer). */
@@ -291,8 +296,12 @@ export class LayerCache {
   /** Moves a finished blob file into the store and records the layer under `key`. */
   putLayer(key: string, tempBlob: string, layer: Omit<CachedLayer, "file">): CachedLayer {
     const blob = this.blobPath(layer.digest);
-    fs.chmodSync(tempBlob, 0o444);
-    fs.renameSync(tempBlob, blob);
+    try {
+      fs.chmodSync(tempBlob, 0o444);
+      fs.renameSync(tempBlob, blob);
+    } catch (cause) {
+      throw vanished(tempBlob, cause);
+    }
     const { offset: _offset, ...loose } = layer as Omit<CachedLayer, "file">;
     this.#writeJson(path.join(this.dir, "layers", `${key}.json`), loose);
     return { ...loose, file: blob };
@@ -370,6 +379,18 @@ export class LayerCache {
   putPlan(key: string, plan: unknown): void {
     this.#writeJson(path.join(this.dir, "plans", `${key}.json`), plan);
   }
+}
+
+/**
+ * A temp file gone before its rename: something swept the cache's tmp/ while this build was writing it. Said so,
+ * rather than a bare ENOENT; any other failure is passed on as it is.
+ */
+function vanished(temp: string, cause: unknown): unknown {
+  if ((cause as NodeJS.ErrnoException).code !== "ENOENT" || fs.existsSync(temp)) return cause;
+  return new BuildError(
+    `the cache's temp file ${temp} was removed while this build was using it (by \`layerpack cache prune\`, which takes temp files untouched for an hour, or by something else cleaning the cache directory); build again`,
+    { cause },
+  );
 }
 
 /**

@@ -14,6 +14,7 @@ import { resolveClosure } from "../../src/store/closure.ts";
 import { planLayers } from "../../src/plan/index.ts";
 import { buildImage, type BuildEvent } from "../../src/image/build.ts";
 import { LayerCache } from "../../src/cache/cache.ts";
+import { BuildError } from "../../src/errors.ts";
 import { cacheInfo, pruneCache } from "../../src/cache/prune.ts";
 import { makeStore, type FakeStore } from "../fixtures/store.ts";
 
@@ -176,6 +177,16 @@ describe("layer cache", () => {
     expect(fs.readFileSync(victim, "utf8")).toMatch(/records/);
     // Builds refuse such a cache (and so does `cache prune`, which opens it the same way).
     expect(() => new LayerCache(root)).toThrow(/layers is a symbolic link, not a directory/);
+  });
+
+  it("a layer whose temp file was swept away while it was written fails with an error saying so, not ENOENT", () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    const temp = cache.tempPath("layer-0");
+    fs.writeFileSync(temp, "x");
+    fs.rmSync(temp);
+    const layer = { digest: `sha256:${"a".repeat(64)}`, diffId: `sha256:${"b".repeat(64)}`, size: 1, tarSize: 1, mediaType: "application/vnd.oci.image.layer.v1.tar" };
+    expect(() => cache.putLayer("0".repeat(64), temp, layer)).toThrow(BuildError);
+    expect(() => cache.putLayer("0".repeat(64), temp, layer)).toThrow(/temp file .*layer-0-.* was removed while this build was using it/);
   });
 
   it("gives byte-identical images cached or not, in parallel or one layer at a time", async () => {
