@@ -22,8 +22,8 @@ import { collectStale, isStale, tempName } from "../util/temp.ts";
 import { SHA256_DIGEST, sha256Hex } from "../util/digest.ts";
 import { makeDirs } from "../util/dirs.ts";
 import { fileKind } from "../util/format.ts";
-import { readRegular } from "../oci/blob-file.ts";
-import { BuildError } from "../errors.ts";
+import { openRegular } from "../oci/blob-file.ts";
+import { lstatOrUndefined, placeFile, readCacheFile, removeIfWritable, vanished } from "./files.ts";
 
 export interface NarInfo {
   /** `sha256:<hex>` of the item's NAR. */
@@ -100,21 +100,6 @@ export function parseLayerEntry(text: string): LayerEntry | undefined {
   }
 }
 
-/** The most bytes of one cache file read whole (a scan file of a large store is tens of MiB). */
-const MAX_CACHE_FILE = 512 << 20;
-
-/**
- * A cache file's bytes: undefined when it is missing or unreadable, null when something other than a regular file
- * is in its place (a link, FIFO, device or directory: never followed, never opened blocking; the caller drops it).
- */
-export function readCacheFile(file: string): Buffer | undefined | null {
-  try {
-    return readRegular(file, "cache file", { max: MAX_CACHE_FILE });
-  } catch {
-    return fs.lstatSync(file, { throwIfNoEntry: false })?.isFile() === false ? null : undefined;
-  }
-}
-
 const hexOf = (digest: string) => {
   // Every path made from a digest goes through here: nothing but a sha256 names a file.
   if (!SHA256_DIGEST.test(digest)) throw new Error(`not a sha256 digest: ${JSON.stringify(digest.slice(0, 80))}`);
@@ -156,29 +141,26 @@ export class LayerCache {
   #writeJson(file: string, value: unknown): void {
     const temp = this.tempPath(path.basename(file));
     fs.writeFileSync(temp, JSON.stringify(value));
-    try {
-      fs.renameSync(temp, file);
-    } catch (cause) {
-      throw vanished(temp, cause);
-    }
+    placeFile(temp, file);
   }
 
-  /** The entry, `undefined` when missing or unreadable, `null` when its content is not an entry (dropped by getLayer). */
+  /**
+   * The entry, `undefined` when missing or unreadable, `null` when its content is not an entry or it is not a
+   * regular file (a FIFO would block the read for ever): dropped by getLayer.
+   */
   #readEntry(file: string): LayerEntry | undefined | null {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, "utf8");
-    } catch {
-      return undefined;
-    }
-    return parseLayerEntry(text) ?? null;
+    const data = readCacheFile(file);
+    return data ? (parseLayerEntry(data.toString("utf8")) ?? null) : data;
   }
 
   #readJson<T>(file: string): T | undefined {
+    const data = readCacheFile(file);
+    // Not a regular file: never ours, and in the way of the file to be written there.
+    if (data === null) removeIfWritable(file);
     try {
-      return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+      return data ? (JSON.parse(data.toString("utf8")) as T) : undefined;
     } catch {
-      // Missing, or damaged (a partial file cannot appear, but a disk can lose one): treat as a miss.
+      // Damaged (a partial file cannot appear, but a disk can lose one): treat as a miss.
       return undefined;
     }
   }
@@ -190,27 +172,19 @@ export class LayerCache {
   getLayer(key: string): CachedLayer | undefined {
     const file = path.join(this.dir, "layers", `${key}.json`);
     const entry = this.#readEntry(file);
-    if (entry === null) {
-      // Damaged or not ours: a miss, and gone (unless the cache is read-only).
-      try {
-        fs.rmSync(file, { force: true, recursive: true });
-      } catch {
-        // read-only: a miss all the same
-      }
-    }
+    // Damaged or not ours: a miss, and gone (unless the cache is read-only).
+    if (entry === null) removeIfWritable(file);
     if (!entry) return undefined;
     const { pack, ...layer } = entry;
     const blob = pack !== undefined ? path.join(this.dir, "packs", pack) : this.blobPath(entry.digest);
     const end = (layer.offset ?? 0) + layer.size;
-    let size: number;
-    try {
-      size = fs.statSync(blob).size;
-    } catch {
-      size = -1;
-    }
+    // lstat: a link, FIFO, device or directory in a blob's place is a miss, never followed or opened.
+    const st = lstatOrUndefined(blob);
+    const size = st?.isFile() ? st.size : -1;
     if (pack !== undefined ? size < end : size !== end) {
       fs.rmSync(file, { force: true });
-      if (size >= 0 && pack === undefined) fs.rmSync(blob, { force: true });
+      // What is in a loose blob's place goes too (a link as itself); a pack is left to #collectPacks and prune.
+      if (st !== undefined && pack === undefined) removeIfWritable(blob);
       return undefined;
     }
     // Touch the entry: prune keeps what was used recently.
@@ -243,32 +217,40 @@ export class LayerCache {
 
   /**
    * Copies a packed blob out as a loose blob file (OCI layouts hard-link loose blobs; pushes read whole files).
-   * Undefined when the pack is gone (another build replaced it): the caller builds the layer again.
+   * Undefined when the pack is gone, short or not a regular file (another build replaced it, or someone put a FIFO
+   * there, which would block the open): the caller builds the layer again.
    */
   loosen(key: string, layer: CachedLayer): CachedLayer | undefined {
     if (layer.offset === undefined) return layer;
     const { offset, file, ...rest } = layer;
-    const temp = this.tempPath("loosen");
-    let src: number;
+    let src: ReturnType<typeof openRegular>;
     try {
-      src = fs.openSync(file, "r");
+      src = openRegular(file, "pack");
     } catch {
-      return undefined;
+      src = undefined;
     }
-    const dst = fs.openSync(temp, "wx", 0o644);
+    if (src === undefined) return undefined;
+    const temp = this.tempPath("loosen");
+    let done = 0;
     try {
-      const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(layer.size, 1)));
-      for (let done = 0; done < layer.size; ) {
-        const n = fs.readSync(src, buf, 0, Math.min(buf.length, layer.size - done), offset + done);
-        if (n === 0) break;
-        fs.writeSync(dst, buf, 0, n);
-        done += n;
+      if (Number(src.stats.size) < offset + layer.size) return undefined;
+      const dst = fs.openSync(temp, "wx", 0o644);
+      try {
+        const buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(layer.size, 1)));
+        while (done < layer.size) {
+          const n = fs.readSync(src.fd, buf, 0, Math.min(buf.length, layer.size - done), offset + done);
+          if (n === 0) break;
+          fs.writeSync(dst, buf, 0, n);
+          done += n;
+        }
+      } finally {
+        fs.closeSync(dst);
       }
     } finally {
-      fs.closeSync(src);
-      fs.closeSync(dst);
+      fs.closeSync(src.fd);
+      if (done !== layer.size) fs.rmSync(temp, { force: true });
     }
-    return this.putLayer(key, temp, rest);
+    return done === layer.size ? this.putLayer(key, temp, rest) : undefined;
   }
 
   /**
@@ -298,10 +280,10 @@ export class LayerCache {
     const blob = this.blobPath(layer.digest);
     try {
       fs.chmodSync(tempBlob, 0o444);
-      fs.renameSync(tempBlob, blob);
     } catch (cause) {
       throw vanished(tempBlob, cause);
     }
+    placeFile(tempBlob, blob);
     const { offset: _offset, ...loose } = layer as Omit<CachedLayer, "file">;
     this.#writeJson(path.join(this.dir, "layers", `${key}.json`), loose);
     return { ...loose, file: blob };
@@ -328,7 +310,8 @@ export class LayerCache {
     const entry = this.#readEntry(file);
     const same = entry != null && entry.digest === blob.digest && entry.offset === blob.offset && (entry.pack === undefined) === (blob.offset === undefined);
     if (same) fs.rmSync(file, { force: true });
-    if (blob.offset === undefined && same) fs.rmSync(this.blobPath(blob.digest), { force: true });
+    // recursive: a directory in a blob's place is inside the cache, and rm never follows the links in it.
+    if (blob.offset === undefined && same) fs.rmSync(this.blobPath(blob.digest), { force: true, recursive: true });
   }
 
   /**
@@ -379,18 +362,6 @@ export class LayerCache {
   putPlan(key: string, plan: unknown): void {
     this.#writeJson(path.join(this.dir, "plans", `${key}.json`), plan);
   }
-}
-
-/**
- * A temp file gone before its rename: something swept the cache's tmp/ while this build was writing it. Said so,
- * rather than a bare ENOENT; any other failure is passed on as it is.
- */
-function vanished(temp: string, cause: unknown): unknown {
-  if ((cause as NodeJS.ErrnoException).code !== "ENOENT" || fs.existsSync(temp)) return cause;
-  return new BuildError(
-    `the cache's temp file ${temp} was removed while this build was using it (by \`layerpack cache prune\`, which takes temp files untouched for an hour, or by something else cleaning the cache directory); build again`,
-    { cause },
-  );
 }
 
 /**

@@ -1,7 +1,8 @@
 /** `layerpack cache info|prune`: what the cache holds, and trimming it by age or size (least recently used first). */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseLayerEntry, readCacheFile, type LayerCache } from "./cache.ts";
+import { parseLayerEntry, type LayerCache } from "./cache.ts";
+import { lstatOrUndefined as lstatOf, readCacheFile } from "./files.ts";
 
 export interface CacheInfo {
   dir: string;
@@ -47,9 +48,6 @@ function listDir(cache: LayerCache, sub: string): string[] {
     return [];
   }
 }
-
-/** lstat, or undefined when the entry is gone: entries are judged by themselves, never by what a link points to. */
-const lstatOf = (file: string) => fs.lstatSync(file, { throwIfNoEntry: false });
 
 function layerEntries(cache: LayerCache): Entry[] {
   const out: Entry[] = [];

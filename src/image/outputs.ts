@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BuildError } from "../errors.ts";
 import type { CachedLayer, LayerCache } from "../cache/cache.ts";
+import { placeFile, readCacheFile } from "../cache/files.ts";
 import { canonicalJson } from "./config.ts";
 import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
@@ -46,10 +47,14 @@ export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: s
   const stamp = outputStamp(written, image);
   if (stamp === undefined) return;
   const file = stampPath(cache, output);
+  // Temp + rename: writing a FIFO someone put in the stamp's place would block until it has a reader.
+  const temp = cache.tempPath("stamp");
   try {
     makeDirs(path.dirname(file));
-    fs.writeFileSync(file, stamp);
+    fs.writeFileSync(temp, stamp);
+    placeFile(temp, file);
   } catch {
+    fs.rmSync(temp, { force: true });
     // A stamp only lets the next build skip rewriting an unchanged output: the image is in place either way.
   }
 }
@@ -58,7 +63,7 @@ export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: s
 export function upToDateFile(cache: LayerCache, output: string, image: BuiltImage): boolean {
   const stamp = outputStamp(output, image);
   const file = stampPath(cache, output);
-  return stamp !== undefined && fs.existsSync(file) && fs.readFileSync(file, "utf8") === stamp;
+  return stamp !== undefined && readCacheFile(file)?.toString("utf8") === stamp;
 }
 
 /**

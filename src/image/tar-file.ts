@@ -4,6 +4,7 @@
  */
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
+import { openRegular } from "../oci/blob-file.ts";
 import { writeError } from "./sink.ts";
 import { encodeHeader, paddingFor, ZERO_BLOCKS } from "./tar.ts";
 
@@ -57,7 +58,7 @@ export class TarFileWriter {
   /**
    * Copies `size` bytes of `file` from `offset` in as entry `name`, checking their sha256 is `digest`. Returns
    * where the entry's data starts (after a header that may be PAX-extended), or undefined, having written nothing,
-   * when the bytes are not what they claim to be (or cannot be read).
+   * when the bytes are not what they claim to be (or cannot be read, or are not a regular file).
    */
   copyEntry(name: string, blob: { file: string; digest: string; size: number; offset?: number }, mode?: number): number | undefined {
     const start = this.pos;
@@ -68,13 +69,18 @@ export class TarFileWriter {
     this.#copyBuffer ??= Buffer.allocUnsafe(4 << 20);
     const buf = this.#copyBuffer;
     const hash = createHash("sha256");
-    let fd: number;
+    // A regular file only, never through a link: a FIFO in a cached blob's place would block the open for ever.
+    let opened: ReturnType<typeof openRegular>;
     try {
-      fd = fs.openSync(blob.file, "r");
+      opened = openRegular(blob.file, "blob");
     } catch {
+      opened = undefined;
+    }
+    if (opened === undefined) {
       this.pos = start;
       return undefined;
     }
+    const fd = opened.fd;
     let copied = 0;
     try {
       while (copied < blob.size) {

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { imageSpecSchema, type ImageSpec } from "../../src/config/schema.ts";
 import { resolveClosure } from "../../src/store/closure.ts";
 import { planLayers } from "../../src/plan/index.ts";
@@ -37,6 +37,10 @@ beforeEach(() => {
   );
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Runs an ES module script in a child Node, killed after 20 s. */
+const runModule = (script: string) =>
+  spawnSync(process.execPath, ["--input-type=module", "--no-warnings", "-e", script], { encoding: "utf8", timeout: 20_000, killSignal: "SIGKILL" });
 
 async function build(opts: {
   out: string;
@@ -187,6 +191,22 @@ describe("layer cache", () => {
     const layer = { digest: `sha256:${"a".repeat(64)}`, diffId: `sha256:${"b".repeat(64)}`, size: 1, tarSize: 1, mediaType: "application/vnd.oci.image.layer.v1.tar" };
     expect(() => cache.putLayer("0".repeat(64), temp, layer)).toThrow(BuildError);
     expect(() => cache.putLayer("0".repeat(64), temp, layer)).toThrow(/temp file .*layer-0-.* was removed while this build was using it/);
+  });
+
+  it("never opens a FIFO in a blob's place blocking: copying it into an archive or loosening it from a pack is a miss", () => {
+    const fifo = path.join(dir, "blob");
+    execFileSync("mkfifo", [fifo]);
+    // In a child: a blocking open would hang this test's process for good. Size 0, so no size check can catch it.
+    const src = path.resolve(import.meta.dirname, "../../src");
+    const script = `
+      const { TarFileWriter } = await import(${JSON.stringify(path.join(src, "image/tar-file.ts"))});
+      const { LayerCache } = await import(${JSON.stringify(path.join(src, "cache/cache.ts"))});
+      const blob = { file: ${JSON.stringify(fifo)}, digest: "sha256:${"e".repeat(64)}", diffId: "sha256:${"e".repeat(64)}", size: 0, tarSize: 0, mediaType: "x" };
+      console.log(new TarFileWriter(${JSON.stringify(path.join(dir, "out.tar"))}, 0).copyEntry("layer", blob));
+      console.log(new LayerCache(${JSON.stringify(path.join(dir, "cache"))}).loosen("${"0".repeat(64)}", { ...blob, offset: 0 }));`;
+    const r = runModule(script);
+    expect(r.signal, `timed out: ${r.stdout}${r.stderr}`).toBeNull();
+    expect(r.stdout.trim().split("\n")).toEqual(["undefined", "undefined"]);
   });
 
   it("gives byte-identical images cached or not, in parallel or one layer at a time", async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { requireTool } from "../fixtures/tools.ts";
 import { removeExample, setUpExample } from "./example-dir.ts";
@@ -89,6 +89,61 @@ describe("cache faults", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/layers 0, blobs 0/);
     expect(fs.existsSync(missing)).toBe(false);
+  });
+});
+
+describe("hostile cache files", () => {
+  /** A build (or cache command) that cannot hang the test: a sync open of a FIFO ignores SIGTERM, so SIGKILL. */
+  const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", timeout: 30_000, killSignal: "SIGKILL" });
+  const sha = (f: string) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+  const fifo = (f: string) => {
+    fs.rmSync(f, { recursive: true, force: true });
+    execFileSync("mkfifo", [f]);
+  };
+  const each = (d: string, f: (file: string) => void) => fs.readdirSync(d).forEach((n) => f(path.join(d, n)));
+
+  // gzip: layers built in parallel, cached as loose blobs; none: streamed into the archive, cached as a pack of it.
+  it.each(["gzip", "none"])("FIFOs and directories in place of cache files (%s): no hang, no crash, a miss, the same image", (compression) => {
+    const out = path.join(dir, `fifo-${compression}`);
+    fs.mkdirSync(out);
+    const conf = path.join(dir, `fifo-${compression}.yaml`);
+    fs.writeFileSync(conf, `name: fifo\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\ncompression: ${compression}\noutput: { path: ${out}/image.tar }\n`);
+    const clean = run(["build", conf, "--no-cache"]);
+    expect(clean.status, clean.stderr).toBe(0);
+    const want = sha(path.join(out, "image.tar"));
+    const cache = path.join(dir, `cache-fifo-${compression}`);
+    expect(run(["build", conf, "--cache-dir", cache]).status).toBe(0);
+
+    const [entry, ...entries] = fs.readdirSync(path.join(cache, "layers"));
+    fifo(path.join(cache, "layers", entry!));
+    for (const sub of ["scan", "plans", "outputs"]) each(path.join(cache, sub), fifo);
+    if (compression === "gzip") {
+      const [b1, b2] = fs.readdirSync(path.join(cache, "blobs", "sha256"));
+      fifo(path.join(cache, "blobs", "sha256", b1!));
+      fs.rmSync(path.join(cache, "blobs", "sha256", b2!));
+      fs.mkdirSync(path.join(cache, "blobs", "sha256", b2!));
+    } else {
+      // Entries that claim 0 bytes at offset 0, so that the blob's size cannot give the FIFO away.
+      for (const e of entries) {
+        const file = path.join(cache, "layers", e);
+        fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), size: 0, offset: 0 }));
+      }
+      each(path.join(cache, "packs"), fifo);
+    }
+    const info = run(["cache", "info", "--cache-dir", cache]);
+    expect([info.status, info.signal], info.stderr).toEqual([0, null]);
+
+    const again = run(["build", conf, "--cache-dir", cache]);
+    expect([again.status, again.signal], again.stderr).toEqual([0, null]);
+    expect(again.stderr).not.toMatch(/internal error/);
+    expect(sha(path.join(out, "image.tar"))).toBe(want);
+    // What was rebuilt is cached again: the next build reuses every layer.
+    fs.rmSync(path.join(out, "image.tar"));
+    const third = run(["build", conf, "--cache-dir", cache]);
+    expect(third.stderr).toMatch(/: 0 layers built/);
+    expect(sha(path.join(out, "image.tar"))).toBe(want);
+    const prune = run(["cache", "prune", "--all", "--cache-dir", cache]);
+    expect([prune.status, prune.signal], prune.stderr).toEqual([0, null]);
   });
 });
 
