@@ -117,7 +117,7 @@ export class LayerCache {
   constructor(dir: string, options: { readOnly?: boolean } = {}) {
     this.dir = dir;
     if (options.readOnly) return;
-    for (const sub of ["blobs", "blobs/sha256", "packs", "layers", "scan", "plans", "tmp"]) {
+    for (const sub of ["blobs", "blobs/sha256", "packs", "layers", "scan", "plans", "outputs", "tmp"]) {
       makeDirs(path.join(dir, sub));
       // A link in place of one of the cache's own directories would send its writes, and prune's removals, elsewhere.
       const st = fs.lstatSync(path.join(dir, sub));

@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import { LayerpackError } from "../errors.ts";
 import { cacheInfo, pruneCache, type PruneOptions } from "../cache/prune.ts";
 import { LayerCache } from "../cache/cache.ts";
 import { didYouMean } from "../util/suggest.ts";
@@ -72,7 +73,8 @@ export const cacheCommand: Command = {
     try {
       cache = new LayerCache(dir);
     } catch (cause) {
-      throw new UsageError(`cannot prune the cache directory ${dir}: ${(cause as Error).message}`, { cause });
+      // The directory, not the command line, is wrong (read-only, a link inside): exit 1 without the usage text.
+      throw new LayerpackError(`cannot prune the cache directory ${dir}: ${(cause as Error).message}`, { cause });
     }
     const r = pruneCache(cache, options);
     io.out(`removed ${count(r.layersRemoved, "layer")}, ${count(r.blobsRemoved, "blob")}, ${formatBytes(r.bytesFreed)} freed\n`);

@@ -144,6 +144,15 @@ describe("hostile cache files", () => {
     expect(sha(path.join(out, "image.tar"))).toBe(want);
     const prune = run(["cache", "prune", "--all", "--cache-dir", cache]);
     expect([prune.status, prune.signal], prune.stderr).toEqual([0, null]);
+    // One of the cache's own directories replaced by a link: prune refuses (exit 1: the directory is wrong, not
+    // the command line), and what the link points to is left alone.
+    const elsewhere = fs.mkdtempSync(path.join(dir, "elsewhere-"));
+    fs.writeFileSync(path.join(elsewhere, "keep"), "x");
+    fs.rmSync(path.join(cache, "tmp"), { recursive: true });
+    fs.symlinkSync(elsewhere, path.join(cache, "tmp"));
+    const linked = run(["cache", "prune", "--all", "--cache-dir", cache]);
+    expect([linked.status, linked.stderr]).toEqual([1, `layerpack: cannot prune the cache directory ${cache}: ${path.join(cache, "tmp")} is a symbolic link, not a directory; the cache's directories are never used through links (remove it)\n`]);
+    expect(fs.readdirSync(elsewhere)).toEqual(["keep"]);
   });
 });
 
