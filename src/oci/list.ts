@@ -9,6 +9,7 @@ import { LayerpackError } from "../errors.ts";
 import { ArchiveBudget, isGzip, isZstd } from "./blob-file.ts";
 import type { Image } from "./image.ts";
 import { listLayer, scanArchive, type LayerListing } from "./read-archive.ts";
+import { unpackFailure } from "./verify.ts";
 
 export interface ListedLayer extends LayerListing {
   digest: string;
@@ -73,7 +74,7 @@ export async function listImage(image: Image, label: string): Promise<ListedImag
       listing = await listLayer(stream, compression, budget);
     } catch (cause) {
       if (cause instanceof LayerpackError) throw cause;
-      throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) is not a readable layer tar: ${(cause as Error).message}`, { cause });
+      throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) is damaged: ${unpackFailure(cause)}`, { cause });
     }
     checkDiffId({ label, i }, layer, listing);
     layers.push({ ...listing, digest: layer.digest, size: layer.size });

@@ -18,6 +18,7 @@ import { extract as tarExtract, type Extract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
 import { ArchiveBudget, checkArchivePath, isGzip, isTar as isTarHeader, pipeArchive } from "./blob-file.ts";
 import { entrySize, NAR_MAGIC_SIZE } from "../store/nar.ts";
+import { unpackFailure } from "./verify.ts";
 import { parseShallowJson } from "../util/json.ts";
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
@@ -282,7 +283,8 @@ async function readEntry(entry: Entry, budget: ArchiveBudget): Promise<EntryInfo
       layer = await listLayer(Readable.from(chunks()), compressed, budget);
     } catch (cause) {
       if (cause instanceof LayerpackError) throw cause;
-      throw new LayerpackError(`archive entry ${name} looks like a layer but cannot be read as one: ${(cause as Error).message}`, { cause });
+      // A layer by its first bytes (manifest.json, which would say so, may come later).
+      throw new LayerpackError(`${budget.archive}: layer ${name} is damaged: ${unpackFailure(cause)}`, { cause });
     }
     for await (const _ of chunks()) {
       // the rest of the entry (padding after the tar's end), for the digest

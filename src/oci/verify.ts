@@ -25,3 +25,14 @@ export function verifying(expect: { digest: string; size: number }, where: strin
     },
   });
 }
+
+/**
+ * Why a layer's bytes did not unpack: in plain words when the decompressor refused them (its own words are left
+ * to the cause), else what the tar reader said.
+ */
+export function unpackFailure(cause: unknown): string {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && code.startsWith("Z_")) return `its gzip data is corrupt${code === "Z_BUF_ERROR" ? " or cut short" : ""}`;
+  if (typeof code === "string" && code.startsWith("ZSTD_error_")) return "its zstd data is corrupt";
+  return `it cannot be read as a layer tar: ${(cause as Error).message}`;
+}

@@ -1,0 +1,73 @@
+/**
+ * Docker archives whose layers were damaged after they were written (bytes overwritten, a layer swapped): a
+ * docker archive names its layers by nothing but the config's diff_ids, so those are what catch it. Each reader
+ * must refuse such a layer with a LayerpackError naming the archive and the layer, in plain words, with zlib's own
+ * words only as the cause. Fixtures are made here, in a temp dir.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { archive } from "../image/tar-archive.ts";
+import { readDockerArchive } from "../../src/oci/read-archive.ts";
+import { LayerpackError } from "../../src/errors.ts";
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-damaged-"));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const digest = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+const file = (name: string, data: Buffer) => ({ h: { name, type: "file" as const, mode: 0o644, mtime: 1 }, data });
+// Random bytes do not compress: the middle of the gzip layer is deflate data, not its header or trailer.
+const TAR = archive([file("etc/motd", Buffer.from("hi\n"))]);
+const BIG = archive([file("data/blob", randomBytes(64 << 10))]);
+const GZ = gzipSync(BIG);
+
+/** 4 bytes in the middle overwritten (each bit flipped, so they surely change), as a bad disk might. */
+function damaged(data: Buffer): Buffer {
+  const out = Buffer.from(data);
+  const at = out.length >> 1;
+  out.writeUInt32BE(~out.readUInt32BE(at) >>> 0, at);
+  return out;
+}
+
+/** A docker archive as layerpack writes one (layers named by their digest), of `layers` with `diffIds` in its config. */
+function dockerArchive(name: string, layers: { name: string; data: Buffer }[], diffIds: string[]): string {
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds } }));
+  const configName = `${digest(config).slice(7)}.json`;
+  const manifest = Buffer.from(JSON.stringify([{ Config: configName, RepoTags: ["x:1"], Layers: layers.map((l) => l.name) }]));
+  const tar = path.join(dir, name);
+  fs.writeFileSync(tar, archive([...layers.map((l) => file(l.name, l.data)), file(configName, config), file("manifest.json", manifest)]));
+  return tar;
+}
+
+const GZ_NAME = `${digest(GZ).slice(7)}.tar.gz`;
+const TAR_NAME = `${digest(TAR).slice(7)}.tar`;
+
+async function refusal(p: Promise<unknown>): Promise<LayerpackError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, "expected a refusal").toBeInstanceOf(LayerpackError);
+  return err as LayerpackError;
+}
+
+describe("diff's reader (read-archive.ts)", () => {
+  it("says a layer's gzip data is corrupt, naming the archive and the layer; zlib's words are the cause", async () => {
+    const tar = dockerArchive("corrupt.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: damaged(GZ) }], [digest(TAR), digest(BIG)]);
+    const err = await refusal(readDockerArchive(tar, "corrupt.tar"));
+    expect(err.message).toBe(`corrupt.tar: layer ${GZ_NAME} is damaged: its gzip data is corrupt`);
+    expect((err.cause as NodeJS.ErrnoException).code).toMatch(/^Z_/);
+  });
+
+  it("reads the same archive undamaged", async () => {
+    const tar = dockerArchive("good.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: GZ }], [digest(TAR), digest(BIG)]);
+    const read = await readDockerArchive(tar);
+    expect(read.layers.map((l) => l.diffId)).toEqual([digest(TAR), digest(BIG)]);
+  });
+});
