@@ -1,7 +1,8 @@
 /**
  * `push --from SOURCE --to REF`: pushes an existing image (any name src/oci/name.ts reads) without building it.
  * Layer blobs are read only for the uploads the registry needs (the push HEADs first), each checked against its
- * digest (src/image/write.ts).
+ * digest (src/image/write.ts). A docker archive's layers are all checked against the config's diff_ids first, in the
+ * pass that reads the archive: its digests are only what its bytes hash to, so a damaged layer would pass the rest.
  */
 import { LayerpackError } from "../errors.ts";
 import type { Image } from "../oci/image.ts";
@@ -31,7 +32,8 @@ export async function pushFrom(opts: PushFromOptions): Promise<PushResult> {
   const source = parseImageName(opts.from, { cwd: opts.cwd });
   // --insecure is for the --to registry: a source elsewhere keeps HTTPS, and with it its credentials' privacy.
   const insecure = opts.insecure && source.transport === "registry" && source.reference.registry === opts.to.registry;
-  const image = await openImage(source, { env: opts.env, ...(insecure ? { insecure } : {}) });
+  // Layers checked in the pass that reads the archive: writeImage then need not read it again for that.
+  const image = await openImage(source, { env: opts.env, verifyLayers: true, ...(insecure ? { insecure } : {}) });
   const tags = opts.to.tag !== undefined ? [opts.to.tag] : opts.tags.length > 0 ? opts.tags : ownTags(image);
   if (tags.length === 0) throw new LayerpackError(`push --from ${opts.from}: the image has no tag of its own; give one in --to (REGISTRY/NAME:TAG) or with --tag`);
   const text = `docker://${opts.to.registry}/${opts.to.repository}`;

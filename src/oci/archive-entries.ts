@@ -8,11 +8,14 @@ import { PassThrough, type Readable } from "node:stream";
 import { extract as tarExtract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
 import { ArchiveBudget, isGzip, isTar, pipeArchive } from "./blob-file.ts";
+import { GunzipDigest, unpackFailure } from "./verify.ts";
 
 export interface TarEntry {
   data?: Buffer;
   digest: string;
   size: number;
+  /** readTar's `unpack`, for an entry that starts as gzip does: the sha256 of what it unpacks to, or why it does not. */
+  gunzipped?: { digest: string } | { error: Error };
 }
 
 /** Whether an entry's first bytes (up to 512) are those of a JSON document rather than a layer or other blob. */
@@ -20,9 +23,11 @@ const looksLikeDocument = (first: Buffer) => !isTar(first) && !isGzip(first) && 
 
 /**
  * One pass over a tar (optionally gzipped): every entry hashed, documents kept. A document over MAX_DOCUMENT is
- * refused as soon as its header and first bytes are seen; other entries (layers) only go through the hash.
+ * refused as soon as its header and first bytes are seen; other entries (layers) only go through the hash, and with
+ * `unpack` each gzip one through gunzip too (for its diff_id), until the archive shows it is an OCI archive, whose
+ * blobs are named by their digests instead.
  */
-export async function readTar(file: string): Promise<Map<string, TarEntry>> {
+export async function readTar(file: string, opts: { unpack?: boolean } = {}): Promise<Map<string, TarEntry>> {
   const entries = new Map<string, TarEntry>();
   const budget = new ArchiveBudget(file);
   const extract = tarExtract();
@@ -36,25 +41,34 @@ export async function readTar(file: string): Promise<Map<string, TarEntry>> {
       let size = 0;
       let head: Buffer[] | undefined = [];
       let kept: Buffer[] | undefined;
-      const decide = (first: Buffer[]) => {
+      let gunzip: GunzipDigest | undefined;
+      const decide = async (first: Buffer[]) => {
         head = undefined;
-        if (!regular || !looksLikeDocument(Buffer.concat(first))) return;
-        budget.keep(name, header.size ?? 0);
-        kept = first;
+        if (!regular) return;
+        const bytes = Buffer.concat(first);
+        if (looksLikeDocument(bytes)) {
+          budget.keep(name, header.size ?? 0);
+          kept = first;
+        } else if (opts.unpack && isGzip(bytes) && !entries.has("oci-layout")) {
+          gunzip = new GunzipDigest();
+          for (const c of first) await gunzip.write(c);
+        }
       };
       for await (const chunk of entry as AsyncIterable<Buffer>) {
         hash.update(chunk);
         size += chunk.length;
         if (head) {
           head.push(chunk);
-          if (size >= 512 || size >= (header.size ?? 0)) decide(head);
-        } else (kept as Buffer[] | undefined)?.push(chunk);
+          if (size >= 512 || size >= (header.size ?? 0)) await decide(head);
+        } else if (kept) (kept as Buffer[]).push(chunk);
+        else await (gunzip as GunzipDigest | undefined)?.write(chunk);
       }
-      if (head) decide(head);
+      if (head) await decide(head);
       if (!regular) continue;
       budget.name(name);
       const data = kept as Buffer[] | undefined;
-      entries.set(name, { digest: `sha256:${hash.digest("hex")}`, size, ...(data ? { data: Buffer.concat(data) } : {}) });
+      const gunzipped = await (gunzip as GunzipDigest | undefined)?.end();
+      entries.set(name, { digest: `sha256:${hash.digest("hex")}`, size, ...(data ? { data: Buffer.concat(data) } : {}), ...(gunzipped ? { gunzipped } : {}) });
     }
   })();
   const [p, r] = await Promise.allSettled([piped, reading]);
@@ -62,6 +76,26 @@ export async function readTar(file: string): Promise<Map<string, TarEntry>> {
   if (r.status === "rejected") throw r.reason instanceof LayerpackError ? r.reason : unreadable(file, r.reason);
   if (p.status === "rejected") throw unreadable(file, p.reason);
   return entries;
+}
+
+/**
+ * Layer `index` of a docker archive (its entry `name`) against the config's diff_id. A docker archive names its
+ * layers by nothing else, so a layer damaged or swapped after the archive was written shows only here; the entry
+ * must come from readTar with `unpack`.
+ */
+export function checkLayerEntry(file: string, layer: { name: string; index: number; diffId: string }, entry: TarEntry): void {
+  const { name, index, diffId } = layer;
+  const got = entry.gunzipped;
+  if (got !== undefined && "error" in got) {
+    const why = unpackFailure(got.error);
+    throw new LayerpackError(`${file}: layer ${name} is damaged: ${why}, so it cannot unpack to ${diffId}, the config's rootfs.diff_ids[${index}] (the layer's bytes hash to ${entry.digest})`, { cause: got.error });
+  }
+  // Not gzip: a plain tar, its own sha256 its diff_id.
+  const unpacked = got?.digest ?? entry.digest;
+  if (unpacked !== diffId) {
+    const what = got !== undefined ? "it unpacks to" : "it is not gzip, and as a plain tar it hashes to";
+    throw new LayerpackError(`${file}: layer ${name} does not match the image's config: ${what} ${unpacked}, but the config's rootfs.diff_ids[${index}] says ${diffId}; the archive was changed or damaged after it was written`);
+  }
 }
 
 export const unreadable = (file: string, cause: unknown) => new LayerpackError(`${file} is not a readable image archive (tar): ${(cause as Error).message}`, { cause });

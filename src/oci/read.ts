@@ -1,7 +1,8 @@
 /**
  * Reads an image's manifest, config and layer list from any of our outputs — an OCI layout directory, an OCI or
  * docker archive (tar) — or from a registry, for `layerpack inspect`. Layer contents are not unpacked: archives
- * are read in one streaming pass that keeps only small JSON entries and hashes the rest.
+ * are read in one streaming pass that keeps only small JSON entries and hashes the rest (and, with verifyLayers,
+ * unpacks a docker archive's gzip layers on the way, for their diff_ids).
  *
  * The input is untrusted (blob-file.ts): every digest is checked before it names a blob, layout blobs are read only
  * as regular files inside blobs/sha256 (at their descriptor's size, checked against their digest), and documents
@@ -20,7 +21,7 @@ import { verifying } from "./verify.ts";
 import { formatImageName, type ImageName } from "./name.ts";
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from "./platform.ts";
 import { checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, MAX_DOCUMENT, openRegular, readRegular, sha256Of } from "./blob-file.ts";
-import { archiveEntry, readTar, type TarEntry } from "./archive-entries.ts";
+import { archiveEntry, checkLayerEntry, readTar, type TarEntry } from "./archive-entries.ts";
 import { parseShallowJson } from "../util/json.ts";
 
 type Json = Record<string, unknown>;
@@ -207,7 +208,8 @@ function readLayout({ kind, source, files }: Layout, opts: Pick<ReadImageOptions
   return { kind, source, names, ...(platforms ? { platforms } : {}), manifestDigest: chosen.digest, manifest, configDigest: configDesc.digest, config, configBytes: () => configData, layers: layerList };
 }
 
-function dockerArchive(file: string, entries: Map<string, TarEntry>): Image {
+/** `checked`: the entries were read with readTar's `unpack`, so the layers are checked against their diff_ids now. */
+function dockerArchive(file: string, entries: Map<string, TarEntry>, { checked }: { checked: boolean }): Image {
   const data = entries.get("manifest.json")?.data;
   if (!data) throw new LayerpackError(`${file} is neither an OCI archive (no oci-layout) nor a docker archive (no manifest.json)`);
   let list: unknown;
@@ -234,7 +236,18 @@ function dockerArchive(file: string, entries: Map<string, TarEntry>): Image {
   const names = Array.isArray(manifest.RepoTags) ? manifest.RepoTags.filter((t): t is string => typeof t === "string") : [];
   const configData = configEntry.data;
   const open = async (d: Descriptor, i: number) => (await archiveEntry(file, layerNames[i]!)).pipe(verifying(d, `${file}: ${layerNames[i]!}`));
-  return { kind: "docker-archive", source: file, names, manifest, configDigest: configEntry.digest, config, configBytes: () => configData, layers: describeLayers(layers, config, { where: `${file}: ${configName}`, open }) };
+  const described = describeLayers(layers, config, { where: `${file}: ${configName}`, open });
+  const image: Image = { kind: "docker-archive", source: file, names, manifest, configDigest: configEntry.digest, config, configBytes: () => configData, layers: described };
+  const checkLayers = (found: Map<string, TarEntry>) =>
+    described.forEach((l, index) => {
+      const name = layerNames[index]!;
+      const entry = found.get(name);
+      // A later pass may find another archive there: its layers are not the ones this image describes.
+      if (entry?.digest !== l.digest) throw new LayerpackError(`${file}: layer ${name} changed since the archive was read (it was ${l.digest})`);
+      if (l.diffId !== undefined) checkLayerEntry(file, { name, index, diffId: l.diffId }, entry);
+    });
+  if (checked) checkLayers(entries);
+  return image;
 }
 
 /** A registry answer's body, at most `max` bytes: a Content-Length over it fails before any byte is read. */
@@ -323,6 +336,11 @@ export interface ReadImageOptions {
   ref?: string;
   insecure?: boolean;
   env?: Record<string, string | undefined>;
+  /**
+   * For an image to be sent elsewhere: a docker archive's layers are checked against the config's diff_ids in the
+   * one pass that reads the archive (gzip layers unpacked as they go by).
+   */
+  verifyLayers?: boolean;
 }
 
 /**
@@ -375,7 +393,8 @@ async function readPath(target: string, opts: ReadImageOptions): Promise<Image> 
     if (!fs.existsSync(path.join(file, "oci-layout"))) throw new LayerpackError(`${file} is a directory but not an OCI image layout (no oci-layout file)`);
     return readLayout({ kind: "oci-layout", source: file, files: layoutDirectory(file) }, opts);
   }
-  const entries = await readTar(file);
+  const checked = opts.verifyLayers === true;
+  const entries = await readTar(file, { unpack: checked });
   if (entries.has("oci-layout")) return readLayout({ kind: "oci-archive", source: file, files: layoutArchive(file, entries) }, opts);
-  return dockerArchive(file, entries);
+  return dockerArchive(file, entries, { checked });
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Transform } from "node:stream";
+import { createGunzip } from "node:zlib";
 import { LayerpackError } from "../errors.ts";
 
 /**
@@ -35,4 +36,40 @@ export function unpackFailure(cause: unknown): string {
   if (typeof code === "string" && code.startsWith("Z_")) return `its gzip data is corrupt${code === "Z_BUF_ERROR" ? " or cut short" : ""}`;
   if (typeof code === "string" && code.startsWith("ZSTD_error_")) return "its zstd data is corrupt";
   return `it cannot be read as a layer tar: ${(cause as Error).message}`;
+}
+
+/**
+ * The sha256 of what a gzip stream unpacks to (a layer's diff_id), fed the compressed bytes as they go by, so the
+ * pass that hashes a layer checks it too. Corrupt gzip data is no error here: `end` says so, for the caller to name
+ * the layer, and later bytes are ignored.
+ */
+export class GunzipDigest {
+  readonly #gunzip = createGunzip();
+  readonly #hash = createHash("sha256");
+  #error: Error | undefined;
+  /** Resolves when the output ended or the data was refused. */
+  readonly #settled: Promise<void>;
+
+  constructor() {
+    this.#gunzip.on("data", (chunk: Buffer) => this.#hash.update(chunk));
+    this.#settled = new Promise((resolve) => {
+      this.#gunzip.once("end", resolve);
+      this.#gunzip.on("error", (err) => {
+        this.#error ??= err;
+        resolve();
+      });
+    });
+  }
+
+  /** Feeds one chunk; waits while zlib is behind, so a big layer is not buffered whole. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#error !== undefined || this.#gunzip.write(chunk)) return;
+    await Promise.race([new Promise((resolve) => this.#gunzip.once("drain", resolve)), this.#settled]);
+  }
+
+  async end(): Promise<{ digest: string } | { error: Error }> {
+    if (this.#error === undefined) this.#gunzip.end();
+    await this.#settled;
+    return this.#error !== undefined ? { error: this.#error } : { digest: `sha256:${this.#hash.digest("hex")}` };
+  }
 }

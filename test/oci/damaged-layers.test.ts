@@ -12,6 +12,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { archive } from "../image/tar-archive.ts";
 import { readDockerArchive } from "../../src/oci/read-archive.ts";
+import { openImage } from "../../src/oci/read.ts";
+import { parseImageName } from "../../src/oci/name.ts";
 import { LayerpackError } from "../../src/errors.ts";
 
 let dir: string;
@@ -69,5 +71,37 @@ describe("diff's reader (read-archive.ts)", () => {
     const tar = dockerArchive("good.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: GZ }], [digest(TAR), digest(BIG)]);
     const read = await readDockerArchive(tar);
     expect(read.layers.map((l) => l.diffId)).toEqual([digest(TAR), digest(BIG)]);
+  });
+});
+
+const open = (tar: string, verifyLayers?: boolean) => openImage(parseImageName(`docker-archive:${tar}`, { cwd: dir }), verifyLayers ? { verifyLayers } : {});
+const GOOD = () => dockerArchive("good.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: GZ }], [digest(TAR), digest(BIG)]);
+
+describe("openImage with verifyLayers (push --from's reader)", () => {
+  it("refuses a layer whose gzip data is corrupt, naming the archive, the layer, its digest and the diff_id", async () => {
+    const bad = damaged(GZ);
+    const tar = dockerArchive("corrupt.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: bad }], [digest(TAR), digest(BIG)]);
+    const err = await refusal(open(tar, true));
+    expect(err.message).toBe(
+      `${tar}: layer ${GZ_NAME} is damaged: its gzip data is corrupt, so it cannot unpack to ${digest(BIG)}, the config's rootfs.diff_ids[1] (the layer's bytes hash to ${digest(bad)})`,
+    );
+    expect((err.cause as NodeJS.ErrnoException).code).toMatch(/^Z_/);
+  });
+
+  it("refuses a layer that unpacks to other bytes than its diff_id, with both digests (sound gzip, or a plain tar)", async () => {
+    const other = archive([file("etc/motd", Buffer.from("bye\n"))]);
+    const swapped = dockerArchive("swapped.tar", [{ name: GZ_NAME, data: gzipSync(other) }], [digest(BIG)]);
+    expect((await refusal(open(swapped, true))).message).toBe(
+      `${swapped}: layer ${GZ_NAME} does not match the image's config: it unpacks to ${digest(other)}, but the config's rootfs.diff_ids[0] says ${digest(BIG)}; the archive was changed or damaged after it was written`,
+    );
+    const plain = dockerArchive("plain.tar", [{ name: TAR_NAME, data: damaged(TAR) }], [digest(TAR)]);
+    expect((await refusal(open(plain, true))).message).toMatch(
+      new RegExp(`^${plain}: layer ${TAR_NAME} does not match the image's config: it is not gzip, and as a plain tar it hashes to ${digest(damaged(TAR))}, but the config's rootfs.diff_ids\\[0\\] says ${digest(TAR)};`),
+    );
+  });
+
+  it("opens a sound archive", async () => {
+    const image = await open(GOOD(), true);
+    expect(image.layers.map((l) => l.diffId)).toEqual([digest(TAR), digest(BIG)]);
   });
 });
