@@ -107,6 +107,8 @@ async function writeTo(name: ImageName, blobs: ImageBlobs, opts: WriteImageOptio
 export async function writeImage(image: Image, target: string | ImageName, opts: WriteImageOptions = {}): Promise<WriteImageResult> {
   const name = typeof target === "string" ? parseImageName(target, { cwd: opts.cwd ?? process.cwd() }) : target;
   const repoTags = opts.repoTags ?? ownTags(image);
+  // Before anything is written: a registry already holding a damaged layer is never asked for its bytes.
+  await image.verifyLayers?.();
   const spool = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-write-"));
   try {
     const mtime = epochSeconds(typeof image.config.created === "string" ? image.config.created : "1970-01-01T00:00:01Z");

@@ -37,4 +37,10 @@ export interface Image {
   /** The config blob exactly as stored (its sha256 is configDigest): a copy must keep these bytes. */
   configBytes(): Buffer;
   layers: Layer[];
+  /**
+   * Checks what reading the image left unchecked: a docker archive's layers against the config's diff_ids, in one
+   * more pass over the archive (openImage's verifyLayers does it in its own pass instead). Absent when there is
+   * nothing left to check. writeImage calls it before it writes or uploads anything.
+   */
+  verifyLayers?(): Promise<void>;
 }

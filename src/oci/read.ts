@@ -246,7 +246,9 @@ function dockerArchive(file: string, entries: Map<string, TarEntry>, { checked }
       if (entry?.digest !== l.digest) throw new LayerpackError(`${file}: layer ${name} changed since the archive was read (it was ${l.digest})`);
       if (l.diffId !== undefined) checkLayerEntry(file, { name, index, diffId: l.diffId }, entry);
     });
+  let checking: Promise<void> | undefined;
   if (checked) checkLayers(entries);
+  else image.verifyLayers = () => (checking ??= readTar(file, { unpack: true }).then(checkLayers));
   return image;
 }
 
@@ -338,7 +340,8 @@ export interface ReadImageOptions {
   env?: Record<string, string | undefined>;
   /**
    * For an image to be sent elsewhere: a docker archive's layers are checked against the config's diff_ids in the
-   * one pass that reads the archive (gzip layers unpacked as they go by).
+   * one pass that reads the archive (gzip layers unpacked as they go by). Without it the image's verifyLayers()
+   * does that later, in a pass of its own.
    */
   verifyLayers?: boolean;
 }

@@ -14,6 +14,7 @@ import { archive } from "../image/tar-archive.ts";
 import { readDockerArchive } from "../../src/oci/read-archive.ts";
 import { openImage } from "../../src/oci/read.ts";
 import { parseImageName } from "../../src/oci/name.ts";
+import { writeImage } from "../../src/image/write.ts";
 import { LayerpackError } from "../../src/errors.ts";
 
 let dir: string;
@@ -100,8 +101,30 @@ describe("openImage with verifyLayers (push --from's reader)", () => {
     );
   });
 
-  it("opens a sound archive", async () => {
+  it("opens a sound archive, with nothing left for verifyLayers to do", async () => {
     const image = await open(GOOD(), true);
     expect(image.layers.map((l) => l.diffId)).toEqual([digest(TAR), digest(BIG)]);
+    expect(image.verifyLayers).toBeUndefined();
+  });
+});
+
+describe("writeImage of a docker archive opened without verifyLayers (the library)", () => {
+  it("checks the layers first, in a pass of its own, and writes nothing when one is damaged", async () => {
+    const tar = dockerArchive("corrupt.tar", [{ name: GZ_NAME, data: damaged(GZ) }], [digest(BIG)]);
+    const image = await open(tar);
+    expect(image.verifyLayers).toBeTypeOf("function");
+    const out = path.join(dir, "out");
+    expect((await refusal(writeImage(image, `oci:${out}`))).message).toMatch(new RegExp(`^${tar}: layer ${GZ_NAME} is damaged: its gzip data is corrupt,`));
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it("refuses an archive replaced since it was opened, and writes a sound one", async () => {
+    const tar = GOOD();
+    const image = await open(tar);
+    await writeImage(image, `oci:${path.join(dir, "out")}`);
+    expect(fs.existsSync(path.join(dir, "out", "index.json"))).toBe(true);
+    const again = await open(tar);
+    fs.renameSync(dockerArchive("corrupt.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: damaged(GZ) }], [digest(TAR), digest(BIG)]), tar);
+    expect((await refusal(again.verifyLayers!())).message).toBe(`${tar}: layer ${GZ_NAME} changed since the archive was read (it was ${digest(GZ)})`);
   });
 });
