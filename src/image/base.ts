@@ -16,6 +16,7 @@ import { parseImageName } from "../oci/name.ts";
 import { openImage } from "../oci/read.ts";
 import { listLayer } from "../oci/read-archive.ts";
 import { ArchiveBudget, isGzip, isZstd } from "../oci/blob-file.ts";
+import { unpackFailure } from "../oci/verify.ts";
 import type { PlanBase } from "../plan/types.ts";
 import type { Closure } from "../store/types.ts";
 import { mib } from "../util/format.ts";
@@ -69,7 +70,10 @@ async function fetchLayer(image: Image, i: number, into: { cache: LayerCache; la
   const temp = cache.tempPath(`base-${i}`);
   try {
     await pipeline(await layer.open(), fs.createWriteStream(temp, { flags: "wx", mode: 0o600 }));
-    const listing = await listLayer(fs.createReadStream(temp), await compressionOf(temp), new ArchiveBudget(label));
+    const listing = await listLayer(fs.createReadStream(temp), await compressionOf(temp), new ArchiveBudget(label)).catch((cause: unknown) => {
+      // zlib's and tar-stream's errors say nothing of which layer: an internal error's stack before.
+      throw cause instanceof LayerpackError ? cause : new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) is damaged: ${unpackFailure(cause)}`, { cause });
+    });
     if (layer.diffId !== undefined && listing.diffId !== layer.diffId) {
       throw new LayerpackError(`${label}: layer ${i + 1} (${layer.digest}) unpacks to ${listing.diffId}, but its config's diff_id says ${layer.diffId}`);
     }

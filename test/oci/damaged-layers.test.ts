@@ -15,6 +15,7 @@ import { readDockerArchive } from "../../src/oci/read-archive.ts";
 import { openImage } from "../../src/oci/read.ts";
 import { parseImageName } from "../../src/oci/name.ts";
 import { writeImage } from "../../src/image/write.ts";
+import { resolveBase } from "../../src/image/base.ts";
 import { LayerpackError } from "../../src/errors.ts";
 
 let dir: string;
@@ -126,5 +127,15 @@ describe("writeImage of a docker archive opened without verifyLayers (the librar
     const again = await open(tar);
     fs.renameSync(dockerArchive("corrupt.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: damaged(GZ) }], [digest(TAR), digest(BIG)]), tar);
     expect((await refusal(again.verifyLayers!())).message).toBe(`${tar}: layer ${GZ_NAME} changed since the archive was read (it was ${digest(GZ)})`);
+  });
+});
+
+describe("a base image (base.ts)", () => {
+  it("refuses a base whose gzip layer is damaged, naming the base and the layer (it was an internal error)", async () => {
+    const bad = damaged(GZ);
+    dockerArchive("corrupt.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: bad }], [digest(TAR), digest(BIG)]);
+    const err = await refusal(resolveBase("docker-archive:./corrupt.tar", { cwd: dir }));
+    expect(err.message).toBe(`base docker-archive:./corrupt.tar: layer 2 (${digest(bad)}) is damaged: its gzip data is corrupt`);
+    expect((err.cause as NodeJS.ErrnoException).code).toMatch(/^Z_/);
   });
 });
