@@ -70,6 +70,13 @@ export const symlinkSpec = z
   .refine((s) => s.split("=").every(fitsNames), NAMES_MESSAGE)
   .refine((s) => s.split("=").every((part) => bytes(part) <= MAX_PATH_BYTES), `each side ${PATH_MESSAGE}`);
 
+// What resolveEntrypoint refuses, said at load time: plan and check fail too, at the key's line:column.
+const entrypointSchema = z
+  .string()
+  .min(1)
+  .refine((ep) => !ep.split("/").includes(".."), "must not contain '..'")
+  .refine((ep) => ep.split("/").some((c) => c !== "" && c !== "."), "names no file; give a path such as bin/hello");
+
 export const pathEntrySchema = z.discriminatedUnion("type", [
   z.strictObject({
     path: absolutePath,
@@ -248,7 +255,7 @@ export const imageSpecSchema = z
     roots: z.array(z.string().min(1)).min(1).optional().describe("store paths whose closure is packed (instead of profile)"),
     closure: closureSchema.default({ from: "auto" }).describe("where the closure (items and references) comes from: the store's database, a scan, a references graph or closureInfo"),
     symlinks: z.array(symlinkSpec).default([]).describe('links in the image\'s root, "/bin=bin": absolute link = target relative to the profile, or absolute'),
-    entrypoint: z.string().min(1).optional().describe("relative to the profile, or absolute"),
+    entrypoint: entrypointSchema.optional().describe("relative to the profile, or absolute"),
     entrypointArgs: z.array(z.string()).default([]).describe("arguments always passed to the entrypoint, before cmd"),
     cmd: z.array(z.string()).default([]).describe("default arguments, replaced by those given to podman/docker run"),
     env: z.record(z.string().regex(/^[^=\0]+$/, "must not contain ="), z.string()).default({}).describe("environment variables of the image's config"),

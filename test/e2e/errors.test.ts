@@ -99,6 +99,11 @@ describe("bad input gives a clear error and no output", () => {
     expect(r.status).toBe(1);
   });
 
+  it("an entrypoint with '..' fails plan and check as it fails build, at its line:column", () => {
+    const file = config("profile: ./profile\nentrypoint: ../../x");
+    for (const command of ["plan", "check", "build"]) expectFailure([command, file], /^layerpack: image\.yaml:6:13: entrypoint: must not contain '\.\.'\n$/);
+  });
+
   it("a link whose target is not in the image, and a perms glob matching nothing: warnings at their lines", () => {
     const r = layerpack(["build", config('profile: ./profile\nsymlinks: ["/bin=bni", "/etc/mtab=/proc/self/mounts"]\nperms: [{ path: /data, mode: "700" }]')], { cwd: dir });
     const profile = fs.readlinkSync(path.join(dir, "profile"));
