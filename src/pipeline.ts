@@ -95,7 +95,8 @@ async function loadResolvePlanPlatforms(o: PipelineOptions, loaded: Awaited<Retu
     const resolve = () => resolveClosure(s, { configDir: rest.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
     images.push({ spec: s, closure: i === 0 ? first : await located({ loaded: rest, spec, platform: i }, resolve) });
   }
-  const plan = planPlatforms(images);
+  // Planning's failures about a key (two paths entries defining one path) are given at its line:column.
+  const plan = await located({ loaded: rest, spec, platform: 0 }, async () => planPlatforms(images));
   const platforms: PlatformBuild[] = images.map((im, i) => ({ ...im, plan: plan.platforms![i]! }));
   const inputs = [rest.path, ...rest.dependencies.filter((d) => d !== rest.path)];
   // Every platform's fingerprint, in order: `check` fails when any of them moves.
@@ -116,10 +117,13 @@ export async function loadResolvePlan(o: PipelineOptions) {
   const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: registryEnv(spec, o.env), platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
   // An item counts as the base's only when the base holds it whole and with the closure's NAR size (heldByBase).
   const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: heldByBase(resolved, closure) };
-  const plan = memoPlan(
-    o.cache,
-    () => planKey(spec, closure, { previous: previous.plan, base: base && { ...base, items: base.paths } }),
-    () => planLayers(spec, closure, { ...(previous.plan ? { previous: previous.plan } : {}), ...(base ? { base } : {}) }),
+  // Planning's failures about a key (two paths entries defining one path) are given at its line:column.
+  const plan = await located({ loaded, spec, platform: 0 }, async () =>
+    memoPlan(
+      o.cache,
+      () => planKey(spec, closure, { previous: previous.plan, base: base && { ...base, items: base.paths } }),
+      () => planLayers(spec, closure, { ...(previous.plan ? { previous: previous.plan } : {}), ...(base ? { base } : {}) }),
+    ),
   );
   // The files the build is configured from, the config first: an output may never replace one (BuildInput.inputs).
   const inputs = [loaded.path, ...loaded.dependencies.filter((d) => d !== loaded.path), ...(previous.file ? [previous.file] : [])];

@@ -104,6 +104,13 @@ describe("bad input gives a clear error and no output", () => {
     for (const command of ["plan", "check", "build"]) expectFailure([command, file], /^layerpack: image\.yaml:6:13: entrypoint: must not contain '\.\.'\n$/);
   });
 
+  it("a customisation entry the plan refuses fails plan and build at its line:column, the key said once", () => {
+    const twice = config("profile: ./profile\npaths:\n  - { type: directory, path: /etc/x }\n  - { type: directory, path: /etc/x }");
+    for (const command of ["plan", "build"]) expectFailure([command, twice], /^layerpack: image\.yaml:8:5: paths\[1\]: \/etc\/x is already defined by paths\[0\] \(\/etc\/x\); keep one of them\n$/);
+    expectFailure(["plan", config("profile: ./profile\npaths: [{ type: directory, path: / }]")], /^layerpack: image\.yaml:6:9: paths\[0\]: cannot replace the image root "\/"; name a path below it\n$/);
+    expectFailure(["plan", config('profile: ./profile\nsymlinks: ["/bin=bin", "/bin/sh=bin/sh"]')], /^layerpack: image\.yaml:6:24: symlinks\[1\]: \/bin\/sh needs \/bin to be a directory, but symlinks\[0\] "\/bin=bin" makes it a symlink to /);
+  });
+
   it("a link whose target is not in the image, and a perms glob matching nothing: warnings at their lines", () => {
     const r = layerpack(["build", config('profile: ./profile\nsymlinks: ["/bin=bni", "/etc/mtab=/proc/self/mounts"]\nperms: [{ path: /data, mode: "700" }]')], { cwd: dir });
     const profile = fs.readlinkSync(path.join(dir, "profile"));

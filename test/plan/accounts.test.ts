@@ -100,18 +100,21 @@ describe("plan with a root system", () => {
     expect(entries.find((e) => e.path === "/etc/passwd")).toMatchObject({ type: "file", content: expect.stringContaining("app:x:1000") });
     const twice = specOf({ rootSystem: "./rootfs", symlinks: ["/etc/motd=/srv/motd"] });
     expect(() => customEntries(twice, closure(rootSystem()))).toThrow(
-      'symlinks[0] "/etc/motd=/srv/motd" defines /etc/motd again: the root system ./rootfs has it (a file); keep one of them',
+      "symlinks[0]: /etc/motd is already in the root system ./rootfs (a file); keep one of them",
     );
+    // A parent the entry needs, where the root system has a file.
+    const below = specOf({ rootSystem: "./rootfs", paths: [{ path: "/etc/motd/x", type: "file", content: "" }] });
+    expect(() => customEntries(below, closure(rootSystem()))).toThrow("paths[0]: needs /etc/motd to be a directory, but the root system ./rootfs has a file");
     // Without accounts, /etc/passwd from paths is a plain duplicate too.
     const passwd = specOf({ rootSystem: "./rootfs", paths: [{ path: "/etc/passwd", type: "file", content: "x" }] });
-    expect(() => customEntries(passwd, closure(rootSystem()))).toThrow(/paths\[0\] \(\/etc\/passwd\) defines \/etc\/passwd again/);
+    expect(() => customEntries(passwd, closure(rootSystem()))).toThrow(/^paths\[0\]: \/etc\/passwd is already in the root system/);
     // And accounts plus paths defining /etc/passwd names both.
     const both = specOf({ paths: [{ path: "/etc/passwd", type: "file", content: "x" }], accounts: { users: [] } });
-    expect(() => customEntries(both, closure())).toThrow("accounts (/etc/passwd) defines /etc/passwd again: paths[0] (/etc/passwd) already defines it; keep one of them");
+    expect(() => customEntries(both, closure())).toThrow("accounts: /etc/passwd is already defined by paths[0] (/etc/passwd); keep one of them");
   });
 
   it("refuses a root system with files inside the store directory", () => {
     const rs = rootSystem({ entries: [...rootSystem().entries, { path: "/gnu", hostPath: "/h/gnu", type: "directory", mode: 0o755, size: 0, uid: 0, gid: 0 }, { path: "/gnu/store/x", hostPath: "/h/x", type: "file", mode: 0o644, size: 0, uid: 0, gid: 0 }] });
-    expect(() => customEntries(specOf({ rootSystem: "./rootfs" }), closure(rs))).toThrow("rootSystem ./rootfs: /gnu/store/x is inside the store directory /gnu/store; the store layers own it");
+    expect(() => customEntries(specOf({ rootSystem: "./rootfs" }), closure(rs))).toThrow("rootSystem: ./rootfs: /gnu/store/x is inside the store directory /gnu/store; the store layers own it");
   });
 });

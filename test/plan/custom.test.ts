@@ -85,7 +85,7 @@ describe("customisation entries", () => {
       TMP,
     ]);
     expect(() => customEntries(specOf({ ...roots, symlinks: ["/bin=bin"] }), noProfile)).toThrow(
-      /symlinks\[0\] "\/bin=bin": target "bin" is relative to the profile, but the spec has no profile/,
+      /^symlinks\[0\]: target "bin" is relative to the profile, but the spec has no profile/,
     );
   });
 
@@ -100,16 +100,33 @@ describe("customisation entries", () => {
   it("two definitions of one path name both", () => {
     const spec = specOf({ symlinks: ["/tmp=tmp"], paths: [{ path: "/tmp", type: "directory", mode: "1777" }] });
     expect(() => customEntries(spec, withProfile)).toThrow(PlanError);
-    expect(() => customEntries(spec, withProfile)).toThrow(/paths\[0\] \(\/tmp\) defines \/tmp again: symlinks\[0\] "\/tmp=tmp" already defines it/);
+    expect(() => customEntries(spec, withProfile)).toThrow('paths[0]: /tmp is already defined by symlinks[0] "/tmp=tmp"; keep one of them');
     const twice = specOf({ paths: [{ path: "/x", type: "directory" }, { path: "/x/", type: "directory" }] });
-    expect(() => customEntries(twice, withProfile)).toThrow(/paths\[1\] \(\/x\/\) defines \/x again: paths\[0\] \(\/x\)/);
+    expect(() => customEntries(twice, withProfile)).toThrow("paths[1]: /x is already defined by paths[0] (/x); keep one of them");
   });
 
   it("a path below a symlink or file is an error naming both", () => {
     const spec = specOf({ symlinks: ["/bin=bin"], paths: [{ path: "/bin/sh", type: "file", content: "" }] });
     expect(() => customEntries(spec, withProfile)).toThrow(
-      /paths\[0\] \(\/bin\/sh\) needs \/bin to be a directory, but symlinks\[0\] "\/bin=bin" makes it a symlink to/,
+      /^paths\[0\]: \/bin\/sh needs \/bin to be a directory, but symlinks\[0\] "\/bin=bin" makes it a symlink to/,
     );
+  });
+
+  it("marks its errors with the config key of the entry (the pipeline gives its line:column)", () => {
+    const keyOf = (over: Partial<ImageSpec>) => {
+      try {
+        customEntries({ ...specOf(), ...over }, withProfile);
+      } catch (e) {
+        return [(e as PlanError).configKey, (e as PlanError).message];
+      }
+      return undefined;
+    };
+    const dir = (path: string) => ({ path, type: "directory" as const, mode: "755" });
+    expect(keyOf({ paths: [dir("/etc/x"), dir("/etc/x")] })).toEqual([["paths", 1], "paths[1]: /etc/x is already defined by paths[0] (/etc/x); keep one of them"]);
+    expect(keyOf({ paths: [dir("/")] })).toEqual([["paths", 0], 'paths[0]: cannot replace the image root "/"; name a path below it']);
+    expect(keyOf({ paths: [dir("/gnu/store/x")] })?.[0]).toEqual(["paths", 0]);
+    expect(keyOf({ symlinks: ["/bin=bin", "/bin/sh=bin/sh"] })).toEqual([["symlinks", 1], 'symlinks[1]: /bin/sh needs /bin to be a directory, but symlinks[0] "/bin=bin" makes it a symlink to ' + `${P}/bin`]);
+    expect(keyOf({ symlinks: ["/x=../y"] })?.[0]).toEqual(["symlinks", 0]);
   });
 
   it("refuses .. (even when the schema was bypassed), the root, and the store", () => {
@@ -157,7 +174,7 @@ describe("resolveEntrypoint", () => {
 
   it("refuses a relative entrypoint without a profile, and ..", () => {
     const spec = { ...specOf(roots), entrypoint: "bin/hello" };
-    expect(() => resolveEntrypoint(spec, noProfile)).toThrow(/entrypoint "bin\/hello" is relative to the profile, but the spec has no profile/);
+    expect(() => resolveEntrypoint(spec, noProfile)).toThrow(/^entrypoint: "bin\/hello" is relative to the profile, but the spec has no profile/);
     expect(() => resolveEntrypoint({ ...specOf(), entrypoint: "../x" }, withProfile)).toThrow(/must not contain '\.\.'/);
     expect(() => resolveEntrypoint({ ...specOf(), entrypoint: "/" }, withProfile)).toThrow(PlanError);
   });
