@@ -111,6 +111,22 @@ describe("bad input gives a clear error and no output", () => {
     expectFailure(["plan", config('profile: ./profile\nsymlinks: ["/bin=bin", "/bin/sh=bin/sh"]')], /^layerpack: image\.yaml:6:24: symlinks\[1\]: \/bin\/sh needs \/bin to be a directory, but symlinks\[0\] "\/bin=bin" makes it a symlink to /);
   });
 
+  it("--json: the error event of a config error has file, keyPath, line and column (README, JSON events)", () => {
+    const twice = "profile: ./profile\npaths:\n  - { type: directory, path: /etc/x }\n  - { type: directory, path: /etc/x }";
+    const cases = [
+      { command: "plan", body: twice, where: { keyPath: "paths[1]", line: 8, column: 5 } },
+      { command: "build", body: twice, where: { keyPath: "paths[1]", line: 8, column: 5 } },
+      { command: "plan", body: "profile: ./profile\nentrypoint: ../../x", where: { keyPath: "entrypoint", line: 6, column: 13 } },
+    ];
+    for (const { command, body, where } of cases) {
+      const r = layerpack([command, "--json", config(body)], { cwd: dir });
+      expect(r.status, r.stderr).toBe(1);
+      const event = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
+      expect(event).toMatchObject({ type: "error", file: path.join(dir, "image.yaml"), ...where });
+      expect(event.message).toMatch(new RegExp(`^image\\.yaml:${where.line}:${where.column}: ${where.keyPath.replace(/[[\]]/g, "\\$&")}: `));
+    }
+  });
+
   it("a link whose target is not in the image, and a perms glob matching nothing: warnings at their lines", () => {
     const r = layerpack(["build", config('profile: ./profile\nsymlinks: ["/bin=bni", "/etc/mtab=/proc/self/mounts"]\nperms: [{ path: /data, mode: "700" }]')], { cwd: dir });
     const profile = fs.readlinkSync(path.join(dir, "profile"));
