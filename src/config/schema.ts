@@ -147,6 +147,20 @@ export const MAX_ID = 4294967294;
 const accountId = z.number().int("must be a whole number").min(0, "must be at least 0").max(MAX_ID, `must be at most ${MAX_ID}`);
 const accountName = z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, "must be a user or group name: letters, digits, _ . -, at most 32, not starting with a digit or -");
 
+/**
+ * The image's User as podman and docker read it: UID or NAME, then optionally :GID or :GROUP. Names as the image's
+ * /etc/passwd may hold them (POSIX-like, a trailing $ for machine accounts); numbers within the uid range, so that
+ * a typo is said here rather than as podman's "unable to find user" at run time.
+ */
+const USER_PART = "(?:\\d+|[A-Za-z_][A-Za-z0-9_.-]{0,254}\\$?)";
+const userSpec = z
+  .string()
+  .regex(new RegExp(`^${USER_PART}(?::${USER_PART})?$`), 'must be UID[:GID] or NAME[:GROUP], such as "1000:1000" or "app" (a name: letters, digits, _ . -, not starting with a digit, . or -)')
+  .superRefine((user, ctx) => {
+    const big = user.split(":").find((part) => /^\d+$/.test(part) && Number(part) > MAX_ID);
+    if (big !== undefined) ctx.addIssue({ code: "custom", message: `${big} is not a valid uid or gid: ids are 0 to ${MAX_ID}` });
+  });
+
 export const databaseSchema = z.union([
   z.boolean(),
   z.strictObject({
@@ -260,7 +274,7 @@ export const imageSpecSchema = z
     cmd: z.array(z.string()).default([]).describe("default arguments, replaced by those given to podman/docker run"),
     env: z.record(z.string().regex(/^[^=\0]+$/, "must not contain ="), z.string()).default({}).describe("environment variables of the image's config"),
     workingDir: absolutePath.default("/").describe("the container's working directory"),
-    user: z.string().min(1).default("0:0").describe("user the container runs as: UID[:GID], or a user name the image's /etc/passwd holds"),
+    user: userSpec.default("0:0").describe("user the container runs as: UID[:GID] or NAME[:GROUP] (ids 0 to 4294967294; names the image's /etc/passwd and /etc/group hold)"),
     labels: z.record(z.string(), z.string()).default({}).describe("labels of the image's config"),
     exposedPorts: z.array(portSpec).default([]).describe('ports the image exposes, "8080" or "53/udp"'),
     paths: z.array(pathEntrySchema).default([]).describe("files, directories and links of the customisation layer; /tmp (mode 1777) is always added unless listed here, in symlinks or in the root system"),

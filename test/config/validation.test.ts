@@ -1,5 +1,6 @@
 /** Values the schema refuses at load time (so that plan and check fail as build does), with plain messages. */
 import { describe, expect, test } from "vitest";
+import { loadSpec } from "../../src/config/load.ts";
 import { MINIMAL_YAML, loadError, tmpConfigDir } from "./helpers.ts";
 
 /** The message of loading MINIMAL_YAML plus `extra` (its line 4 on). */
@@ -13,5 +14,19 @@ describe("validated when loading", () => {
     expect(await message("entrypoint: /usr/../bin/sh\n")).toBe("image.config.yaml:4:13: entrypoint: must not contain '..'");
     expect(await message("entrypoint: ./\n")).toBe("image.config.yaml:4:13: entrypoint: names no file; give a path such as bin/hello");
     expect(await message("entrypoint: /\n")).toBe("image.config.yaml:4:13: entrypoint: names no file; give a path such as bin/hello");
+  });
+
+  test("user is UID[:GID] with ids up to 4294967294, or NAME[:GROUP] of safe characters", async () => {
+    const ok = ["0:0", "1000", "app", "app:staff", "1000:staff", "app:100", "_svc.x-1", "host$", "4294967294:4294967294"];
+    for (const user of ok) {
+      const cwd = tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}user: "${user}"\n` });
+      expect((await loadSpec({ cwd, env: {} })).config.user).toBe(user);
+    }
+    expect(await message('user: "99999999999999999999:0"\n')).toBe("image.config.yaml:4:7: user: 99999999999999999999 is not a valid uid or gid: ids are 0 to 4294967294");
+    expect(await message('user: "0:4294967295"\n')).toMatch(/^image\.config\.yaml:4:7: user: 4294967295 is not a valid uid or gid/);
+    const shape = 'must be UID[:GID] or NAME[:GROUP], such as "1000:1000" or "app" (a name: letters, digits, _ . -, not starting with a digit, . or -)';
+    for (const bad of ["", "a b", "a:b:c", "app:", ":0", "-app", "1abc", "app\\t", "app\\u001b[2J", "-1"]) {
+      expect(await message(`user: "${bad}"\n`)).toBe(`image.config.yaml:4:7: user: ${shape}`);
+    }
   });
 });
