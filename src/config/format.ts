@@ -93,6 +93,8 @@ function flatten(issue: Issue, prefix: KeyPath = []): Issue[] {
 
 function describeValue(value: unknown): string {
   if (value === null) return "null";
+  // JSON has no Infinity (YAML reads 1e400 and .inf as it): JSON.stringify would say null.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
   return `${typeof value} ${JSON.stringify(value)}`;
@@ -128,6 +130,11 @@ function messageOf(issue: Issue, data: unknown): string {
     case "invalid_type": {
       const value = valueAt(data, issue.path);
       if (value === undefined) return `is required (${issue.expected})`;
+      // The schema's own message where it gives one (layers.max says its range).
+      if (!/^Invalid input/.test(issue.message)) return issue.message;
+      // A number of the wrong kind: zod's "expected int, got number 1.5" said plainly.
+      if (typeof value === "number" && !Number.isFinite(value)) return `must be a finite number, not ${value}`;
+      if (typeof value === "number" && issue.expected === "int") return `must be a whole number, not ${value}`;
       const hint = typeof value === "number" && issue.expected === "string" && quotable(issue.path) ? ` (quote it: "${value}")` : "";
       return `expected ${issue.expected}, got ${describeValue(value)}${hint}`;
     }
@@ -143,6 +150,11 @@ function messageOf(issue: Issue, data: unknown): string {
     case "too_big":
       // The schema's own message where it gives one; zod's default ("Too small: expected ...") said plainly.
       return /^Too (small|big)/.test(issue.message) ? boundMessage(issue) : issue.message;
+    case "invalid_key": {
+      // A record key the key schema refuses (env["A=B"]): its own message, not zod's "Invalid key in record".
+      const own = issue.issues.find((i) => !/^Invalid|^Too (small|big)/.test(i.message));
+      return own?.message ?? "is not a valid key";
+    }
     case "invalid_union":
       if (issue.discriminator !== undefined) {
         const options = (issue as { options?: unknown[] }).options ?? [];
@@ -238,6 +250,8 @@ function discriminatorAt(schema: z.ZodType, path: KeyPath): string | undefined {
   return next ? discriminatorAt(next, path.slice(1)) : undefined;
 }
 
+const sameKeyPath = (a: KeyPath, b: KeyPath) => a.length === b.length && a.every((seg, i) => seg === b[i]);
+
 /** All issues of a failed parse, one per problem (an unknown-keys issue becomes one per key), in source order. */
 export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[] {
   const out: (SpecIssue & { offset: number })[] = [];
@@ -253,12 +267,15 @@ export function describeIssues(error: z.ZodError, ctx: IssueContext): SpecIssue[
     }
     out.push({ keyPath: formatKeyPath(path), message, ...pos, offset });
   };
-  for (const issue of error.issues.flatMap((i) => flatten(i))) {
+  const issues = error.issues.flatMap((i) => flatten(i));
+  for (const issue of issues) {
+    // .int()'s safe-integer bound (1e20) says nothing the key's own bounds do not: left out when they are there too.
+    if ((issue.code === "too_big" || issue.code === "too_small") && issue.origin === "int" && issues.some((o) => o !== issue && sameKeyPath(o.path, issue.path))) continue;
     if (issue.code === "unrecognized_keys") {
       const known = ctx.schema ? keysAt(ctx.schema, issue.path, ctx.data) : [];
       for (const key of issue.keys) add([...issue.path, key], `unknown key "${key}"${elsewhere(ctx, { path: issue.path, key, known }) || suggest(key, known)}`, true);
     } else {
-      add(issue.path, messageOf(issue, ctx.data), false);
+      add(issue.path, messageOf(issue, ctx.data), issue.code === "invalid_key");
     }
   }
   // Stable: source order when positions are known, else zod's order (sort is stable).

@@ -101,8 +101,9 @@ export const MAX_LAYERS = 127;
 
 export const layersSchema = z.strictObject({
   max: z
-    .number()
-    .int()
+    // One message for whatever is not a whole number (1.5, "ten", 1e400, which YAML reads as Infinity).
+    .number({ error: `must be a whole number between 1 and ${MAX_LAYERS}` })
+    .int(`must be a whole number between 1 and ${MAX_LAYERS}`)
     .min(1, "must be at least 1 (1 = everything in one layer)")
     .max(
       MAX_LAYERS,
@@ -272,7 +273,8 @@ export const imageSpecSchema = z
     entrypoint: entrypointSchema.optional().describe("relative to the profile, or absolute"),
     entrypointArgs: z.array(z.string()).default([]).describe("arguments always passed to the entrypoint, before cmd"),
     cmd: z.array(z.string()).default([]).describe("default arguments, replaced by those given to podman/docker run"),
-    env: z.record(z.string().regex(/^[^=\0]+$/, "must not contain ="), z.string()).default({}).describe("environment variables of the image's config"),
+    // A NUL in a name is the superRefine's to say (as in every string); here what the environment cannot hold.
+    env: z.record(z.string().min(1, "an environment variable name must not be empty").regex(/^[^=]*$/, 'an environment variable name cannot contain "="'), z.string()).default({}).describe("environment variables of the image's config"),
     workingDir: absolutePath.default("/").describe("the container's working directory"),
     user: userSpec.default("0:0").describe("user the container runs as: UID[:GID] or NAME[:GROUP] (ids 0 to 4294967294; names the image's /etc/passwd and /etc/group hold)"),
     labels: z.record(z.string(), z.string()).default({}).describe("labels of the image's config"),

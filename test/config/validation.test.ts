@@ -29,4 +29,19 @@ describe("validated when loading", () => {
       expect(await message(`user: "${bad}"\n`)).toBe(`image.config.yaml:4:7: user: ${shape}`);
     }
   });
+
+  test("layers.max that is not a whole number (1e400 is Infinity to YAML) says its range", async () => {
+    for (const max of ["1e400", ".nan", "2.5", "ten", "true", "1e20"]) {
+      expect(await message(`layers: { max: ${max} }\n`)).toMatch(/^image\.config\.yaml:4:16: layers\.max: must (be a whole number between 1 and 127|be at most 127: overlay)/);
+    }
+    expect(await message("layers: { max: 1e400 }\n")).toBe("image.config.yaml:4:16: layers.max: must be a whole number between 1 and 127");
+    // Numbers of the wrong kind elsewhere: zod's "expected int" and JSON's null for Infinity said plainly.
+    expect(await message("perms: [{ path: /x, uid: 1e400 }]\n")).toBe("image.config.yaml:4:26: perms[0].uid: must be a finite number, not Infinity");
+    expect(await message("perms: [{ path: /x, uid: 1.5 }]\n")).toBe("image.config.yaml:4:26: perms[0].uid: must be a whole number");
+  });
+
+  test("an environment variable name with = or empty is refused at the name, saying why", async () => {
+    expect(await message('env: { "A=B": x }\n')).toBe('image.config.yaml:4:8: env["A=B"]: an environment variable name cannot contain "="');
+    expect(await message('env: { "": x }\n')).toBe('image.config.yaml:4:8: env[""]: an environment variable name must not be empty');
+  });
 });
