@@ -7,8 +7,9 @@
 import * as fs from "node:fs";
 import { readUserFile } from "../util/read-file.ts";
 import * as path from "node:path";
-import YAML, { LineCounter, isNode } from "yaml";
+import YAML, { LineCounter } from "yaml";
 import { PlanError } from "../errors.ts";
+import { describeIssues, formatIssue } from "../config/format.ts";
 import { planToYaml } from "./serialize.ts";
 import { PLAN_VERSION, layerPlanSchema, type LayerPlan } from "./types.ts";
 
@@ -24,11 +25,8 @@ export function planFileText(plan: LayerPlan, fingerprint: string): string {
   return planToYaml({ ...plan, fingerprint });
 }
 
-function keyPath(p: readonly PropertyKey[]): string {
-  let out = "";
-  for (const k of p) out += typeof k === "number" ? `[${k}]` : out === "" ? String(k) : `.${String(k)}`;
-  return out || "(top level)";
-}
+/** Problems shown of a plan file that fails the schema (as many as the config loader shows). */
+const MAX_SHOWN = 20;
 
 export interface ParsePlanOptions {
   /** The file name messages show. */
@@ -74,15 +72,11 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
   }
   const parsed = layerPlanSchema.safeParse(data);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    // The deepest node that exists on the issue's path (a missing key points at its parent).
-    let offset: number | undefined;
-    for (let n = issue.path.length; n >= 0 && offset === undefined; n--) {
-      const node = doc.getIn(issue.path.slice(0, n) as (string | number)[], true);
-      if (isNode(node) && node.range) offset = node.range[0];
-    }
-    const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problems)` : "";
-    throw new PlanError(`${at(offset)}: not a valid layer plan: ${keyPath(issue.path)}: ${issue.message}${more}`);
+    // Located and worded as the config loader's (a missing key points at its parent), one line per problem.
+    const issues = describeIssues(parsed.error, { data, doc, lines, schema: layerPlanSchema });
+    const shown = issues.slice(0, MAX_SHOWN).map((i, n) => formatIssue(file, n === 0 ? { ...i, keyPath: `not a valid layer plan: ${i.keyPath || "(top level)"}` } : i));
+    if (issues.length > MAX_SHOWN) shown.push(`${file}: ... and ${issues.length - MAX_SHOWN} more`);
+    throw new PlanError(shown.join("\n"));
   }
   const plan = parsed.data;
   if (options.expectName !== undefined && plan.name !== options.expectName && !plan.family?.includes(options.expectName)) {

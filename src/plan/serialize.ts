@@ -3,8 +3,9 @@
  * integers, no line folding, a trailing newline. The same plan always gives the same bytes.
  */
 import YAML from "yaml";
-import { PlanError } from "../errors.ts";
-import { layerPlanSchema, type CustomEntry, type LayerPlan, type PlannedLayer } from "./types.ts";
+// A cycle within plan/ (plan-file.ts writes with planToYaml), used only inside functions: safe for ES modules.
+import { parsePlanFile } from "./plan-file.ts";
+import { type CustomEntry, type LayerPlan, type PlannedLayer } from "./types.ts";
 
 /** Copies an entry with its keys in schema order, leaving out absent optional keys. */
 function canonicalEntry(e: CustomEntry): CustomEntry {
@@ -77,25 +78,10 @@ export function planToYaml(plan: LayerPlan): string {
   return doc.toString({ lineWidth: 0, indent: 2, indentSeq: true });
 }
 
-function keyPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const k of path) out += typeof k === "number" ? `[${k}]` : out === "" ? String(k) : `.${String(k)}`;
-  return out || "(top level)";
-}
-
-/** Reads a plan written by planToYaml or planToJson (YAML is a superset of JSON) and validates it. */
+/**
+ * Reads a plan written by planToYaml or planToJson (YAML is a superset of JSON) and validates it: the plan-file
+ * reader's checks and messages (file:line:column), so the library and the commands say the same.
+ */
 export function parsePlan(text: string, file = "plan"): LayerPlan {
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const first = doc.errors[0];
-  if (first) {
-    const at = first.linePos?.[0];
-    const where = at ? `${file}:${at.line}:${at.col}` : file;
-    throw new PlanError(`${where}: not valid YAML or JSON: ${first.message.split("\n")[0]}`);
-  }
-  const parsed = layerPlanSchema.safeParse(doc.toJS());
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${keyPath(i.path)}: ${i.message}`);
-    throw new PlanError(`${file}: not a valid layer plan: ${issues.join("; ")}`);
-  }
-  return parsed.data;
+  return parsePlanFile(text, { file });
 }

@@ -192,6 +192,24 @@ describe("bad input gives a clear error and no output", () => {
   });
 });
 
+describe("a bad plan file given to diff, check or --previous", () => {
+  /** A plan file written by plan --write, then edited by `edit`; its name. */
+  function planFile(name: string, edit: (text: string) => string): string {
+    const file = config("profile: ./profile");
+    expect(layerpack(["plan", file, "--write", path.join(dir, "good.plan.yaml")], { cwd: dir }).status).toBe(0);
+    fs.writeFileSync(path.join(dir, name), edit(fs.readFileSync(path.join(dir, "good.plan.yaml"), "utf8")));
+    return name;
+  }
+
+  it("is refused at the bad value's line:column with a plain message", () => {
+    const bad = planFile("bad.plan.yaml", (t) => t.replace(/^ {4}size: \d+$/m, "    size: 1e400"));
+    const line = fs.readFileSync(path.join(dir, bad), "utf8").split("\n").indexOf("    size: 1e400") + 1;
+    const said = `bad\\.plan\\.yaml:${line}:11: not a valid layer plan: layers\\[0\\]\\.size: must be a finite number, not Infinity\n`;
+    expectFailure(["diff", bad, "good.plan.yaml"], new RegExp(`^layerpack: ${said}$`));
+    expectFailure(["plan", config("profile: ./profile"), "--previous", bad], new RegExp(`^layerpack: --previous: ${said}$`));
+  });
+});
+
 describe("an unusable cache directory is a warning, never a hang", () => {
   it("under /proc, where Node's recursive mkdir never returns", () => {
     const r = layerpack(["build", config("profile: ./profile")], { cwd: dir, env: { LAYERPACK_CACHE_DIR: "/proc/layerpack-nope" } });

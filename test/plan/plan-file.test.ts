@@ -66,12 +66,29 @@ describe("parsePlanFile", () => {
   it("gives line:column of the offending value for schema errors", () => {
     const text = planFileText(plan, FP).replace("    size: 50\n", "    size: fifty\n");
     const line = text.split("\n").findIndex((l) => l === "    size: fifty") + 1;
-    expect(() => parsePlanFile(text, { file: "p.yaml" })).toThrow(`p.yaml:${line}:11: not a valid layer plan: layers[0].size: Invalid input: expected number, received string`);
+    expect(() => parsePlanFile(text, { file: "p.yaml" })).toThrow(`p.yaml:${line}:11: not a valid layer plan: layers[0].size: expected number, got string "fifty"`);
+  });
+
+  it("says plainly what is wrong, one line per problem at its line:column, not zod's text", () => {
+    const text = planFileText(plan, FP).replace("    size: 50\n", "    size: 1e400\n").replace("max: 3\n", "max: 2.5\nstrategi: size\n");
+    const lineOf = (l: string) => text.split("\n").findIndex((x) => x === l) + 1;
+    let message = "";
+    try {
+      parsePlanFile(text, { file: "p.yaml" });
+    } catch (e) {
+      message = (e as PlanError).message;
+    }
+    expect(message.split("\n")).toEqual([
+      `p.yaml:${lineOf("max: 2.5")}:6: not a valid layer plan: max: must be a whole number, not 2.5`,
+      `p.yaml:${lineOf("strategi: size")}:1: strategi: unknown key "strategi" (did you mean "strategy"?)`,
+      `p.yaml:${lineOf("    size: 1e400")}:11: layers[0].size: must be a finite number, not Infinity`,
+    ]);
+    expect(message).not.toMatch(/Invalid input|more problems/);
   });
 
   it("points at the parent of a missing key, and refuses a bad fingerprint", () => {
     const noName = planFileText(plan, FP).replace("name: hello\n", "");
-    expect(() => parsePlanFile(noName, { file: "p.yaml" })).toThrow(/^p\.yaml:3:1: not a valid layer plan: name: Invalid input/);
+    expect(() => parsePlanFile(noName, { file: "p.yaml" })).toThrow(/^p\.yaml:3:1: not a valid layer plan: name: is required \(string\)$/);
     const badFp = planFileText(plan, FP).replace(FP, "sha256:xyz");
     expect(() => parsePlanFile(badFp, { file: "p.yaml" })).toThrow(/^p\.yaml:8:14: not a valid layer plan: fingerprint: must be sha256: and 64 hex digits/);
   });

@@ -137,7 +137,7 @@ describe("parsePlan errors", () => {
 
   it("names the key path of a schema violation", () => {
     const bad = planToYaml(small).replace("size: 300\n    reason", "size: -3\n    reason");
-    expect(() => parsePlan(bad, "p.yaml")).toThrow(/p\.yaml: not a valid layer plan: layers\[0\]\.size: /);
+    expect(() => parsePlan(bad, "p.yaml")).toThrow(/^p\.yaml:\d+:\d+: not a valid layer plan: layers\[0\]\.size: must be at least 0$/);
     const extra = planToJson(small).replace('"version": 1', '"version": 1, "surprise": 2');
     expect(() => parsePlan(extra)).toThrow(/surprise/);
   });
