@@ -7,9 +7,9 @@
 import * as fs from "node:fs";
 import { readUserFile } from "../util/read-file.ts";
 import * as path from "node:path";
-import YAML, { LineCounter } from "yaml";
+import YAML, { LineCounter, isNode, type Document } from "yaml";
 import { PlanError } from "../errors.ts";
-import { describeIssues, formatIssue } from "../config/format.ts";
+import { describeIssues, formatIssue, formatKeyPath } from "../config/format.ts";
 import { planToYaml } from "./serialize.ts";
 import { PLAN_VERSION, layerPlanSchema, type LayerPlan } from "./types.ts";
 
@@ -79,6 +79,7 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
     throw new PlanError(shown.join("\n"));
   }
   const plan = parsed.data;
+  checkItemsOnce(plan, { doc, lines, file });
   if (options.expectName !== undefined && plan.name !== options.expectName && !plan.family?.includes(options.expectName)) {
     const config = options.configLabel ? ` (${options.configLabel})` : "";
     throw new PlanError(
@@ -86,6 +87,34 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
     );
   }
   return plan;
+}
+
+/**
+ * Refuses a store item listed twice (in two layers, or twice in one): diff, check and sticky planning take each
+ * item to lie in exactly one layer, as every plan layerpack writes has it. Names the item, both layers and lines.
+ */
+function checkItemsOnce(plan: LayerPlan, src: { doc: Document.Parsed; lines: LineCounter; file: string }, base: (string | number)[] = []): void {
+  const lineOf = (key: (string | number)[]) => {
+    const node = src.doc.getIn(key, true);
+    return isNode(node) && node.range ? src.lines.linePos(node.range[0]) : undefined;
+  };
+  const seen = new Map<string, (string | number)[]>();
+  plan.layers.forEach((layer, i) => {
+    if (layer.kind !== "store") return;
+    layer.items.forEach((item, j) => {
+      const key = [...base, "layers", i, "items", j];
+      const first = seen.get(item.path);
+      if (first === undefined) return void seen.set(item.path, key);
+      const here = lineOf(key);
+      const where = here ? `${src.file}:${here.line}:${here.col}` : src.file;
+      const line = lineOf(first)?.line;
+      const said = first.at(-3) === i
+        ? `is listed twice in ${formatKeyPath(key.slice(0, -2))} (items[${String(first.at(-1))}]${line !== undefined ? `, line ${line}` : ""})`
+        : `is in ${formatKeyPath(first.slice(0, -2))} too${line !== undefined ? ` (line ${line})` : ""}; a store item lies in exactly one layer`;
+      throw new PlanError(`${where}: not a valid layer plan: ${formatKeyPath(key)}: ${item.path} ${said}`);
+    });
+  });
+  plan.platforms?.forEach((p, k) => checkItemsOnce(p, src, ["platforms", k]));
 }
 
 /** Larger than any plan of a real closure (a 4000-item plan is ~2 MB), small enough to hold in memory. */

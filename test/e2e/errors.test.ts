@@ -208,6 +208,18 @@ describe("a bad plan file given to diff, check or --previous", () => {
     expectFailure(["diff", bad, "good.plan.yaml"], new RegExp(`^layerpack: ${said}$`));
     expectFailure(["plan", config("profile: ./profile"), "--previous", bad], new RegExp(`^layerpack: --previous: ${said}$`));
   });
+
+  it("listing one store item in two layers is refused, naming the item, both layers and the lines", () => {
+    // The second layer's item replaced by the first layer's.
+    const items = (t: string) => [...t.matchAll(/^ {6}- path: (\S+)$/gm)].map((m) => m[1]!);
+    const twice = planFile("twice.plan.yaml", (t) => t.replace(`- path: ${items(t)[1]}\n`, `- path: ${items(t)[0]}\n`));
+    const lines = fs.readFileSync(path.join(dir, twice), "utf8").split("\n");
+    const item = items(lines.join("\n"))[0]!;
+    const [first, again] = lines.flatMap((l, i) => (l === `      - path: ${item}` ? [i + 1] : []));
+    const said = `twice\\.plan\\.yaml:${again}:9: not a valid layer plan: layers\\[1\\]\\.items\\[0\\]: ${item} is in layers\\[0\\] too \\(line ${first}\\); a store item lies in exactly one layer\n`;
+    expectFailure(["diff", twice, "good.plan.yaml"], new RegExp(`^layerpack: ${said}$`));
+    expectFailure(["plan", config("profile: ./profile"), "--previous", twice], new RegExp(`^layerpack: --previous: ${said}$`));
+  });
 });
 
 describe("an unusable cache directory is a warning, never a hang", () => {

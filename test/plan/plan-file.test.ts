@@ -127,3 +127,28 @@ describe("a config where a plan goes", () => {
     );
   });
 });
+
+describe("a store item listed twice", () => {
+  const two = planLayers(specOf({ name: "hello", layers: { max: 4, strategy: "size" } }), closureOf([{ name: "profile", size: 10, refs: ["a", "b"] }, { name: "a", size: 50 }, { name: "b", size: 30 }], { profile: "profile" }));
+  const text = planFileText(two, FP);
+  const store = two.layers.filter((l) => l.kind === "store");
+  const [first, second] = [store[0]!.items[0]!.path, store[1]!.items[0]!.path];
+  const lineOf = (t: string, s: string, from = 0) => t.split("\n").findIndex((l, i) => i >= from && l === s) + 1;
+
+  it("in two layers is refused, naming the item, both layers and their lines", () => {
+    const edited = text.replace(`      - path: ${second}\n`, `      - path: ${first}\n`);
+    const line = lineOf(edited, `      - path: ${first}`);
+    const again = lineOf(edited, `      - path: ${first}`, line);
+    expect(() => parsePlanFile(edited, { file: "p.yaml" })).toThrow(
+      new PlanError(`p.yaml:${again}:9: not a valid layer plan: layers[1].items[0]: ${first} is in layers[0] too (line ${line}); a store item lies in exactly one layer`),
+    );
+  });
+
+  it("twice in one layer is refused too, and in a platform's plan", () => {
+    const twice = text.replace(`      - path: ${first}\n        size: 50\n`, `      - path: ${first}\n        size: 50\n      - path: ${first}\n        size: 50\n`);
+    expect(twice).not.toBe(text);
+    expect(() => parsePlanFile(twice, { file: "p.yaml" })).toThrow(/^p\.yaml:\d+:9: not a valid layer plan: layers\[0\]\.items\[1\]: \S+-a is listed twice in layers\[0\] \(items\[0\], line \d+\)$/);
+    const platforms = planFileText({ ...two, platforms: [two, { ...two, layers: [store[0]!, store[0]!, ...two.layers.slice(2)] }] }, FP);
+    expect(() => parsePlanFile(platforms)).toThrow(/^plan:\d+:\d+: not a valid layer plan: platforms\[1\]\.layers\[1\]\.items\[0\]: \S+-a is in platforms\[1\]\.layers\[0\] too \(line \d+\)/);
+  });
+});
