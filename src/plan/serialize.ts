@@ -2,7 +2,8 @@
  * Stable text forms of a plan, for review in pull requests: fixed key order, items in plan order, sizes as
  * integers, no line folding, a trailing newline. The same plan always gives the same bytes.
  */
-import YAML from "yaml";
+import YAML, { visit } from "yaml";
+import { printable } from "../util/format.ts";
 // A cycle within plan/ (plan-file.ts writes with planToYaml), used only inside functions: safe for ES modules.
 import { parsePlanFile } from "./plan-file.ts";
 import { type CustomEntry, type LayerPlan, type PlannedLayer } from "./types.ts";
@@ -69,13 +70,23 @@ export function planToJson(plan: LayerPlan): string {
   return JSON.stringify(canonicalPlan(plan), null, 2) + "\n";
 }
 
+/**
+ * The YAML form. A string holding a control or invisible format character (U+202E reverses the text a reviewer
+ * sees) is written double-quoted, where printable's \xNN and \uNNNN are YAML escapes: yaml escapes ESC as \e but
+ * writes those characters raw, so printable escapes what is left (in the header comment too, as plain text).
+ */
 export function planToYaml(plan: LayerPlan): string {
   const doc = new YAML.Document(canonicalPlan(plan));
+  visit(doc, {
+    Scalar(_, node) {
+      if (typeof node.value === "string" && printable(node.value) !== node.value) node.type = "QUOTE_DOUBLE";
+    },
+  });
   const t = plan.totals;
   const on = plan.base ? ` on the ${plan.base.layers.length} layers of the base image ${plan.base.image}` : "";
   const per = plan.platforms ? ` for ${plan.platforms.length} platforms (each one's plan under platforms)` : "";
   doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${t.layers} layers${per}${on}, ${t.items} store items, ${t.bytes} bytes (bottom layer first)`;
-  return doc.toString({ lineWidth: 0, indent: 2, indentSeq: true });
+  return printable(doc.toString({ lineWidth: 0, indent: 2, indentSeq: true }));
 }
 
 /**

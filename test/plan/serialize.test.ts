@@ -142,3 +142,32 @@ describe("parsePlan errors", () => {
     expect(() => parsePlan(extra)).toThrow(/surprise/);
   });
 });
+
+describe("characters a reviewer cannot see", () => {
+  // Bidi marks, overrides and isolates, zero-width joiners, the BOM, C1 controls and DEL, besides ESC.
+  const hidden = ["\u202e", "\u200e", "\u200f", "\u202a", "\u2066", "\u2069", "\u200d", "\ufeff", "\u009b", "\u007f", "\u001b"];
+  const sneaky = `gnu\u202eexe.txt`;
+  const plan = planLayers(
+    specOf({
+      paths: [
+        { path: `/etc/${sneaky}`, type: "file", content: `line one ${hidden.join("")}\nline two\n` },
+        { path: "/bin/x", type: "symlink", target: `/opt/\u2066y\u2069` },
+      ],
+    }),
+    closureOf([{ name: "profile", refs: [`a\u202e`] }, { name: `a\u202e` }], { profile: "profile" }),
+  );
+
+  it("are escaped in the YAML (\\u202e, as ESC is \\x1b), which reads back to the same plan", () => {
+    const yaml = planToYaml(plan);
+    for (const c of hidden) expect(yaml).not.toContain(c);
+    expect(yaml).toContain(`path: "/etc/gnu\\u202eexe.txt"`);
+    expect(yaml).toContain(`target: "/opt/\\u2066y\\u2069"`);
+    expect(yaml).toContain(`content: "line one \\u202e\\u200e\\u200f\\u202a\\u2066\\u2069\\u200d\\ufeff\\x9b\\x7f\\e\\nline two\\n"`);
+    expect(yaml).toMatch(/- path: "\/gnu\/store\/[0-9a-z]{32}-a\\u202e"/);
+    expect(parsePlan(yaml)).toEqual(plan);
+  });
+
+  it("leave strings without them as they were", () => {
+    expect(planToYaml(small)).not.toMatch(/\\u|\\x/);
+  });
+});
