@@ -4,7 +4,7 @@
  * `layers.max` counts every layer, the customisation layer included; max 1 puts everything in one layer, a
  * store layer that also carries the customisation `entries`.
  */
-import { PlanError } from "../errors.ts";
+import { aboutConfigKey, PlanError } from "../errors.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure, StoreItem } from "../store/types.ts";
 import { customEntries } from "./custom.ts";
@@ -58,6 +58,9 @@ function storeLayers(spec: ImageSpec, items: readonly StoreItem[]): StoreLayer[]
   return strategyOf(spec).group(items, spec.layers.max - 1).map((g) => storeLayer(g.items, g.reason));
 }
 
+/** A PlanError about layers.max (its message starts with the key): the pipeline gives the key's line:column. */
+const maxError = (message: string) => aboutConfigKey(new PlanError(message), ["layers", "max"]);
+
 function strategyOf(spec: ImageSpec): LayerStrategy {
   const s = STRATEGY_IMPLEMENTATIONS[spec.layers.strategy];
   if (!s) throw new PlanError(`layers.strategy: unknown strategy "${spec.layers.strategy as string}"; use ${STRATEGY_NAMES.join(", ")}`);
@@ -98,21 +101,21 @@ function rootSystemLayer(spec: ImageSpec, closure: Closure): RootSystemLayer | u
 /** Plans the image's layers; throws PlanError when the spec and closure cannot make a valid image. */
 export function planLayers(spec: ImageSpec, fullClosure: Closure, options: PlanOptions = {}): LayerPlan {
   const given = spec.layers.max;
-  if (!Number.isInteger(given) || given < 1) throw new PlanError(`layers.max: ${given} must be a whole number of at least 1`);
+  if (!Number.isInteger(given) || given < 1) throw maxError(`layers.max: ${given} must be a whole number of at least 1`);
   checkClosure(fullClosure);
   const entries = customEntries(spec, fullClosure);
   const { closure, record: base } = withoutBase(fullClosure, options.base);
   // The base's layers count toward max; what is left must hold a store layer and the customisation layer.
   const max = given - (base?.layers.length ?? 0);
   if (base && max < 2) {
-    throw new PlanError(`layers.max: ${given} leaves no room on the base image ${base.image}, which has ${base.layers.length} layers; raise it to at least ${base.layers.length + 2}`);
+    throw maxError(`layers.max: ${given} leaves no room on the base image ${base.image}, which has ${base.layers.length} layers; raise it to at least ${base.layers.length + 2}`);
   }
   spec = max === given ? spec : { ...spec, layers: { ...spec.layers, max } };
   const rootLayer = rootSystemLayer(spec, closure);
   let layers: PlannedLayer[];
   if (rootLayer) {
     // The root-system layer counts toward max: it sits between the store layers and the customisation layer.
-    if (max < 3) throw new PlanError(`layers.max: ${max} is too small with a rootSystem: it needs at least 3 layers (store, root system, customisation)`);
+    if (max < 3) throw maxError(`layers.max: ${max} is too small with a rootSystem: it needs at least 3 layers (store, root system, customisation)`);
     const storeSpec = { ...spec, layers: { ...spec.layers, max: max - 1 } };
     const { previous } = options;
     const store = previous

@@ -111,6 +111,11 @@ describe("bad input gives a clear error and no output", () => {
     expectFailure(["plan", config('profile: ./profile\nsymlinks: ["/bin=bin", "/bin/sh=bin/sh"]')], /^layerpack: image\.yaml:6:24: symlinks\[1\]: \/bin\/sh needs \/bin to be a directory, but symlinks\[0\] "\/bin=bin" makes it a symlink to /);
   });
 
+  it("a layers.max too small for a root system fails plan at its line:column", () => {
+    fs.mkdirSync(path.join(dir, "rootfs-small"), { recursive: true });
+    expectFailure(["plan", config("profile: ./profile\nrootSystem: ./rootfs-small\nlayers: { max: 2 }")], /^layerpack: image\.yaml:7:16: layers\.max: 2 is too small with a rootSystem: /);
+  });
+
   it("--json: the error event of a config error has file, keyPath, line and column (README, JSON events)", () => {
     const twice = "profile: ./profile\npaths:\n  - { type: directory, path: /etc/x }\n  - { type: directory, path: /etc/x }";
     const cases = [

@@ -112,4 +112,18 @@ describe("plan header and errors", () => {
     const spec = specOf({ roots: ["/x"] });
     expect(() => planLayers({ ...spec, layers: { max: 0, strategy: "size" } }, good)).toThrow(/layers.max: 0/);
   });
+
+  it("marks a max too small for the image with the key layers.max (the pipeline gives its line:column)", () => {
+    const rootSystem = { source: "./rootfs", dir: "/h", keepOwners: false, allowDevices: false, entries: [] };
+    const spec = { ...specOf({ roots: ["/x"] }), rootSystem: "./rootfs", layers: { max: 2, strategy: "size" as const } };
+    let err: unknown;
+    try {
+      planLayers(spec, { ...good, rootSystem });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PlanError);
+    expect((err as PlanError).configKey).toEqual(["layers", "max"]);
+    expect((err as PlanError).message).toMatch(/^layers\.max: 2 is too small with a rootSystem/);
+  });
 });
