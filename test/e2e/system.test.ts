@@ -139,7 +139,7 @@ describe.runIf(hasTools)("system and non-root images", () => {
 
     it("a path defined twice names both sources; an entrypoint outside the view fails", () => {
       rootfsWith("rs-dup", (d) => fs.writeFileSync(path.join(d, "etc/motd"), "hi\n"));
-      bad("dup-path", `rootSystem: ./rs-dup\nsymlinks: ["/etc/motd=share/doc/self"]`, /symlinks\[0\] "\/etc\/motd=share\/doc\/self" defines \/etc\/motd again: the root system \.\/rs-dup has it \(a file\)/);
+      bad("dup-path", `rootSystem: ./rs-dup\nsymlinks: ["/etc/motd=share/doc/self"]`, /dup-path\.yaml:6:12: symlinks\[0\]: \/etc\/motd is already in the root system \.\/rs-dup \(a file\); keep one of them\n/);
       bad("no-entry", "rootSystem: ./rs-dup\nentrypoint: /sbin/init", /no-entry\.yaml:6:13: entrypoint: \/sbin\/init: \/sbin does not exist in the image\n/);
       bad("in-store", "rootSystem: ./rs-store", /rootSystem: .*rs-store: no such directory/);
       rootfsWith("rs-store", (d) => {
