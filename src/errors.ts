@@ -76,7 +76,6 @@ export class UsageError extends LayerpackError {
   override name = "UsageError";
 }
 
-/** What the CLI prints for a failure: the message and its informative causes; a stack only for a bug. */
 /**
  * A cause that only says again what the message says: undici's "fetch failed" (its own cause holds the reason,
  * shown next), or a missing file's ENOENT below a message that already says it does not exist.
@@ -86,6 +85,7 @@ function restates(message: string, cause: Error): boolean {
   return (cause as NodeJS.ErrnoException).code === "ENOENT" && /\b(does not exist|no such file)/.test(message);
 }
 
+/** What the CLI prints for a failure: the message and its informative causes; a stack only for a bug. */
 export function formatError(err: unknown): string {
   if (!(err instanceof LayerpackError)) return printable(`layerpack: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   let text = `layerpack: ${err.message}\n`;

@@ -11,6 +11,8 @@ interface WatchState {
   built: string | undefined;
 }
 
+const kept = (state: WatchState) => (state.built === undefined ? "nothing was written" : `the last good image, ${state.built}, is kept`);
+
 function line(io: Io, e: WatchEvent, { json, state }: { json: boolean; state: WatchState }): void {
   if (e.type === "build-done") state.built = e.result.output;
   if (json) {
@@ -25,8 +27,7 @@ function line(io: Io, e: WatchEvent, { json, state }: { json: boolean; state: Wa
     io.out(`built: ${count(s.rebuilt, "layer")} rebuilt, ${s.reused} reused, ${what}, ${e.seconds.toFixed(2)} s -> ${e.result.output}\n`);
     for (const warning of e.result.warnings ?? []) warn(io, warning);
   } else if (e.type === "build-failed") {
-    const kept = state.built === undefined ? "nothing was written" : `the last good image, ${state.built}, is kept`;
-    io.err(`${formatError(e.error).trimEnd()}\nlayerpack: build failed; ${kept}. Waiting for changes...\n`);
+    io.err(`${formatError(e.error).trimEnd()}\nlayerpack: build failed; ${kept(state)}. Waiting for changes...\n`);
   }
 }
 
@@ -98,9 +99,9 @@ export const watchCommand: Command = {
     await watcher.start();
     // Stopping while waiting is how watch ends (0); stopping a build is an interruption, as for build (130).
     if (!(await stopped)) return 0;
-    const kept = state.built === undefined ? "nothing was written" : `the last good image, ${state.built}, is kept`;
-    if (json) io.out(jsonLine({ type: "error", message: `interrupted: the build in progress stopped; ${kept}` }));
-    else io.err(`layerpack: interrupted: the build in progress stopped; ${kept}\n`);
+    const message = `interrupted: the build in progress stopped; ${kept(state)}`;
+    if (json) io.out(jsonLine({ type: "error", message }));
+    else io.err(`layerpack: ${message}\n`);
     return 130;
   },
 };
