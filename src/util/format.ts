@@ -25,6 +25,13 @@ const escaped = (c: string): string => {
  */
 export const printable = (s: string): string => s.replace(CONTROL, escaped);
 
+/**
+ * JSON text with the characters printable escapes written as \uNNNN: JSON.stringify escapes C0 controls but leaves
+ * DEL, the C1 controls and U+202E & co. raw. Outside strings JSON is ASCII, so every one of them is inside a string,
+ * and the text parses back to the same value.
+ */
+export const jsonPrintable = (json: string): string => json.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 /** printable, and on one line: a newline in a value could forge a line of output (a fake "unchanged"). */
 export const oneLine = (s: string): string => printable(s).replace(/[\n\t]/g, escaped);
 

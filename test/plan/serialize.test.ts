@@ -167,6 +167,15 @@ describe("characters a reviewer cannot see", () => {
     expect(parsePlan(yaml)).toEqual(plan);
   });
 
+  it("are escaped in the JSON (plan --json) as \\uNNNN, which parses back to the same plan", () => {
+    const json = planToJson(plan);
+    for (const c of hidden) expect(json).not.toContain(c);
+    expect(json).toContain(`"path": "/etc/gnu\\u202eexe.txt"`);
+    expect(json).toContain(`\\u009b\\u007f\\u001b`);
+    expect(parsePlan(json)).toEqual(plan);
+    expect(planToJson(small)).not.toMatch(/\\u/);
+  });
+
   it("leave strings without them as they were", () => {
     expect(planToYaml(small)).not.toMatch(/\\u|\\x/);
   });
