@@ -4,7 +4,7 @@ import { cacheInfo, pruneCache, type PruneOptions } from "../cache/prune.ts";
 import { LayerCache } from "../cache/cache.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { cacheDirFromOptions, formatBytes, UsageError, type Command } from "./context.ts";
-import { count } from "../util/format.ts";
+import { count, jsonText } from "../util/format.ts";
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -55,7 +55,7 @@ export const cacheCommand: Command = {
       const info = cacheInfo(new LayerCache(dir, { readOnly: true }));
       if (values.json) {
         const iso = (t?: number) => (t === undefined ? undefined : new Date(t).toISOString());
-        io.out(`${JSON.stringify({ ...info, oldestUse: iso(info.oldestUse), newestUse: iso(info.newestUse) })}\n`);
+        io.out(`${jsonText({ ...info, oldestUse: iso(info.oldestUse), newestUse: iso(info.newestUse) })}\n`);
       }
       else {
         const when = (t?: number) => (t === undefined ? "-" : new Date(t).toISOString());

@@ -8,6 +8,7 @@ import { readPlanOrImage, type PlanOrImage } from "../plan/plan-or-image.ts";
 import { UsageError, type Command } from "./context.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { formatPlatform } from "../oci/platform.ts";
+import { jsonText } from "../util/format.ts";
 
 /**
  * Plans with `platforms:`: a host pulls only its own platform's image, so each platform's plan is compared with
@@ -25,7 +26,7 @@ function renderPlatformDiffs(old: LayerPlan, neu: LayerPlan, o: { old: string; n
     return { platform: name(p), diff: d };
   });
   const gone = [...olds.keys()].filter((k) => !diffs.some((d) => d.platform === k));
-  if (o.format === "json") return `${JSON.stringify({ platforms: diffs, removedPlatforms: gone }, null, 2)}\n`;
+  if (o.format === "json") return `${jsonText({ platforms: diffs, removedPlatforms: gone }, 2)}\n`;
   const head = (t: string) => (o.format === "markdown" ? `### ${t}\n\n` : `== ${t} ==\n`);
   return diffs.map((d) => head(d.platform) + renderDiff(d.diff, o.format)).join("\n") + gone.map((g) => `${g}: no longer built\n`).join("");
 }

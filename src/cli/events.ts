@@ -4,13 +4,13 @@
  */
 import { LayerpackError, SpecError } from "../errors.ts";
 import type { BuildResult } from "../image/build.ts";
-import { jsonPrintable } from "../util/format.ts";
+import { jsonText } from "../util/format.ts";
 
 export type JsonEvent = { type: string } & Record<string, unknown>;
 
 /** The line for an event, stamped with the time now. */
 export function jsonLine(event: JsonEvent): string {
-  return `${jsonPrintable(JSON.stringify({ ...event, time: new Date().toISOString() }))}\n`;
+  return `${jsonText({ ...event, time: new Date().toISOString() })}\n`;
 }
 
 /** `build-done`: what was built, the same for a build and each rebuild of watch. */

@@ -3,7 +3,7 @@ import { parseImageName } from "../oci/name.ts";
 import { openImage } from "../oci/read.ts";
 import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.ts";
 import { formatBytes, UsageError, type Command } from "./context.ts";
-import { oneLine, printable } from "../util/format.ts";
+import { jsonText, oneLine, printable } from "../util/format.ts";
 import { withPushHost } from "../registry/auth.ts";
 
 export const inspectCommand: Command = {
@@ -32,7 +32,7 @@ export const inspectCommand: Command = {
       env: withPushHost(io.env, name.transport === "registry" ? name.reference.registry : undefined),
     });
     // JSON escapes what it must; the text quotes the image's own names and comments, so no control characters.
-    io.out(values.json ? `${JSON.stringify(image, null, 2)}\n` : printable(describe(image)));
+    io.out(values.json ? `${jsonText(image, 2)}\n` : printable(describe(image)));
     return 0;
   },
 };

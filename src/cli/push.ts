@@ -1,7 +1,7 @@
 import { buildResolved } from "../image/multi-platform.ts";
 import { withPushHost } from "../registry/auth.ts";
 import { parseReference } from "../registry/reference.ts";
-import { formatBytes } from "../util/format.ts";
+import { formatBytes, jsonText } from "../util/format.ts";
 import { LayerpackError } from "../errors.ts";
 import { pushFrom } from "./push-from.ts";
 import { cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
@@ -55,10 +55,10 @@ Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGIS
         cwd: io.cwd,
         env: withPushHost(io.env, target.registry),
         insecure: Boolean(values.insecure),
-        ...(values.json ? { onEvent: (e) => io.out(`${JSON.stringify(e)}\n`) } : {}),
+        ...(values.json ? { onEvent: (e) => io.out(`${jsonText(e)}\n`) } : {}),
       });
       const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
-      if (values.json) io.out(`${JSON.stringify({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);
+      if (values.json) io.out(`${jsonText({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);
       else {
         // As a build's push: the summary on stderr, the references on stdout, for scripts.
         if (!values.quiet) io.err(`pushed ${result.references.join(", ")}: ${result.uploaded} blobs uploaded (${formatBytes(result.uploadedBytes)}), ${result.mounted} mounted, ${result.existing} already there; manifest ${result.digest}\n`);

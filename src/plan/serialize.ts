@@ -3,7 +3,7 @@
  * integers, no line folding, a trailing newline. The same plan always gives the same bytes.
  */
 import YAML, { visit } from "yaml";
-import { jsonPrintable, printable } from "../util/format.ts";
+import { jsonText, printable } from "../util/format.ts";
 // A cycle within plan/ (plan-file.ts writes with planToYaml), used only inside functions: safe for ES modules.
 import { parsePlanFile } from "./plan-file.ts";
 import { type CustomEntry, type LayerPlan, type PlannedLayer } from "./types.ts";
@@ -67,7 +67,7 @@ function canonicalPlan(p: LayerPlan): LayerPlan {
 }
 
 export function planToJson(plan: LayerPlan): string {
-  return jsonPrintable(JSON.stringify(canonicalPlan(plan), null, 2)) + "\n";
+  return jsonText(canonicalPlan(plan), 2) + "\n";
 }
 
 /**

@@ -32,6 +32,9 @@ export const printable = (s: string): string => s.replace(CONTROL, escaped);
  */
 export const jsonPrintable = (json: string): string => json.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
+/** JSON.stringify for what a command prints (names and comments come from images anyone made): jsonPrintable. */
+export const jsonText = (value: unknown, indent?: number): string => jsonPrintable(JSON.stringify(value, null, indent));
+
 /** printable, and on one line: a newline in a value could forge a line of output (a fake "unchanged"). */
 export const oneLine = (s: string): string => printable(s).replace(/[\n\t]/g, escaped);
 

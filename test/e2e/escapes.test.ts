@@ -30,7 +30,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-escapes-"));
   const layer = await tarOf([{ name: `gnu/store/${"a".repeat(32)}-x${ESC}\nforged line/f`, data: Buffer.from("hi\n") }]);
   const config = Buffer.from(
-    JSON.stringify({ architecture: "amd64", os: "linux", created: `1970${ESC}`, rootfs: { type: "layers", diff_ids: [`sha256:${hex(layer)}`] }, history: [{ comment: `c${ESC}\nFAKE LINE` }] }),
+    JSON.stringify({ architecture: "amd64", os: "linux", created: `1970${ESC}`, rootfs: { type: "layers", diff_ids: [`sha256:${hex(layer)}`] }, history: [{ comment: `c${ESC}\nFAKE LINE\u202e\u009b` }] }),
   );
   const manifest = Buffer.from(JSON.stringify([{ Config: "c.json", RepoTags: [`evil:1${ESC}\nforged output line`], Layers: ["l.tar"] }]));
   fs.writeFileSync(path.join(dir, "esc.tar"), await tarOf([{ name: "c.json", data: config }, { name: "l.tar", data: layer }, { name: "manifest.json", data: manifest }]));
@@ -64,5 +64,18 @@ describe("control characters from images", () => {
       // Markdown escapes the backslash and bracket once more, so that a renderer shows \x1b[2J.
       expect(r.stdout).toContain(format === "text" ? "\\x1b[2J" : "\\\\x1b\\[2J");
     }
+  });
+
+  it("--json output (inspect, diff) holds them only as \\uNNNN, U+202E and C1 too, and parses back to them", () => {
+    for (const args of [["inspect", "esc.tar", "--json"], ["diff", "esc.tar", "esc.tar", "--format", "json"]]) {
+      const r = layerpack(args, { cwd: dir });
+      expect(r.status, r.stderr).toBe(0);
+      clean(r.stdout);
+      expect(r.stdout).not.toContain("\u202e");
+      JSON.parse(r.stdout);
+    }
+    const inspected = layerpack(["inspect", "esc.tar", "--json"], { cwd: dir }).stdout;
+    expect(inspected).toContain("FAKE LINE\\u202e\\u009b");
+    expect(JSON.stringify(JSON.parse(inspected))).toContain("FAKE LINE\u202e\u009b");
   });
 });
