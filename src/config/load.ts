@@ -211,7 +211,7 @@ async function readText(file: string, shown: string): Promise<string> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
-      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory, not a file" : (e as Error).message;
+      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (e as Error).message;
     throw new SpecError(`cannot read config ${shown}: ${why}`, { file }, { cause: e });
   }
   const decoded = decodeUtf8(bytes);
