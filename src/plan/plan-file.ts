@@ -89,8 +89,10 @@ export function parsePlanFile(text: string, options: ParsePlanOptions = {}): Lay
   return plan;
 }
 
+const lineNote = (line: number | undefined): string => (line !== undefined ? `, line ${line}` : "");
+
 /**
- * Refuses a store item listed twice (in two layers, or twice in one): diff, check and sticky planning take each
+ * Refuses a store item listed twice (in two layers, twice in one, or in a layer and in base.items): diff, check and sticky planning take each
  * item to lie in exactly one layer, as every plan layerpack writes has it. Names the item, both layers and lines.
  */
 function checkItemsOnce(plan: LayerPlan, src: { doc: Document.Parsed; lines: LineCounter; file: string }, base: (string | number)[] = []): void {
@@ -99,19 +101,30 @@ function checkItemsOnce(plan: LayerPlan, src: { doc: Document.Parsed; lines: Lin
     return isNode(node) && node.range ? src.lines.linePos(node.range[0]) : undefined;
   };
   const seen = new Map<string, (string | number)[]>();
+  const whereKey = (key: (string | number)[]) => {
+    const here = lineOf(key);
+    return here ? `${src.file}:${here.line}:${here.col}` : src.file;
+  };
+  // The base image's items are not packed again (planLayers leaves them out): listed in a layer too, the plan lies.
+  plan.base?.items.forEach((item, j) => {
+    const key = [...base, "base", "items", j];
+    const first = seen.get(item);
+    if (first === undefined) return void seen.set(item, key);
+    throw new PlanError(`${whereKey(key)}: not a valid layer plan: ${formatKeyPath(key)}: ${item} is listed twice in ${formatKeyPath(key.slice(0, -1))} (items[${String(first.at(-1))}]${lineNote(lineOf(first)?.line)})`);
+  });
   plan.layers.forEach((layer, i) => {
     if (layer.kind !== "store") return;
     layer.items.forEach((item, j) => {
       const key = [...base, "layers", i, "items", j];
       const first = seen.get(item.path);
       if (first === undefined) return void seen.set(item.path, key);
-      const here = lineOf(key);
-      const where = here ? `${src.file}:${here.line}:${here.col}` : src.file;
       const line = lineOf(first)?.line;
-      const said = first.at(-3) === i
-        ? `is listed twice in ${formatKeyPath(key.slice(0, -2))} (items[${String(first.at(-1))}]${line !== undefined ? `, line ${line}` : ""})`
-        : `is in ${formatKeyPath(first.slice(0, -2))} too${line !== undefined ? ` (line ${line})` : ""}; a store item lies in exactly one layer`;
-      throw new PlanError(`${where}: not a valid layer plan: ${formatKeyPath(key)}: ${item.path} ${said}`);
+      const said = first.at(-2) === "items" && first.at(-3) === "base"
+        ? `is in ${formatKeyPath(first.slice(0, -1))} too${line !== undefined ? ` (line ${line})` : ""}: the base image holds it, so no layer of this plan packs it`
+        : first.at(-3) === i
+          ? `is listed twice in ${formatKeyPath(key.slice(0, -2))} (items[${String(first.at(-1))}]${lineNote(line)})`
+          : `is in ${formatKeyPath(first.slice(0, -2))} too${line !== undefined ? ` (line ${line})` : ""}; a store item lies in exactly one layer`;
+      throw new PlanError(`${whereKey(key)}: not a valid layer plan: ${formatKeyPath(key)}: ${item.path} ${said}`);
     });
   });
   plan.platforms?.forEach((p, k) => checkItemsOnce(p, src, ["platforms", k]));

@@ -151,4 +151,20 @@ describe("a store item listed twice", () => {
     const platforms = planFileText({ ...two, platforms: [two, { ...two, layers: [store[0]!, store[0]!, ...two.layers.slice(2)] }] }, FP);
     expect(() => parsePlanFile(platforms)).toThrow(/^plan:\d+:\d+: not a valid layer plan: platforms\[1\]\.layers\[1\]\.items\[0\]: \S+-a is in platforms\[1\]\.layers\[0\] too \(line \d+\)/);
   });
+
+  it("in a layer and in base.items is refused: the base image holds it, so no layer packs it", () => {
+    const digest = `sha256:${"1".repeat(64)}`;
+    const onBase = planLayers(
+      specOf({ name: "hello", layers: { max: 5, strategy: "size" } }),
+      closureOf([{ name: "profile", size: 10, refs: ["a", "b", "c"] }, { name: "a", size: 50 }, { name: "b", size: 30 }, { name: "c", size: 20 }], { profile: "profile" }),
+      { base: { image: "base:1", id: digest, layers: [{ digest, diffId: digest, size: 1, mediaType: "application/vnd.oci.image.layer.v1.tar" }], paths: [] } },
+    );
+    const packed = onBase.layers.find((l) => l.kind === "store")!.items[0]!.path;
+    const text = planFileText({ ...onBase, base: { ...onBase.base!, items: [packed] } }, FP);
+    expect(() => parsePlanFile(text, { file: "p.yaml" })).toThrow(
+      new RegExp(`^p\\.yaml:\\d+:9: not a valid layer plan: layers\\[\\d\\]\\.items\\[0\\]: ${packed} is in base\\.items too \\(line \\d+\\): the base image holds it, so no layer of this plan packs it$`),
+    );
+    const twice = planFileText({ ...onBase, base: { ...onBase.base!, items: ["/gnu/store/x", "/gnu/store/x"] } }, FP);
+    expect(() => parsePlanFile(twice, { file: "p.yaml" })).toThrow(/^p\.yaml:\d+:\d+: not a valid layer plan: base\.items\[1\]: \/gnu\/store\/x is listed twice in base\.items \(items\[0\], line \d+\)$/);
+  });
 });
