@@ -1,10 +1,11 @@
-import { planFamily } from "../plan/family.ts";
+import { FamilyKeyError, planFamily } from "../plan/family.ts";
 import { writePlanFile } from "../plan/plan-file.ts";
 import { planToJson, planToYaml } from "../plan/serialize.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { loadResolve } from "../pipeline.ts";
 import { loadAndPlan, outputFileArg, UsageError, type Command, type Io } from "./context.ts";
 import { count } from "../util/format.ts";
+import { locateConfigError } from "../config/format.ts";
 import { checkOutputPath, protectedPaths, type OutputGuard } from "../image/output-guard.ts";
 
 export const planCommand: Command = {
@@ -66,5 +67,12 @@ async function runFamily(io: Io, configs: string[], { values, signal }: { values
   // One at a time: each resolve may read a whole store.
   for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env, signal }));
   const keep = images.flatMap((im) => protectedPaths({ ...im, inputs: [im.path, ...im.dependencies] }, { planFiles: false }));
-  return emit(io, values, { plan: planFamily(images), keep });
+  let plan;
+  try {
+    plan = planFamily(images);
+  } catch (e) {
+    // At the key in the config of the image it is about: `web/image.config.yaml:4:8: layers.strategy: ...`.
+    throw e instanceof FamilyKeyError ? locateConfigError(images[e.image]!, e) : e;
+  }
+  return emit(io, values, { plan, keep });
 }

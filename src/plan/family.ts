@@ -9,7 +9,7 @@
  * the family plan as its previous plan (`layers.previous`): sticky planning keeps exactly the layers whose items
  * it holds, all of them, in every image. Pure and deterministic.
  */
-import { PlanError } from "../errors.ts";
+import { aboutConfigKey, PlanError } from "../errors.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import type { Closure, StoreItem } from "../store/types.ts";
 import { checkClosure, placeItems } from "./index.ts";
@@ -36,23 +36,33 @@ const isSubset = (a: readonly number[], b: readonly number[]): boolean => a.ever
 /** Store layers an image may use: max minus the customisation layer and the root-system layer. */
 const budgetOf = (spec: ImageSpec): number => spec.layers.max - 1 - (spec.rootSystem !== undefined ? 1 : 0);
 
+/** A failure about a key of one image's config: `image` is its index, so that the caller can locate the key there. */
+export class FamilyKeyError extends PlanError {
+  readonly image: number;
+  constructor(message: string, image: number, key: readonly string[]) {
+    super(message);
+    this.image = image;
+    aboutConfigKey(this, key);
+  }
+}
+
 function checkFamily(images: readonly FamilyImage[]): void {
   if (images.length < 2) throw new PlanError("a family plan needs at least two images");
   const names = images.map((im) => im.spec.name);
-  const twice = names.find((n, i) => names.indexOf(n) !== i);
-  if (twice !== undefined) throw new PlanError(`two images of the family are named "${twice}": give each config its own name`);
+  const twice = names.findIndex((n, i) => names.indexOf(n) !== i);
+  if (twice >= 0) throw new FamilyKeyError(`name: two images of the family are named "${names[twice]}": give each config its own name`, twice, ["name"]);
   const first = images[0]!;
   const size = new Map<string, { size: number; image: string }>();
-  for (const im of images) {
+  for (const [i, im] of images.entries()) {
     checkClosure(im.closure);
     if (!Number.isInteger(im.spec.layers.max) || budgetOf(im.spec) < 1) {
-      throw new PlanError(`layers.max: ${im.spec.layers.max} (image "${im.spec.name}") leaves no store layer for a family plan`);
+      throw new FamilyKeyError(`layers.max: ${im.spec.layers.max} (image "${im.spec.name}") leaves no store layer for a family plan`, i, ["layers", "max"]);
     }
     if (im.closure.store.dir !== first.closure.store.dir) {
-      throw new PlanError(`image "${im.spec.name}" uses store ${im.closure.store.dir} and "${first.spec.name}" uses ${first.closure.store.dir}: a family shares one store`);
+      throw new FamilyKeyError(`store: image "${im.spec.name}" uses store ${im.closure.store.dir} and "${first.spec.name}" uses ${first.closure.store.dir}: a family shares one store`, i, ["store"]);
     }
     if (im.spec.layers.strategy !== first.spec.layers.strategy) {
-      throw new PlanError(`layers.strategy: image "${im.spec.name}" uses ${im.spec.layers.strategy} and "${first.spec.name}" uses ${first.spec.layers.strategy}: a family is planned with one strategy`);
+      throw new FamilyKeyError(`layers.strategy: image "${im.spec.name}" uses ${im.spec.layers.strategy} and "${first.spec.name}" uses ${first.spec.layers.strategy}: a family is planned with one strategy`, i, ["layers", "strategy"]);
     }
     for (const it of im.closure.items) {
       const seen = size.get(it.path);

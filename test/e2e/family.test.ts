@@ -81,6 +81,19 @@ describe("plan --family", () => {
     expect(run(["plan", "--family", "hello.yaml"])).toMatchObject({ status: 2, stderr: expect.stringContaining("--family needs at least two configs") });
     expect(run(["plan", "hello.yaml", "greet.yaml"])).toMatchObject({ status: 2, stderr: expect.stringContaining("too many arguments: greet.yaml (give several configs with --family)") });
     expect(run(["plan", "--family", "hello.yaml", "greet.yaml", "--previous", "x.yaml"])).toMatchObject({ status: 2, stderr: expect.stringContaining("--previous cannot be used with --family") });
-    expect(run(["plan", "--family", "hello.yaml", "hello.yaml"])).toMatchObject({ status: 1, stderr: 'layerpack: two images of the family are named "hello": give each config its own name\n' });
+    expect(run(["plan", "--family", "hello.yaml", "hello.yaml"])).toMatchObject({ status: 1, stderr: 'layerpack: hello.yaml:1:7: name: two images of the family are named "hello": give each config its own name\n' });
+  });
+
+  it("says which config's key makes the family impossible, at its line:column", () => {
+    fs.writeFileSync(path.join(dir, "other.yaml"), fs.readFileSync(path.join(dir, "greet.yaml"), "utf8").replace("name: greet", "name: other").replace("strategy: sharing", "strategy: size"));
+    expect(run(["plan", "--family", "hello.yaml", "other.yaml"])).toMatchObject({
+      status: 1,
+      stderr: 'layerpack: other.yaml:5:29: layers.strategy: image "other" uses size and "hello" uses sharing: a family is planned with one strategy\n',
+    });
+    fs.writeFileSync(path.join(dir, "other.yaml"), fs.readFileSync(path.join(dir, "greet.yaml"), "utf8").replace("name: greet", "name: other").replace("max: 3", "max: 1"));
+    expect(run(["plan", "--family", "hello.yaml", "other.yaml"])).toMatchObject({
+      status: 1,
+      stderr: expect.stringMatching(/^layerpack: other\.yaml:5:\d+: layers\.max: 1 \(image "other"\) leaves no store layer/),
+    });
   });
 });

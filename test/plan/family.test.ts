@@ -100,7 +100,7 @@ describe("family plans", () => {
   it("refuses what cannot be one family", () => {
     const web = imageOf("web", ["web"], 4);
     expect(() => planFamily([web])).toThrow("a family plan needs at least two images");
-    expect(() => planFamily([web, imageOf("web", ["cli"], 4)])).toThrow('two images of the family are named "web"');
+    expect(() => planFamily([web, imageOf("web", ["cli"], 4)])).toThrow('name: two images of the family are named "web"');
     expect(() => planFamily([web, imageOf("cli", ["cli"], 4, "size")])).toThrow('layers.strategy: image "cli" uses size and "web" uses sharing');
     const resized = store.map((d) => (d.name === "glibc" ? { ...d, size: 999 } : d));
     expect(() => planFamily([web, imageOf("cli", ["cli"], 4, "sharing", resized)])).toThrow(/glibc is 1000 bytes in image "web" but 999 in "cli": the images read different stores/);
