@@ -19,7 +19,7 @@ import { planPlatforms } from "./plan/platforms.ts";
 import { planFingerprint } from "./plan/fingerprint.ts";
 import { sha256Digest } from "./util/digest.ts";
 import { aboutConfigKey, BuildError, LayerpackError, PlanError } from "./errors.ts";
-import type { ImageSpec } from "./config/schema.ts";
+import { compressedArchiveName, type ImageSpec } from "./config/schema.ts";
 import type { Closure } from "./store/types.ts";
 import { registryEnv } from "./registry/output.ts";
 
@@ -43,6 +43,8 @@ export interface PipelineOptions {
 export async function loadResolve(o: PipelineOptions) {
   const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env, signal: o.signal });
   // `-o -` is standard output, not a file named "-".
+  const compressed = o.output ? compressedArchiveName(loaded.config.output.format, o.output) : undefined;
+  if (compressed !== undefined) throw new LayerpackError(`-o ${o.output}: ${compressed}`);
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: o.output === "-" ? "-" : path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
   const scanMemo = cache?.scanMemo();

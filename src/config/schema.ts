@@ -121,6 +121,17 @@ export const layersSchema = z.strictObject({
     .describe("sticky plans: a plan file (relative to the config, usually the committed image.plan.yaml) whose grouping is kept wherever still valid"),
 });
 
+/**
+ * A compressed file's suffix on an archive's path: the archive is a plain tar (its layers are what `compression`
+ * compresses), so `image.tar.gz` would be a name that lies to whoever unpacks it. The message, else undefined.
+ */
+export function compressedArchiveName(format: string, file: string | undefined): string | undefined {
+  if ((format !== "docker-archive" && format !== "oci-archive") || file === undefined) return undefined;
+  const suffix = /\.(tgz|gz|zst|zstd|xz|bz2|lz4)$/i.exec(file)?.[0];
+  if (suffix === undefined) return undefined;
+  return `ends in ${suffix}, but ${format === "oci-archive" ? "an" : "a"} ${format} is written as a plain tar whose layers \`compression\` compresses; name it .tar (podman and docker load it either way)`;
+}
+
 export const outputSchema = z
   .strictObject({
     format: z
@@ -136,6 +147,8 @@ export const outputSchema = z
     if (out.path === "-" && out.format !== "docker-archive" && out.format !== "oci-archive") {
       ctx.addIssue({ code: "custom", path: ["path"], message: "- (standard output) is only for the archive formats docker-archive and oci-archive" });
     }
+    const compressed = compressedArchiveName(out.format, out.path);
+    if (compressed !== undefined) ctx.addIssue({ code: "custom", path: ["path"], message: compressed });
     if (registry && out.ref === undefined) ctx.addIssue({ code: "custom", path: ["ref"], message: "is required (string) for format registry" });
     if (registry && out.path !== undefined) ctx.addIssue({ code: "custom", path: ["path"], message: "is not used by format registry; give ref" });
     if (!registry && (out.ref !== undefined || out.insecure !== undefined)) {

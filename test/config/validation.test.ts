@@ -9,6 +9,18 @@ async function message(extra: string): Promise<string> {
 }
 
 describe("validated when loading", () => {
+  test("an archive's path with a compressed file's suffix is refused: the archive is a plain tar", async () => {
+    const yaml = (output: string) => MINIMAL_YAML.replace("output: { path: ./hello.tar }", `output: ${output}`);
+    const refused = async (output: string) => (await loadError({ cwd: tmpConfigDir({ "image.config.yaml": yaml(output) }) })).message;
+    expect(await refused("{ path: image.tar.gz }")).toBe(
+      "image.config.yaml:3:17: output.path: ends in .gz, but a docker-archive is written as a plain tar whose layers `compression` compresses; name it .tar (podman and docker load it either way)",
+    );
+    expect(await refused("{ format: oci-archive, path: x.tar.ZST }")).toMatch(/^image\.config\.yaml:3:38: output\.path: ends in \.ZST, but an oci-archive is written/);
+    for (const ok of ["{ format: oci-layout, path: out.gz }", "{ path: image.tar }", "{ path: gz }"]) {
+      await expect(loadSpec({ cwd: tmpConfigDir({ "image.config.yaml": yaml(ok) }), env: {} })).resolves.toBeDefined();
+    }
+  });
+
   test("an entrypoint with '..', or naming no file, is refused at its line:column", async () => {
     expect(await message("entrypoint: ../../x\n")).toBe("image.config.yaml:4:13: entrypoint: must not contain '..'");
     expect(await message("entrypoint: /usr/../bin/sh\n")).toBe("image.config.yaml:4:13: entrypoint: must not contain '..'");

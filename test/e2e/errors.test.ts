@@ -81,6 +81,11 @@ describe("bad input gives a clear error and no output", () => {
     expectFailure(["build", graph, "-o", "./out/image.tar"], /^layerpack: graph\.yaml:6:9: closure\.file: .*no-graph/);
   });
 
+  it("-o with a compressed file's suffix is refused before anything is written: the archive is a plain tar", () => {
+    expectFailure(["build", config("profile: ./profile"), "-o", "./image.tar.gz"], /^layerpack: -o \.\/image\.tar\.gz: ends in \.gz, but a docker-archive is written as a plain tar .*name it \.tar/);
+    expect(fs.existsSync(path.join(dir, "image.tar.gz"))).toBe(false);
+  });
+
   it("a push to a registry that does not answer fails before any layer is built", async () => {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
