@@ -177,11 +177,14 @@ describe("interrupted builds", () => {
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     it(`${sig} stops a TS config that loops without ever yielding, at once`, async () => {
       const file = path.join(dir, "loop.config.ts");
-      fs.writeFileSync(file, "let n: number = 0;\nwhile (true) n++;\nexport default {};\n");
+      const started = path.join(dir, `loop-${sig}.started`);
+      // The marker says the config runs (so the command is up and handles signals): a fixed wait flaked on a busy machine.
+      fs.writeFileSync(file, `import * as fs from "node:fs";\nfs.writeFileSync(${JSON.stringify(started)}, "");\nlet n: number = 0;\nwhile (true) n++;\nexport default {};\n`);
       const child = spawn(process.execPath, [BIN, "build", file], { cwd: dir });
       let stderr = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      await new Promise((r) => setTimeout(r, 1500));
+      while (!fs.existsSync(started)) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200));
       // Without its own thread the loop would hold the one that handles signals, and this would wait for ever.
       child.kill(sig);
       const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
@@ -191,14 +194,16 @@ describe("interrupted builds", () => {
 
   it("SIGINT ends a command that waits on a registry which never answers", { timeout: 15_000 }, async () => {
     const http = await import("node:http");
-    const server = http.createServer(() => {}); // accepts, never answers
+    let asked!: () => void;
+    const request = new Promise<void>((r) => (asked = r));
+    const server = http.createServer(() => asked()); // accepts, never answers
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const port = (server.address() as import("node:net").AddressInfo).port;
     try {
       const child = spawn(process.execPath, [BIN, "inspect", `127.0.0.1:${port}/x:1`], { cwd: dir, env: { ...process.env, LAYERPACK_REGISTRY_TIMEOUT: "600" } });
       let stderr = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      await new Promise((r) => setTimeout(r, 1000));
+      await request; // the command is up and waiting (a fixed wait flaked on a busy machine)
       child.kill("SIGINT");
       const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
       expect([code, stderr]).toEqual([130, "layerpack inspect: interrupted\n"]);
