@@ -107,8 +107,9 @@ export function cacheInfo(cache: LayerCache): CacheInfo {
     tempBytes: temps.reduce((n, st) => n + (st?.isFile() ? st.size : 0), 0),
   };
   if (uses.length > 0) {
-    info.oldestUse = Math.min(...uses);
-    info.newestUse = Math.max(...uses);
+    // reduce, not Math.min(...uses): a cache of 200 000 records is more arguments than one call takes.
+    info.oldestUse = uses.reduce((a, b) => Math.min(a, b));
+    info.newestUse = uses.reduce((a, b) => Math.max(a, b));
   }
   return info;
 }

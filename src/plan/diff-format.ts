@@ -47,8 +47,11 @@ export function diffToText(d: PlanDiff): string {
     // "old ... new": the numbers count different lists, so `layer 1 -> 1` read as no move at all.
     for (const m of d.moved) out.push(`  ${oneLine(itemName(m.path))} (${m.size} bytes): old layer ${m.from} -> new layer ${m.to}`);
   }
-  if (d.added.length > 0) out.push("", `Added items (${d.added.length}):`, ...d.added.map((it) => `  + ${oneLine(it.path)} (${it.size} bytes)`));
-  if (d.removed.length > 0) out.push("", `Removed items (${d.removed.length}):`, ...d.removed.map((it) => `  - ${oneLine(it.path)} (${it.size} bytes)`));
+  // Loops, not push(...rows): an image may hold 200 000 items, more arguments than one call takes.
+  if (d.added.length > 0) out.push("", `Added items (${d.added.length}):`);
+  for (const it of d.added) out.push(`  + ${oneLine(it.path)} (${it.size} bytes)`);
+  if (d.removed.length > 0) out.push("", `Removed items (${d.removed.length}):`);
+  for (const it of d.removed) out.push(`  - ${oneLine(it.path)} (${it.size} bytes)`);
   return `${out.join("\n")}\n`;
 }
 
@@ -71,7 +74,10 @@ export function diffToMarkdown(d: PlanDiff): string {
     out.push(`| ${pos} | ${l.status} | ${cell(l.label)} | ${l.items} | ${bytes} | ${cell(change)} |`);
   }
   const details = (title: string, head: string, rows: string[]) => {
-    if (rows.length > 0) out.push("", `<details><summary>${title}</summary>`, "", head, ...rows, "", "</details>");
+    if (rows.length === 0) return;
+    out.push("", `<details><summary>${title}</summary>`, "", head);
+    for (const row of rows) out.push(row);
+    out.push("", "</details>");
   };
   details(`Moved items (${d.moved.length})`, "| Item | Bytes | Old layer | New layer |\n|---|---:|---:|---:|", d.moved.map((m) => `| ${cell(m.path)} | ${m.size} | ${m.from} | ${m.to} |`));
   const items = [...d.added.map((it) => ({ ...it, s: "added" })), ...d.removed.map((it) => ({ ...it, s: "removed" }))];

@@ -173,6 +173,15 @@ describe("rendering", () => {
     for (const row of md.split("\n").filter((l) => l.startsWith("| "))) expect(row.replace(/\\\|/g, "").split("|").length).toBeLessThanOrEqual(8);
   });
 
+  it("lists 200 000 added and removed items as text and markdown (no argument list that large)", () => {
+    const many = (tag: string) => Array.from({ length: 200_000 }, (_, i) => ({ path: storePath(`${tag}${i}`), size: 1 }));
+    const huge: PlanDiff = { ...d, added: many("a"), removed: many("r"), moved: many("m").map((it) => ({ ...it, from: 1, to: 2 })) };
+    const text = diffToText(huge);
+    expect(text).toContain(`Added items (200000):\n  + ${storePath("a0")} (1 bytes)\n`);
+    expect(text.split("\n").filter((l) => l.startsWith("  - ")).length).toBe(200_000);
+    expect(diffToMarkdown(huge).split("\n").filter((l) => l.endsWith("| removed |")).length).toBe(200_000);
+  });
+
   it("json: the diff as data", () => {
     expect(JSON.parse(renderDiff(d, "json"))).toEqual(JSON.parse(JSON.stringify(d)));
   });
