@@ -64,8 +64,8 @@ export async function readTar(file: string, opts: { unpack?: boolean } = {}): Pr
         else await (gunzip as GunzipDigest | undefined)?.write(chunk);
       }
       if (head) await decide(head);
+      budget.entry(name, header.type);
       if (!regular) continue;
-      budget.name(name);
       const data = kept as Buffer[] | undefined;
       const gunzipped = await (gunzip as GunzipDigest | undefined)?.end();
       entries.set(name, { digest: `sha256:${hash.digest("hex")}`, size, ...(data ? { data: Buffer.concat(data) } : {}), ...(gunzipped ? { gunzipped } : {}) });

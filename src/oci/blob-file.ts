@@ -228,6 +228,7 @@ export class ArchiveBudget {
   #kept = 0;
   #names = 0;
   #nameBytes = 0;
+  readonly #entries = new Set<string>();
   readonly archive: string;
   constructor(archive: string) {
     this.archive = archive;
@@ -240,6 +241,18 @@ export class ArchiveBudget {
     }
     this.#kept += size;
     if (this.#kept > MAX_KEPT) throw new LayerpackError(`${this.archive}: its entries that are not layers add up to more than ${mib(MAX_KEPT)}; this is not an image archive`);
+  }
+
+  /**
+   * An entry of the image archive itself (a document or a layer), counted as name() counts. One name twice (but a
+   * directory) is refused: tools disagree on which copy counts — the last for a reader that indexes the archive,
+   * the first for one that streams to it — so the copy checked need not be the copy used.
+   */
+  entry(name: string, type: string | null | undefined): void {
+    this.name(name);
+    if (type === "directory") return;
+    if (this.#entries.has(name)) throw new LayerpackError(`${this.archive}: holds two entries named ${shown(name)}; an image archive names each document and layer once`);
+    this.#entries.add(name);
   }
 
   name(name: string, what = "entries"): void {

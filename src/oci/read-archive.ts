@@ -364,7 +364,7 @@ export async function scanArchive(file: string, label = file): Promise<Map<strin
     for await (const entry of extract) {
       const info = await readEntry(entry, budget);
       const name = info.name.replace(/^\.\//, "");
-      budget.name(name);
+      budget.entry(name, entry.header.type);
       entries.set(name, info);
     }
   })();

@@ -139,3 +139,25 @@ describe("a base image (base.ts)", () => {
     expect((err.cause as NodeJS.ErrnoException).code).toMatch(/^Z_/);
   });
 });
+
+describe("an archive that names an entry twice", () => {
+  // A fake first copy of a layer, the real one after it: a streaming reader would upload the first, an indexing one
+  // would check the last. Every reader refuses the archive instead.
+  function twice(): string {
+    const good = GOOD();
+    const fake = archive([file(GZ_NAME, gzipSync(TAR))]);
+    const tar = path.join(dir, "twice.tar");
+    // Both archives end in two zero blocks: the fake's entries come first, then the good archive's.
+    fs.writeFileSync(tar, Buffer.concat([fake.subarray(0, fake.length - 1024), fs.readFileSync(good)]));
+    return tar;
+  }
+
+  it("is refused by push --from's reader, diff's reader and a base, naming the entry", async () => {
+    const tar = twice();
+    const said = `holds two entries named ${JSON.stringify(GZ_NAME)}; an image archive names each document and layer once`;
+    expect((await refusal(open(tar, true))).message).toBe(`${tar}: ${said}`);
+    expect((await refusal(open(tar))).message).toBe(`${tar}: ${said}`);
+    expect((await refusal(readDockerArchive(tar, "twice.tar"))).message).toBe(`twice.tar: ${said}`);
+    expect((await refusal(resolveBase("docker-archive:./twice.tar", { cwd: dir }))).message).toContain(said);
+  });
+});
