@@ -14,6 +14,8 @@ export interface TarEntry {
   data?: Buffer;
   digest: string;
   size: number;
+  /** Whether its first bytes are gzip's: what a docker archive's layer is, whatever its name says. */
+  gzip: boolean;
   /** readTar's `unpack`, for an entry that starts as gzip does: the sha256 of what it unpacks to, or why it does not. */
   gunzipped?: { digest: string } | { error: Error };
 }
@@ -42,10 +44,12 @@ export async function readTar(file: string, opts: { unpack?: boolean } = {}): Pr
       let head: Buffer[] | undefined = [];
       let kept: Buffer[] | undefined;
       let gunzip: GunzipDigest | undefined;
+      let gzip = false;
       const decide = async (first: Buffer[]) => {
         head = undefined;
         if (!regular) return;
         const bytes = Buffer.concat(first);
+        gzip = isGzip(bytes);
         if (looksLikeDocument(bytes)) {
           budget.keep(name, header.size ?? 0);
           kept = first;
@@ -68,7 +72,7 @@ export async function readTar(file: string, opts: { unpack?: boolean } = {}): Pr
       if (!regular) continue;
       const data = kept as Buffer[] | undefined;
       const gunzipped = await (gunzip as GunzipDigest | undefined)?.end();
-      entries.set(name, { digest: `sha256:${hash.digest("hex")}`, size, ...(data ? { data: Buffer.concat(data) } : {}), ...(gunzipped ? { gunzipped } : {}) });
+      entries.set(name, { digest: `sha256:${hash.digest("hex")}`, size, gzip, ...(data ? { data: Buffer.concat(data) } : {}), ...(gunzipped ? { gunzipped } : {}) });
     }
   })();
   const [p, r] = await Promise.allSettled([piped, reading]);

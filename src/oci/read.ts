@@ -230,7 +230,8 @@ function dockerArchive(file: string, entries: Map<string, TarEntry>, { checked }
   const layers = layerNames.map((name): Descriptor => {
     const e = entries.get(name);
     if (!e) throw new LayerpackError(`${file}: manifest.json lists layer ${name}, which the archive does not hold`);
-    const mediaType = name.endsWith(".gz") ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
+    // By its bytes: a name need not say (`blobs/sha256/<hex>` from newer docker save, or a layer renamed .tar).
+    const mediaType = e.gzip ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar";
     return { digest: e.digest, size: e.size, mediaType };
   });
   const names = Array.isArray(manifest.RepoTags) ? manifest.RepoTags.filter((t): t is string => typeof t === "string") : [];

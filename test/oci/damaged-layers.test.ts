@@ -161,3 +161,17 @@ describe("an archive that names an entry twice", () => {
     expect((await refusal(resolveBase("docker-archive:./twice.tar", { cwd: dir }))).message).toContain(said);
   });
 });
+
+describe("a docker archive's layer names", () => {
+  it("do not decide the media type: a gzip layer named .tar is gzip, a plain one named .tar.gz is a tar", async () => {
+    const tar = dockerArchive("renamed.tar", [{ name: "a.tar", data: GZ }, { name: "b.tar.gz", data: TAR }, { name: "blobs/sha256/c", data: GZ }], [digest(BIG), digest(TAR), digest(BIG)]);
+    for (const verify of [true, false]) {
+      const image = await open(tar, verify);
+      expect(image.layers.map((l) => l.mediaType)).toEqual([
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+      ]);
+    }
+  });
+});
