@@ -27,6 +27,7 @@ import { closureNar, recordFacts, type Job, type Prepared } from "./jobs.ts";
 import type { Closure } from "../store/types.ts";
 import type { BuildInput } from "./build.ts";
 import { SHA256_DIGEST } from "../util/digest.ts";
+import { tarShaped } from "../oci/tar-shape.ts";
 
 export interface CacheSourceOptions {
   cwd: string;
@@ -100,7 +101,8 @@ export class RemoteCache {
       // The digest is checked; the diff_id (what the image config will say) is checked from the local copy.
       const diff = createHash("sha256");
       const unpack = record.mediaType.endsWith("+gzip") ? [createGunzip()] : record.mediaType.endsWith("+zstd") ? [zlib.createZstdDecompress()] : [];
-      await pipeline([fs.createReadStream(temp), ...unpack, new Writable({ write: (c: Buffer, _e, done) => (diff.update(c), done()) })]);
+      // tarShaped: a bomb stops at its padding, not after its terabytes (tar-shape.ts).
+      await pipeline([fs.createReadStream(temp), ...unpack, tarShaped(), new Writable({ write: (c: Buffer, _e, done) => (diff.update(c), done()) })]);
       const diffId = `sha256:${diff.digest("hex")}`;
       if (diffId !== record.diffId) throw new Error(`blob ${record.digest} unpacks to ${diffId}, not the record's ${record.diffId}`);
       const { key: _k, ...rest } = record;

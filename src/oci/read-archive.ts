@@ -9,6 +9,7 @@
  * bounded, and manifest.json may name only relative paths inside the archive.
  */
 import { createHash } from "node:crypto";
+import { tarShaped } from "./tar-shape.ts";
 import { byBytes } from "../util/bytes.ts";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -182,7 +183,12 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   const shallow: string[] = [];
   const kind = compression === true ? "gzip" : compression === false ? "none" : compression;
   const piped =
-    kind === "gzip" ? pipeline(source, createGunzip(), count, extract) : kind === "zstd" ? pipeline(source, zlib.createZstdDecompress(), count, extract) : pipeline(source, count, extract);
+    // tarShaped: tar-stream skips zero blocks for ever, and a layer that unpacks to little else (a bomb) is stopped.
+    kind === "gzip"
+      ? pipeline(source, createGunzip(), tarShaped(), count, extract)
+      : kind === "zstd"
+        ? pipeline(source, zlib.createZstdDecompress(), tarShaped(), count, extract)
+        : pipeline(source, tarShaped(), count, extract);
   const listing = (async () => {
     for await (const entry of extract) {
       textNames(entry.header);

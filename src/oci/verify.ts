@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Transform } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { LayerpackError } from "../errors.ts";
+import { TarShape, TarShapeError } from "./tar-shape.ts";
 
 /**
  * A pass-through that fails the stream when the bytes are not the blob `expect` names: more bytes than its size
@@ -35,6 +36,7 @@ export function unpackFailure(cause: unknown): string {
   const code = (cause as { code?: unknown } | undefined)?.code;
   if (typeof code === "string" && code.startsWith("Z_")) return `its gzip data is corrupt${code === "Z_BUF_ERROR" ? " or cut short" : ""}`;
   if (typeof code === "string" && code.startsWith("ZSTD_error_")) return "its zstd data is corrupt";
+  if (cause instanceof TarShapeError) return `it is not a layer tar: ${cause.message}`;
   return `it cannot be read as a layer tar: ${(cause as Error).message}`;
 }
 
@@ -46,18 +48,31 @@ export function unpackFailure(cause: unknown): string {
 export class GunzipDigest {
   readonly #gunzip = createGunzip();
   readonly #hash = createHash("sha256");
+  readonly #shape = new TarShape();
   #error: Error | undefined;
   /** Resolves when the output ended or the data was refused. */
   readonly #settled: Promise<void>;
 
   constructor() {
-    this.#gunzip.on("data", (chunk: Buffer) => this.#hash.update(chunk));
-    this.#settled = new Promise((resolve) => {
-      this.#gunzip.once("end", resolve);
-      this.#gunzip.on("error", (err) => {
-        this.#error ??= err;
-        resolve();
-      });
+    let settle!: () => void;
+    this.#settled = new Promise((resolve) => (settle = resolve));
+    const fail = (err: Error) => {
+      this.#error ??= err;
+      settle();
+    };
+    this.#gunzip.once("end", settle);
+    this.#gunzip.on("error", fail);
+    this.#gunzip.on("data", (chunk: Buffer) => {
+      if (this.#error !== undefined) return;
+      try {
+        // A bomb is refused at its first MiBs of padding, not after its terabytes (tar-shape.ts).
+        this.#shape.feed(chunk);
+      } catch (err) {
+        fail(err as Error);
+        this.#gunzip.destroy();
+        return;
+      }
+      this.#hash.update(chunk);
     });
   }
 
@@ -70,6 +85,13 @@ export class GunzipDigest {
   async end(): Promise<{ digest: string } | { error: Error }> {
     if (this.#error === undefined) this.#gunzip.end();
     await this.#settled;
+    if (this.#error === undefined) {
+      try {
+        this.#shape.end();
+      } catch (err) {
+        this.#error = err as Error;
+      }
+    }
     return this.#error !== undefined ? { error: this.#error } : { digest: `sha256:${this.#hash.digest("hex")}` };
   }
 }

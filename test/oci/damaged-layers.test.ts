@@ -175,3 +175,17 @@ describe("a docker archive's layer names", () => {
     }
   });
 });
+
+describe("a layer that unpacks to much more than a tar (a decompression bomb)", () => {
+  // 64 MiB of zeros after the tar's end: ~64 KiB of gzip. Every reader stops at the padding limit (tar-shape.ts).
+  const BOMB = gzipSync(Buffer.concat([TAR, Buffer.alloc(64 << 20)]), { level: 1 });
+  const diffId = digest(Buffer.concat([TAR, Buffer.alloc(64 << 20)]));
+  const said = /is damaged: it is not a layer tar: more than 16 MiB of zeros after the tar's end marker \(at byte \d+\): not a layer, but what a decompression bomb unpacks to/;
+
+  it("is refused by push --from's reader, diff's reader and a base", async () => {
+    const tar = dockerArchive("bomb.tar", [{ name: GZ_NAME, data: BOMB }], [diffId]);
+    expect((await refusal(open(tar, true))).message).toMatch(said);
+    expect((await refusal(readDockerArchive(tar, "bomb.tar"))).message).toMatch(said);
+    expect((await refusal(resolveBase("docker-archive:./bomb.tar", { cwd: dir }))).message).toMatch(said);
+  });
+});
