@@ -184,12 +184,23 @@ export interface Challenge {
   params: Record<string, string>;
 }
 
-/** Parses a `WWW-Authenticate` header (one challenge): `Bearer realm="...",service="...",scope="..."`. */
+/**
+ * Every challenge of a `WWW-Authenticate` header (RFC 7235): fetch joins repeated headers with ", ", so
+ * `Bearer realm="…",service="…", Basic realm="…"` is two challenges; a name not followed by `=` starts the next.
+ */
+export function parseChallenges(header: string): Challenge[] {
+  const out: Challenge[] = [];
+  const re = /\s*,?\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*)))?/gy;
+  for (let m = re.exec(header); m && m[0] !== ""; m = re.exec(header)) {
+    const [, name, quoted, plain] = m;
+    if (quoted === undefined && plain === undefined) out.push({ scheme: name!.toLowerCase(), params: {} });
+    else if (out.length > 0) out.at(-1)!.params[name!.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, "$1") : plain!;
+  }
+  return out;
+}
+
+/** The challenge to answer: Bearer (a token service) before Basic, else the first; empty when there is none. */
 export function parseChallenge(header: string): Challenge {
-  const m = /^\s*([A-Za-z]+)\s*(.*)$/s.exec(header);
-  if (!m) return { scheme: "", params: {} };
-  const params: Record<string, string> = {};
-  const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g;
-  for (let p = re.exec(m[2]!); p; p = re.exec(m[2]!)) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : p[3]!;
-  return { scheme: m[1]!.toLowerCase(), params };
+  const all = parseChallenges(header);
+  return all.find((c) => c.scheme === "bearer") ?? all.find((c) => c.scheme === "basic") ?? all[0] ?? { scheme: "", params: {} };
 }

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { formatReference, isLoopback, parseReference } from "../../src/registry/reference.ts";
-import { findCredentials, parseChallenge, withPushHost } from "../../src/registry/auth.ts";
+import { findCredentials, parseChallenge, parseChallenges, withPushHost } from "../../src/registry/auth.ts";
 import { RegistryError } from "../../src/errors.ts";
 
 describe("parseReference", () => {
@@ -86,6 +86,18 @@ describe("credentials", () => {
       params: { realm: "https://auth.example/token", service: "registry.example", scope: "repository:a/b:pull,push" },
     });
     expect(parseChallenge('Basic realm="x"')).toEqual({ scheme: "basic", params: { realm: "x" } });
+  });
+
+  test("two challenges in one header (fetch joins repeated headers) stay apart; Bearer is answered before Basic", () => {
+    const bearer = { scheme: "bearer", params: { realm: "http://127.0.0.1:5000/token", service: "fake", scope: "repository:a:pull" } };
+    const basic = { scheme: "basic", params: { realm: "Registry Realm" } };
+    const joined = 'Bearer realm="http://127.0.0.1:5000/token",service="fake",scope="repository:a:pull", Basic realm="Registry Realm"';
+    expect(parseChallenges(joined)).toEqual([bearer, basic]);
+    expect(parseChallenge(joined)).toEqual(bearer);
+    expect(parseChallenge('Basic realm="Registry Realm", Bearer realm="http://127.0.0.1:5000/token",service=fake,scope="repository:a:pull"')).toEqual(bearer);
+    expect(parseChallenge('Negotiate, Basic realm="r"')).toEqual({ scheme: "basic", params: { realm: "r" } });
+    expect(parseChallenge('Bearer realm="a\\"b", error="insufficient_scope"')).toEqual({ scheme: "bearer", params: { realm: 'a"b', error: "insufficient_scope" } });
+    expect(parseChallenge("")).toEqual({ scheme: "", params: {} });
   });
 });
 
