@@ -167,7 +167,8 @@ export class LayerCache {
 
   /**
    * The layer a key produced, if its blob is still there with the right size. A truncated or missing blob is a
-   * miss (and its entry is dropped); content corruption is caught where blobs are copied: each copy checks the digest, and a damaged blob is built again (outputs.ts, rebuildDamaged).
+   * miss (and its entry is dropped); content corruption is caught where blobs are copied: each copy checks the
+   * digest, and a damaged blob is built again (outputs.ts, rebuildDamaged).
    */
   getLayer(key: string): CachedLayer | undefined {
     const file = path.join(this.dir, "layers", `${key}.json`);
