@@ -224,6 +224,17 @@ export async function hashRegular(file: string, size: number): Promise<string | 
  * remembered (entries, store items). Past a limit the read stops with an error naming the archive, so a hostile
  * archive costs bounded memory however it is built.
  */
+/**
+ * Layers an image read may have: runtimes stack about 128 (overlay), so more than this is no image anyone runs,
+ * and a manifest listing one layer 200 000 times would cost a reader minutes.
+ */
+export const MAX_READ_LAYERS = 1000;
+
+/** Refuses a list of more than MAX_READ_LAYERS layers, naming where it was read. */
+export function checkLayerCount(count: number, where: string, what = "layers"): void {
+  if (count > MAX_READ_LAYERS) throw new LayerpackError(`${where}: ${what} lists ${count} layers; an image has at most ${MAX_READ_LAYERS} (runtimes stack about 128)`);
+}
+
 export class ArchiveBudget {
   #kept = 0;
   #names = 0;

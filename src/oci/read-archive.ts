@@ -17,7 +17,7 @@ import * as zlib from "node:zlib";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Extract } from "tar-stream";
 import { LayerpackError } from "../errors.ts";
-import { ArchiveBudget, checkArchivePath, isGzip, isTar as isTarHeader, pipeArchive } from "./blob-file.ts";
+import { ArchiveBudget, checkArchivePath, checkLayerCount, isGzip, isTar as isTarHeader, pipeArchive } from "./blob-file.ts";
 import { entrySize, NAR_MAGIC_SIZE } from "../store/nar.ts";
 import { unpackFailure } from "./verify.ts";
 import { parseShallowJson } from "../util/json.ts";
@@ -393,6 +393,7 @@ function dockerArchiveOf(file: string, label: string, entries: Map<string, Entry
   }
   // Entry names, not host paths; still refused when they could not be names inside an archive.
   const configName = checkArchivePath(manifest.Config, `${label}: manifest.json`, "Config");
+  checkLayerCount((manifest.Layers as unknown[]).length, `${label}: manifest.json`, "Layers");
   const layerNames = (manifest.Layers as unknown[]).map((l, i) => checkArchivePath(l, `${label}: manifest.json`, `Layers[${i}]`));
   const config = parseJson(entries.get(configName), `config ${configName}`, label) as { architecture?: unknown; os?: unknown; variant?: unknown };
   if (typeof config !== "object" || config === null) throw new LayerpackError(`${label}: config ${configName} is not a JSON object`);

@@ -20,7 +20,7 @@ import type { Image, Layer } from "./image.ts";
 import { verifying } from "./verify.ts";
 import { formatImageName, type ImageName } from "./name.ts";
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from "./platform.ts";
-import { checkArchivePath, checkDescriptor, checkDigest, checkRealDirectory, DIGEST, MAX_DOCUMENT, openRegular, readRegular, sha256Of } from "./blob-file.ts";
+import { checkArchivePath, checkDescriptor, checkLayerCount, checkDigest, checkRealDirectory, DIGEST, MAX_DOCUMENT, openRegular, readRegular, sha256Of } from "./blob-file.ts";
 import { archiveEntry, checkLayerEntry, readTar, type TarEntry } from "./archive-entries.ts";
 import { parseShallowJson } from "../util/json.ts";
 
@@ -53,6 +53,7 @@ function checkIndex(value: Json, where: string): OciIndex {
 function checkManifest(value: Json, where: string): { config: Descriptor; layers: Descriptor[] } {
   const config = checkDescriptor(value.config, where, "config");
   if (!Array.isArray(value.layers)) throw new LayerpackError(`${where}: "layers" is not a list`);
+  checkLayerCount(value.layers.length, where, '"layers"');
   const layers = value.layers.map((l: unknown, i) => checkDescriptor(l, where, `layers[${i}]`));
   return { config, layers };
 }
@@ -221,6 +222,7 @@ function dockerArchive(file: string, entries: Map<string, TarEntry>, { checked }
   const manifest = (Array.isArray(list) ? list[0] : undefined) as { Config?: unknown; RepoTags?: unknown; Layers?: unknown } | undefined;
   if (typeof manifest !== "object" || manifest === null || !Array.isArray(manifest.Layers)) throw new LayerpackError(`${file}: manifest.json is not a docker archive manifest`);
   const where = `${file}: manifest.json`;
+  checkLayerCount(manifest.Layers.length, where, "Layers");
   // Entry names, not host paths; still refused when they could not be names inside an archive.
   const configName = checkArchivePath(manifest.Config, where, "Config");
   const layerNames = manifest.Layers.map((l: unknown, i) => checkArchivePath(l, where, `Layers[${i}]`));

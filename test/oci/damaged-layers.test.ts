@@ -189,3 +189,18 @@ describe("a layer that unpacks to much more than a tar (a decompression bomb)", 
     expect((await refusal(resolveBase("docker-archive:./bomb.tar", { cwd: dir }))).message).toMatch(said);
   });
 });
+
+describe("a manifest listing more layers than any image has", () => {
+  it("is refused before any layer is read, by every reader", async () => {
+    const names = Array.from({ length: 1001 }, () => TAR_NAME);
+    // One layer, listed 1001 times (dockerArchive writes an entry per layer it lists).
+    const tar = path.join(dir, "many.tar");
+    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: names.map(() => digest(TAR)) } }));
+    const configName = `${digest(config).slice(7)}.json`;
+    const manifest = Buffer.from(JSON.stringify([{ Config: configName, RepoTags: ["x:1"], Layers: names }]));
+    fs.writeFileSync(tar, archive([file(TAR_NAME, TAR), file(configName, config), file("manifest.json", manifest)]));
+    const said = "manifest.json: Layers lists 1001 layers; an image has at most 1000 (runtimes stack about 128)";
+    expect((await refusal(open(tar, true))).message).toBe(`${tar}: ${said}`);
+    expect((await refusal(readDockerArchive(tar, "many.tar"))).message).toBe(`many.tar: ${said}`);
+  });
+});
