@@ -196,6 +196,29 @@ describe("the user's TypeScript", () => {
   });
 });
 
+describe("the README's library example", () => {
+  test("type-checks with the user's tsc and runs from the installed package (the registry line sent to a layout)", async () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const block = /### The library[^]*?```ts\n([^]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const dir = fs.mkdtempSync(path.join(app, "readme-"));
+    fs.writeFileSync(path.join(dir, "build.mts"), block!);
+    fs.writeFileSync(
+      path.join(dir, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", types: ["node"] }, files: ["build.mts"] }),
+    );
+    const tsc = await sh(process.execPath, [path.join(app, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: dir });
+    expect([tsc.status, tsc.all]).toEqual([0, ""]);
+    // The example store of this project (beforeAll), as a config the example loads; no registry here.
+    fs.writeFileSync(path.join(dir, "image.config.yaml"), 'name: hello\nstore: { dir: /gnu/store, root: ../store }\nprofile: ../profile\nclosure: { from: scan }\nentrypoint: bin/hello\n');
+    fs.writeFileSync(path.join(dir, "build.mts"), block!.replace("docker://registry.example/team/hello:1", "oci:./pushed:1"));
+    const r = await sh(process.execPath, ["build.mts"], { cwd: dir, env: { LAYERPACK_CACHE_DIR: CACHE() } });
+    expect([r.status, r.all]).toEqual([0, ""]);
+    expect(fs.statSync(path.join(dir, "hello.tar")).size).toBeGreaterThan(0);
+    for (const layout of ["hello-oci", "pushed"]) expect(JSON.parse(fs.readFileSync(path.join(dir, layout, "index.json"), "utf8")).manifests).toHaveLength(1);
+  });
+});
+
 describe("other ways to install and run it", () => {
   test("a global install loads a config importing layerpack from a project that does not have it", async () => {
     const prefix = path.join(work, "global");
