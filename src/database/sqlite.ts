@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { DatabaseSync } from "node:sqlite";
+import { nodeSqlite } from "../util/node-sqlite.ts";
 import { BuildError } from "../errors.ts";
 import type { DatabaseFlavor } from "../plan/database-layout.ts";
 import { byBytes } from "../util/bytes.ts";
@@ -116,8 +117,7 @@ export function storeDatabaseBytes(input: DatabaseInput): Buffer {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-db-"));
   const file = path.join(dir, "db.sqlite");
   try {
-    // Loaded on first use: most builds write no database, and node:sqlite announces itself as experimental.
-    const sqlite = process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
+    const sqlite = nodeSqlite();
     const db = new sqlite.DatabaseSync(file);
     try {
       db.exec("PRAGMA page_size = 4096; PRAGMA journal_mode = DELETE; PRAGMA encoding = 'UTF-8'; PRAGMA auto_vacuum = NONE;");

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { DatabaseSync } from "node:sqlite";
+import { nodeSqlite } from "../util/node-sqlite.ts";
 import { StoreError } from "../errors.ts";
 import { byBytes, normaliseNarHash } from "./path.ts";
 
@@ -31,12 +32,6 @@ interface PathRow {
   narSize: number | bigint | null;
 }
 
-/** node:sqlite is loaded on first use: importing it prints an ExperimentalWarning, which only runs that read a
- * database should show. */
-function sqlite(): typeof import("node:sqlite") {
-  return process.getBuiltinModule("node:sqlite") as typeof import("node:sqlite");
-}
-
 /**
  * Runs `read` on the store database at `file`, opened without writing anything beside it: as an immutable file
  * (no locks, no -wal/-shm files, so a user who may read the database but not write its directory can), or, when a
@@ -57,7 +52,7 @@ export function withStoreDatabase<T>(file: string, read: (db: DatabaseSync) => T
     } else {
       url.searchParams.set("immutable", "1");
     }
-    db = new (sqlite().DatabaseSync)(url, { readOnly: copy === undefined });
+    db = new (nodeSqlite().DatabaseSync)(url, { readOnly: copy === undefined });
     db.prepare("SELECT id, path, hash, narSize FROM ValidPaths LIMIT 0").all();
     db.prepare("SELECT referrer, reference FROM Refs LIMIT 0").all();
   } catch (cause) {
