@@ -359,8 +359,14 @@ export const imageSpecSchema = z
       if (spec.base !== undefined) ctx.addIssue({ code: "custom", path: ["base"], message: "a base image with platforms is not supported yet" });
       if (spec.rootSystem !== undefined) ctx.addIssue({ code: "custom", path: ["rootSystem"], message: "a root system is one machine's: not with platforms" });
     }
-    if (spec.entrypoint && !spec.entrypoint.startsWith("/") && spec.profile === undefined) {
-      ctx.addIssue({ code: "custom", path: ["entrypoint"], message: "must be absolute when there is no profile" });
+    if (spec.entrypoint && !spec.entrypoint.startsWith("/")) {
+      // Relative to the profile: each platform's own, or the top level's when the platform gives no roots.
+      if (spec.platforms === undefined) {
+        if (spec.profile === undefined) ctx.addIssue({ code: "custom", path: ["entrypoint"], message: "must be absolute when there is no profile" });
+      } else {
+        const without = spec.platforms.findIndex((pl) => pl.profile === undefined && (pl.roots !== undefined || spec.profile === undefined));
+        if (without >= 0) ctx.addIssue({ code: "custom", path: ["entrypoint"], message: `must be absolute: platforms[${without}] has no profile (it packs roots)` });
+      }
     }
     if (spec.compression === "zstd" && spec.output.format === "docker-archive") {
       ctx.addIssue({

@@ -27,6 +27,17 @@ describe("platforms", () => {
     expect(issues({ ...base, profile: "./p", platforms: [{ architecture: "amd64" }] })[0]).toMatch(/at least two platforms/);
   });
 
+  it("takes a relative entrypoint when every platform has a profile (its own or the config's), else names the one without", () => {
+    const own = { ...base, entrypoint: "bin/hello", platforms: [{ architecture: "amd64", profile: "./x86" }, { architecture: "arm64", profile: "./arm" }] };
+    expect(issues(own)).toEqual([]);
+    expect(platformSpecs(imageSpecSchema.parse(own)).map((p) => p.profile)).toEqual(["./x86", "./arm"]);
+    expect(issues({ ...base, entrypoint: "bin/hello", profile: "./p", platforms: [{ architecture: "amd64" }, { architecture: "arm64" }] })).toEqual([]);
+    expect(issues({ ...base, entrypoint: "bin/hello", profile: "./p", platforms: [{ architecture: "amd64" }, { architecture: "arm64", roots: ["/gnu/store/x-a"] }] })).toEqual([
+      "entrypoint: must be absolute: platforms[1] has no profile (it packs roots)",
+    ]);
+    expect(issues({ ...base, entrypoint: "/bin/hello", platforms: [{ architecture: "amd64", roots: ["/gnu/store/x-a"] }, { architecture: "arm64", profile: "./arm" }] })).toEqual([]);
+  });
+
   it("takes OCI platform names only, and names the OCI spelling of a system triple's", () => {
     expect(issues({ ...base, profile: "./p", architecture: "x86_64" })).toEqual(['architecture: "x86_64" is not an OCI architecture name; write "amd64"']);
     expect(issues({ ...base, profile: "./p", architecture: "armv7l" })).toEqual(['architecture: "armv7l" is not an OCI architecture name; write "arm" (with variant: v7)']);

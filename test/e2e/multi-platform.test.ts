@@ -142,3 +142,20 @@ describe.runIf(hasTools)("multi-platform images", () => {
     }
   });
 });
+
+describe("multi-platform images with a profile each", () => {
+  it("resolve a relative entrypoint in each platform's own profile", async () => {
+    const file = path.join(dir, "profiles.yaml");
+    fs.writeFileSync(
+      file,
+      `name: profiles\ntag: "1"\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nentrypoint: bin/hello\n` +
+        `platforms:\n  - { architecture: amd64, profile: ./profile }\n  - { architecture: arm64, variant: v8, profile: ./profile }\noutput: { format: oci-layout, path: ./profiles-oci }\n`,
+    );
+    const r = await lp(["build", file, "--quiet"]);
+    expect(r.status, r.stderr).toBe(0);
+    const blob = (digest: string) => JSON.parse(fs.readFileSync(path.join(dir, "profiles-oci/blobs/sha256", digest.slice(7)), "utf8"));
+    const index = blob(JSON.parse(fs.readFileSync(path.join(dir, "profiles-oci/index.json"), "utf8")).manifests[0].digest);
+    const entrypoints = (index.manifests as { digest: string }[]).map((m) => blob(blob(m.digest).config.digest).config.Entrypoint);
+    expect(entrypoints).toEqual([[`${ex.profile}/bin/hello`], [`${ex.profile}/bin/hello`]]);
+  });
+});
