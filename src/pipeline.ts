@@ -71,6 +71,24 @@ async function located<T>({ loaded, spec, platform }: { loaded: Pick<LoadResult,
   }
 }
 
+/**
+ * The base image, its failures about the `base` key (a missing archive, a registry that refuses): said at its
+ * line:column. A base of zstd layers under a docker-archive output is refused here, before planning, so that plan
+ * and check fail as the build would.
+ */
+async function baseFor(spec: ImageSpec, name: string, o: { cwd: string; env: PipelineOptions["env"]; cache: LayerCache | undefined }) {
+  let resolved;
+  try {
+    resolved = await resolveBase(name, { cwd: o.cwd, env: registryEnv(spec, o.env), platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
+  } catch (err) {
+    throw err instanceof LayerpackError && err.configKey === undefined ? aboutConfigKey(err, ["base"]) : err;
+  }
+  if (spec.output.format === "docker-archive" && resolved.layers.some((l) => l.mediaType.endsWith("+zstd"))) {
+    throw aboutConfigKey(new BuildError(`${name} has zstd layers, which a docker archive cannot carry (docker and containerd mislabel them); write an OCI output (output.format: oci-layout, oci-archive or registry)`), ["base"]);
+  }
+  return resolved;
+}
+
 /** Host files the paths entries copy exist and are regular files: said before any layer is written, at the key. */
 function checkSources(spec: ImageSpec, configDir: string): void {
   spec.paths.forEach((entry, i) => {
@@ -116,7 +134,7 @@ export async function loadResolvePlan(o: PipelineOptions) {
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
-  const resolved = spec.base === undefined ? undefined : await resolveBase(spec.base, { cwd: loaded.configDir, env: registryEnv(spec, o.env), platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
+  const resolved = spec.base === undefined ? undefined : await located({ loaded, spec, platform: 0 }, () => baseFor(spec, spec.base!, { cwd: loaded.configDir, env: o.env, cache: o.cache }));
   // An item counts as the base's only when the base holds it whole and with the closure's NAR size (heldByBase).
   const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: heldByBase(resolved, closure) };
   // Planning's failures about a key (two paths entries defining one path) are given at its line:column.

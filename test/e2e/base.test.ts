@@ -133,6 +133,22 @@ describe.runIf(hasTools)("base images", () => {
     expect(r.stderr).toMatch(/layers\.max: 2 leaves no room on the base image oci:\.\/busybox:1, which has \d+ layers; raise it to at least \d+/);
   });
 
+  it("a missing base, and a base of zstd layers under a docker-archive output, are refused at base's line:column by plan too", () => {
+    writeConfig("nobase", `base: ./nosuchfile.tar\nroots: ["${ex.hello}"]`);
+    expect(lp(["plan", "nobase.yaml"])).toMatchObject({ status: 1, stderr: expect.stringMatching(/^layerpack: nobase\.yaml:5:7: base: \S*nosuchfile\.tar: cannot read image \S+nosuchfile\.tar: no such file or directory\n$/) });
+    // A zstd OCI layout made by layerpack, as a base of a docker archive.
+    fs.writeFileSync(path.join(dir, "zlower.yaml"), `name: zlower\ntag: t\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nroots: ["${ex.shell}"]\ncompression: zstd\noutput: { format: oci-layout, path: ./zlower }\n`);
+    expect(lp(["build", "zlower.yaml", "-q"]).status).toBe(0);
+    writeConfig("zupper", `base: oci:./zlower:zlower:t\nroots: ["${ex.hello}"]`);
+    for (const cmd of ["plan", "build"]) {
+      expect(lp([cmd, "zupper.yaml"])).toMatchObject({
+        status: 1,
+        stderr: "layerpack: zupper.yaml:5:7: base: oci:./zlower:zlower:t has zstd layers, which a docker archive cannot carry (docker and containerd mislabel them); write an OCI output (output.format: oci-layout, oci-archive or registry)\n",
+      });
+    }
+    expect(fs.existsSync(path.join(dir, "zupper.tar"))).toBe(false);
+  });
+
   it("a layerpack image as the base of another: its layers shared, its store items not packed again", () => {
     writeConfig("lower", `roots: ["${ex.shell}"]\nlayers: { max: 4 }`);
     expect(lp(["build", "lower.yaml", "-q"]).status).toBe(0);
