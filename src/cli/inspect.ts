@@ -5,6 +5,7 @@ import { formatPlatform, hostPlatform, parsePlatform } from "../oci/platform.ts"
 import { formatBytes, UsageError, type Command } from "./context.ts";
 import { jsonText, oneLine, printable } from "../util/format.ts";
 import { withPushHost } from "../registry/auth.ts";
+import { LayerpackError } from "../errors.ts";
 
 export const inspectCommand: Command = {
   name: "inspect",
@@ -24,13 +25,19 @@ export const inspectCommand: Command = {
     const target = positionals[0];
     if (target === undefined) throw new UsageError("give a path (archive or OCI layout) or a registry reference");
     const name = parseImageName(target, { cwd: io.cwd });
+    const platform = typeof values.platform === "string" ? parsePlatform(values.platform) : undefined;
     const image = await openImage(name, {
       ...(typeof values.ref === "string" ? { ref: values.ref } : {}),
-      ...(typeof values.platform === "string" ? { platform: parsePlatform(values.platform) } : {}),
+      ...(platform ? { platform } : {}),
       ...(values.insecure ? { insecure: true } : {}),
       // LAYERPACK_REGISTRY_USER/PASSWORD: for the one registry this reads (auth.ts).
       env: withPushHost(io.env, name.transport === "registry" ? name.reference.registry : undefined),
     });
+    // An index picks by --platform; one image is what it is, and showing it for another platform would mislead.
+    const c = image.config;
+    if (platform && !image.platforms && (c.os !== platform.os || c.architecture !== platform.architecture || (platform.variant !== undefined && c.variant !== platform.variant))) {
+      throw new LayerpackError(`${target} is one image, for ${oneLine(platformOf(c))}, not an index: it has no image for --platform ${formatPlatform(platform)}`);
+    }
     // JSON escapes what it must; the text quotes the image's own names and comments, so no control characters.
     io.out(values.json ? `${jsonText(image, 2)}\n` : printable(describe(image)));
     return 0;

@@ -143,8 +143,8 @@ describe.runIf(hasTools)("multi-platform images", () => {
   });
 });
 
-describe("multi-platform images with a profile each", () => {
-  it("resolve a relative entrypoint in each platform's own profile", async () => {
+describe("platforms, without a registry", () => {
+  it("a relative entrypoint resolves in each platform's own profile", async () => {
     const file = path.join(dir, "profiles.yaml");
     fs.writeFileSync(
       file,
@@ -157,5 +157,15 @@ describe("multi-platform images with a profile each", () => {
     const index = blob(JSON.parse(fs.readFileSync(path.join(dir, "profiles-oci/index.json"), "utf8")).manifests[0].digest);
     const entrypoints = (index.manifests as { digest: string }[]).map((m) => blob(blob(m.digest).config.digest).config.Entrypoint);
     expect(entrypoints).toEqual([[`${ex.profile}/bin/hello`], [`${ex.profile}/bin/hello`]]);
+  });
+  it("inspect --platform on one image (not an index) refuses another platform, and shows its own", async () => {
+    const file = path.join(dir, "single.yaml");
+    fs.writeFileSync(file, `name: single\ntag: "1"\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nprofile: ./profile\narchitecture: amd64\noutput: { path: ./single.tar }\n`);
+    expect((await lp(["build", file, "--quiet"])).status).toBe(0);
+    const other = await lp(["inspect", "single.tar", "--platform", "linux/arm64"]);
+    expect([other.status, other.stderr]).toEqual([1, "layerpack: single.tar is one image, for linux/amd64, not an index: it has no image for --platform linux/arm64\n"]);
+    const own = await lp(["inspect", "single.tar", "--platform", "linux/amd64"]);
+    expect(own.status).toBe(0);
+    expect(own.stdout).toMatch(/platform {5}linux\/amd64/);
   });
 });
