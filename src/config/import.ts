@@ -85,7 +85,9 @@ function unresolved({ specifier, context, nextResolve }: ResolveRequest, e: unkn
         // try the next extension
       }
     }
-    throw e;
+    if (!context.parentURL?.startsWith("file:")) throw e;
+    const from = fileURLToPath(context.parentURL);
+    throw atSpecifier(new Error(`${path.basename(from)} imports '${specifier}', which does not exist (nor with ${EXTENSIONS.join(", ")} added)`, { cause: e }), from, specifier);
   }
   const from = context.parentURL ? fileURLToPath(context.parentURL) : "the config";
   return { url: pathToFileURL(missingPackage(specifier, from, e)).href, shortCircuit: true };
@@ -96,7 +98,22 @@ function missingPackage(specifier: string, from: string, e: unknown): string {
   if (specifier === "layerpack") return LIBRARY_ENTRY;
   const name = /^(@[^/]+\/[^/]+|[^/]+)/.exec(specifier)?.[1];
   if (name === undefined || specifier.startsWith("/") || specifier.includes(":")) throw e;
-  throw new Error(`${path.basename(from)} imports '${specifier}', which is not installed here: run \`npm install --save-dev ${name}\``, { cause: e });
+  throw atSpecifier(new Error(`${path.basename(from)} imports '${specifier}', which is not installed here: run \`npm install --save-dev ${name}\``, { cause: e }), from, specifier);
+}
+
+/** `err`, located where `from` writes `specifier` (its first quoted occurrence), for thrownAt to report. */
+function atSpecifier(err: Error, from: string, specifier: string): Error {
+  let text: string;
+  try {
+    text = readFileSync(from, "utf8");
+  } catch {
+    return err;
+  }
+  const found = ['"', "'", "`"].map((q) => text.indexOf(`${q}${specifier}${q}`)).filter((i) => i >= 0);
+  if (found.length === 0) return err;
+  const i = Math.min(...found);
+  const line = text.slice(0, i).split("\n").length;
+  return Object.assign(err, { [LOCATION]: { file: from, line, column: i - text.lastIndexOf("\n", i - 1) } });
 }
 
 /** ESM unless the (stripped) source parses as a CommonJS function body and has no import/export. */
@@ -221,6 +238,8 @@ function caretPosition(stack: string): { line: number; column: number; url?: str
  * imports (types are stripped to blanks, so the position is the file's).
  */
 export function thrownAt(e: unknown): SyntaxErrorLocation | undefined {
+  const known = e instanceof Error ? (e as unknown as Record<symbol, SyntaxErrorLocation | undefined>)[LOCATION] : undefined;
+  if (known) return known;
   const stack = e instanceof Error ? (e.stack ?? "") : "";
   for (const m of stack.matchAll(/^\s+at (?:.*? \()?((?:file:\/\/|\/)[^\s()]+?):(\d+):(\d+)\)?$/gm)) {
     const url = m[1]!;

@@ -209,8 +209,15 @@ describe("TS configs under Node's loader", () => {
     const cwd = tmpConfigDir({ "image.config.ts": 'import merge from "lodash-es/merge";\nexport default merge({}, {});\n' });
     const { error } = loadOutcome(cwd);
     expect(error?.[1]).toBe(
-      "image.config.ts: loading the config module failed: image.config.ts imports 'lodash-es/merge', which is not installed here: " +
+      "image.config.ts:1:19: loading the config module failed: image.config.ts imports 'lodash-es/merge', which is not installed here: " +
         "run `npm install --save-dev lodash-es`",
+    );
+  });
+
+  test("a relative import of a file that does not exist is said at the import, in the file that has it", () => {
+    const cwd = tmpConfigDir({ "image.config.ts": 'import base from "./base";\nexport default base;\n', "base.ts": 'import x from "./nope.ts";\nexport default x;\n' });
+    expect(loadOutcome(cwd).error?.[1]).toBe(
+      "base.ts:1:15: loading the config module failed: base.ts imports './nope.ts', which does not exist (nor with .ts, .mts, .cts, .js, .mjs, .cjs, /index.ts, /index.js added)",
     );
   });
 });
