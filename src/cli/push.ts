@@ -29,8 +29,9 @@ export const pushCommand: Command = {
       --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG) holds, without reading them;
                      repeat for several; the push target's own tag is always one (see cache.from)
       --no-cache-from    no cache sources at all (not the config's cache.from, nor the target's tag)
-Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else REGISTRY_AUTH_FILE or
-~/.docker/config.json (auths); they are never printed.`,
+Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else the auth files in this order:
+REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json
+(auths, credHelpers, credsStore); they are never printed.`,
   maxPositionals: 1,
   options: { from: { type: "string" }, to: { type: "string" }, insecure: { type: "boolean" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...tagOption, ...cacheOptions },
   async run({ io, values, positionals, signal }) {

@@ -59,7 +59,7 @@ function onePlatform(plan: LayerPlan, wanted: string | undefined): LayerPlan {
 
 export const reportCommand: Command = {
   name: "report",
-  usage: `layerpack report [config] [--previous PLAN|IMAGE] [--image IMAGE] [-o FILE] [--format html|markdown] [--platform P]
+  usage: `layerpack report [config] [--previous PLAN|IMAGE] [--image IMAGE] [-o FILE] [--format html|markdown] [--platform P] [--insecure]
 
   A treemap of the layers by bytes (each layer a box, each store item a tile, the planner's reason on hover and
   click) in one self-contained HTML file that loads nothing from the network; or, with --format markdown, the same
