@@ -42,6 +42,7 @@ export interface PipelineOptions {
 /** Load and resolve: the spec (output.path overridden if asked) and its closure. */
 export async function loadResolve(o: PipelineOptions) {
   const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env, signal: o.signal });
+  for (const w of loaded.warnings) o.onWarning?.(w);
   // `-o -` is standard output, not a file named "-".
   const compressed = o.output ? compressedArchiveName(loaded.config.output.format, o.output) : undefined;
   if (compressed !== undefined) throw new LayerpackError(`-o ${o.output}: ${compressed}`);

@@ -13,7 +13,7 @@
  * - `created` is always set in the result: as written, else SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z.
  *   An empty SOURCE_DATE_EPOCH counts as unset.
  */
-import { constants as fsConstants, readFileSync } from "node:fs";
+import { constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { readUserBytes } from "../util/read-file.ts";
 import path from "node:path";
@@ -74,6 +74,8 @@ export interface LoadResult {
   configDir: string;
   /** The file as messages name it, and the line:column of a key's value where the file has positions (YAML/JSON). */
   locate: Locate;
+  /** What the caller should say: a found config that other config files beside it shadow. */
+  warnings: string[];
 }
 
 
@@ -130,6 +132,7 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
     path: file,
     dependencies: [file, ...source.dependencies.filter((d) => d !== file)],
     configDir,
+    warnings: options.configPath === undefined ? shadowed(cwd, file) : [],
     locate: (key) => {
       if (!source.doc || !source.lines) {
         const text = moduleText(file);
@@ -145,6 +148,13 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
 function displayPath(cwd: string, file: string): string {
   const rel = path.relative(cwd, file);
   return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** A searched-for config beside others: the first in SEARCH_PLACES wins, which is easy to miss after a conversion. */
+function shadowed(cwd: string, found: string): string[] {
+  const others = SEARCH_PLACES.filter((p) => p !== "package.json" && path.join(cwd, p) !== found && statSync(path.join(cwd, p), { throwIfNoEntry: false })?.isFile());
+  if (others.length === 0) return [];
+  return [`using ${displayPath(cwd, found)}, the first config found; ${others.join(", ")} ${others.length === 1 ? "is" : "are"} not read (remove ${others.length === 1 ? "it" : "them"}, or give the config to use)`];
 }
 
 /** Marks "found" for cosmiconfig without loading: reading happens once, below, with positions. */

@@ -88,6 +88,15 @@ describe("config formats", () => {
     expect(r.config.cmd).toEqual(["-c", "x"]);
   });
 
+  test("a config found beside others says which it read and which it did not; a named one says nothing", async () => {
+    const cwd = tmpConfigDir({ "image.config.yaml": MINIMAL_YAML, "image.config.json": "{}\n", ".layerpackrc": "name: x\n" });
+    const found = await loadSpec({ cwd, env: {} });
+    expect(found.path).toBe(path.join(cwd, "image.config.yaml"));
+    expect(found.warnings).toEqual(["using image.config.yaml, the first config found; image.config.json, .layerpackrc are not read (remove them, or give the config to use)"]);
+    expect((await loadSpec({ cwd, env: {}, configPath: "image.config.yaml" })).warnings).toEqual([]);
+    expect((await loadSpec({ cwd: tmpConfigDir({ "image.config.yaml": MINIMAL_YAML }), env: {} })).warnings).toEqual([]);
+  });
+
   test("a package.json without the layerpack key is not a config", async () => {
     const cwd = tmpConfigDir({ "package.json": '{ "name": "app" }' });
     expect((await loadError({ cwd })).message).toContain("no config found");
