@@ -21,6 +21,8 @@ export interface CjsLoad {
   sourceOf: (file: string, source: string) => string;
   /** A bare specifier that is not installed: the running library for layerpack, else a thrown explanation. */
   missing: (specifier: string, from: string, error: unknown) => string;
+  /** The error for a relative require of a file that does not exist (located at the require by the caller). */
+  notFound: (specifier: string, from: string, tried: readonly string[]) => Error;
 }
 
 const EXTENSIONS = ["", ".ts", ".cts", ".js", ".cjs", ".json", "/index.ts", "/index.js"];
@@ -57,17 +59,16 @@ function requireFrom(parent: string, load: CjsLoad): NodeJS.Require {
       }
       return native(resolved);
     }
-    const file = resolveLocal(path.resolve(path.dirname(parent), specifier), specifier, parent);
+    const file = resolveLocal(path.resolve(path.dirname(parent), specifier), specifier, parent, load);
     return load.isLocal(file) ? requireCjs(file, load) : native(file);
   }) as NodeJS.Require;
   return Object.assign(require, { resolve: native.resolve, cache: native.cache, main: undefined, extensions: native.extensions });
 }
 
-function resolveLocal(base: string, specifier: string, parent: string): string {
+function resolveLocal(base: string, specifier: string, parent: string, load: CjsLoad): string {
   for (const ext of EXTENSIONS) {
     if (statSync(base + ext, { throwIfNoEntry: false })?.isFile()) return base + ext;
   }
-  const err = new Error(`Cannot find module '${specifier}' required from ${parent}`) as NodeJS.ErrnoException;
-  err.code = "MODULE_NOT_FOUND";
-  throw err;
+  // The code a config's own try/catch around require() looks for.
+  throw Object.assign(load.notFound(specifier, parent, EXTENSIONS.filter((e) => e !== "")), { code: "MODULE_NOT_FOUND" });
 }

@@ -87,7 +87,7 @@ function unresolved({ specifier, context, nextResolve }: ResolveRequest, e: unkn
     }
     if (!context.parentURL?.startsWith("file:")) throw e;
     const from = fileURLToPath(context.parentURL);
-    throw atSpecifier(new Error(`${path.basename(from)} imports '${specifier}', which does not exist (nor with ${EXTENSIONS.join(", ")} added)`, { cause: e }), from, specifier);
+    throw notFound(specifier, from, EXTENSIONS, e);
   }
   const from = context.parentURL ? fileURLToPath(context.parentURL) : "the config";
   return { url: pathToFileURL(missingPackage(specifier, from, e)).href, shortCircuit: true };
@@ -99,6 +99,12 @@ function missingPackage(specifier: string, from: string, e: unknown): string {
   const name = /^(@[^/]+\/[^/]+|[^/]+)/.exec(specifier)?.[1];
   if (name === undefined || specifier.startsWith("/") || specifier.includes(":")) throw e;
   throw atSpecifier(new Error(`${path.basename(from)} imports '${specifier}', which is not installed here: run \`npm install --save-dev ${name}\``, { cause: e }), from, specifier);
+}
+
+/** A relative import or require of a file that does not exist, located at it. */
+function notFound(specifier: string, from: string, tried: readonly string[], cause?: unknown): Error {
+  const err = new Error(`${path.basename(from)} imports '${specifier}', which does not exist (nor with ${tried.join(", ")} added)`, cause === undefined ? {} : { cause });
+  return atSpecifier(err, from, specifier);
 }
 
 /** `err`, located where `from` writes `specifier` (its first quoted occurrence), for thrownAt to report. */
@@ -374,7 +380,7 @@ async function importOnce(file: string): Promise<{ exports: unknown; dependencie
   lastLoaded = undefined;
   try {
     if (formatOf(file, sourceOf(file, readFileSync(file, "utf8"))) === "commonjs") {
-      const load = { seen, modules: new Map(), isLocal: (f: string) => isLocalFile(pathToFileURL(f).href), sourceOf, missing: missingPackage };
+      const load = { seen, modules: new Map(), isLocal: (f: string) => isLocalFile(pathToFileURL(f).href), sourceOf, missing: missingPackage, notFound };
       const exports = requireCjs(file, load) as { __esModule?: unknown; default?: unknown } | undefined;
       // A config compiled by tsc to CommonJS keeps its default export as exports.default.
       const config = exports?.__esModule && "default" in exports ? exports.default : exports;

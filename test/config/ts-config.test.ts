@@ -214,6 +214,15 @@ describe("TS configs under Node's loader", () => {
     );
   });
 
+  test("a require of a missing relative file in a CommonJS config is said at the require; a try/catch of it still sees MODULE_NOT_FOUND", () => {
+    let cwd = tmpConfigDir({ "image.config.cts": 'const base = require("./base");\nmodule.exports = base;\n' });
+    expect(loadOutcome(cwd).error?.[1]).toBe(
+      "image.config.cts:1:22: loading the config module failed: image.config.cts imports './base', which does not exist (nor with .ts, .cts, .js, .cjs, .json, /index.ts, /index.js added)",
+    );
+    cwd = tmpConfigDir({ "image.config.cjs": 'let extra = {};\ntry { extra = require("./local"); } catch (e) { if (e.code !== "MODULE_NOT_FOUND") throw e; }\nmodule.exports = { name: "n", profile: "./p", output: { path: "o.tar" }, ...extra };\n' });
+    expect(loadOutcome(cwd)).toMatchObject({ name: "n" });
+  });
+
   test("a relative import of a file that does not exist is said at the import, in the file that has it", () => {
     const cwd = tmpConfigDir({ "image.config.ts": 'import base from "./base";\nexport default base;\n', "base.ts": 'import x from "./nope.ts";\nexport default x;\n' });
     expect(loadOutcome(cwd).error?.[1]).toBe(
