@@ -34,12 +34,20 @@ function sizeField(h: Buffer): number | undefined {
   return /^[0-7]*$/.test(text) ? (text === "" ? 0 : parseInt(text, 8)) : undefined;
 }
 
-/** Whether the header's checksum (bytes 148-155, octal) is the sum of its bytes with that field read as spaces. */
+/**
+ * Whether the header's checksum (bytes 148-155, octal) is the sum of its bytes with that field read as spaces;
+ * as Go's reader (and so every runtime) does, a sum of signed bytes, which old tars wrote, is taken too.
+ */
 function checksumOk(h: Buffer): boolean {
   let sum = 8 * 0x20;
-  for (let i = 0; i < BLOCK; i++) if (i < 148 || i >= 156) sum += h[i]!;
+  let signed = sum;
+  for (let i = 0; i < BLOCK; i++) {
+    if (i >= 148 && i < 156) continue;
+    sum += h[i]!;
+    signed += h[i]! < 0x80 ? h[i]! : h[i]! - 0x100;
+  }
   const text = h.toString("latin1", 148, 156).replace(/[\0 ]+$/, "").replace(/^ +/, "");
-  return /^[0-7]+$/.test(text) && parseInt(text, 8) === sum;
+  return /^[0-7]+$/.test(text) && (parseInt(text, 8) === sum || parseInt(text, 8) === signed);
 }
 
 /** The `size` record of a PAX extended header, which overrides the next entry's size field (files from 8 GiB). */

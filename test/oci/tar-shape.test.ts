@@ -95,6 +95,14 @@ describe("layer tars that are sound", () => {
     });
     expect(shapeOf(Buffer.concat([b256, data, Buffer.alloc(548), Buffer.alloc(1024)]))).toBeUndefined();
   });
+
+  it("a header whose checksum sums signed bytes (old tars with non-ASCII names), as Go's reader takes it", () => {
+    const h = Buffer.from(encodeHeader({ name: "caf\u00e9", type: "file", mode: 0o644, mtime: 1, size: 0 }));
+    let signed = 8 * 0x20;
+    for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) signed += h[i]! < 0x80 ? h[i]! : h[i]! - 0x100;
+    h.write(`${signed.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+    expect(shapeOf(Buffer.concat([h, Buffer.alloc(1024)]))).toBeUndefined();
+  });
 });
 
 describe("what a layer tar cannot be", () => {
