@@ -297,7 +297,9 @@ function errorFrom(reply: Extract<WorkerReply, { kind: "error" }>): Error {
 
 /** A thread ready to load one config module (see importConfigModule); started early, it boots while a search runs. */
 export function startConfigThread(): Worker {
-  const worker = new Worker(WORKER, { resourceLimits: { maxOldGenerationSizeMb: CONFIG_HEAP_MB } });
+  // What a config prints goes to stderr: stdout carries the JSON events of --json and the image of -o -.
+  const worker = new Worker(WORKER, { stdout: true, resourceLimits: { maxOldGenerationSizeMb: CONFIG_HEAP_MB } });
+  worker.stdout.pipe(process.stderr, { end: false });
   // Not used (a YAML config was found): it must not keep the process alive.
   worker.unref();
   return worker;

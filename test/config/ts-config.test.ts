@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -182,8 +182,10 @@ describe("TS configs under Node's loader", () => {
 
   test("what a config prints reaches the terminal whole; an error thrown later (a timer, a rejection) is the config's, located", () => {
     let cwd = tmpConfigDir({ "image.config.mjs": 'for (let i = 0; i < 5000; i++) console.log("line " + i);\nexport default { name: "x" };\n' });
-    const out = execFileSync(process.execPath, ["-e", `import(${JSON.stringify(LOAD)}).then((m) => m.loadSpec({ env: {} })).catch(() => {})`], { cwd, encoding: "utf8" });
-    expect(out.split("\n").filter((l) => l.startsWith("line "))).toHaveLength(5000);
+    // On stderr: stdout carries build --json's events and build -o -'s image.
+    const r = spawnSync(process.execPath, ["-e", `import(${JSON.stringify(LOAD)}).then((m) => m.loadSpec({ env: {} })).catch(() => {})`], { cwd, encoding: "utf8" });
+    expect(r.stdout).toBe("");
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("line "))).toHaveLength(5000);
     cwd = tmpConfigDir({ "image.config.mjs": 'setTimeout(() => { throw new Error("late"); }, 10);\nawait new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n' });
     expect(loadOutcome(cwd).error?.[1]).toBe("image.config.mjs:1:26: loading the config module failed: late");
     cwd = tmpConfigDir({ "image.config.mjs": 'Promise.reject(new Error("rej"));\nawait new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n' });

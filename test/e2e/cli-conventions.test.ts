@@ -3,6 +3,7 @@
  * usage errors on stderr with exit 2 and a "did you mean", conflicting flags refused, --tag, JSON errors with --json.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { removeExample, setUpExample } from "./example-dir.ts";
@@ -19,6 +20,18 @@ beforeAll(() => {
 afterAll(() => removeExample(dir));
 
 describe("CLI conventions", () => {
+  it("what a TS config prints goes to stderr: stdout stays the JSON events, and the image of -o -", () => {
+    const ts = path.join(dir, "loud.config.ts");
+    fs.writeFileSync(ts, 'console.log("loading config");\nexport default { name: "loud", store: { dir: "/gnu/store", root: "./store" }, profile: "./profile", closure: { from: "scan" } };\n');
+    const json = layerpack(["build", ts, "--json", "-o", path.join(dir, "loud.tar")], { cwd: dir });
+    expect(json.status, json.stderr).toBe(0);
+    for (const line of json.stdout.trimEnd().split("\n")) expect(() => JSON.parse(line), line).not.toThrow();
+    expect(json.stderr).toContain("loading config\n");
+    const piped = spawnSync(process.execPath, [path.resolve("bin/layerpack.js"), "build", ts, "-o", "-"], { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
+    expect(piped.status, String(piped.stderr)).toBe(0);
+    expect(piped.stdout.subarray(257, 262).toString("latin1")).toBe("ustar");
+  });
+
   it.each([["-v"], ["--version"], ["-V"], ["build", "-v"], ["plan", "--version", "x.yaml"]])("%s prints the version", (...args) => {
     const r = layerpack(args, { cwd: dir });
     expect([r.status, r.stdout, r.stderr]).toEqual([0, `layerpack ${PKG.version}\n`, ""]);
