@@ -5,6 +5,7 @@ import { formatError } from "../errors.ts";
 import { buildDone, failure, jsonLine } from "./events.ts";
 import { cacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, warn, type Command, type Io } from "./context.ts";
 import { count } from "../util/format.ts";
+import { jobsOption } from "./build.ts";
 
 /** Whether a build has written the image yet: what a failed one keeps is said accordingly. */
 interface WatchState {
@@ -77,7 +78,7 @@ export const watchCommand: Command = {
     if (values.output === "-") throw new UsageError("-o - (standard output) takes one image; watch rebuilds into a file (use build -o -)");
     const json = Boolean(values.json);
     const exec = typeof values.exec === "string" ? values.exec : undefined;
-    const jobs = typeof values.jobs === "string" ? Number(values.jobs) : undefined;
+    const jobs = jobsOption(values.jobs);
     const state: WatchState = { built: undefined };
     const watcher = new Watcher({
       cwd: io.cwd,

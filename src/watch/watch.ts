@@ -54,6 +54,10 @@ export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDi
   if (closure?.profile) out.add(hostPath(closure.store, closure.profile));
   if (typeof spec.rootSystem === "string") out.add(path.resolve(configDir, spec.rootSystem));
   for (const p of spec.paths) if (p.type === "file" && p.source !== undefined) out.add(path.resolve(configDir, p.source));
+  // The closure's own source, where the config names one: a regenerated graph or database changes the closure.
+  const source = spec.closure.file !== undefined ? path.resolve(configDir, spec.closure.file) : undefined;
+  if (source !== undefined && spec.closure.from === "nix-closure-info") for (const f of ["registration", "store-paths"]) out.add(path.join(source, f));
+  else if (source !== undefined) out.add(source);
   return [...out].sort();
 }
 

@@ -69,6 +69,7 @@ const CASES: [string, string[]][] = [
   ["rootSystem missing", ["build", "bad-root.yaml"]],
   ["bad registry ref", ["build", "registry.yaml"]],
   ["bad --jobs", ["build", "ok.yaml", "-j", "0"]],
+  ["watch with a bad --jobs", ["watch", "ok.yaml", "-j", "abc"]],
   ["push without --to", ["push", "ok.yaml"]],
   ["push to a bad reference", ["push", "ok.yaml", "--to", "user:secret@/x"]],
   ["check without a plan file", ["check", "ok.yaml"]],
