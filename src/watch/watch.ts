@@ -101,11 +101,12 @@ export class Watcher {
     this.#watcher = chokidarWatch([], { ignoreInitial: true, followSymlinks: false, awaitWriteFinish: false, depth: 32 });
     this.#watcher.on("all", (_event, file) => this.#changed(file));
     // chokidar sees nothing of a symlink that dangles on this host (a profile link into a store under another root),
-    // nor of one replaced by rm + ln: links and missing paths are looked at twice a second as well.
+    // nor of one replaced by rm + ln, and it loses a file an editor saves by renaming it to a backup and writing a
+    // new one: every watched path (tens of them) is also looked at twice a second.
     this.#poll = setInterval(() => {
       for (const p of this.#watched) {
         const known = this.#stamps.get(p);
-        if (known !== undefined && (known === "missing" || known.endsWith(LINK_MARK)) && stamp(p) !== known) this.#changed(p);
+        if (known !== undefined && stamp(p) !== known) this.#changed(p);
       }
     }, POLL_MS);
     this.#poll.unref();
