@@ -35,6 +35,8 @@ export interface PipelineOptions {
   previous?: string | undefined;
   /** Problems that did not stop the stages, for the caller to show. */
   onWarning?: ((message: string) => void) | undefined;
+  /** Called once the config is loaded, before anything it names is read (watch takes its inputs' stamps there). */
+  afterLoad?: ((loaded: { path: string; dependencies: readonly string[] }) => void) | undefined;
   /** Stops loading a TS/JS config (Ctrl-C; the stages after it are quick or take their own signal). */
   signal?: AbortSignal | undefined;
 }
@@ -43,6 +45,7 @@ export interface PipelineOptions {
 export async function loadResolve(o: PipelineOptions) {
   const loaded = await loadSpec({ cwd: o.cwd, configPath: o.configPath, env: o.env, signal: o.signal });
   for (const w of loaded.warnings) o.onWarning?.(w);
+  o.afterLoad?.(loaded);
   // `-o -` is standard output, not a file named "-".
   const compressed = o.output ? compressedArchiveName(loaded.config.output.format, o.output) : undefined;
   if (compressed !== undefined) throw new LayerpackError(`-o ${o.output}: ${compressed}`);

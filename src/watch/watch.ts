@@ -138,7 +138,8 @@ export class Watcher {
       const reason = [...new Set(this.#pending)].sort();
       this.#pending = [];
       this.#waitingSince = undefined;
-      this.#trigger(reason);
+      // Nothing left: what was pending turned out to be the last build's own input (see #build).
+      if (reason.length > 0) this.#trigger(reason);
     }, delay);
   }
 
@@ -162,7 +163,13 @@ export class Watcher {
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
     try {
-      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs, platforms, locate } = await loadResolvePlan({ ...o, signal: this.#abort.signal });
+      // A config module may write a file it then names (a generated source): what it wrote is this build's input,
+      // not a change to build again for, so the other inputs are stamped once the config has loaded.
+      const afterLoad = ({ path: file, dependencies: deps }: { path: string; dependencies: readonly string[] }) => {
+        const modules = new Set([file, ...deps]);
+        for (const p of before.keys()) if (!modules.has(p)) before.set(p, stamp(p));
+      };
+      const { spec, closure, plan, configDir, config, path: configFile, dependencies, previous, inputs, platforms, locate } = await loadResolvePlan({ ...o, signal: this.#abort.signal, afterLoad });
       watch = watchedPaths(config, configDir, { files: [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure });
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
@@ -190,6 +197,9 @@ export class Watcher {
           this.#discovery = undefined;
         } else this.#watchForConfig();
       }
+      // A change seen while the build ran counts only if the path is no longer what the build read (a file the
+      // config wrote while loading was reported as it was written, and read as written).
+      this.#pending = this.#pending.filter((p) => !before.has(p) || stamp(p) !== before.get(p));
       for (const [p, s] of before) if (this.#stamps.has(p) && this.#stamps.get(p) !== s) this.#pending.push(p);
     }
   }

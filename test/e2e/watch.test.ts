@@ -311,3 +311,41 @@ describe("layerpack watch stopped", () => {
     }
   });
 });
+
+describe("layerpack watch and a config that writes a file it names", () => {
+  it("builds once per edit of the config, not for ever (what the config writes while loading is the build's input)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-self-"));
+    makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+    const config = (note: string) =>
+      `import * as fs from "node:fs";\nfs.writeFileSync("motd", "generated\\n");\n// ${note}\n` +
+      `export default { name: "self", store: { dir: "/gnu/store", root: "./store" }, profile: "./profile", closure: { from: "scan" }, paths: [{ path: "/etc/motd", type: "file", source: "./motd" }] };\n`;
+    fs.writeFileSync(path.join(dir, "image.config.mjs"), config("first"));
+    const child = spawn(process.execPath, [BIN, "watch", "--json"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
+    const seen: Event[] = [];
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (let nl; (nl = buffered.indexOf("\n")) >= 0; buffered = buffered.slice(nl + 1)) seen.push(JSON.parse(buffered.slice(0, nl)) as Event);
+    });
+    const exited = new Promise((r) => child.on("exit", r));
+    const count = (type: string) => seen.filter((e) => e.type === type).length;
+    const until = async (type: string, n: number) => {
+      const deadline = Date.now() + 20_000;
+      while (count(type) < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(count(type), JSON.stringify(seen.map((e) => e.type))).toBeGreaterThanOrEqual(n);
+    };
+    try {
+      await until("watching", 1);
+      await new Promise((r) => setTimeout(r, 500));
+      fs.writeFileSync(path.join(dir, "image.config.mjs"), config("second"));
+      await until("build-done", 2);
+      await new Promise((r) => setTimeout(r, 2000)); // four polls: a loop would have built again by now
+      expect(count("build-start")).toBe(2);
+    } finally {
+      child.kill("SIGINT");
+      await exited;
+      execFileSync("chmod", ["-R", "u+w", dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
