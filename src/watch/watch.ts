@@ -16,6 +16,7 @@ import type { LayerCache } from "../cache/cache.ts";
 import type { ImageSpec } from "../config/schema.ts";
 import { hostPath } from "../store/path.ts";
 import type { Closure } from "../store/types.ts";
+import { SpecError } from "../errors.ts";
 
 export type WatchEvent =
   | { type: "build-start"; reason: string[] }
@@ -162,6 +163,7 @@ export class Watcher {
     // What the inputs looked like before this build read them: a change made while it ran must cause another one.
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
+    let failedIn: string | undefined;
     try {
       // A config module may write a file it then names (a generated source): what it wrote is this build's input,
       // not a change to build again for, so the other inputs are stamped once the config has loaded.
@@ -177,6 +179,8 @@ export class Watcher {
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {
+      // The file a config error is in (an import with a syntax error): fixing it must build again.
+      if (error instanceof SpecError && error.file !== undefined) failedIn = path.resolve(o.cwd, error.file);
       if (!this.#closed) o.onEvent({ type: "build-failed", error });
     } finally {
       // Keep watching what we know of even when the config is broken, so fixing it triggers a build.
@@ -192,7 +196,7 @@ export class Watcher {
         // directory get a watcher of its own: a second one over the same files loses track of renames.
         const config = o.configPath !== undefined ? path.resolve(o.cwd, o.configPath) : this.#configInCwd();
         if (config !== undefined) {
-          this.#updateWatched([...this.#watched, config]);
+          this.#updateWatched([...new Set([...this.#watched, config, ...(failedIn !== undefined && fs.existsSync(failedIn) ? [failedIn] : [])])]);
           await this.#discovery?.close();
           this.#discovery = undefined;
         } else this.#watchForConfig();

@@ -313,7 +313,7 @@ describe("layerpack watch stopped", () => {
 });
 
 describe("layerpack watch and a config that writes a file it names", () => {
-  it("builds once per edit of the config, not for ever (what the config writes while loading is the build's input)", async () => {
+  it("builds once per edit of the config, not for ever (what the config writes while loading is the build's input); a broken import is watched until fixed", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-self-"));
     makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
     const config = (note: string) =>
@@ -341,6 +341,14 @@ describe("layerpack watch and a config that writes a file it names", () => {
       await until("build-done", 2);
       await new Promise((r) => setTimeout(r, 2000)); // four polls: a loop would have built again by now
       expect(count("build-start")).toBe(2);
+      // An edit that imports a module with a syntax error fails at it; fixing that module (not the config) builds.
+      fs.writeFileSync(path.join(dir, "helper.mjs"), "export const note = ;\n");
+      fs.writeFileSync(path.join(dir, "image.config.mjs"), `import { note } from "./helper.mjs";\n${config("third")}`);
+      await until("build-failed", 1);
+      expect(seen.find((e) => e.type === "build-failed")?.message).toMatch(/^helper\.mjs:1:\d+: syntax error/);
+      await new Promise((r) => setTimeout(r, 500));
+      fs.writeFileSync(path.join(dir, "helper.mjs"), 'export const note = "fixed";\n');
+      await until("build-done", 3);
     } finally {
       child.kill("SIGINT");
       await exited;
