@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { Watcher, type WatchEvent } from "../watch/watch.ts";
 import type { BuildResult } from "../image/build.ts";
 import { formatError } from "../errors.ts";
@@ -36,14 +36,19 @@ function line(io: Io, e: WatchEvent, { json, state }: { json: boolean; state: Wa
  * Runs --exec's command through the shell with the output path in $LAYERPACK_OUTPUT; a failure is reported, not
  * fatal. With --json its output goes to stderr: stdout carries nothing but the JSON lines.
  */
-function runExec(io: Io, exec: { command: string; json: boolean }, result: BuildResult): Promise<void> {
-  const { command, json } = exec;
+function runExec(io: Io, exec: { command: string; json: boolean; running: Set<ChildProcess> }, result: BuildResult): Promise<void> {
+  const { command, json, running } = exec;
   return new Promise((resolve) => {
+    // A process group of its own, so that stopping watch stops the command and whatever it started (sh -c's
+    // children): signalling sh alone left them running, and watch waiting for them.
     const child = spawn("sh", ["-c", command], {
       cwd: io.cwd,
+      detached: true,
       stdio: ["ignore", json ? "pipe" : "inherit", "inherit"],
       env: { ...io.env, LAYERPACK_OUTPUT: result.output, LAYERPACK_IMAGE_ID: result.imageId, LAYERPACK_REPO_TAG: result.repoTag },
     });
+    running.add(child);
+    child.on("exit", () => running.delete(child));
     child.stdout?.setEncoding("utf8");
     child.stdout?.on("data", (d: string) => io.err(d));
     child.on("error", (err) => {
@@ -80,6 +85,8 @@ export const watchCommand: Command = {
     const exec = typeof values.exec === "string" ? values.exec : undefined;
     const jobs = jobsOption(values.jobs);
     const state: WatchState = { built: undefined };
+    const running = new Set<ChildProcess>();
+    let execStopped = false;
     const watcher = new Watcher({
       cwd: io.cwd,
       configPath: positionals[0],
@@ -89,12 +96,20 @@ export const watchCommand: Command = {
       concurrency: jobs,
       cacheFrom: cacheSourcesOption(values),
       onEvent: (e) => line(io, e, { json, state }),
-      afterBuild: exec ? (r) => runExec(io, { command: exec, json }, r) : undefined,
+      afterBuild: exec ? (r) => runExec(io, { command: exec, json, running }, r) : undefined,
     });
     const stopped = new Promise<boolean>((resolve) => {
       const stop = () => {
         process.off("SIGINT", stop);
         process.off("SIGTERM", stop);
+        execStopped = running.size > 0;
+        for (const child of running) {
+          try {
+            process.kill(-child.pid!, "SIGTERM");
+          } catch {
+            // already gone
+          }
+        }
         void watcher.close().then(resolve);
       };
       process.on("SIGINT", stop);
@@ -103,7 +118,8 @@ export const watchCommand: Command = {
     await watcher.start();
     // Stopping while waiting is how watch ends (0); stopping a build is an interruption, as for build (130).
     if (!(await stopped)) return 0;
-    const message = `interrupted: the build in progress stopped; ${kept(state)}`;
+    // Stopped while --exec's command ran: the build was done, the command is what stopped.
+    const message = execStopped ? `interrupted: the --exec command was stopped; the build before it finished (${state.built ?? "no output"})` : `interrupted: the build in progress stopped; ${kept(state)}`;
     if (json) io.out(jsonLine({ type: "error", message }));
     else io.err(`layerpack: ${message}\n`);
     return 130;

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, execFileSync, type ChildProcess } from "node:child_process";
 import { makeExampleStore } from "../../examples/make-store.ts";
 
 const BIN = path.resolve(import.meta.dirname, "../../bin/layerpack.js");
@@ -352,6 +352,37 @@ describe("layerpack watch and a config that writes a file it names", () => {
     } finally {
       child.kill("SIGINT");
       await exited;
+      execFileSync("chmod", ["-R", "u+w", dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("layerpack watch stopped while --exec runs", () => {
+  it("stops the command and what it started, at once, and says so in the JSON events", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-exec-"));
+    makeExampleStore(path.join(dir, "store"), { profileLink: path.join(dir, "profile") });
+    fs.writeFileSync(path.join(dir, "image.yaml"), "name: ex\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\n");
+    // A marker in the command line to find its processes by; sh runs sleep as a child of its own.
+    const child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json", "--exec", "sleep 31.25; true"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    const alive = () => spawnSync("pgrep", ["-f", "^sleep 31.25"]).status === 0;
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(alive()).toBe(true);
+      const t = performance.now();
+      child.kill("SIGTERM");
+      expect(await exited).toBe(130);
+      expect(performance.now() - t).toBeLessThan(2000);
+      expect(JSON.parse(out.trimEnd().split("\n").at(-1)!)).toMatchObject({ type: "error", message: expect.stringMatching(/^interrupted: the --exec command was stopped/) });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(alive()).toBe(false);
+    } finally {
+      child.kill("SIGKILL");
+      spawnSync("pkill", ["-f", "^sleep 31.25"]);
       execFileSync("chmod", ["-R", "u+w", dir]);
       fs.rmSync(dir, { recursive: true, force: true });
     }
