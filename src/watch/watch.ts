@@ -52,6 +52,8 @@ export interface WatchedInputs {
 export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDir: string, { files, closure }: WatchedInputs): string[] {
   const out = new Set(files);
   if (spec.profile) out.add(path.resolve(configDir, spec.profile));
+  // Every link on the way (result -> profiles/default -> default-2-link -> item): guix package retargets a middle one.
+  if (spec.profile && closure) for (const link of linkChain(closure.store, path.resolve(configDir, spec.profile))) out.add(link);
   if (closure?.profile) out.add(hostPath(closure.store, closure.profile));
   if (typeof spec.rootSystem === "string") out.add(path.resolve(configDir, spec.rootSystem));
   for (const p of spec.paths) if (p.type === "file" && p.source !== undefined) out.add(path.resolve(configDir, p.source));
@@ -60,6 +62,23 @@ export function watchedPaths(spec: ImageSpec & Record<string, unknown>, configDi
   if (source !== undefined && spec.closure.from === "nix-closure-info") for (const f of ["registration", "store-paths"]) out.add(path.join(source, f));
   else if (source !== undefined) out.add(source);
   return [...out].sort();
+}
+
+/** The symlinks from `start` on, as resolveProfile follows them (absolute targets under the store's root). */
+function linkChain(store: Closure["store"], start: string): string[] {
+  const out: string[] = [];
+  for (let p = start; out.length < 64; ) {
+    let target: string;
+    try {
+      if (!fs.lstatSync(p).isSymbolicLink()) break;
+      target = fs.readlinkSync(p);
+    } catch {
+      break;
+    }
+    out.push(p);
+    p = path.isAbsolute(target) ? hostPath(store, target) : path.resolve(path.dirname(p), target);
+  }
+  return out;
 }
 
 const MAX_WAIT_MS = 1000;
