@@ -59,13 +59,14 @@ function requireFrom(parent: string, load: CjsLoad): NodeJS.Require {
       }
       return native(resolved);
     }
-    const file = resolveLocal(path.resolve(path.dirname(parent), specifier), specifier, parent, load);
+    const file = resolveLocal(specifier, parent, load);
     return load.isLocal(file) ? requireCjs(file, load) : native(file);
   }) as NodeJS.Require;
   return Object.assign(require, { resolve: native.resolve, cache: native.cache, main: undefined, extensions: native.extensions });
 }
 
-function resolveLocal(base: string, specifier: string, parent: string, load: CjsLoad): string {
+function resolveLocal(specifier: string, parent: string, load: CjsLoad): string {
+  const base = path.resolve(path.dirname(parent), specifier);
   for (const ext of EXTENSIONS) {
     if (statSync(base + ext, { throwIfNoEntry: false })?.isFile()) return base + ext;
   }

@@ -87,7 +87,7 @@ function unresolved({ specifier, context, nextResolve }: ResolveRequest, e: unkn
     }
     if (!context.parentURL?.startsWith("file:")) throw e;
     const from = fileURLToPath(context.parentURL);
-    throw notFound(specifier, from, EXTENSIONS, e);
+    throw Object.assign(notFound(specifier, from, EXTENSIONS), { cause: e });
   }
   const from = context.parentURL ? fileURLToPath(context.parentURL) : "the config";
   return { url: pathToFileURL(missingPackage(specifier, from, e)).href, shortCircuit: true };
@@ -102,9 +102,8 @@ function missingPackage(specifier: string, from: string, e: unknown): string {
 }
 
 /** A relative import or require of a file that does not exist, located at it. */
-function notFound(specifier: string, from: string, tried: readonly string[], cause?: unknown): Error {
-  const err = new Error(`${path.basename(from)} imports '${specifier}', which does not exist (nor with ${tried.join(", ")} added)`, cause === undefined ? {} : { cause });
-  return atSpecifier(err, from, specifier);
+function notFound(specifier: string, from: string, tried: readonly string[]): Error {
+  return atSpecifier(new Error(`${path.basename(from)} imports '${specifier}', which does not exist (nor with ${tried.join(", ")} added)`), from, specifier);
 }
 
 /** `err`, located where `from` writes `specifier` (its first quoted occurrence), for thrownAt to report. */
