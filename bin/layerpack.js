@@ -55,13 +55,13 @@ if (args.indexOf("--version") !== -1 || args.indexOf("-V") !== -1 || args.indexO
     });
 }
 
-// node:sqlite (store databases) and stripTypeScriptTypes (TS configs) announce themselves as experimental on every
-// run; that says nothing to a user of this tool. Every other warning is kept.
+// stripTypeScriptTypes (TS configs) announces itself as experimental on every run; that says nothing to a user of
+// this tool. (node:sqlite's warning is dropped where it is loaded, src/util/node-sqlite.ts, for the library too.)
+// Every other warning is kept.
 function quietExperimentalWarnings() {
   var emitWarning = process.emitWarning;
   process.emitWarning = function (warning) {
     var text = String(warning);
-    if (text.indexOf("SQLite is an experimental feature") === 0) return;
     if (text.indexOf("stripTypeScriptTypes is an experimental feature") === 0) return;
     return emitWarning.apply(process, arguments);
   };
