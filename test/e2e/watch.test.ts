@@ -153,6 +153,14 @@ ${extra}`;
   });
 });
 
+/** Stops a watch with Ctrl-C, waits for it to exit, and removes its directory (the store in it is read-only). */
+async function stopAndRemove(child: ChildProcess, exited: Promise<unknown>, dir: string): Promise<void> {
+  child.kill("SIGINT");
+  await exited;
+  execFileSync("chmod", ["-R", "u+w", dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 describe("layerpack watch without a config yet", () => {
   it("reports that none was found, builds as soon as one appears, fails once on a broken edit of it and builds every later edit", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-empty-"));
@@ -212,10 +220,7 @@ describe("layerpack watch without a config yet", () => {
       }
       expect(count("build-failed")).toBe(2);
     } finally {
-      child.kill("SIGINT");
-      await exited;
-      execFileSync("chmod", ["-R", "u+w", dir]);
-      fs.rmSync(dir, { recursive: true, force: true });
+      await stopAndRemove(child, exited, dir);
     }
   });
 });
@@ -350,10 +355,7 @@ describe("layerpack watch and a config that writes a file it names", () => {
       fs.writeFileSync(path.join(dir, "helper.mjs"), 'export const note = "fixed";\n');
       await until("build-done", 3);
     } finally {
-      child.kill("SIGINT");
-      await exited;
-      execFileSync("chmod", ["-R", "u+w", dir]);
-      fs.rmSync(dir, { recursive: true, force: true });
+      await stopAndRemove(child, exited, dir);
     }
   });
 });
