@@ -7,8 +7,9 @@ import type { z } from "zod";
 import { LayerpackError, SpecError } from "../errors.ts";
 import { closest, nearest } from "../util/suggest.ts";
 import { textPosition } from "./text-position.ts";
+import { formatKeyPath, type KeyPath } from "./key-path.ts";
 
-export type KeyPath = readonly PropertyKey[];
+export { formatKeyPath, type KeyPath };
 
 /** One validation problem, located as far as the source allows. */
 export interface SpecIssue {
@@ -16,19 +17,6 @@ export interface SpecIssue {
   message: string;
   line?: number;
   column?: number;
-}
-
-const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-
-/** `["paths", 1, "mode"]` -> `paths[1].mode`; keys that are not identifiers are quoted: `labels["a.b"]`. */
-export function formatKeyPath(path: KeyPath): string {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") out += `[${seg}]`;
-    else if (typeof seg === "string" && IDENTIFIER.test(seg)) out += out === "" ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(String(seg))}]`;
-  }
-  return out;
 }
 
 /** "file:line:col: key.path: message", leaving out whatever is unknown. */

@@ -7,6 +7,7 @@ import { parentPort } from "node:worker_threads";
 import path from "node:path";
 import { importDefineOnly, importFresh, syntaxErrorLocation, thrownAt } from "./import.ts";
 import type { WorkerReply } from "./import.ts";
+import { NotData, plainData } from "./plain-data.ts";
 
 importDefineOnly();
 
@@ -16,37 +17,6 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
   if (String(warning).startsWith("stripTypeScriptTypes is an experimental feature")) return;
   (emitWarning as (...a: unknown[]) => void).call(process, warning, ...rest);
 }) as typeof process.emitWarning;
-
-/** Thrown for a value structured cloning would lose or refuse, with where it is. */
-class NotData extends Error {
-  readonly keyPath: string;
-  constructor(keyPath: string, what: string) {
-    super(`${what} is not a config value (a config holds strings, numbers, booleans, lists and mappings)`);
-    this.keyPath = keyPath;
-  }
-}
-
-/** `value` if it is plain data (checked all the way down), else NotData at the first value that is not. */
-function plainData(value: unknown, at: string, seen: Set<object>): unknown {
-  if (value === null || typeof value !== "object") {
-    if (typeof value === "function") throw new NotData(at, "a function");
-    if (typeof value === "symbol") throw new NotData(at, "a symbol");
-    return value;
-  }
-  if (seen.has(value)) throw new NotData(at, "a reference back to an enclosing value");
-  seen.add(value);
-  try {
-    if (Array.isArray(value)) return value.map((v, i) => plainData(v, `${at}[${i}]`, seen));
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (typeof (value as { then?: unknown }).then === "function") throw new NotData(at, "a Promise");
-    if (proto !== Object.prototype && proto !== null) throw new NotData(at, `a ${(value as object).constructor?.name ?? "class"} object`);
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = plainData(v, at === "" ? k : `${at}.${k}`, seen);
-    return out;
-  } finally {
-    seen.delete(value);
-  }
-}
 
 let replied = false;
 
@@ -84,11 +54,11 @@ async function load(file: string): Promise<void> {
     else if (ns.default !== null && typeof ns.default === "object" && typeof (ns.default as { then?: unknown }).then === "function") await reply({ kind: "promise", dependencies });
     else {
       try {
-        await reply({ kind: "value", data: plainData(ns.default, "", new Set()), dependencies });
+        await reply({ kind: "value", data: plainData(ns.default), dependencies });
       } catch (e) {
         if (!(e instanceof NotData)) throw e;
         replied = false;
-        await reply({ kind: "not-data", keyPath: e.keyPath, message: e.message, dependencies });
+        await reply({ kind: "not-data", path: e.path as (string | number)[], keyPath: e.keyPath, message: e.message, dependencies });
       }
     }
   } catch (e) {

@@ -279,7 +279,7 @@ export type WorkerReply =
   | { kind: "missing"; dependencies: string[] }
   | { kind: "function"; dependencies: string[] }
   | { kind: "promise"; dependencies: string[] }
-  | { kind: "not-data"; keyPath: string; message: string; dependencies: string[] }
+  | { kind: "not-data"; path: (string | number)[]; keyPath: string; message: string; dependencies: string[] }
   | { kind: "error"; name: string; message: string; stack: string; at?: SyntaxErrorLocation; syntax?: boolean };
 
 export type ConfigModule = Exclude<WorkerReply, { kind: "error" }>;

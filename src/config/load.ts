@@ -23,7 +23,8 @@ import { describeIssues, formatIssue, locate, positionOf, type KeyPath, type Loc
 import { textPosition } from "./text-position.ts";
 import { CONFIG_TIMEOUT_MS, errorLocation, importConfigModule, startConfigThread } from "./import.ts";
 import type { Worker } from "node:worker_threads";
-import { decodeUtf8, duplicateKeys, numbersAsText } from "./text.ts";
+import { decodeUtf8, duplicateKeys, jsonSyntaxError, numbersAsText } from "./text.ts";
+import { MAX_CONFIG_DEPTH, NotData, plainData } from "./plain-data.ts";
 import { imageSpecSchema, MAX_TAR_SECONDS, type ImageSpec } from "./schema.ts";
 import { timeoutMs, TIMEOUT_RULE } from "../util/seconds.ts";
 
@@ -181,7 +182,7 @@ async function search(cwd: string): Promise<string> {
       // package.json counts only when it has the key.
       ".json": (file, content) => {
         if (path.basename(file) !== "package.json") return FOUND;
-        const data = parseData(content, file, displayPath(cwd, file)).doc.toJS() as unknown;
+        const data = parseData(content, file, { shown: displayPath(cwd, file), json: true }).doc.toJS() as unknown;
         return isRecord(data) && PACKAGE_PROP in data ? { [PACKAGE_PROP]: FOUND } : {};
       },
     },
@@ -231,12 +232,21 @@ async function readText(file: string, shown: string): Promise<string> {
 }
 
 /** Parse YAML (JSON is parsed the same way) keeping node positions; syntax errors and duplicate keys are fatal. */
-function parseData(text: string, file: string, shown: string): { doc: Document.Parsed; lines: LineCounter } {
+function parseData(text: string, file: string, { shown, json }: { shown: string; json: boolean }): { doc: Document.Parsed; lines: LineCounter } {
   const lines = new LineCounter();
+  const bad = json && text.trim() !== "" ? jsonSyntaxError(text) : undefined;
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
-  const issues = doc.errors.map((err) => {
+  if (bad) {
+    const { line, col } = lines.linePos(bad.offset);
+    const hint = path.basename(file) === "package.json" ? "" : " (a .json config is JSON; YAML goes in .yaml)";
+    throw new SpecError(`${shown}:${line}:${col}: not JSON: ${bad.message}${hint}`, { file, line, column: col });
+  }
+  // The parser's recursion ends on the call stack's limit (and says so more than once): say what in the file does it.
+  const tooDeep = doc.errors.find((err) => /call stack|stack overflow/i.test(err.message));
+  const issues = (tooDeep ? [tooDeep] : doc.errors).map((err) => {
     const { line, col } = lines.linePos(err.pos[0]);
-    return { keyPath: "", message: err.message.split("\n")[0] ?? err.message, line, column: col };
+    const message = err === tooDeep ? `nested too deeply (a config is at most ${MAX_CONFIG_DEPTH} levels deep)` : (err.message.split("\n")[0] ?? err.message);
+    return { keyPath: "", message, line, column: col };
   });
   if (issues.length === 0) {
     for (const d of duplicateKeys(doc, lines)) issues.push({ keyPath: "", message: `duplicate key ${JSON.stringify(d.key)} (each key may appear once)`, line: d.line, column: d.column });
@@ -277,7 +287,10 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
         throw new SpecError(`${shown}: the default export is a Promise; await it in the module (top-level await) and export the result: \`export default defineConfig(await ...)\``, { file });
       }
       if (loaded.kind !== "value") {
-        throw new SpecError(`${shown}: ${loaded.keyPath === "" ? "the default export" : loaded.keyPath}: ${loaded.message}`, { file, ...(loaded.keyPath ? { keyPath: loaded.keyPath } : {}) });
+        const text = moduleText(file);
+        const at = text === undefined ? undefined : textPosition(text, loaded.path);
+        const issue = { keyPath: loaded.keyPath === "" ? "the default export" : loaded.keyPath, message: loaded.message, ...at };
+        throw new SpecError(formatIssue(shown, issue), { file, ...(loaded.keyPath ? { keyPath: loaded.keyPath } : {}), ...at });
       }
       return { data: loaded.data, dependencies: loaded.dependencies };
     } catch (e) {
@@ -291,12 +304,13 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
     }
   }
   const text = await readText(file, shown);
-  const { doc, lines } = parseData(text, file, shown);
+  const { doc, lines } = parseData(text, file, { shown, json: kind !== "yaml" });
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 1000 });
   } catch (e) {
-    throw new SpecError(`${shown}: ${(e as Error).message}`, { file }, { cause: e });
+    const message = e instanceof RangeError ? `nested too deeply (a config is at most ${MAX_CONFIG_DEPTH} levels deep)` : (e as Error).message;
+    throw new SpecError(`${shown}: ${message}`, { file }, { cause: e });
   }
   // maxAliasCount bounds the uses of aliases, not what they expand to: a 2 MiB string used 990 times is 2 GB.
   if (expandedSize(data, MAX_CONFIG_BYTES) > MAX_CONFIG_BYTES) {
@@ -306,12 +320,20 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
     throw new SpecError(`${shown}: has no "${PACKAGE_PROP}" key holding the config`, { file });
   }
   if (doc.contents === null) throw new SpecError(`${shown}: the config file is empty`, { file, line: 1, column: 1 });
+  const base = kind === "package" ? [PACKAGE_PROP] : [];
+  try {
+    plainData(kind === "package" ? (data as Record<string, unknown>)[PACKAGE_PROP] : data);
+  } catch (e) {
+    if (!(e instanceof NotData)) throw e;
+    const at = positionOf(locate(doc.contents, [...base, ...e.path]).node, lines);
+    throw new SpecError(formatIssue(shown, { keyPath: e.keyPath, message: e.message, ...at }), { file, keyPath: e.keyPath, ...at });
+  }
   // `tag: 1.10` means the text 1.10 in YAML, JSON and package.json alike (the JSON Schema says so for editors).
   const root = kind === "package" ? (isMap(doc.contents) ? doc.contents.get(PACKAGE_PROP, true) : undefined) : doc.contents;
   const config = kind === "package" ? (data as Record<string, unknown>)[PACKAGE_PROP] : data;
   const issues = numbersAsText(root, config, lines);
   if (issues.length > 0) throw new SpecError(issues.map((i) => formatIssue(shown, i)).join("\n"), { file, keyPath: issues[0]!.keyPath, line: issues[0]!.line, column: issues[0]!.column });
-  if (kind === "package") return { data: config, doc, lines, base: [PACKAGE_PROP], dependencies: [] };
+  if (kind === "package") return { data: config, doc, lines, base, dependencies: [] };
   return { data, doc, lines, dependencies: [] };
 }
 

@@ -5,7 +5,7 @@
  * object or list literal), and the whole text for the first. Anything less certain (a key built at run time, spread
  * from an import, repeated in a list, or a value that is not a literal) gets no position rather than a wrong one.
  */
-import type { KeyPath } from "./format.ts";
+import type { KeyPath } from "./key-path.ts";
 
 export function textPosition(text: string, keyPath: KeyPath): { line: number; column: number } | undefined {
   const masked = maskStrings(text);

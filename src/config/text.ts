@@ -90,3 +90,87 @@ export function numbersAsText(root: unknown, data: unknown, lines: LineCounter):
   }
   return issues;
 }
+
+/**
+ * Where a `.json` config stops being JSON, if it does: it is read by the YAML parser (for positions), which would
+ * also take YAML (`name: x`, comments, single quotes, trailing commas) from a file that says it is JSON. One pass
+ * with an explicit stack, so that nesting depth costs no call stack.
+ */
+export function jsonSyntaxError(text: string): { offset: number; message: string } | undefined {
+  const closers: string[] = [];
+  type Want = "value" | "value-or-close" | "key" | "key-or-close" | "colon" | "after-value";
+  let want: Want = "value";
+  let i = 0;
+  const fail = (message: string) => ({ offset: i, message });
+  const skipSpace = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  for (;;) {
+    skipSpace();
+    const c = text[i];
+    if (c === undefined) return want === "after-value" && closers.length === 0 ? undefined : fail(closers.length > 0 ? `unexpected end of the file (a "${closers.at(-1)}" is missing)` : "the file holds no JSON value");
+    if (want === "after-value") {
+      if (closers.length === 0) return fail("unexpected text after the JSON value");
+      if (c === ",") want = closers.at(-1) === "}" ? "key" : "value";
+      else if (c === closers.at(-1)) closers.pop();
+      else return fail(`expected "," or "${closers.at(-1)}"`);
+      i++;
+      continue;
+    }
+    if (want === "colon") {
+      if (c !== ":") return fail('expected ":" after the key');
+      i++;
+      want = "value";
+      continue;
+    }
+    if ((want === "key-or-close" && c === "}") || (want === "value-or-close" && c === "]")) {
+      closers.pop();
+      i++;
+      want = "after-value";
+      continue;
+    }
+    if (want === "key" || want === "key-or-close") {
+      if (c !== '"') return fail(`expected a key in double quotes${c === "}" ? ' (JSON has no trailing comma)' : ""}`);
+      const end = jsonStringEnd(text, i);
+      if (typeof end === "object") return end;
+      i = end;
+      want = "colon";
+      continue;
+    }
+    // a value
+    if (c === "{" || c === "[") {
+      closers.push(c === "{" ? "}" : "]");
+      want = c === "{" ? "key-or-close" : "value-or-close";
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      const end = jsonStringEnd(text, i);
+      if (typeof end === "object") return end;
+      i = end;
+    } else {
+      const literal = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+      literal.lastIndex = i;
+      const m = literal.exec(text);
+      if (!m) return fail(c === "]" ? "expected a value (JSON has no trailing comma)" : c === "'" ? "strings are in double quotes in JSON" : `expected a JSON value, not ${JSON.stringify(c)}`);
+      i += m[0].length;
+    }
+    want = "after-value";
+  }
+}
+
+/** The offset after the JSON string starting at `start`, or where and why it is not one. */
+function jsonStringEnd(text: string, start: number): number | { offset: number; message: string } {
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return i + 1;
+    if (c < 0x20) return { offset: i, message: "a control character (a line break, a tab) inside a string; write it as \\n, \\t" };
+    if (c === 0x5c) {
+      const next = text[i + 1];
+      if (next !== undefined && '"\\/bfnrt'.includes(next)) i++;
+      else if (next === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 5;
+      else return { offset: i, message: `the escape \\${next ?? ""} is not JSON` };
+    }
+  }
+  return { offset: start, message: "this string has no closing quote" };
+}

@@ -102,3 +102,58 @@ describe("YAML numbers in string fields", () => {
     expect(r.config.layers.max).toBe(10);
   });
 });
+
+describe("what is not plain config data", () => {
+  const minimalJson = '{ "name": "hello", "profile": "./profile", "output": { "path": "./hello.tar" }';
+
+  test("a .json config must be JSON: YAML in it is an error at the first byte that is not JSON", async () => {
+    const cases: [string, string][] = [
+      ["name: hello\nprofile: ./profile\n", 'image.config.json:1:1: not JSON: expected a JSON value, not "n"'],
+      [`${minimalJson}, }`, "image.config.json:1:81: not JSON: expected a key in double quotes (JSON has no trailing comma)"],
+      [`${minimalJson}, "tags": ['a'] }`, "image.config.json:1:90: not JSON: strings are in double quotes in JSON"],
+      [`${minimalJson}, "tags": ["a",] }`, "image.config.json:1:94: not JSON: expected a value (JSON has no trailing comma)"],
+      [`${minimalJson} } # comment`, "image.config.json:1:82: not JSON: unexpected text after the JSON value"],
+      [`${minimalJson}, "tag": "a\nb" }`, "image.config.json:1:90: not JSON: a control character (a line break, a tab) inside a string; write it as \\n, \\t"],
+      [`${minimalJson}, "tag": "\\x41" }`, "image.config.json:1:89: not JSON: the escape \\x is not JSON"],
+      [`${minimalJson},\n "tags": ["a"`, 'image.config.json:2:14: not JSON: unexpected end of the file (a "]" is missing)'],
+    ];
+    for (const [text, message] of cases) {
+      const err = await loadError({ cwd: tmpConfigDir({ "image.config.json": text }) });
+      expect(err.message).toBe(`${message} (a .json config is JSON; YAML goes in .yaml)`);
+      expect(`${err.line}:${err.column}`).toBe(message.split(":").slice(1, 3).join(":"));
+    }
+    const ok = await loadSpec({ cwd: tmpConfigDir({ "image.config.json": `${minimalJson}, "labels": { "a": "a\\u0041\\n" } }\n` }), env: {} });
+    expect(ok.config.labels).toEqual({ a: "aA\n" });
+    // package.json's key is held to JSON too, without the hint about file names.
+    const err = await loadError({ cwd: tmpConfigDir({ "package.json": `{ "layerpack": ${minimalJson}, } }` }) });
+    expect(err.message).toBe("package.json:1:96: not JSON: expected a key in double quotes (JSON has no trailing comma)");
+  });
+
+  test("nesting deeper than a config needs is one clear error, in YAML, JSON and a module alike", async () => {
+    const deepJson = `${minimalJson}, "labels": ${"[".repeat(5000)}${"]".repeat(5000)} }`;
+    let err = await loadError({ cwd: tmpConfigDir({ "image.config.json": deepJson }) });
+    expect(err.message).toMatch(/^image\.config\.json:1:\d+: nested too deeply \(a config is at most 64 levels deep\)$/);
+    const deepYaml = `${MINIMAL_YAML}labels:\n${Array.from({ length: 3000 }, (_, i) => `${" ".repeat(i + 1)}- `).join("\n")}\n`;
+    err = await loadError({ cwd: tmpConfigDir({ "image.config.yaml": deepYaml }) });
+    expect(err.message).toMatch(/^image\.config\.yaml:\d+:\d+: nested too deeply \(a config is at most 64 levels deep\)$/);
+    // Deep enough to parse, too deep for a config: named at its key.
+    err = await loadError({ cwd: tmpConfigDir({ "image.config.json": `${minimalJson}, "labels": ${"[".repeat(100)}${"]".repeat(100)} }` }) });
+    expect(err.message).toBe("image.config.json:1:91: labels: nested deeper than 64 levels; no config needs that");
+    const mod = "const a = []; let c = a;\nfor (let i = 0; i < 5000; i++) { const n = []; c.push(n); c = n; }\nexport default { name: 'hello', profile: './profile', labels: a };\n";
+    err = await loadError({ cwd: tmpConfigDir({ "image.config.mjs": mod }) });
+    expect(err.message).toBe("image.config.mjs:3:55: labels: nested deeper than 64 levels; no config needs that");
+  });
+
+  test("YAML's !!binary, !!set and !!omap are named, not called mappings", async () => {
+    const cases: [string, string][] = [
+      ["tag: !!binary aGVsbG8=", "image.config.yaml:4:15: tag: binary data (YAML's !!binary, a Buffer or typed array) is not a config value"],
+      ["labels: { a: !!binary aGVsbG8= }", "image.config.yaml:4:23: labels.a: binary data (YAML's !!binary, a Buffer or typed array) is not a config value"],
+      ["labels: !!set { a }", "image.config.yaml:4:15: labels: a Set (YAML's !!set) is not a config value"],
+      ["labels: !!omap [ a: b ]", "image.config.yaml:4:16: labels: a Map (YAML's !!omap or !!pairs) is not a config value"],
+    ];
+    for (const [line, message] of cases) {
+      const err = await loadError({ cwd: tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}${line}\n` }) });
+      expect(err.message).toBe(`${message} (a config holds strings, numbers, booleans, lists and mappings)`);
+    }
+  });
+});

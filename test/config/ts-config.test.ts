@@ -204,7 +204,7 @@ describe("TS configs under Node's loader", () => {
   test("a value that is not plain data is named by its key", () => {
     const cwd = tmpConfigDir({ "image.config.mjs": 'export default { name: "x", tags: ["a", () => "b"] };\n' });
     const { error } = loadOutcome(cwd);
-    expect(error?.[1]).toBe("image.config.mjs: tags[1]: a function is not a config value (a config holds strings, numbers, booleans, lists and mappings)");
+    expect(error?.[1]).toBe("image.config.mjs:1:29: tags[1]: a function is not a config value (a config holds strings, numbers, booleans, lists and mappings)");
   });
 
   test("a package the config imports that is not installed says how to install it", () => {
