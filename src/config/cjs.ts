@@ -23,6 +23,8 @@ export interface CjsLoad {
   missing: (specifier: string, from: string, error: unknown) => string;
   /** The error for a relative require of a file that does not exist (located at the require by the caller). */
   notFound: (specifier: string, from: string, tried: readonly string[]) => Error;
+  /** The error for a relative require of an ES module (which this loader cannot run), else undefined. */
+  esModule: (specifier: string, from: string, file: string) => Error | undefined;
 }
 
 const EXTENSIONS = ["", ".ts", ".cts", ".js", ".cjs", ".json", "/index.ts", "/index.js"];
@@ -60,7 +62,10 @@ function requireFrom(parent: string, load: CjsLoad): NodeJS.Require {
       return native(resolved);
     }
     const file = resolveLocal(specifier, parent, load);
-    return load.isLocal(file) ? requireCjs(file, load) : native(file);
+    if (!load.isLocal(file)) return native(file);
+    const esm = load.modules.has(file) ? undefined : load.esModule(specifier, parent, file);
+    if (esm) throw esm;
+    return requireCjs(file, load);
   }) as NodeJS.Require;
   return Object.assign(require, { resolve: native.resolve, cache: native.cache, main: undefined, extensions: native.extensions });
 }

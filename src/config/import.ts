@@ -106,6 +106,13 @@ function notFound(specifier: string, from: string, tried: readonly string[]): Er
   return atSpecifier(new Error(`${path.basename(from)} imports '${specifier}', which does not exist (nor with ${tried.join(", ")} added)`), from, specifier);
 }
 
+/** A CommonJS config's require of a local ES module: said so, located at it (run as CommonJS it would fail at `export`). */
+function esModuleRequired(specifier: string, from: string, file: string): Error | undefined {
+  if (file.endsWith(".json") || formatOf(file, sourceOf(file, readFileSync(file, "utf8"))) === "commonjs") return undefined;
+  const message = `${path.basename(from)} requires '${specifier}', an ES module (import/export): a CommonJS config cannot require it here; import it from an ES module config (.ts, .mts, .mjs), or write ${path.basename(file)} as CommonJS (.cts, .cjs)`;
+  return atSpecifier(new Error(message), from, specifier);
+}
+
 /** `err`, located where `from` writes `specifier` (its first quoted occurrence), for thrownAt to report. */
 function atSpecifier(err: Error, from: string, specifier: string): Error {
   let text: string;
@@ -381,7 +388,7 @@ async function importOnce(file: string): Promise<{ exports: unknown; dependencie
   lastLoaded = undefined;
   try {
     if (formatOf(file, sourceOf(file, readFileSync(file, "utf8"))) === "commonjs") {
-      const load = { seen, modules: new Map(), isLocal: (f: string) => isLocalFile(pathToFileURL(f).href), sourceOf, missing: missingPackage, notFound };
+      const load = { seen, modules: new Map(), isLocal: (f: string) => isLocalFile(pathToFileURL(f).href), sourceOf, missing: missingPackage, notFound, esModule: esModuleRequired };
       const exports = requireCjs(file, load) as { __esModule?: unknown; default?: unknown } | undefined;
       // A config compiled by tsc to CommonJS keeps its default export as exports.default.
       const config = exports?.__esModule && "default" in exports ? exports.default : exports;

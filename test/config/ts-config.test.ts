@@ -225,6 +225,23 @@ describe("TS configs under Node's loader", () => {
     expect(loadOutcome(cwd)).toMatchObject({ name: "n" });
   });
 
+  test("a CommonJS config that requires an ES module is told so at the require; CommonJS and .ts without import/export still load", () => {
+    const cwd = tmpConfigDir({
+      "image.config.cts": 'const { name } = require("./name.mts");\nmodule.exports = { name, profile: "./p", output: { path: "o.tar" } };\n',
+      "name.mts": 'export const name: string = "n";\n',
+    });
+    expect(loadOutcome(cwd).error?.[1]).toBe(
+      "image.config.cts:1:26: loading the config module failed: image.config.cts requires './name.mts', an ES module (import/export): a CommonJS config cannot require it here; " +
+        "import it from an ES module config (.ts, .mts, .mjs), or write name.mts as CommonJS (.cts, .cjs)",
+    );
+    const ok = tmpConfigDir({
+      "image.config.cts": 'const { name } = require("./name");\nmodule.exports = { name: name + require("./more.cjs").more, profile: "./p", output: { path: "o.tar" } };\n',
+      "name.ts": 'const name: string = "n";\nmodule.exports = { name };\n',
+      "more.cjs": 'exports.more = "m";\n',
+    });
+    expect(loadOutcome(ok)).toMatchObject({ name: "nm" });
+  });
+
   test("a relative import of a file that does not exist is said at the import, in the file that has it", () => {
     const cwd = tmpConfigDir({ "image.config.ts": 'import base from "./base";\nexport default base;\n', "base.ts": 'import x from "./nope.ts";\nexport default x;\n' });
     expect(loadOutcome(cwd).error?.[1]).toBe(
