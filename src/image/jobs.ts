@@ -21,6 +21,7 @@ import { layerKey, layerKeys } from "./layer-key.ts";
 import { imageAnnotations } from "./annotations.ts";
 import { checkOutputDir, collectStaleBeside } from "./atomic.ts";
 import { checkOutputPath, protectedPaths } from "./output-guard.ts";
+import { sbomFilePaths } from "./sbom-output.ts";
 import { ImageView } from "./view.ts";
 import { MEDIA_TYPES, type BuiltImage, type KeyedWarning, type LayerDescriptor } from "./types.ts";
 import { parseReference } from "../registry/reference.ts";
@@ -197,7 +198,10 @@ export function prepare(input: BuildInput): Prepared {
   if (spec.output.format === "registry") parseReference(output);
   else {
     checkOutputDir(output, input.outputLabel);
-    checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: protectedPaths(input), streamHint: "-o - writes the docker archive to standard output", ...(input.outputLabel ? { label: input.outputLabel } : {}) });
+    const guarded = protectedPaths(input);
+    checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: guarded, streamHint: "-o - writes the docker archive to standard output", ...(input.outputLabel ? { label: input.outputLabel } : {}) });
+    // The SBOM files beside an archive are outputs too: a FIFO or /dev/zero there would block or flood the build.
+    if (spec.output.format === "docker-archive") for (const file of sbomFilePaths(output, spec)) checkOutputPath({ output: file, directory: false, protected: guarded, label: `sbom: the SBOM file ${file}`, what: "the SBOM", remedy: "remove it, or give output.path another name" });
     collectStaleBeside(output);
   }
   const created = spec.created ?? "1970-01-01T00:00:01Z";

@@ -27,6 +27,8 @@ export interface OutputGuard {
   what?: string;
   /** Said when the path is a pipe, socket or character device: how to write there instead. */
   streamHint?: string;
+  /** What to do when something other than a file is there (default: give a file path). */
+  remedy?: string;
 }
 
 /** What an output must keep clear of: the config and what it reads, the profile links, `paths[].source`, the root
@@ -106,7 +108,7 @@ export function checkOutputPath(guard: OutputGuard): void {
     if (guard.directory && !st.isDirectory()) throw new BuildError(`${shown} is ${st.isFile() ? "a file" : fileKind(st)}; an OCI layout is written as a directory`);
     if (!guard.directory && !st.isFile()) {
       const hint = guard.streamHint !== undefined && (st.isFIFO() || st.isCharacterDevice() || st.isSocket()) ? ` (${guard.streamHint})` : "";
-      throw new BuildError(`${shown} is ${fileKind(st)}; ${what} is written as a new file that replaces what is there — give a file path${hint}`);
+      throw new BuildError(`${shown} is ${fileKind(st)}; ${what} is written as a new file that replaces what is there — ${guard.remedy ?? "give a file path"}${hint}`);
     }
     if (guard.directory && fs.readdirSync(out).length > 0 && !fs.existsSync(path.join(out, "oci-layout"))) {
       throw new BuildError(`${shown} is a directory that holds no OCI layout (no oci-layout file); refusing to write into it — give a new or empty directory`);

@@ -9,6 +9,7 @@ import type { BuiltImage } from "../oci/types.ts";
 import { artifactManifest } from "../oci/artifact.ts";
 import { cyclonedxDocument, sbomBytes, spdxDocument, SBOM_MEDIA_TYPES, type SbomInput } from "../sbom/index.ts";
 import { sha256Digest } from "../util/digest.ts";
+import { readUserBytes } from "../util/read-file.ts";
 import { layerpackVersion } from "../util/version.ts";
 import { writeAtomically } from "./atomic.ts";
 import type { Prepared } from "./jobs.ts";
@@ -58,6 +59,9 @@ export function sbomArtifacts(docs: readonly SbomDocument[], image: BuiltImage):
   });
 }
 
+/** The SBOM files a docker archive at `output` gets beside it. */
+export const sbomFilePaths = (output: string, spec: Prepared["spec"]): string[] => sbomFormats(spec).map((f) => `${output}${SUFFIX[f]}`);
+
 /** Beside a docker archive: `<output>.spdx.json` and/or `<output>.cdx.json`, each written atomically. */
 export async function writeSbomFiles(output: string, docs: readonly SbomDocument[]): Promise<string[]> {
   const written: string[] = [];
@@ -65,7 +69,8 @@ export async function writeSbomFiles(output: string, docs: readonly SbomDocument
     const file = `${output}${d.suffix}`;
     let same = false;
     try {
-      same = fs.readFileSync(file).equals(d.data);
+      // Checked as a regular file before the build (jobs.ts); read so that what replaced it since cannot block.
+      same = readUserBytes(file, d.data.length).equals(d.data);
     } catch {
       same = false;
     }

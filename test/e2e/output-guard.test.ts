@@ -148,6 +148,18 @@ describe("outputs never replace devices, FIFOs or directories", () => {
     }
   });
 
+  it("the SBOM files beside an archive: a FIFO or a link to /dev/zero there is refused before any work, not waited on or read for ever", () => {
+    const fifo = path.join(dir, "sb.tar.spdx.json");
+    execFileSync("mkfifo", [fifo]);
+    refused(config("{ path: ./sb.tar }", "sbom: [cyclonedx, spdx]\n"), /^layerpack: sbom: the SBOM file .*sb\.tar\.spdx\.json is a FIFO; the SBOM is written as a new file that replaces what is there — remove it, or give output\.path another name$/m, fifo);
+    expect(fs.existsSync(path.join(dir, "sb.tar"))).toBe(false);
+    fs.rmSync(fifo);
+    const zero = path.join(dir, "sb.tar.cdx.json");
+    fs.symlinkSync("/dev/zero", zero);
+    refused(config("{ path: ./sb.tar }", "sbom: cyclonedx\n"), /sbom: the SBOM file .*sb\.tar\.cdx\.json is a device/, zero);
+    fs.rmSync(zero);
+  });
+
   it("a directory, for an archive", () => {
     fs.mkdirSync(path.join(dir, "outdir"), { recursive: true });
     fs.writeFileSync(path.join(dir, "outdir/keep"), "x");
