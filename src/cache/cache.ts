@@ -7,6 +7,7 @@
  *   scan/<hash>.json     what reference scans found in the store items of one store directory (items are immutable),
  *                        one file per directory so that a build reads one file, not one per item
  *   plans/<key>.json     layer plans by the inputs that shape them (src/plan/memo.ts)
+ *   registry/<host>.json which repository of a registry each pushed blob went to (mount hints, registry/output.ts)
  *   tmp/                 temp files, renamed into place when complete
  * Every write is temp + rename, so concurrent builds on one cache never see partial files; two builds that make the
  * same blob write identical bytes, so whichever rename wins is right.
@@ -117,7 +118,7 @@ export class LayerCache {
   constructor(dir: string, options: { readOnly?: boolean } = {}) {
     this.dir = dir;
     if (options.readOnly) return;
-    for (const sub of ["blobs", "blobs/sha256", "packs", "layers", "scan", "plans", "outputs", "tmp"]) {
+    for (const sub of ["blobs", "blobs/sha256", "packs", "layers", "scan", "plans", "outputs", "registry", "tmp"]) {
       makeDirs(path.join(dir, sub));
       // A link in place of one of the cache's own directories would send its writes, and prune's removals, elsewhere.
       const st = fs.lstatSync(path.join(dir, sub));

@@ -5,13 +5,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import type { ImageSpec } from "../config/schema.ts";
 import { parseReference } from "./reference.ts";
 import { RegistryClient } from "./client.ts";
 import { withPushHost } from "./auth.ts";
 import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
 import { makeDirs } from "../util/dirs.ts";
+import { tempName } from "../util/temp.ts";
+import { readRegular } from "../oci/blob-file.ts";
 
 /**
  * The environment a build of `spec` talks to registries with: LAYERPACK_REGISTRY_USER/PASSWORD are for the registry
@@ -53,13 +54,7 @@ class FileHints implements MountHints {
   /** Without a file the hints live for this push only. */
   constructor(file: string | undefined) {
     this.#file = file;
-    let map: Record<string, string> = {};
-    try {
-      if (file !== undefined) map = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
-    } catch {
-      // none yet, or damaged: hints only save uploads
-    }
-    this.#map = typeof map === "object" && map !== null && !Array.isArray(map) ? map : {};
+    this.#map = file === undefined ? {} : readHints(file);
   }
 
   get(digest: string): string | undefined {
@@ -75,14 +70,42 @@ class FileHints implements MountHints {
   save(): void {
     if (!this.#dirty || this.#file === undefined) return;
     try {
-      makeDirs(path.dirname(this.#file));
-      const temp = `${this.#file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+      const dir = path.dirname(this.#file);
+      makeDirs(dir);
+      // Like the cache's other directories, never written through a link (it would put the file elsewhere).
+      if (!fs.lstatSync(dir).isDirectory()) return;
+      const temp = path.join(path.dirname(dir), "tmp", tempName(path.basename(this.#file)));
       fs.writeFileSync(temp, JSON.stringify(this.#map));
       fs.renameSync(temp, this.#file);
     } catch {
       // a read-only cache: the next push uploads instead of mounting
     }
   }
+}
+
+/** A digest and the repository of this registry it was pushed to, as hints may hold them (one goes into a URL). */
+const MAX_HINTS_BYTES = 64 << 20;
+const HINT_DIGEST = /^sha256:[0-9a-f]{64}$/;
+const HINT_REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+/**
+ * The hints file's entries that are well formed; none when it is missing, damaged, or not a regular file in a
+ * real directory (a FIFO there would block the push; the cache is anyone's to change, see cache/files.ts).
+ */
+function readHints(file: string): Record<string, string> {
+  if (fs.lstatSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory() !== true) return {};
+  let data: unknown;
+  try {
+    data = JSON.parse(readRegular(file, "mount hints", { max: MAX_HINTS_BYTES })?.toString("utf8") ?? "{}");
+  } catch {
+    return {};
+  }
+  const map: Record<string, string> = {};
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return map;
+  for (const [digest, repository] of Object.entries(data)) {
+    if (HINT_DIGEST.test(digest) && typeof repository === "string" && repository.length <= 255 && HINT_REPOSITORY.test(repository)) map[digest] = repository;
+  }
+  return map;
 }
 
 /** The tags in `repoTags` (`name:tag`). */

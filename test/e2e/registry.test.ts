@@ -118,6 +118,44 @@ describe.runIf(hasTools)("push to a registry", () => {
     expect(reg.requests.slice(from).filter((q) => q.method !== "HEAD" && q.method !== "GET")).toEqual([]);
   });
 
+  it("mount hints the cache holds are never trusted blindly: a FIFO there is skipped, not waited on; bad entries are dropped; a link for registry/ is refused", async () => {
+    const cfg = writeConfig("img-b", `roots: ["${ex.shell}"]\nentrypoint: ${ex.shell}/bin/sh`);
+    const registryDir = path.join(cacheDir, "registry");
+    const [hints] = fs.readdirSync(registryDir).map((f) => path.join(registryDir, f));
+    const good = JSON.parse(fs.readFileSync(hints!, "utf8")) as Record<string, string>;
+    fs.rmSync(hints!);
+    execFileSync("mkfifo", [hints!]);
+    let from = reg.requests.length;
+    let r = await layerpack(["push", cfg, "--to", `${reg.host}/fifo/img-b:1`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(reg.requests.slice(from).filter((q) => q.query.includes("mount="))).toEqual([]);
+    expect(fs.lstatSync(hints!).isFile()).toBe(true); // the FIFO was replaced by this push's hints, by rename
+
+    // A repository that would put more into the mount URL's query than a name, and a digest that is no digest.
+    const [digest] = Object.keys(good);
+    fs.writeFileSync(hints!, JSON.stringify({ [digest!]: "x&from=evil", "sha256:../../x": "team/img-a" }));
+    from = reg.requests.length;
+    r = await layerpack(["push", cfg, "--to", `${reg.host}/bad/img-b:1`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(reg.requests.slice(from).filter((q) => q.query.includes("evil") || q.query.includes("mount="))).toEqual([]);
+    expect(fs.readdirSync(registryDir).filter((f) => f.includes(".tmp"))).toEqual([]);
+
+    // As for the cache's other directories: the cache is not used at all, and nothing is written where the link points.
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    fs.renameSync(registryDir, `${registryDir}-real`);
+    fs.symlinkSync(elsewhere, registryDir);
+    try {
+      r = await layerpack(["push", cfg, "--to", `${reg.host}/link/img-b:1`]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/warning: cannot use the cache directory .*registry is a symbolic link, not a directory; the cache's directories are never used through links/);
+      expect(fs.readdirSync(elsewhere)).toEqual([]);
+    } finally {
+      fs.unlinkSync(registryDir);
+      fs.renameSync(`${registryDir}-real`, registryDir);
+    }
+  });
+
   it("output.format registry pushes on build, under every tag", async () => {
     const cfg = path.join(dir, "reg.yaml");
     fs.writeFileSync(
