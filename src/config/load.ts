@@ -162,6 +162,15 @@ function shadowed(cwd: string, found: string): string[] {
 const FOUND = { found: true };
 
 async function search(cwd: string): Promise<string> {
+  // cosmiconfig opens package.json as it starts (for its own settings) and what it finds with readFile: a FIFO there
+  // would block for ever, past Ctrl-C, and /dev/zero never end. So first, anything in a search place that is not a
+  // regular file is named the way an explicit config is; a package.json that is not JSON is said where it breaks.
+  for (const place of SEARCH_PLACES) {
+    const file = path.join(cwd, place);
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (st !== undefined && !st.isFile()) await readText(file, place);
+    if (st !== undefined && place === "package.json") parseData(await readText(file, place), file, { shown: place, json: true });
+  }
   // Only a search needs cosmiconfig (and the loaders it brings): an explicit config path never loads it.
   const { cosmiconfig } = await import("cosmiconfig");
   const explorer = cosmiconfig(PACKAGE_PROP, {

@@ -1,6 +1,6 @@
 /** Validation up front: what the build would refuse later (or get wrong) is refused when the config is loaded. */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { loadSpec } from "../../src/config/load.ts";
@@ -58,6 +58,21 @@ describe("validation up front", () => {
     writeFileSync(path.join(cwd, "big.yaml"), `${MINIMAL_YAML}# ${"x".repeat(17 << 20)}\n`);
     err = await loadError({ cwd, configPath: "big.yaml" });
     expect(err.message).toMatch(/^cannot read config big\.yaml: it is 17 MiB, over the 16 MiB limit$/);
+  });
+
+  test("a search for the config refuses a FIFO or device in a search place, package.json included, without opening it", async () => {
+    let cwd = tmpConfigDir({ "image.config.yaml": MINIMAL_YAML });
+    execFileSync("mkfifo", [path.join(cwd, "package.json")]);
+    let err = await loadError({ cwd });
+    expect(err.message).toBe("cannot read config package.json: it is a FIFO, not a regular file");
+    cwd = tmpConfigDir({});
+    symlinkSync("/dev/zero", path.join(cwd, ".layerpackrc"));
+    err = await loadError({ cwd });
+    expect(err.message).toBe("cannot read config .layerpackrc: it is a device, not a regular file");
+    // A package.json that is not JSON (cosmiconfig would throw its own parser's error with a stack) is located.
+    cwd = tmpConfigDir({ "image.config.yaml": MINIMAL_YAML, "package.json": '{"name":"x",' });
+    err = await loadError({ cwd });
+    expect([err.message, err.line, err.column]).toEqual(['package.json:1:13: not JSON: unexpected end of the file (a "}" is missing)', 1, 13]);
   });
 
   test("aliases that expand a small file past 16 MiB are refused with the file's name", async () => {
