@@ -49,6 +49,7 @@ export async function loadResolve(o: PipelineOptions) {
   // `-o -` is standard output, not a file named "-".
   const compressed = o.output ? compressedArchiveName(loaded.config.output.format, o.output) : undefined;
   if (compressed !== undefined) throw new LayerpackError(`-o ${o.output}: ${compressed}`);
+  if (o.output) checkOutputOverride(o.output, loaded.config.output.format);
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: o.output === "-" ? "-" : path.resolve(o.cwd, o.output) } } : loaded.config;
   const cache = o.cache;
   const scanMemo = cache?.scanMemo();
@@ -58,6 +59,12 @@ export async function loadResolve(o: PipelineOptions) {
     return resolveClosure(platformSpecs(spec)[0]!, { configDir: loaded.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
   });
   return { ...loaded, spec, closure };
+}
+
+/** `-o` where the config's output cannot go: a registry push has no file, and a layout is a directory, no stream. */
+function checkOutputOverride(output: string, format: ImageSpec["output"]["format"]): void {
+  if (format === "registry") throw new LayerpackError(`-o ${output}: the config pushes to a registry (output.format: registry), which writes no file; to write one, set output.format to docker-archive, oci-archive or oci-layout`);
+  if (format === "oci-layout" && output === "-") throw new LayerpackError("-o -: the config writes an OCI layout, a directory, which standard output cannot carry; set output.format: oci-archive (or docker-archive) to stream the image as one file");
 }
 
 /**

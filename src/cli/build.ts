@@ -12,7 +12,7 @@ export const buildCommand: Command = {
   usage: `layerpack build [config] [-o PATH] [--tag T]... [-q | --json] [--cache-dir DIR | --no-cache] [-j N]
                        [--cache-from REF]... [--no-cache-from] [--previous FILE]
 
-  -o, --output PATH      override output.path; - writes the docker archive to standard output (a pipe)
+  -o, --output PATH      override output.path; - writes the archive (docker or OCI, as output.format says) to standard output (a pipe)
   -q, --quiet            print only the output path
       --tag T            tag the image T instead of the config's tag(s); repeat for several
       --json             print build events as JSON lines

@@ -199,7 +199,7 @@ export function prepare(input: BuildInput): Prepared {
   else {
     checkOutputDir(output, input.outputLabel);
     const guarded = protectedPaths(input);
-    checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: guarded, streamHint: "-o - writes the docker archive to standard output", ...(input.outputLabel ? { label: input.outputLabel } : {}) });
+    checkOutputPath({ output, directory: spec.output.format === "oci-layout", protected: guarded, streamHint: "-o - writes the archive to standard output", ...(input.outputLabel ? { label: input.outputLabel } : {}) });
     // The SBOM files beside an archive are outputs too: a FIFO or /dev/zero there would block or flood the build.
     if (spec.output.format === "docker-archive") for (const file of sbomFilePaths(output, spec)) checkOutputPath({ output: file, directory: false, protected: guarded, label: `sbom: the SBOM file ${file}`, what: "the SBOM", remedy: "remove it, or give output.path another name" });
     collectStaleBeside(output);

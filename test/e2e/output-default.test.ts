@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -88,6 +89,33 @@ describe("build -o -", () => {
     const r = spawnSync("script", ["-qec", `"${process.execPath}" "${BIN}" build "${cfg}" -o -`, "/dev/null"], { cwd: dir, encoding: "utf8" });
     expect(r.stdout).toMatch(/standard output is a terminal; pipe it/);
     expect(r.status).not.toBe(0);
+  });
+
+  it("-o - of an OCI layout config, and any -o of a registry one, are refused before any work, leaving no temp file", () => {
+    const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("layerpack-stdout"));
+    const base = fs.readFileSync(cfg, "utf8");
+    fs.writeFileSync(path.join(dir, "lay.yaml"), `${base}output: { format: oci-layout, path: ./lay }\n`);
+    fs.writeFileSync(path.join(dir, "reg.yaml"), `${base}output: { format: registry, ref: "127.0.0.1:9/x/y:1" }\n`);
+    const cases: [string, string, string][] = [
+      ["lay.yaml", "-", "-o -: the config writes an OCI layout, a directory, which standard output cannot carry; set output.format: oci-archive (or docker-archive) to stream the image as one file"],
+      ["reg.yaml", "-", "-o -: the config pushes to a registry (output.format: registry), which writes no file; to write one, set output.format to docker-archive, oci-archive or oci-layout"],
+      ["reg.yaml", "./x.tar", "-o ./x.tar: the config pushes to a registry (output.format: registry), which writes no file; to write one, set output.format to docker-archive, oci-archive or oci-layout"],
+    ];
+    for (const [config, output, message] of cases) {
+      const r = spawnSync(process.execPath, [BIN, "build", path.join(dir, config), "-o", output], { cwd: dir, encoding: "utf8", env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
+      expect([r.status, r.stdout, r.stderr]).toEqual([1, "", `layerpack: ${message}\n`]);
+    }
+    expect(fs.existsSync(path.join(dir, "lay"))).toBe(false);
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("layerpack-stdout"))).toEqual(before);
+  });
+
+  it("-o - of an OCI archive config streams the OCI archive", () => {
+    fs.writeFileSync(path.join(dir, "ociarch.yaml"), `${fs.readFileSync(cfg, "utf8")}output: { format: oci-archive, path: ./o.tar }\n`);
+    const r = spawnSync(process.execPath, [BIN, "build", path.join(dir, "ociarch.yaml"), "-o", "-", "-q"], { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const names = spawnSync("tar", ["-t"], { input: r.stdout, encoding: "utf8" }).stdout.split("\n");
+    expect(names).toEqual(expect.arrayContaining(["oci-layout", "index.json"]));
+    expect(fs.existsSync(path.join(dir, "o.tar"))).toBe(false);
   });
 
   it("is refused for OCI layouts", () => {
