@@ -111,6 +111,8 @@ export class Watcher {
   #waitingSince: number | undefined;
   #closed = false;
   #poll: NodeJS.Timeout | undefined;
+  /** When the build that chose the watched paths began to read them (ns since the epoch, as file times are). */
+  #readSince: bigint | undefined;
 
   constructor(options: WatchOptions) {
     this.#options = options;
@@ -138,6 +140,10 @@ export class Watcher {
     if (this.#closed) return;
     // chokidar reports some paths (symlinks) when they are first watched; only a real change counts.
     const known = this.#stamps.get(file);
+    if (known === undefined && this.#initialReport(file)) {
+      this.#stamps.set(file, stamp(file));
+      return;
+    }
     if (known !== undefined) {
       const now = stamp(file);
       if (now === known) return;
@@ -145,6 +151,16 @@ export class Watcher {
     }
     this.#pending.push(file);
     this.#schedule();
+  }
+
+  /**
+   * A path inside a watched directory (a profile's symlinks that resolve on this host) reported as chokidar starts
+   * watching it: unchanged since before the build that named the directory read it, so no change at all.
+   */
+  #initialReport(file: string): boolean {
+    if (this.#watched.has(file) || this.#readSince === undefined) return false;
+    const st = fs.lstatSync(file, { throwIfNoEntry: false, bigint: true });
+    return st !== undefined && st.ctimeNs < this.#readSince && st.mtimeNs < this.#readSince;
   }
 
   /** (Re)starts the quiet period after which the pending changes are built. */
@@ -180,6 +196,7 @@ export class Watcher {
     o.onEvent({ type: "build-start", reason });
     const started = performance.now();
     // What the inputs looked like before this build read them: a change made while it ran must cause another one.
+    const readFrom = BigInt(Date.now()) * 1_000_000n;
     const before = new Map([...this.#watched].map((p) => [p, stamp(p)]));
     let watch: string[] | undefined;
     let failedIn: string | undefined;
@@ -204,6 +221,7 @@ export class Watcher {
     } finally {
       // Keep watching what we know of even when the config is broken, so fixing it triggers a build.
       if (watch) {
+        this.#readSince = readFrom;
         this.#updateWatched(watch);
         // A config was found: the directory need not be watched for one any more.
         await this.#discovery?.close();

@@ -259,6 +259,43 @@ describe("layerpack watch and the profile link", () => {
   });
 });
 
+describe("layerpack watch and a profile whose links resolve on this host", () => {
+  it("builds once at start (chokidar's first report of the links inside is no change), and again when a file in the profile changes", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-watch-host-"));
+    const item = path.join(dir, "store", `${"a".repeat(32)}-prof`);
+    fs.mkdirSync(path.join(item, "bin"), { recursive: true });
+    fs.writeFileSync(path.join(item, "bin/hello"), "#!/bin/sh\necho hi\n", { mode: 0o755 });
+    fs.symlinkSync("/bin/sh", path.join(item, "bin/sh"));
+    fs.symlinkSync(item, path.join(dir, "profile"));
+    fs.writeFileSync(path.join(dir, "image.yaml"), `name: host\nstore: ${path.join(dir, "store")}\nprofile: ./profile\nclosure: { from: scan }\n`);
+    const child = spawn(process.execPath, [BIN, "watch", "image.yaml", "--json", "--exec", "echo EXEC"], { cwd: dir, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const starts = () => out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Event).filter((e) => e.type === "build-start");
+    const until = async (ok: () => boolean, what: string) => {
+      for (let t = 0; !ok(); t += 50) {
+        if (t > 20_000) throw new Error(`no ${what}; saw ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    try {
+      await until(() => err.includes("EXEC"), "first --exec");
+      // Longer than the debounce and two polls: a second build would have started by now.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(starts().map((e) => e.reason)).toEqual([["start"]]);
+      expect(err.match(/^EXEC$/gm)).toHaveLength(1);
+      fs.appendFileSync(path.join(item, "bin/hello"), "echo again\n");
+      await until(() => starts().length === 2, "a build after the change");
+      expect(starts()[1]!.reason).toEqual([path.join(item, "bin/hello")]);
+    } finally {
+      await stopAndRemove(child, exited, dir);
+    }
+  });
+});
+
 describe("layerpack watch stopped", () => {
   let dir: string;
   const good = "name: stop\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\npaths: [{ path: /big, type: file, source: ./big }]\noutput: { path: ./stop.tar }\n";
