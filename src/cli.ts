@@ -115,7 +115,11 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   }
   const command = await entry.load();
   // The synopsis, not the whole help: the one line that says what is wrong stays in sight.
+  // --json asked for, even when the arguments do not parse: every outcome, usage errors too, is then a JSON line.
+  const end = args.indexOf("--");
+  const jsonAsked = "json" in command.options && (end < 0 ? args : args.slice(0, end)).includes("--json");
   const usageError = (message: string) => {
+    if (jsonAsked) io.out(jsonLine({ type: "error", message }));
     const synopsis = command.usage.split("\n\n")[0]!;
     io.err(`layerpack ${name}: ${message}\n\nUsage: ${synopsis}\nRun 'layerpack ${name} --help' for its options.\n`);
     return 2;
@@ -161,8 +165,8 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       return 130;
     }
     // With --json every outcome is a JSON line on stdout; the text goes to stderr as well, for people.
-    if (json) io.out(jsonLine(failure(err)));
     if (err instanceof UsageError) return usageError(err.message);
+    if (json) io.out(jsonLine(failure(err)));
     io.err(formatError(err));
     return 1;
   } finally {

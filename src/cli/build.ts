@@ -27,12 +27,16 @@ export const buildCommand: Command = {
   options: { output: { type: "string", short: "o" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, previous: { type: "string" }, ...tagOption, ...cacheOptions },
   async run({ io, values, positionals, signal }) {
     if (values.output === "") throw new UsageError("-o needs a path, or - for standard output");
+    // Every option is checked before the config is loaded (a TS config runs code): a usage error is exit 2 at once.
+    const concurrency = jobsOption(values.jobs);
+    const cacheFrom = cacheSourcesOption(values);
+    withTags({}, values);
+    if (values.output === "-" && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     const cache = cacheFromOptions(io, values);
     const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined, signal });
     const { closure, plan, configDir, inputs } = loaded;
     const toStdout = loaded.spec.output.path === "-";
     if (toStdout && loaded.spec.sbom !== undefined) throw new UsageError("-o -: sbom: writes its files beside the archive, and standard output has no beside; give -o FILE");
-    if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.
     const temp = toStdout ? path.join(os.tmpdir(), `${tempName("layerpack-stdout")}.tar`) : undefined;
     const tagged = withTags(loaded.spec, values);
@@ -41,7 +45,7 @@ export const buildCommand: Command = {
     progress.start();
     try {
       const outputLabel = typeof values.output === "string" && !toStdout ? { outputLabel: `-o ${values.output}` } : {};
-      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: jobsOption(values.jobs), cacheFrom: cacheSourcesOption(values), onEvent: progress.event, env: io.env, signal, config: loaded, ...outputLabel }, loaded.platforms);
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency, cacheFrom, onEvent: progress.event, env: io.env, signal, config: loaded, ...outputLabel }, loaded.platforms);
       for (const warning of result.warnings ?? []) warn(io, warning);
       if (temp) {
         await io.pipeOut(temp).catch((err: NodeJS.ErrnoException) => {

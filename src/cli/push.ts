@@ -67,6 +67,10 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
       }
       return 0;
     }
+    // Options first, before a TS config's code runs: a usage error is exit 2 at once.
+    const concurrency = jobsOption(values.jobs);
+    const cacheFrom = cacheSourcesOption(values);
+    withTags({}, values);
     const cache = cacheFromOptions(io, values);
     // A base image on the registry pushed to is read with the push's credentials (auth.ts).
     const loaded = await loadAndPlan(io, positionals[0], { cache, signal, ...(target ? { env: withPushHost(io.env, target.registry) } : {}) });
@@ -84,8 +88,8 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
       configDir: loaded.configDir,
       inputs: loaded.inputs,
       cache,
-      concurrency: jobsOption(values.jobs),
-      cacheFrom: cacheSourcesOption(values),
+      concurrency,
+      cacheFrom,
       onEvent: progress.event,
       env: io.env,
       signal,

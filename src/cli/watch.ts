@@ -84,6 +84,7 @@ export const watchCommand: Command = {
     const json = Boolean(values.json);
     const exec = typeof values.exec === "string" ? values.exec : undefined;
     const jobs = jobsOption(values.jobs);
+    const cacheFrom = cacheSourcesOption(values);
     const state: WatchState = { built: undefined };
     const running = new Set<ChildProcess>();
     let execStopped = false;
@@ -94,7 +95,7 @@ export const watchCommand: Command = {
       output: values.output as string | undefined,
       cache: cacheFromOptions(io, values),
       concurrency: jobs,
-      cacheFrom: cacheSourcesOption(values),
+      cacheFrom,
       onEvent: (e) => line(io, e, { json, state }),
       afterBuild: exec ? (r) => runExec(io, { command: exec, json, running }, r) : undefined,
     });

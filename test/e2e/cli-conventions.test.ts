@@ -99,6 +99,27 @@ describe("CLI conventions", () => {
     expect(new Date(String(event.time)).toISOString()).toBe(event.time);
   });
 
+  it("options are checked before the config is loaded, and with --json a usage error is a JSON line too", () => {
+    // A config module that would announce it ran: a bad option must stop before it does.
+    fs.writeFileSync(path.join(dir, "loud.mjs"), 'console.error("CONFIG RAN");\nexport default { name: "conv", profile: "./profile" };\n');
+    for (const [args, message] of [
+      [["build", "loud.mjs", "-j", "0"], "--jobs must be a whole number of at least 1, not 0"],
+      [["push", "loud.mjs", "--to", "127.0.0.1:9/x", "--tag", "no good"], '--tag "no good": not a valid tag (letters, digits, _ . -, at most 128)'],
+      [["build", "loud.mjs", "--cache-from", "x", "--no-cache-from"], "give --cache-from or --no-cache-from, not both"],
+    ] as const) {
+      const r = layerpack([...args, "--json"], { cwd: dir });
+      expect([r.status, r.stderr.includes("CONFIG RAN")], args.join(" ")).toEqual([2, false]);
+      expect(JSON.parse(r.stdout.trim())).toMatchObject({ type: "error", message });
+    }
+    for (const args of [["build", "--json", "--bogus"], ["build", "--json", "a", "b"], ["watch", "--bogus", "--json"]]) {
+      const r = layerpack(args, { cwd: dir });
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(JSON.parse(r.stdout.trim()), args.join(" ")).toMatchObject({ type: "error", message: expect.stringMatching(/unknown option '--bogus'|too many arguments: b/) });
+    }
+    // After --, --json is an argument, not the option.
+    expect(layerpack(["build", "--bogus", "--", "--json"], { cwd: dir }).stdout).toBe("");
+  });
+
   it("-c is offered and taken only by commands that read a config", () => {
     for (const cmd of ["inspect", "diff", "cache"]) {
       const help = layerpack(["help", cmd], { cwd: dir }).stdout;
