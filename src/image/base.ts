@@ -36,7 +36,8 @@ export interface BaseOptions {
 /** `paths`: the store items the base holds whole; `narSizes`: theirs (compare with the closure's, heldByBase). */
 export type ResolvedBase = Omit<PlanBase, "items"> & { paths: string[]; narSizes: Record<string, number>; config: Record<string, unknown> };
 
-export const baseKey = (digest: string) => `base-${digest.slice("sha256:".length)}`;
+// base2: listings since every shallow file counts as hiding what is below it (a store outside /gnu and /nix).
+export const baseKey = (digest: string) => `base2-${digest.slice("sha256:".length)}`;
 
 async function compressionOf(file: string): Promise<"gzip" | "zstd" | "none"> {
   const fd = fs.openSync(file, "r");

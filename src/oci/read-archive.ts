@@ -100,8 +100,6 @@ interface ItemState {
  */
 const NAR_NAME_BYTES = 64 << 20;
 
-/** Store directories whose replacement by a file or link in an upper layer hides every item below. */
-const STORE_ANCESTORS = new Set(["/gnu", "/gnu/store", "/nix", "/nix/store"]);
 
 const normal = (name: string): string => `/${name.split("/").filter((p) => p !== "" && p !== ".").join("/")}`;
 
@@ -179,7 +177,7 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   const whiteouts: string[] = [];
   const opaque: string[] = [];
   const tally = new NarTally();
-  // Files and links at the top of the tree: one in the place of a store directory hides the items below it.
+  // Files and links near the top of the tree: one in the place of a store directory hides the items below it.
   const shallow: string[] = [];
   const kind = compression === true ? "gzip" : compression === false ? "none" : compression;
   const piped =
@@ -206,7 +204,12 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
           if (!dirs.has(name)) budget.name(name, "directories");
           dirs.add(name);
         } else {
-          if (name.split("/").length <= 4 && shallow.length < 10_000) shallow.push(name);
+          // Up to three names deep, where a store directory's ancestors are (/gnu/store, /opt/store, /a/b/store):
+          // all kept (within the budget, never a silent cap), since the store lies wherever its config says.
+          if (name.split("/").length <= 4) {
+            budget.name(name, "entries");
+            shallow.push(name);
+          }
           otherEntries++;
         }
       } else {
@@ -227,7 +230,8 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   const storeParents = new Set<string>();
   for (const item of items.keys()) for (let p = item.slice(0, item.lastIndexOf("/")); p !== ""; p = p.slice(0, p.lastIndexOf("/"))) storeParents.add(p);
   for (const d of dirs) if (!storeParents.has(d)) otherEntries++;
-  for (const name of shallow) if (STORE_ANCESTORS.has(name) || storeParents.has(name)) whiteouts.push(name);
+  // A file or link where a lower layer has a directory replaces that directory and everything below it.
+  whiteouts.push(...shallow);
   const sorted = [...items].sort(([a], [b]) => byBytes(a, b));
   return {
     diffId: `sha256:${hash.digest("hex")}`,

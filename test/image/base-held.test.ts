@@ -126,6 +126,26 @@ describe("store items a base image holds", () => {
     fs.symlinkSync("/tmp", path.join(hide, "gnu/store"));
     expect(heldItems([base(whole), base(await layer(hide, ["gnu/store"]))]).size).toBe(0);
   });
+
+  it("a store outside /gnu and /nix is hidden by a link in the place of any directory above it, in a layer of no items", async () => {
+    const opt = path.join(dir, "opt-root");
+    const item = "opt/store/dddddddddddddddddddddddddddddddd-lib";
+    fs.mkdirSync(path.join(opt, item), { recursive: true });
+    fs.writeFileSync(path.join(opt, item, "x"), "x\n");
+    const whole = await layer(opt, ["opt"]);
+    expect([...heldItems([base(whole)]).keys()]).toEqual([`/${item}`]);
+    for (const replaced of ["opt", "opt/store"]) {
+      const hide = path.join(dir, `hide-${replaced.replace("/", "-")}`);
+      fs.mkdirSync(path.dirname(path.join(hide, replaced)), { recursive: true });
+      fs.symlinkSync("/srv", path.join(hide, replaced));
+      expect(heldItems([base(whole), base(await layer(hide, [replaced.split("/")[0]!]))]).size, replaced).toBe(0);
+    }
+    // A file elsewhere hides nothing.
+    const other = path.join(dir, "other-file");
+    fs.mkdirSync(path.join(other, "etc"), { recursive: true });
+    fs.writeFileSync(path.join(other, "etc/motd"), "hi\n");
+    expect(heldItems([base(whole), base(await layer(other, ["etc"]))]).size).toBe(1);
+  });
 });
 
 describe("a base's config", () => {
