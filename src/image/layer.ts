@@ -1,7 +1,7 @@
 /**
  * Writes one layer as a reproducible tar (FORMATS.md §1) through a LayerSink. Store items are walked in NAR /
  * `--sort=name` order and each file is read exactly once, straight into the sink's batch buffer. Every entry gets
- * uid/gid 0, owner names root, the image's creation time; modes are kept. Hardlinks are not preserved: a store
+ * uid/gid 0, owner names root, the image's creation time; modes are kept (a store item's without special bits: storeMode). Hardlinks are not preserved: a store
  * item's content is defined by its NAR, which has none, so whether the host store was deduplicated with hardlinks
  * (nix-store --optimise) must not change the image.
  */
@@ -149,6 +149,14 @@ interface Writer {
   rootHeaders?: RootHeaders | null;
 }
 
+/**
+ * The mode a store item's entry gets: its own, without setuid, setgid, sticky and group/other write. No Nix or
+ * Guix store holds these (a NAR records only "executable", so neither the NAR hash nor the plan would show them);
+ * a copied or hand-made store that does would hand an image's users privileges nobody reviewed. `perms` still sets
+ * any mode on purpose.
+ */
+const storeMode = (mode: number): number => mode & 0o755;
+
 async function writeItem(w: Writer, item: string): Promise<NarResult | undefined> {
   const { sink, ctx } = w;
   const host = path.join(ctx.store.root, item);
@@ -165,13 +173,13 @@ async function writeItem(w: Writer, item: string): Promise<NarResult | undefined
       const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
       switch (entry.type) {
         case "directory":
-          await putHeader(w, { name, type: "directory", mode: entry.mode });
+          await putHeader(w, { name, type: "directory", mode: storeMode(entry.mode) });
           break;
         case "symlink":
           await putHeader(w, { name, type: "symlink", mode: 0o777, linkname: entry.target! });
           break;
         case "file":
-          await putHeader(w, { name, type: "file", mode: entry.mode, size: entry.size });
+          await putHeader(w, { name, type: "file", mode: storeMode(entry.mode), size: entry.size });
           await writeFileData(sink, { file: entry.hostPath, ...(opened ? { fd: opened.fd } : {}), size: entry.size, label: `${item}/${entry.rel}` }, { signal: ctx.signal, hasher });
           break;
       }

@@ -107,4 +107,29 @@ describe("perms in a layer", () => {
     expect(layerKey(storeOnly, { ...base, perms: [perm({ path: "/data", uid: 1 })] }, "gzip")).toBe(layerKey(storeOnly, base, "gzip"));
     expect(layerKey(storeOnly, { ...base, perms: [perms[0]!] }, "gzip")).not.toBe(layerKey(storeOnly, base, "gzip"));
   });
+
+  it("a store item's setuid, setgid, sticky and group/other write bits are not passed on; a perms rule sets them on purpose", async () => {
+    fs.writeFileSync(path.join(root, ITEM, "bin/su"), "x");
+    fs.chmodSync(path.join(root, ITEM, "bin/su"), 0o6755);
+    fs.writeFileSync(path.join(root, ITEM, "open"), "x");
+    fs.chmodSync(path.join(root, ITEM, "open"), 0o666);
+    fs.mkdirSync(path.join(root, ITEM, "tmp"));
+    fs.chmodSync(path.join(root, ITEM, "tmp"), 0o1777);
+    const layer = async (perms: ReturnType<typeof perm>[]) => {
+      const file = path.join(dir, `layer-${perms.length}.tar`);
+      const target = createBlobFile(file);
+      const sink = new LayerSink(target, "none");
+      await writeLayer(sink, { items: [ITEM], entries: [] }, { store: { dir: "/gnu/store", root }, mtime: 1, sourceDir: dir, perms });
+      await sink.finish();
+      fs.closeSync(target.fd);
+      return execFileSync("tar", ["-tvf", file], { encoding: "utf8" });
+    };
+    const plain = await layer([]);
+    expect(plain).toMatch(/^-rwxr-xr-x root\/root .*-app\/bin\/su$/m);
+    expect(plain).toMatch(/^-rw-r--r-- root\/root .*-app\/open$/m);
+    expect(plain).toMatch(/^drwxr-xr-x root\/root .*-app\/tmp\/$/m);
+    expect(plain).toMatch(/^-r-xr-xr-x root\/root .*-app\/bin\/app$/m); // the rest as in the store
+    const chosen = await layer([perm({ path: "/gnu/store/*-app/bin/su", mode: "4755" })]);
+    expect(chosen).toMatch(/^-rwsr-xr-x root\/root .*-app\/bin\/su$/m);
+  });
 });
