@@ -12,7 +12,7 @@ import { withPushHost } from "./auth.ts";
 import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
 import { makeDirs } from "../util/dirs.ts";
 import { tempName } from "../util/temp.ts";
-import { readRegular } from "../oci/blob-file.ts";
+import { readUserBytes } from "../util/read-file.ts";
 
 /**
  * The environment a build of `spec` talks to registries with: LAYERPACK_REGISTRY_USER/PASSWORD are for the registry
@@ -96,7 +96,9 @@ function readHints(file: string): Record<string, string> {
   if (fs.lstatSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory() !== true) return {};
   let data: unknown;
   try {
-    data = JSON.parse(readRegular(file, "mount hints", { max: MAX_HINTS_BYTES })?.toString("utf8") ?? "{}");
+    // Not followed (lstat), and opened without blocking with its type checked on the open file (a swap since).
+    if (fs.lstatSync(file, { throwIfNoEntry: false })?.isFile() !== true) return {};
+    data = JSON.parse(readUserBytes(file, MAX_HINTS_BYTES).toString("utf8"));
   } catch {
     return {};
   }

@@ -142,7 +142,7 @@ describe("outputs never replace devices, FIFOs or directories", () => {
     const link = path.join(dir, "stdout-link");
     fs.symlinkSync("/proc/self/fd/1", link);
     try {
-      refused(config("{ path: ./stdout-link }"), /output\.path .*stdout-link is a (FIFO|socket); .* \(-o - writes the docker archive to standard output\)/, link);
+      refused(config("{ path: ./stdout-link }"), /output\.path .*stdout-link is a (FIFO|socket); .* \(-o - writes the archive to standard output\)/, link);
     } finally {
       fs.rmSync(link);
     }
@@ -188,7 +188,7 @@ describe("outputs never replace devices, FIFOs or directories", () => {
     const fd = fs.openSync(path.join(dir, "stdout.txt"), "w");
     const r = spawnSync(process.execPath, [path.resolve(import.meta.dirname, "../../bin/layerpack.js"), "build", config("{ path: ./out.tar }"), "-o", "/dev/stdout"], { cwd: dir, stdio: ["ignore", fd, "pipe"], encoding: "utf8" });
     fs.closeSync(fd);
-    expect(r.stderr).toMatch(/^layerpack: -o \/dev\/stdout is a symlink \(to \/proc\/self\/fd\/1\); .*; -o - writes the docker archive to standard output\n$/);
+    expect(r.stderr).toMatch(/^layerpack: -o \/dev\/stdout is a symlink \(to \/proc\/self\/fd\/1\); .*; -o - writes the archive to standard output\n$/);
     expect([r.status, fs.readFileSync(path.join(dir, "stdout.txt"), "utf8")]).toEqual([1, ""]);
     expect(fs.lstatSync("/dev/stdout").isSymbolicLink()).toBe(true);
     fs.rmSync(path.join(dir, "stdout.txt"));
