@@ -18,7 +18,7 @@ import { formatReference, parseReference } from "../registry/reference.ts";
 import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "./types.ts";
 import type { Image, Layer } from "./image.ts";
 import { verifying } from "./verify.ts";
-import { formatImageName, type ImageName } from "./name.ts";
+import { formatImageName, parseImageName, type ImageName } from "./name.ts";
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from "./platform.ts";
 import { checkArchivePath, checkDescriptor, checkLayerCount, checkDigest, checkRealDirectory, DIGEST, MAX_DOCUMENT, openRegular, readRegular, sha256Of } from "./blob-file.ts";
 import { archiveEntry, checkLayerEntry, readTar, type TarEntry } from "./archive-entries.ts";
@@ -335,6 +335,8 @@ async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image
 }
 
 export interface ReadImageOptions {
+  /** Where a relative file or layout name given as a string is found; default process.cwd(). */
+  cwd?: string;
   /** Which image of a multi-platform index; default the host's. */
   platform?: Platform;
   /** Which image of a layout holding several (its ref name). */
@@ -353,7 +355,9 @@ export interface ReadImageOptions {
  * Reads the image a name gives (src/oci/name.ts): `docker-archive:`, `oci:`, `oci-archive:`, `docker://`, or a
  * plain path (its kind told by its content) or reference. A `:REF` in the name picks the image in a layout.
  */
-export async function openImage(name: ImageName, opts: ReadImageOptions = {}): Promise<Image> {
+export async function openImage(given: ImageName | string, opts: ReadImageOptions = {}): Promise<Image> {
+  // A string is parsed as the commands parse their arguments (writeImage takes one too).
+  const name = typeof given === "string" ? parseImageName(given, { cwd: opts.cwd ?? process.cwd() }) : given;
   const shown = formatImageName(name);
   if (name.transport === "registry") {
     const ref = formatReference(name.reference);

@@ -79,6 +79,17 @@ describe("diff's reader (read-archive.ts)", () => {
 const open = (tar: string, verifyLayers?: boolean) => openImage(parseImageName(`docker-archive:${tar}`, { cwd: dir }), verifyLayers ? { verifyLayers } : {});
 const GOOD = () => dockerArchive("good.tar", [{ name: TAR_NAME, data: TAR }, { name: GZ_NAME, data: GZ }], [digest(TAR), digest(BIG)]);
 
+describe("openImage", () => {
+  it("takes an image name as a string too, as writeImage does, relative names from opts.cwd", async () => {
+    const tar = GOOD();
+    const parsed = await open(tar);
+    for (const text of [tar, `docker-archive:${path.basename(tar)}`]) {
+      const image = await openImage(text, { cwd: path.dirname(tar) });
+      expect(image.layers.map((l) => l.diffId)).toEqual(parsed.layers.map((l) => l.diffId));
+    }
+  });
+});
+
 describe("openImage with verifyLayers (push --from's reader)", () => {
   it("refuses a layer whose gzip data is corrupt, naming the archive, the layer, its digest and the diff_id", async () => {
     const bad = damaged(GZ);
