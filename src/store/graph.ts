@@ -125,7 +125,14 @@ function readText(file: string, what: string): string {
 
 /** Reads a references graph file (Guix `#:references-graphs`, Nix `exportReferencesGraph`). */
 export function readReferencesGraph(file: string): Map<string, SourceItem> {
-  return parseReferencesGraph(readText(file, "references graph"), file);
+  const text = readText(file, "references graph");
+  // `guix graph` and `nix-store --query --graph` print Graphviz: the first thing a user tries, said so.
+  if (/^\s*(strict\s+)?(di)?graph\b/.test(text)) {
+    throw new StoreError(
+      `${file}:1: this is a Graphviz graph (guix graph, nix-store --query --graph); closure.from: guix-graph reads a references graph as Guix's #:references-graphs and Nix's exportReferencesGraph write it: per item, its store path, its deriver (or an empty line), the number of references and one line per reference`,
+    );
+  }
+  return parseReferencesGraph(text, file);
 }
 
 /** Reads a Nix closureInfo directory; every path of `store-paths` must have a `registration` record. */

@@ -137,6 +137,14 @@ describe.skipIf(!haveNix)("against nix-bin", () => {
     expect(closure.items.map((i) => i.narSize)).toEqual(oracle.map((o) => o.narSize));
   });
 
+  it("says what it reads when given Graphviz (nix-store --query --graph, guix graph) instead of a references graph", () => {
+    const dot = path.join(dir, "closure.dot");
+    fs.writeFileSync(dot, nix.graph([app]));
+    expect(() => readReferencesGraph(dot)).toThrow(
+      `${dot}:1: this is a Graphviz graph (guix graph, nix-store --query --graph); closure.from: guix-graph reads a references graph as Guix's #:references-graphs and Nix's exportReferencesGraph write it`,
+    );
+  });
+
   it("reads a closureInfo made from nix-store --dump-db, with hex or nix32 hashes", async () => {
     const oracle = nix.pathInfo([app]);
     const paths = oracle.map((o) => o.path);
