@@ -44,8 +44,12 @@ const HELP_ONLY = { help: GLOBAL_OPTIONS.help } as const;
 const globalOptions = (command: Command) => (command.readsConfig === false ? HELP_ONLY : GLOBAL_OPTIONS);
 
 function commandHelp(command: Command): string {
-  if (command.readsConfig === false) return `Usage: ${command.usage}\n  -h, --help         this help\n`;
-  return `Usage: ${command.usage}\n  -c, --config FILE  the config (instead of the [config] argument)\n  -h, --help         this help\n\n${COMMON}\n`;
+  // The common options' descriptions start in the command's own column (its first option line says where).
+  const column = /^ {2}(?:-\w, | {4})--[\w-]+(?: [A-Z]+)? +(?=\S)/m.exec(command.usage)?.[0].length ?? 21;
+  const line = (option: string, text: string) => `${option.padEnd(column - 1)} ${text}\n`;
+  const help = line("  -h, --help", "this help");
+  if (command.readsConfig === false) return `Usage: ${command.usage}\n${help}`;
+  return `Usage: ${command.usage}\n${line("  -c, --config FILE", "the config (instead of the [config] argument)")}${help}\n${COMMON}\n`;
 }
 
 /** How long an interrupted command may take to stop by itself before the process ends. */

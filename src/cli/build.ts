@@ -19,7 +19,7 @@ export const buildCommand: Command = {
       --cache-dir DIR    layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
       --no-cache         build every layer and stream it into the output; the cache is neither read nor written
   -j, --jobs N           layers built at once (default: the number of cores)
-      --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG, pushed by layerpack) holds:
+      --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG or oci:DIR[:REF], pushed by layerpack) holds:
                          fetched (digest and diff_id checked) instead of read from the store; repeatable
       --no-cache-from    ignore cache sources, the config's cache.from included
       --previous FILE    sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,

@@ -13,22 +13,22 @@ export const pushCommand: Command = {
   usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--tag T]... [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N] [--cache-from REF]... [--no-cache-from]
        layerpack push --from IMAGE --to REGISTRY/NAME[:TAG] [--tag T]... [--insecure] [-q | --json]
 
-      --from IMAGE   push this existing image instead of building one: docker-archive:PATH, oci:DIR[:REF],
-                     oci-archive:PATH[:REF], docker://HOST/NAME[:TAG|@DIGEST], or a plain path; without a tag in
-                     --to or --tag, its own tags
-      --to REF       where to push (default: output.ref of a config with output.format registry); without a
-                     tag, the image's tags (tag, tags) are pushed
-      --insecure     plain HTTP to the --to registry only (registries on 127.0.0.1/localhost are reached over HTTP
-                     without it); cache sources and a --from image on other registries keep HTTPS
-      --tag T        push under tag T instead of the config's tag(s); repeat for several
-  -q, --quiet        print only the pushed references with the manifest digest
-      --json         print build and push events as JSON lines
-      --cache-dir DIR  layer cache; unchanged layers are neither rebuilt nor uploaded again
-      --no-cache     build every layer into a temporary cache, removed afterwards
-  -j, --jobs N       layers built at once (default: the number of cores)
-      --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG) holds, without reading them;
-                     repeat for several; the push target's own tag is always one (see cache.from)
-      --no-cache-from    no cache sources at all (not the config's cache.from, nor the target's tag)
+      --from IMAGE      push this existing image instead of building one: docker-archive:PATH, oci:DIR[:REF],
+                        oci-archive:PATH[:REF], docker://HOST/NAME[:TAG|@DIGEST], or a plain path; without a tag in
+                        --to or --tag, its own tags
+      --to REF          where to push (default: output.ref of a config with output.format registry); without a
+                        tag, the image's tags (tag, tags) are pushed
+      --insecure        plain HTTP to the --to registry only (registries on 127.0.0.1/localhost are reached over HTTP
+                        without it); cache sources and a --from image on other registries keep HTTPS
+      --tag T           push under tag T instead of the config's tag(s); repeat for several
+  -q, --quiet           print only the pushed references with the manifest digest
+      --json            print build and push events as JSON lines
+      --cache-dir DIR   layer cache; unchanged layers are neither rebuilt nor uploaded again
+      --no-cache        build every layer into a temporary cache, removed afterwards
+  -j, --jobs N          layers built at once (default: the number of cores)
+      --cache-from REF  reuse layers whose cache record REF (docker://HOST/NAME:TAG or oci:DIR[:REF]) holds, without reading them;
+                        repeat for several; the push target's own tag is always one (see cache.from)
+      --no-cache-from   no cache sources at all (not the config's cache.from, nor the target's tag)
 Credentials: LAYERPACK_REGISTRY_USER and LAYERPACK_REGISTRY_PASSWORD, else the auth files in this order:
 REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json
 (auths, credHelpers, credsStore); they are never printed.`,

@@ -68,14 +68,14 @@ export const watchCommand: Command = {
   name: "watch",
   usage: `layerpack watch [config] [--exec CMD] [-o PATH] [--json] [--cache-dir DIR | --no-cache] [-j N] [--cache-from REF]... [--no-cache-from]
 
-      --exec CMD     run CMD (with sh -c) after each successful build; $LAYERPACK_OUTPUT is the image path
-  -o, --output PATH  override output.path
-      --json         print one JSON line per event
-      --cache-dir DIR  layer cache (default: $LAYERPACK_CACHE_DIR, else ~/.cache/layerpack)
-      --no-cache     build every layer afresh each time; the cache is neither read nor written
-  -j, --jobs N       layers built at once (default: the number of cores)
-      --cache-from REF   reuse layers a registry image's cache record holds (see build --help); repeatable
-      --no-cache-from    ignore cache sources, the config's cache.from included
+      --exec CMD        run CMD (with sh -c) after each successful build; $LAYERPACK_OUTPUT is the image path
+  -o, --output PATH     override output.path
+      --json            print one JSON line per event
+      --cache-dir DIR   layer cache (default $LAYERPACK_CACHE_DIR, $XDG_CACHE_HOME/layerpack, ~/.cache/layerpack)
+      --no-cache        build every layer afresh each time; the cache is neither read nor written
+  -j, --jobs N          layers built at once (default: the number of cores)
+      --cache-from REF  reuse layers a registry image's cache record holds (see build --help); repeatable
+      --no-cache-from   ignore cache sources, the config's cache.from included
   Stop with Ctrl-C.`,
   maxPositionals: 1,
   options: { exec: { type: "string" }, output: { type: "string", short: "o" }, json: { type: "boolean" }, ...cacheOptions },

@@ -45,6 +45,11 @@ describe("CLI conventions", () => {
     expect(a.stdout).toMatch(/^Usage: layerpack build /);
     for (const option of ["--output", "--quiet", "--json", "--cache-dir", "--no-cache", "--jobs", "--tag", "--config", "--help"]) expect(a.stdout).toContain(option);
     expect(layerpack(["help", "cache"], { cwd: dir }).stdout).not.toContain("--tag");
+    // -c and -h line up with each command's own options.
+    for (const cmd of ["build", "push", "watch", "plan", "report", "inspect"]) {
+      const columns = new Set(layerpack(["help", cmd], { cwd: dir }).stdout.split("\n").flatMap((l) => /^ {2}(?:-\w, | {4})?--[\w-]+(?: [A-Z]+)? +(?=\S)/.exec(l)?.[0].length ?? []));
+      expect(columns.size, `${cmd}: ${[...columns].join(", ")}`).toBe(1);
+    }
   });
 
   it("usage errors go to stderr with exit 2, with a suggestion", () => {
