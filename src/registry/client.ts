@@ -370,7 +370,15 @@ export class RegistryClient {
     }
     if (res.status !== 200) {
       const { message } = await describeBody(res, (t) => this.redact(t));
-      throw this.#denied("GET", realm.href, { message: `token service answered ${res.status}${message ? `: ${message}` : ""}`, status: res.status });
+      const answered = `token service answered ${res.status}${message ? `: ${message}` : ""}`;
+      // Withheld, not refused: say why, or the user would look for a wrong password.
+      if (this.#credentials && !creds) {
+        throw this.#error(
+          `authentication with registry ${this.registry} failed (${this.#where("GET", realm.href)}: ${answered}): the token service is on another host over plain HTTP (${realm.origin}), so the credentials from ${this.#credentials.source} were not sent to it; they go to another host only over HTTPS`,
+          { status: res.status, retryable: false },
+        );
+      }
+      throw this.#denied("GET", realm.href, { message: answered, status: res.status });
     }
     const text = Buffer.from(await res.arrayBuffer()).toString("utf8");
     let body: { token?: unknown; access_token?: unknown } | null;
