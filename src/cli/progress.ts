@@ -98,7 +98,7 @@ export class Progress {
     }
     const written = s.upToDate ? "output up to date" : `${formatBytes(s.bytesWritten)} of new layers`;
     this.#io.err(
-      `built ${(result.repoTags.length > 0 ? result.repoTags : [result.repoTag]).join(", ")}: ${s.rebuilt} ${s.rebuilt === 1 ? "layer" : "layers"} built, ${s.reused} reused, ${written}, ${seconds} s; image id ${result.imageId.slice(7, 19)}\n`,
+      `built ${(result.repoTags.length > 0 ? result.repoTags : [result.repoTag]).join(", ")}: ${s.rebuilt} ${s.rebuilt === 1 ? "layer" : "layers"} built, ${s.reused} reused, ${written}, ${seconds} s; ${result.platforms ? `index ${result.imageId.slice(7, 19)} of ${result.platforms.length} platform images` : `image id ${result.imageId.slice(7, 19)}`}\n`,
     );
     if (pathOut) this.#io.out(`${result.output}\n`);
   }

@@ -83,9 +83,10 @@ export function planToYaml(plan: LayerPlan): string {
     },
   });
   const t = plan.totals;
-  const on = plan.base ? ` on the ${plan.base.layers.length} layers of the base image ${plan.base.image}` : "";
   const per = plan.platforms ? ` for ${plan.platforms.length} platforms (each one's plan under platforms)` : "";
-  doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${t.layers} layers${per}${on}, ${t.items} store items, ${t.bytes} bytes (bottom layer first)`;
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const base = plan.base ? ` on the ${count(plan.base.layers.length, "layer")} of the base image ${plan.base.image}` : "";
+  doc.commentBefore = ` layerpack layer plan for ${plan.name}: ${count(t.layers, "layer")}${per}${base}, ${count(t.items, "store item")}, ${count(t.bytes, "byte")} (bottom layer first)`;
   return printable(doc.toString({ lineWidth: 0, indent: 2, indentSeq: true }));
 }
 

@@ -97,6 +97,8 @@ describe.runIf(hasTools)("multi-platform images", () => {
     const cfg = config("arc", "{ format: oci-archive, path: ./arc.tar }");
     const r = await lp(["build", cfg]);
     expect(r.status, r.stderr).toBe(0);
+    // The digest shown is the index's, and called so.
+    expect(r.stderr).toMatch(/; index [0-9a-f]{12} of 2 platform images\n$/);
     const file = path.join(dir, "arc.tar");
     const first = fs.readFileSync(file);
     const copy = await exec("skopeo", ["copy", "--all", `oci-archive:${file}:arc:1`, `oci:${path.join(dir, "arc-copied")}:x`]);
