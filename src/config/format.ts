@@ -148,7 +148,10 @@ function messageOf(issue: Issue, data: unknown): string {
         const options = (issue as { options?: unknown[] }).options ?? [];
         const list = options.map((v) => JSON.stringify(v)).join(", ");
         // The issue's path already names the discriminator key (paths[0].type).
-        return valueAt(data, issue.path) === undefined ? `is required: one of ${list}` : `must be one of ${list}`;
+        const value = valueAt(data, issue.path);
+        if (value === undefined) return `is required: one of ${list}`;
+        const near = typeof value === "string" ? nearest(value, options.filter((v): v is string => typeof v === "string")) : undefined;
+        return `must be one of ${list}${near !== undefined ? ` (did you mean "${near}"?)` : ""}`;
       }
       return `does not match any allowed form (${issue.message})`;
     default:

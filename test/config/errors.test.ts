@@ -45,7 +45,7 @@ describe("finding and reading the config", () => {
     const missing = await yamlError("name: x\nprofile: ./p\npaths: [{ path: /etc/x, source: ./motd }]\n");
     expect(missing.err.message).toMatch(/^image\.config\.yaml:3:\d+: paths\[0\]\.type: is required: one of "directory", "file", "symlink"/);
     const wrong = await yamlError("name: x\nprofile: ./p\npaths: [{ path: /etc/x, type: fil }]\n");
-    expect(wrong.err.message).toMatch(/paths\[0\]\.type: must be one of "directory", "file", "symlink"/);
+    expect(wrong.err.message).toMatch(/paths\[0\]\.type: must be one of "directory", "file", "symlink" \(did you mean "file"\?\)$/);
   });
 
   test("an empty config file is an error, not skipped", async () => {
