@@ -57,6 +57,8 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
         env: withPushHost(io.env, target.registry),
         insecure: Boolean(values.insecure),
         ...(values.json ? { onEvent: (e) => io.out(`${jsonText(e)}\n`) } : {}),
+        // Mount hints kept in the cache, as for a build's push (a cache that cannot be opened: none).
+        ...(values["no-cache"] ? {} : { cacheDir: cacheFromOptions(io, values)?.dir }),
       });
       const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
       if (values.json) io.out(`${jsonText({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);

@@ -13,6 +13,7 @@ import type { Image } from "../oci/image.ts";
 import { parseImageName, type ImageName } from "../oci/name.ts";
 import { OCI_MEDIA_TYPES, type BuiltImage } from "../oci/types.ts";
 import { pushImage, type PushEvent, type PushResult } from "../registry/push.ts";
+import { mountHintsFor } from "../registry/output.ts";
 import { writeAtomically } from "./atomic.ts";
 import { DockerArchiveWriter } from "./docker-archive.ts";
 import { isFileLayer } from "./image-value.ts";
@@ -29,6 +30,8 @@ export interface WriteImageOptions {
   env?: Record<string, string | undefined>;
   insecure?: boolean;
   onEvent?: (e: PushEvent) => void;
+  /** Registry: the layer cache directory whose mount hints (registry/output.ts) a push uses and keeps. */
+  cacheDir?: string;
 }
 
 export interface WriteImageResult {
@@ -70,11 +73,17 @@ async function writeTo(name: ImageName, blobs: ImageBlobs, opts: WriteImageOptio
     case "registry": {
       const tags = name.reference.tag !== undefined ? [name.reference.tag] : (opts.tags ?? blobs.repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1)));
       if (tags.length === 0) throw new BuildError(`push to ${name.text}: no tag; give one in the name (REGISTRY/NAME:TAG)`);
-      const push = await pushImage(
-        { ...blobs, manifest: ociManifest(blobs), manifestMediaType: OCI_MEDIA_TYPES.manifest },
-        { ref: name.reference, tags, ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) },
-      );
-      return { written: push.references, push };
+      // With a cache: blobs pushed before to another repository of this registry are mounted, as a build's push does.
+      const hints = mountHintsFor(opts.cacheDir, name.reference.registry);
+      try {
+        const push = await pushImage(
+          { ...blobs, manifest: ociManifest(blobs), manifestMediaType: OCI_MEDIA_TYPES.manifest },
+          { ref: name.reference, tags, hints, ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) },
+        );
+        return { written: push.references, push };
+      } finally {
+        hints.save();
+      }
     }
     case "oci":
       await writeOciLayout(blobs, name.path);

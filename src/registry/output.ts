@@ -113,9 +113,14 @@ function readHints(file: string): Record<string, string> {
 /** The tags in `repoTags` (`name:tag`). */
 const tagsOf = (repoTags: string[]) => repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1));
 
+/** The mount hints the cache at `cacheDir` keeps for `registry` (none kept without a cache); save() writes them back. */
+export function mountHintsFor(cacheDir: string | undefined, registry: string): MountHints & { save(): void } {
+  return new FileHints(cacheDir ? path.join(cacheDir, "registry", `${registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`) : undefined);
+}
+
 export async function pushToRegistry(image: PushImage & { repoTags: string[] }, output: ImageSpec["output"], opts: RegistryOutputOptions): Promise<PushResult> {
   const ref = parseReference(output.ref ?? "");
-  const hints = new FileHints(opts.cacheDir ? path.join(opts.cacheDir, "registry", `${ref.registry.replace(/[^A-Za-z0-9.-]/g, "_")}.json`) : undefined);
+  const hints = mountHintsFor(opts.cacheDir, ref.registry);
   for (const [digest, repository] of Object.entries(opts.mounts ?? {})) hints.put(digest, repository);
   try {
     return await pushImage(image, {

@@ -156,6 +156,16 @@ describe.runIf(hasTools)("push to a registry", () => {
     }
   });
 
+  it("push --from mounts what this machine pushed to another repository of the registry, as a build's push does", async () => {
+    const from = reg.requests.length;
+    const r = await layerpack(["push", "--from", `docker://${reg.host}/team/img-a:b`, "--to", `${reg.host}/mirror/img-b:1`, "--insecure"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/: 0 blobs uploaded \(0 B\), 4 mounted, 0 already there/);
+    expect(uploads(from, "mirror/img-b")).toHaveLength(0);
+    const none = await layerpack(["push", "--from", `docker://${reg.host}/team/img-a:b`, "--to", `${reg.host}/mirror2/img-b:1`, "--insecure", "--no-cache"]);
+    expect(none.stderr).toMatch(/: 4 blobs uploaded .*, 0 mounted/);
+  });
+
   it("output.format registry pushes on build, under every tag", async () => {
     const cfg = path.join(dir, "reg.yaml");
     fs.writeFileSync(
