@@ -14,7 +14,7 @@ import type { LayerCache, CachedLayer } from "../cache/cache.ts";
 import type { Image } from "../oci/image.ts";
 import { parseImageName } from "../oci/name.ts";
 import { openImage } from "../oci/read.ts";
-import { listLayer } from "../oci/read-archive.ts";
+import { listLayer } from "../oci/list-layer.ts";
 import { ArchiveBudget, isGzip, isZstd } from "../oci/blob-file.ts";
 import { unpackFailure } from "../oci/verify.ts";
 import type { PlanBase } from "../plan/types.ts";

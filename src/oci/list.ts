@@ -8,7 +8,8 @@ import { Readable } from "node:stream";
 import { LayerpackError } from "../errors.ts";
 import { ArchiveBudget, isGzip, isZstd } from "./blob-file.ts";
 import type { Image } from "./image.ts";
-import { listLayer, scanArchive, type LayerListing } from "./read-archive.ts";
+import { listLayer, type LayerListing } from "./list-layer.ts";
+import { scanArchive } from "./read-archive.ts";
 import { unpackFailure } from "./verify.ts";
 
 export interface ListedLayer extends LayerListing {

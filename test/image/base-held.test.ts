@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { listLayer, type LayerListing } from "../../src/oci/read-archive.ts";
+import { listLayer, type LayerListing } from "../../src/oci/list-layer.ts";
 import { ArchiveBudget } from "../../src/oci/blob-file.ts";
 import { narSize } from "../../src/store/nar.ts";
 import { checkBaseConfig, heldByBase, heldItems } from "../../src/image/base.ts";
