@@ -165,11 +165,12 @@ async function search(cwd: string): Promise<string> {
   // cosmiconfig opens package.json as it starts (for its own settings) and what it finds with readFile: a FIFO there
   // would block for ever, past Ctrl-C, and /dev/zero never end. So first, anything in a search place that is not a
   // regular file is named the way an explicit config is; a package.json that is not JSON is said where it breaks.
+  let packageJson: unknown;
   for (const place of SEARCH_PLACES) {
     const file = path.join(cwd, place);
     const st = statSync(file, { throwIfNoEntry: false });
     if (st !== undefined && !st.isFile()) await readText(file, place);
-    if (st !== undefined && place === "package.json") parseData(await readText(file, place), file, { shown: place, json: true });
+    if (st !== undefined && place === "package.json") packageJson = parseData(await readText(file, place), file, { shown: place, json: true }).doc.toJS();
   }
   // Only a search needs cosmiconfig (and the loaders it brings): an explicit config path never loads it.
   const { cosmiconfig } = await import("cosmiconfig");
@@ -191,7 +192,8 @@ async function search(cwd: string): Promise<string> {
       // package.json counts only when it has the key.
       ".json": (file, content) => {
         if (path.basename(file) !== "package.json") return FOUND;
-        const data = parseData(content, file, { shown: displayPath(cwd, file), json: true }).doc.toJS() as unknown;
+        // Parsed above (cosmiconfig reads it again; the text is the same unless it changed in between).
+        const data = packageJson ?? (parseData(content, file, { shown: displayPath(cwd, file), json: true }).doc.toJS() as unknown);
         return isRecord(data) && PACKAGE_PROP in data ? { [PACKAGE_PROP]: FOUND } : {};
       },
     },
