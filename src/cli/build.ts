@@ -37,6 +37,8 @@ export const buildCommand: Command = {
     const { closure, plan, configDir, inputs } = loaded;
     const toStdout = loaded.spec.output.path === "-";
     if (toStdout && loaded.spec.sbom !== undefined) throw new UsageError("-o -: sbom: writes its files beside the archive, and standard output has no beside; give -o FILE");
+    // Again for output.path "-" in the config itself (-o - was checked before loading).
+    if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.
     const temp = toStdout ? path.join(os.tmpdir(), `${tempName("layerpack-stdout")}.tar`) : undefined;
     const tagged = withTags(loaded.spec, values);

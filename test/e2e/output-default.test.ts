@@ -89,6 +89,11 @@ describe("build -o -", () => {
     const r = spawnSync("script", ["-qec", `"${process.execPath}" "${BIN}" build "${cfg}" -o -`, "/dev/null"], { cwd: dir, encoding: "utf8" });
     expect(r.stdout).toMatch(/standard output is a terminal; pipe it/);
     expect(r.status).not.toBe(0);
+    // The same for output.path "-" written in the config, not given as -o.
+    fs.writeFileSync(path.join(dir, "stdout.yaml"), `${fs.readFileSync(cfg, "utf8")}output: { path: "-" }\n`);
+    const own = spawnSync("script", ["-qec", `"${process.execPath}" "${BIN}" build "${path.join(dir, "stdout.yaml")}"`, "/dev/null"], { cwd: dir, encoding: "latin1" });
+    expect(own.stdout).toMatch(/standard output is a terminal; pipe it/);
+    expect(own.stdout).not.toContain("ustar");
   });
 
   it("-o - of an OCI layout config, and any -o of a registry one, are refused before any work, leaving no temp file", () => {
