@@ -165,12 +165,14 @@ async function search(cwd: string): Promise<string> {
   // cosmiconfig opens package.json as it starts (for its own settings) and what it finds with readFile: a FIFO there
   // would block for ever, past Ctrl-C, and /dev/zero never end. So first, anything in a search place that is not a
   // regular file is named the way an explicit config is; a package.json that is not JSON is said where it breaks.
+  // (Directories and unreadable files are skipped, as cosmiconfig skips them.)
   let packageJson: unknown;
   for (const place of SEARCH_PLACES) {
     const file = path.join(cwd, place);
     const st = statSync(file, { throwIfNoEntry: false });
-    if (st !== undefined && !st.isFile()) await readText(file, place);
-    if (st !== undefined && place === "package.json") packageJson = parseData(await readText(file, place), file, { shown: place, json: true }).doc.toJS();
+    if (st === undefined || st.isDirectory()) continue;
+    if (!st.isFile()) await readText(file, place);
+    if (place === "package.json") packageJson = packageData(file);
   }
   // Only a search needs cosmiconfig (and the loaders it brings): an explicit config path never loads it.
   const { cosmiconfig } = await import("cosmiconfig");
@@ -193,7 +195,7 @@ async function search(cwd: string): Promise<string> {
       ".json": (file, content) => {
         if (path.basename(file) !== "package.json") return FOUND;
         // Parsed above (cosmiconfig reads it again; the text is the same unless it changed in between).
-        const data = packageJson ?? (parseData(content, file, { shown: displayPath(cwd, file), json: true }).doc.toJS() as unknown);
+        const data = packageJson ?? packageData(file);
         return isRecord(data) && PACKAGE_PROP in data ? { [PACKAGE_PROP]: FOUND } : {};
       },
     },
@@ -216,6 +218,29 @@ async function search(cwd: string): Promise<string> {
     `no config found in ${cwd}: create image.config.ts or image.config.yaml there, or pass the config file's path ` +
       `(looked for ${SEARCH_PLACES.slice(0, -1).join(", ")} and package.json#${PACKAGE_PROP})`,
   );
+}
+
+/**
+ * package.json as npm reads it (JSON.parse: a byte-order mark dropped, a repeated key allowed), for whether it holds
+ * the config; undefined when it cannot be read (npm's problem, not ours: skipped, as cosmiconfig skips it). Not JSON:
+ * said where, instead of cosmiconfig's parser's stack trace.
+ */
+function packageData(file: string): unknown {
+  let text: string;
+  try {
+    text = readUserBytes(file, MAX_CONFIG_BYTES).toString("utf8").replace(/^\uFEFF/, "");
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    const bad = jsonSyntaxError(text) ?? { offset: 0, message: (cause as Error).message };
+    const before = text.slice(0, bad.offset);
+    const line = before.split("\n").length;
+    const column = bad.offset - before.lastIndexOf("\n");
+    throw new SpecError(`package.json:${line}:${column}: not JSON: ${bad.message}`, { file, line, column }, { cause });
+  }
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

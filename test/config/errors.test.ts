@@ -72,10 +72,13 @@ describe("syntax", () => {
     expect([err.line, err.column]).toEqual([6, 3]);
   });
 
-  test("a malformed package.json met by the search is reported with line:column", async () => {
-    const cwd = tmpConfigDir({ "package.json": '{\n  "name": "app",\n  "name": "again"\n}\n' });
+  test("a package.json holding the config is held to the config's rules, with line:column; one that does not, only to npm's", async () => {
+    const cwd = tmpConfigDir({ "package.json": '{\n  "name": "app",\n  "name": "again",\n  "layerpack": { "name": "hello", "profile": "./p" }\n}\n' });
     const err = await loadError({ cwd });
     expect(err.message).toBe("package.json:3:3: duplicate key \"name\" (each key may appear once)");
+    // npm reads a repeated key (the last wins): without the layerpack key it is not this tool's to refuse.
+    const other = await loadError({ cwd: tmpConfigDir({ "package.json": '{\n  "name": "app",\n  "name": "again"\n}\n' }) });
+    expect(other.message).toMatch(/^no config found in /);
   });
 
   test("JSON syntax error with line:column", async () => {

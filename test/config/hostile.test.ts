@@ -73,6 +73,11 @@ describe("validation up front", () => {
     cwd = tmpConfigDir({ "image.config.yaml": MINIMAL_YAML, "package.json": '{"name":"x",' });
     err = await loadError({ cwd });
     expect([err.message, err.line, err.column]).toEqual(['package.json:1:13: not JSON: unexpected end of the file (a "}" is missing)', 1, 13]);
+    // What npm accepts is accepted: a repeated key, a byte-order mark; a directory in a search place is passed over.
+    cwd = tmpConfigDir({ "image.config.yaml": MINIMAL_YAML, "package.json": '{"scripts":{"a":"x"},"scripts":{"b":"y"}}', ".layerpackrc/x": "" });
+    expect((await loadSpec({ cwd, env: {} })).config.name).toBe("hello");
+    cwd = tmpConfigDir({ "package.json": `\uFEFF${JSON.stringify({ name: "app", layerpack: { name: "hello", profile: "./profile" } })}` });
+    expect((await loadSpec({ cwd, env: {} })).config.name).toBe("hello");
   });
 
   test("aliases that expand a small file past 16 MiB are refused with the file's name", async () => {
