@@ -108,7 +108,12 @@ function notFound(specifier: string, from: string, tried: readonly string[]): Er
 
 /** A CommonJS config's require of a local ES module: said so, located at it (run as CommonJS it would fail at `export`). */
 function esModuleRequired(specifier: string, from: string, file: string): Error | undefined {
-  if (file.endsWith(".json") || formatOf(file, sourceOf(file, readFileSync(file, "utf8"))) === "commonjs") return undefined;
+  if (file.endsWith(".json")) return undefined;
+  const source = sourceOf(file, readFileSync(file, "utf8"));
+  // Only what is an ES module by its name or by its import/export statements: a CommonJS file that fails to
+  // compile (a syntax error) is run, so that its own error is reported where it is.
+  const esm = /\.m[jt]s$/.test(file) || (formatOf(file, source) === "module" && /^\s*(?:import\b\s*[\w{*"']|export\b\s*[\w{*])/m.test(source));
+  if (!esm) return undefined;
   const message = `${path.basename(from)} requires '${specifier}', an ES module (import/export): a CommonJS config cannot require it here; import it from an ES module config (.ts, .mts, .mjs), or write ${path.basename(file)} as CommonJS (.cts, .cjs)`;
   return atSpecifier(new Error(message), from, specifier);
 }

@@ -240,6 +240,15 @@ describe("TS configs under Node's loader", () => {
       "more.cjs": 'exports.more = "m";\n',
     });
     expect(loadOutcome(ok)).toMatchObject({ name: "nm" });
+    // Neither a shebang line nor a syntax error makes a CommonJS helper an ES module: the first runs, the second is
+    // reported where it is.
+    const shebang = tmpConfigDir({
+      "image.config.cjs": 'module.exports = { name: require("./helper.js").name, profile: "./p", output: { path: "o.tar" } };\n',
+      "helper.js": '#!/usr/bin/env node\nexports.name = "sb";\n',
+    });
+    expect(loadOutcome(shebang)).toMatchObject({ name: "sb" });
+    const broken = tmpConfigDir({ "image.config.cjs": 'module.exports = require("./helper.js");\n', "helper.js": "const x = 1;\nconst y = ;\n" });
+    expect(loadOutcome(broken).error?.[1]).toMatch(/^helper\.js:2:11: syntax error: Unexpected token ';'/);
   });
 
   test("a relative import of a file that does not exist is said at the import, in the file that has it", () => {
