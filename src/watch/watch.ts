@@ -83,6 +83,8 @@ function linkChain(store: Closure["store"], start: string): string[] {
 
 const MAX_WAIT_MS = 1000;
 const POLL_MS = 500;
+/** How long after paths are added to the watch chokidar's first reports of what is inside them may come. */
+const INITIAL_MS = 2000;
 /** Ends the stamp of a symlink. */
 const LINK_MARK = "\0link";
 
@@ -113,6 +115,8 @@ export class Watcher {
   #poll: NodeJS.Timeout | undefined;
   /** When the build that chose the watched paths began to read them (ns since the epoch, as file times are). */
   #readSince: bigint | undefined;
+  /** When paths were last added to the watch (performance.now()), for #initialReport. */
+  #addedAt: number | undefined;
 
   constructor(options: WatchOptions) {
     this.#options = options;
@@ -121,7 +125,7 @@ export class Watcher {
   /** Builds once, then watches until close(). */
   async start(): Promise<void> {
     this.#watcher = chokidarWatch([], { ignoreInitial: true, followSymlinks: false, awaitWriteFinish: false, depth: 32 });
-    this.#watcher.on("all", (_event, file) => this.#changed(file));
+    this.#watcher.on("all", (event, file) => this.#changed(file, event));
     // chokidar sees nothing of a symlink that dangles on this host (a profile link into a store under another root),
     // nor of one replaced by rm + ln, and it loses a file an editor saves by renaming it to a backup and writing a
     // new one: every watched path (tens of them) is also looked at twice a second.
@@ -136,11 +140,11 @@ export class Watcher {
     await this.#running;
   }
 
-  #changed(file: string): void {
+  #changed(file: string, event?: string): void {
     if (this.#closed) return;
     // chokidar reports some paths (symlinks) when they are first watched; only a real change counts.
     const known = this.#stamps.get(file);
-    if (known === undefined && this.#initialReport(file)) {
+    if (known === undefined && this.#initialReport(file, event)) {
       this.#stamps.set(file, stamp(file));
       return;
     }
@@ -154,11 +158,14 @@ export class Watcher {
   }
 
   /**
-   * A path inside a watched directory (a profile's symlinks that resolve on this host) reported as chokidar starts
-   * watching it: unchanged since before the build that named the directory read it, so no change at all.
+   * A path inside a directory just added to the watch (a profile's symlinks that resolve on this host) that chokidar
+   * reports as it starts watching it: an "add" within INITIAL_MS of the add, of a path unchanged since before the
+   * build that named the directory began (ctime and mtime older), is no change. Any later report counts: file
+   * times from another clock (NFS) or of coarse granularity (vfat) may not hide a real edit for longer than that.
    */
-  #initialReport(file: string): boolean {
-    if (this.#watched.has(file) || this.#readSince === undefined) return false;
+  #initialReport(file: string, event: string | undefined): boolean {
+    if (event !== "add" && event !== "addDir") return false;
+    if (this.#watched.has(file) || this.#readSince === undefined || this.#addedAt === undefined || performance.now() - this.#addedAt > INITIAL_MS) return false;
     const st = fs.lstatSync(file, { throwIfNoEntry: false, bigint: true });
     return st !== undefined && st.ctimeNs < this.#readSince && st.mtimeNs < this.#readSince;
   }
@@ -276,7 +283,10 @@ export class Watcher {
     const added = [...next].filter((p) => !this.#watched.has(p));
     const removed = [...this.#watched].filter((p) => !next.has(p));
     if (removed.length > 0) this.#watcher.unwatch(removed);
-    if (added.length > 0) this.#watcher.add(added);
+    if (added.length > 0) {
+      this.#addedAt = performance.now();
+      this.#watcher.add(added);
+    }
     this.#watched = next;
     this.#stamps = new Map([...next].map((p) => [p, stamp(p)]));
     if (added.length > 0 || removed.length > 0) this.#options.onEvent({ type: "watching", paths: [...next].sort() });
