@@ -4,14 +4,14 @@ import { parseReference } from "../registry/reference.ts";
 import { formatBytes, jsonText } from "../util/format.ts";
 import { LayerpackError } from "../errors.ts";
 import { pushFrom } from "./push-from.ts";
-import { cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
+import { cacheDirFromOptions, cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
 import { Progress, progressMode } from "./progress.ts";
 
 export const pushCommand: Command = {
   name: "push",
   usage: `layerpack push [config] [--to REGISTRY/NAME[:TAG]] [--tag T]... [--insecure] [-q | --json] [--cache-dir DIR | --no-cache] [-j N] [--cache-from REF]... [--no-cache-from]
-       layerpack push --from IMAGE --to REGISTRY/NAME[:TAG] [--tag T]... [--insecure] [-q | --json]
+       layerpack push --from IMAGE --to REGISTRY/NAME[:TAG] [--tag T]... [--insecure] [-q | --json] [--cache-dir DIR | --no-cache]
 
       --from IMAGE      push this existing image instead of building one: docker-archive:PATH, oci:DIR[:REF],
                         oci-archive:PATH[:REF], docker://HOST/NAME[:TAG|@DIGEST], or a plain path; without a tag in
@@ -57,8 +57,8 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
         env: withPushHost(io.env, target.registry),
         insecure: Boolean(values.insecure),
         ...(values.json ? { onEvent: (e) => io.out(`${jsonText(e)}\n`) } : {}),
-        // Mount hints kept in the cache, as for a build's push (a cache that cannot be opened: none).
-        ...(values["no-cache"] ? {} : { cacheDir: cacheFromOptions(io, values)?.dir }),
+        // Mount hints kept in the cache directory, as for a build's push (nothing is built: no cache is opened).
+        ...(values["no-cache"] ? {} : { cacheDir: cacheDirFromOptions(io, values) }),
       });
       const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
       if (values.json) io.out(`${jsonText({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);

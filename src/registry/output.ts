@@ -71,10 +71,13 @@ class FileHints implements MountHints {
     if (!this.#dirty || this.#file === undefined) return;
     try {
       const dir = path.dirname(this.#file);
+      const tmp = path.join(path.dirname(dir), "tmp");
+      // (A cache directory no build has opened yet, as push --from may be given: its tmp/ made here.)
       makeDirs(dir);
+      makeDirs(tmp);
       // Like the cache's other directories, never written through a link (it would put the file elsewhere).
-      if (!fs.lstatSync(dir).isDirectory()) return;
-      const temp = path.join(path.dirname(dir), "tmp", tempName(path.basename(this.#file)));
+      if (!fs.lstatSync(dir).isDirectory() || !fs.lstatSync(tmp).isDirectory()) return;
+      const temp = path.join(tmp, tempName(path.basename(this.#file)));
       fs.writeFileSync(temp, JSON.stringify(this.#map));
       fs.renameSync(temp, this.#file);
     } catch {

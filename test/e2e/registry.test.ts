@@ -164,6 +164,12 @@ describe.runIf(hasTools)("push to a registry", () => {
     expect(uploads(from, "mirror/img-b")).toHaveLength(0);
     const none = await layerpack(["push", "--from", `docker://${reg.host}/team/img-a:b`, "--to", `${reg.host}/mirror2/img-b:1`, "--insecure", "--no-cache"]);
     expect(none.stderr).toMatch(/: 4 blobs uploaded .*, 0 mounted/);
+    // A cache directory no build has used: push --from keeps its hints there all the same, without a warning.
+    const fresh = path.join(dir, "fresh-cache");
+    const first = await layerpack(["push", "--from", `docker://${reg.host}/team/img-a:b`, "--to", `${reg.host}/mirror3/img-b:1`, "--insecure", "--cache-dir", fresh]);
+    expect([first.status, first.stderr]).toEqual([0, expect.not.stringMatching(/warning/)]);
+    const second = await layerpack(["push", "--from", `docker://${reg.host}/team/img-a:b`, "--to", `${reg.host}/mirror4/img-b:1`, "--insecure", "--cache-dir", fresh]);
+    expect(second.stderr).toMatch(/: 0 blobs uploaded \(0 B\), 4 mounted/);
   });
 
   it("output.format registry pushes on build, under every tag", async () => {
