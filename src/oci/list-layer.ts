@@ -170,8 +170,9 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
           if (!dirs.has(name)) budget.name(name, "directories");
           dirs.add(name);
         } else {
-          // Up to three names deep, where a store directory's ancestors are (/gnu/store, /opt/store, /a/b/store):
-          // all kept (within the budget, never a silent cap), since the store lies wherever its config says.
+          // Up to three names deep: the ancestors of a store directory at most three deep (/gnu/store, /opt/store,
+          // /a/b/store; a deeper one is not covered). All kept, charged to the budget (never a silent cap), since the
+          // store lies wherever its config says.
           if (name.split("/").length <= 4) {
             budget.name(name, "entries");
             shallow.push(name);
