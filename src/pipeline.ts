@@ -29,8 +29,12 @@ export interface PipelineOptions {
   env: Record<string, string | undefined>;
   /** Overrides output.path (relative to cwd). */
   output?: string | undefined;
-  /** Remembers scan results between runs. */
-  cache?: LayerCache | undefined;
+  /**
+   * Remembers scan results and plans between runs. A function is called once the config is found and loaded (a
+   * command run where there is no config creates no cache directory); it may be called again and must then return
+   * the same cache.
+   */
+  cache?: LayerCache | (() => LayerCache | undefined) | undefined;
   /** Previous plan file for sticky planning (relative to cwd); default: the config's layers.previous. */
   previous?: string | undefined;
   /** Problems that did not stop the stages, for the caller to show. */
@@ -51,8 +55,7 @@ export async function loadResolve(o: PipelineOptions) {
   if (compressed !== undefined) throw new LayerpackError(`-o ${o.output}: ${compressed}`);
   if (o.output) checkOutputOverride(o.output, loaded.config.output.format);
   const spec = o.output ? { ...loaded.config, output: { ...loaded.config.output, path: o.output === "-" ? "-" : path.resolve(o.cwd, o.output) } } : loaded.config;
-  const cache = o.cache;
-  const scanMemo = cache?.scanMemo();
+  const scanMemo = cacheOf(o)?.scanMemo();
   const closure = await located({ loaded, spec, platform: 0 }, async () => {
     checkSources(spec, loaded.configDir);
     // With platforms, the first platform's closure (loadResolvePlan resolves the others).
@@ -60,6 +63,9 @@ export async function loadResolve(o: PipelineOptions) {
   });
   return { ...loaded, spec, closure };
 }
+
+/** The cache the options give, opened now if it is given as a function (PipelineOptions.cache). */
+const cacheOf = (o: PipelineOptions): LayerCache | undefined => (typeof o.cache === "function" ? o.cache() : o.cache);
 
 /** `-o` where the config's output cannot go: a registry push has no file, and a layout is a directory, no stream. */
 function checkOutputOverride(output: string, format: ImageSpec["output"]["format"]): void {
@@ -120,7 +126,7 @@ export type { PlatformBuild };
 
 async function loadResolvePlanPlatforms(o: PipelineOptions, loaded: Awaited<ReturnType<typeof loadResolve>>) {
   const { spec, closure: first, ...rest } = loaded;
-  const scanMemo = o.cache?.scanMemo();
+  const scanMemo = cacheOf(o)?.scanMemo();
   const images: { spec: ImageSpec; closure: Closure }[] = [];
   for (const [i, s] of platformSpecs(spec).entries()) {
     const resolve = () => resolveClosure(s, { configDir: rest.configDir, ...(scanMemo ? { scanMemo } : {}), ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
@@ -145,13 +151,13 @@ export async function loadResolvePlan(o: PipelineOptions) {
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
-  const resolved = spec.base === undefined ? undefined : await located({ loaded, spec, platform: 0 }, () => baseFor(spec, spec.base!, { cwd: loaded.configDir, env: o.env, cache: o.cache }));
+  const resolved = spec.base === undefined ? undefined : await located({ loaded, spec, platform: 0 }, () => baseFor(spec, spec.base!, { cwd: loaded.configDir, env: o.env, cache: cacheOf(o) }));
   // An item counts as the base's only when the base holds it whole and with the closure's NAR size (heldByBase).
   const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: heldByBase(resolved, closure) };
   // Planning's failures about a key (two paths entries defining one path) are given at its line:column.
   const plan = await located({ loaded, spec, platform: 0 }, async () =>
     memoPlan(
-      o.cache,
+      cacheOf(o),
       () => planKey(spec, closure, { previous: previous.plan, base: base && { ...base, items: base.paths } }),
       () => planLayers(spec, closure, { ...(previous.plan ? { previous: previous.plan } : {}), ...(base ? { base } : {}) }),
     ),

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { buildResolved } from "../image/multi-platform.ts";
 import { tempName } from "../util/temp.ts";
 import { BuildError } from "../errors.ts";
-import { cacheSourcesOption, cacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
+import { cacheSourcesOption, lazyCacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
 
 export const buildCommand: Command = {
@@ -32,9 +32,10 @@ export const buildCommand: Command = {
     const cacheFrom = cacheSourcesOption(values);
     withTags({}, values);
     if (values.output === "-" && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
-    const cache = cacheFromOptions(io, values);
-    const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache, previous: values.previous as string | undefined, signal });
+    const openCache = lazyCacheFromOptions(io, values);
+    const loaded = await loadAndPlan(io, positionals[0], { output: values.output as string | undefined, cache: openCache, previous: values.previous as string | undefined, signal });
     const { closure, plan, configDir, inputs } = loaded;
+    const cache = openCache();
     const toStdout = loaded.spec.output.path === "-";
     if (toStdout && loaded.spec.sbom !== undefined) throw new UsageError("-o -: sbom: writes its files beside the archive, and standard output has no beside; give -o FILE");
     // Again for output.path "-" in the config itself (-o - was checked before loading).

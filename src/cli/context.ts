@@ -91,6 +91,15 @@ export function cacheFromOptions(io: Io, values: CommandContext["values"]): Laye
   }
 }
 
+/**
+ * cacheFromOptions, opened when first asked for: the pipeline asks once it has found and loaded the config, so a
+ * command run where there is none leaves no cache directory behind.
+ */
+export function lazyCacheFromOptions(io: Io, values: CommandContext["values"]): () => LayerCache | undefined {
+  let opened: { cache: LayerCache | undefined } | undefined;
+  return () => (opened ??= { cache: cacheFromOptions(io, values) }).cache;
+}
+
 /** `--tag T` (repeatable): the tags given replace the config's tag and tags; each must be a valid tag. */
 export const tagOption = { tag: { type: "string", multiple: true } } as const satisfies OptionSpec;
 
@@ -102,7 +111,7 @@ export function withTags<S extends { tag?: string | undefined; tags?: string[] |
 }
 
 /** Load, resolve and plan: the stages every command that reads a config runs. */
-export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache; previous?: string; signal?: AbortSignal; env?: Io["env"] } = {}) {
+export function loadAndPlan(io: Io, configArg: string | undefined, overrides: { output?: string; cache?: LayerCache | (() => LayerCache | undefined); previous?: string; signal?: AbortSignal; env?: Io["env"] } = {}) {
   return loadResolvePlan({ cwd: io.cwd, configPath: configArg, env: io.env, onWarning: (m) => warn(io, m), ...overrides });
 }
 

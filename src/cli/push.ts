@@ -4,7 +4,7 @@ import { parseReference } from "../registry/reference.ts";
 import { formatBytes, jsonText } from "../util/format.ts";
 import { LayerpackError } from "../errors.ts";
 import { pushFrom } from "./push-from.ts";
-import { cacheDirFromOptions, cacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
+import { cacheDirFromOptions, lazyCacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
 import { Progress, progressMode } from "./progress.ts";
 
@@ -73,9 +73,10 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
     const concurrency = jobsOption(values.jobs);
     const cacheFrom = cacheSourcesOption(values);
     withTags({}, values);
-    const cache = cacheFromOptions(io, values);
+    const openCache = lazyCacheFromOptions(io, values);
     // A base image on the registry pushed to is read with the push's credentials (auth.ts).
-    const loaded = await loadAndPlan(io, positionals[0], { cache, signal, ...(target ? { env: withPushHost(io.env, target.registry) } : {}) });
+    const loaded = await loadAndPlan(io, positionals[0], { cache: openCache, signal, ...(target ? { env: withPushHost(io.env, target.registry) } : {}) });
+    const cache = openCache();
     const output = loaded.spec.output;
     const ref = to ?? (output.format === "registry" ? output.ref : undefined);
     if (ref === undefined) throw new UsageError("give --to REGISTRY/NAME[:TAG], or set output.format: registry and output.ref in the config");

@@ -249,6 +249,17 @@ describe("an unusable cache directory is a warning, never a hang", () => {
   });
 });
 
+describe("a command that finds no config leaves nothing behind", () => {
+  it.each([["build"], ["push", "--to", "127.0.0.1:1/x"]])("%s where there is no config creates no cache directory", (...args) => {
+    const empty = fs.mkdtempSync(path.join(dir, "no-config-"));
+    const cache = path.join(empty, "cache");
+    const r = layerpack(args, { cwd: empty, env: { LAYERPACK_CACHE_DIR: cache } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^layerpack: no config found in /);
+    expect(fs.existsSync(cache)).toBe(false);
+  });
+});
+
 describe("words from outside cannot forge output", () => {
   it("a registry's error message in a warning is printed on one line, its control characters escaped", async () => {
     // The registry runs in another process: the command line below blocks this one.
