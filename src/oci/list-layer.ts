@@ -156,6 +156,9 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
   const listing = (async () => {
     for await (const entry of extract) {
       textNames(entry.header);
+      // tar-stream names no other kind (an old-GNU sparse file, a tape header): it reads such an entry's data as
+      // the size field says, where a runtime may read more, so the two would see different files from here on.
+      if (entry.header.type === null) throw new Error(`the entry ${JSON.stringify(entry.header.name)} is of a kind base images do not hold and this reader does not follow (not a file, link, directory, device or FIFO; an old-GNU sparse file, say)`);
       const item = storeItemOf(entry.header.name);
       if (item === undefined) {
         const name = normal(entry.header.name);

@@ -70,6 +70,12 @@ export class TarShape {
   /** The PAX header being read (its data up to #next), and the size it set for the next entry. */
   #pax: Buffer[] | undefined;
   #paxSize: number | undefined;
+  /**
+   * An old-GNU sparse entry (type S) whose header says "extended": the next block is a sparse-map extension, not a
+   * header, and the entry's data (this many bytes) follows the last one. Read as a header, the blocks would put every
+   * later header where the runtime does not see one.
+   */
+  #sparseData: number | undefined;
 
   /** Feeds the next unpacked bytes; throws TarShapeError when they cannot be a layer tar. */
   feed(chunk: Buffer): void {
@@ -115,6 +121,7 @@ export class TarShape {
     const start = this.#pos - BLOCK;
     this.#filled = 0;
     this.#next = this.#pos;
+    if (this.#sparseData !== undefined) return this.#onSparseExtension(h);
     if (h.every((b) => b === 0)) {
       if (this.#zero) this.#end = this.#pos;
       this.#zero = true;
@@ -134,7 +141,16 @@ export class TarShape {
     // As tar-stream reads it: a directory has no data, whatever its size field says.
     const data = type === "5" ? 0 : (this.#paxSize ?? size);
     this.#paxSize = undefined;
-    this.#next += pad(data);
+    // Byte 482 of an old-GNU sparse header: more of its map follows in extension blocks (GNU tar, Go's reader).
+    if (type === "S" && h[482] !== 0) this.#sparseData = data;
+    else this.#next += pad(data);
+  }
+
+  /** One 512-byte block of an old-GNU sparse map: 21 entries, then byte 504 saying whether another block follows. */
+  #onSparseExtension(h: Buffer): void {
+    if (h[504] !== 0) return;
+    this.#next += pad(this.#sparseData!);
+    this.#sparseData = undefined;
   }
 }
 

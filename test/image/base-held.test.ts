@@ -148,6 +148,19 @@ describe("store items a base image holds", () => {
   });
 });
 
+describe("a base's layer entries of a kind the listing cannot follow", () => {
+  it("an old-GNU sparse file, whose map goes on past its header, is refused by name", async () => {
+    const root = path.join(dir, "sparse-root");
+    fs.mkdirSync(path.join(root, "var"), { recursive: true });
+    const fd = fs.openSync(path.join(root, "var", "sparse"), "w");
+    for (let i = 0; i < 30; i++) fs.writeSync(fd, Buffer.alloc(100, i + 1), 0, 100, i * 65536);
+    fs.closeSync(fd);
+    const tar = path.join(dir, "sparse.tar");
+    execFileSync("tar", ["-c", "--format=gnu", "--sparse", "-f", tar, "-C", root, "var"]);
+    await expect(listLayer(fs.createReadStream(tar), "none", new ArchiveBudget("test"))).rejects.toThrow(/the entry "var\/sparse" is of a kind base images do not hold/);
+  });
+});
+
 describe("a base's config", () => {
   const image = (config: Record<string, unknown>, layers = 1) => ({ config: { os: "linux", architecture: "amd64", ...config }, layers: Array(layers).fill({}) });
   it("is refused, naming the field, when it holds what no image config does", () => {

@@ -76,6 +76,28 @@ describe("layer tars that are sound", () => {
     }
   });
 
+  it("GNU tar's old sparse format, whose map goes on in extension blocks before the data", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-shape-"));
+    try {
+      // 30 data runs between holes: 4 fit the header's map, the rest take two extension blocks.
+      const sparse = path.join(dir, "sparse");
+      const fd = fs.openSync(sparse, "w");
+      for (let i = 0; i < 30; i++) fs.writeSync(fd, Buffer.alloc(100, i + 1), 0, 100, i * 65536);
+      fs.ftruncateSync(fd, 31 * 65536);
+      fs.closeSync(fd);
+      fs.writeFileSync(path.join(dir, "after"), "after the sparse file");
+      const tar = execFileSync("tar", ["-c", "--format=gnu", "--sparse", "-C", dir, "sparse", "after"], { maxBuffer: 64 << 20 });
+      expect(String.fromCharCode(tar[156]!)).toBe("S");
+      expect(tar[482]).not.toBe(0);
+      for (const chunks of CHUNKINGS) expect(shapeOf(tar, chunks), String(chunks)).toBeUndefined();
+      // What follows the sparse entry is still followed: zeros past MAX_TRAILING after its end marker are refused.
+      const bomb = Buffer.concat([tar, Buffer.alloc(MAX_TRAILING + 2048)]);
+      expect(shapeOf(bomb, [1 << 20])?.message).toMatch(/zeros after the tar's end marker/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("an entry whose PAX header sets its size (the ustar field saying 0), and a base-256 size field", () => {
     const data = Buffer.alloc(1500, 1);
     const record = "size=1500\n";
