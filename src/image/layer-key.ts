@@ -45,6 +45,17 @@ function relevantPerms(content: LayerContent, ctx: LayerContext): unknown[] {
   return relevant.map((r) => [r.path, r.uid ?? null, r.gid ?? null, r.mode ?? null]);
 }
 
+/**
+ * What a compressed layer's bytes depend on besides its content: zstd's output changes between library versions
+ * (Node 22.15 bundles zstd 1.5.6, 22.16 and later and 24 bundle 1.5.7, and their level-3 frames differ), so a zstd
+ * layer made by one is never reused as the other's: a build's bytes follow its inputs and its Node, never what the
+ * cache happens to hold. Deflate's output is the same on every supported Node (checked in test/e2e/package.test.ts),
+ * so gzip layers stay shared across Node upgrades.
+ */
+function codecVersion(compression: Compression): { zstd?: string } {
+  return compression === "zstd" ? { zstd: process.versions.zstd ?? "none" } : {};
+}
+
 export function layerKey(content: LayerContent, ctx: LayerContext, compression: Compression): string {
   return layerKeys(content, ctx, compression).key;
 }
@@ -60,6 +71,7 @@ export function layerKeys(content: LayerContent, ctx: LayerContext, compression:
     storeDir: ctx.store.dir,
     mtime: ctx.mtime,
     compression,
+    ...codecVersion(compression),
     entries: content.entries.map((e) => {
       if (e.type === "file" && e.source !== undefined) return { ...e, sourceDigest: fileDigest(path.resolve(ctx.sourceDir, e.source)) };
       if (e.type === "file" && e.generated !== undefined) {

@@ -166,6 +166,60 @@ describe.each([
   });
 });
 
+describe("the same bytes on every supported Node", () => {
+  // Text of a few MiB (deterministic), where codec versions show: zstd 1.5.6 (Node 22.15) and 1.5.7 (22.16 on, 24)
+  // write different frames for it, deflate the same stream on all of them.
+  function words(file: string): void {
+    let x = 1;
+    const names = ["lib", "store", "gnu", "profile", "layer", "digest", "sha256", "bin", "share", "doc", "locale", "zoneinfo"];
+    const lines: string[] = [];
+    for (let n = 0; n < 6 << 20; ) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const line = `${names[x % 12]}/${(x >>> 8).toString(36)} ${names[(x >>> 4) % 12]}\n`;
+      lines.push(line);
+      n += line.length;
+    }
+    fs.writeFileSync(file, lines.join(""));
+  }
+  const config = (dir: string, compression: string, format: string, out: string) =>
+    fs.writeFileSync(
+      path.join(dir, `${compression}.yaml`),
+      `name: same\nstore: { dir: /gnu/store, root: ../store }\nprofile: ../profile\nclosure: { from: scan }\nentrypoint: bin/hello\n` +
+        `paths: [{ path: /data/words.txt, type: file, source: ./words.txt }]\ncompression: ${compression}\noutput: { format: ${format}, path: ${out} }\n`,
+    );
+  const manifestOf = (layout: string) => (JSON.parse(fs.readFileSync(layout + "/index.json", "utf8")) as { manifests: { digest: string }[] }).manifests[0]!.digest;
+  const digestOf = (file: string) => spawnSync("sha256sum", [file], { encoding: "utf8" }).stdout.split(" ")[0]!;
+
+  test("gzip layers are one on Node 24 and 22.15; a zstd layer is made by the Node building it, whatever a shared cache holds", async () => {
+    const dir = fs.mkdtempSync(path.join(app, "same-"));
+    words(path.join(dir, "words.txt"));
+    config(dir, "gzip", "docker-archive", "./gzip.tar");
+    config(dir, "zstd", "oci-layout", "./zstd-oci");
+    const bin = path.join(app, "node_modules/layerpack/bin/layerpack.js");
+    const shared = path.join(dir, "cache");
+    const build = async (node: string, args: string[]) => {
+      const r = await sh(node, [bin, "build", "-q", ...args], { cwd: dir, env: { LAYERPACK_CACHE_DIR: shared } });
+      expect([r.status, r.stderr]).toEqual([0, ""]);
+    };
+    const versions = async (node: string) => (await ok(node, ["-p", "process.versions.zstd"])).trim();
+    await build(process.execPath, ["gzip.yaml"]);
+    const gzip24 = digestOf(path.join(dir, "gzip.tar"));
+    await build(process.execPath, ["zstd.yaml"]);
+    const zstd24 = manifestOf(path.join(dir, "zstd-oci"));
+    // Node 22.15 with the cache Node 24 filled, then with none: the same archive as Node 24's.
+    await build(node22, ["gzip.yaml", "-o", "gzip22.tar"]);
+    await build(node22, ["gzip.yaml", "-o", "gzip22-fresh.tar", "--no-cache"]);
+    expect([digestOf(path.join(dir, "gzip22.tar")), digestOf(path.join(dir, "gzip22-fresh.tar"))]).toEqual([gzip24, gzip24]);
+    // zstd: Node 22.15's own frames, cached or not; not Node 24's, which its zstd does not write.
+    await build(node22, ["zstd.yaml", "-o", "zstd22-oci"]);
+    await build(node22, ["zstd.yaml", "-o", "zstd22-fresh-oci", "--no-cache"]);
+    const zstd22 = manifestOf(path.join(dir, "zstd22-oci"));
+    expect(manifestOf(path.join(dir, "zstd22-fresh-oci"))).toBe(zstd22);
+    expect([await versions(node22), await versions(process.execPath)]).toEqual(["1.5.6", "1.5.7"]);
+    expect(zstd22).not.toBe(zstd24);
+  }, 120_000);
+});
+
 describe("the user's TypeScript", () => {
   test("tsc --strict without skipLibCheck accepts the typed API", async () => {
     fs.writeFileSync(
