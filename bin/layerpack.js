@@ -18,7 +18,7 @@ for (var i = 0; i < 3; i++) {
   }
 }
 if (older) {
-  process.stderr.write("layerpack needs Node >= " + MINIMUM.join(".") + " (22 or 24 LTS); this is " + version + "\n");
+  process.stderr.write("layerpack needs Node >= " + MINIMUM.join(".") + " (22, 24 or 26 LTS); this is " + version + "\n");
   process.exit(1);
 }
 

@@ -9,5 +9,5 @@ const MINIMUM = [22, 15, 0] as const;
 const have = process.versions.node.split(".").map(Number);
 const i = MINIMUM.findIndex((m, k) => have[k] !== m);
 if (i >= 0 && (have[i] ?? 0) < MINIMUM[i]!) {
-  throw new Error(`layerpack needs Node >= ${MINIMUM.join(".")} (22 or 24 LTS); this is ${process.versions.node}`);
+  throw new Error(`layerpack needs Node >= ${MINIMUM.join(".")} (22, 24 or 26 LTS); this is ${process.versions.node}`);
 }

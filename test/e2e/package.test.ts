@@ -13,7 +13,7 @@ import { GREETING } from "../../examples/make-store.ts";
 import { removeExample, setUpExample } from "./example-dir.ts";
 import { requireTool } from "../fixtures/tools.ts";
 import { podman } from "./run-tools.ts";
-import { nodeBinary, NODE_22_FLOOR } from "../fixtures/node-versions.ts";
+import { nodeBinary, NODE_22_FLOOR, NODE_26 } from "../fixtures/node-versions.ts";
 import { runAsync, runOk } from "../fixtures/run-async.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -34,6 +34,7 @@ let tarball: string;
 let files: string[];
 let app: string;
 let node22: string;
+let node26: string;
 const CACHE = () => path.join(work, "cache");
 
 /**
@@ -56,6 +57,7 @@ beforeAll(async () => {
   tarball = path.join(work, packed[0]!.filename);
   files = packed[0]!.files.map((f) => f.path).sort();
   node22 = await nodeBinary(NODE_22_FLOOR);
+  node26 = await nodeBinary(NODE_26);
   const { dir } = setUpExample("layerpack-package-app-");
   app = dir;
   fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "user-app", private: true, type: "commonjs" }));
@@ -93,6 +95,7 @@ describe("the packed tarball", () => {
 describe.each([
   ["Node 24", () => process.execPath],
   [`Node ${NODE_22_FLOOR}`, () => node22],
+  [`Node ${NODE_26}`, () => node26],
 ])("installed in a project, on %s", (label, node) => {
   const hasTools = requireTool("podman") && requireTool("runc");
   const bin = () => path.join(app, "node_modules/layerpack/bin/layerpack.js");
@@ -190,7 +193,7 @@ describe("the same bytes on every supported Node", () => {
   const manifestOf = (layout: string) => (JSON.parse(fs.readFileSync(layout + "/index.json", "utf8")) as { manifests: { digest: string }[] }).manifests[0]!.digest;
   const digestOf = (file: string) => spawnSync("sha256sum", [file], { encoding: "utf8" }).stdout.split(" ")[0]!;
 
-  test("gzip layers are one on Node 24 and 22.15; a zstd layer is made by the Node building it, whatever a shared cache holds", async () => {
+  test("gzip layers are one on Node 24, 22.15 and 26; a zstd layer is made by the Node building it, whatever a shared cache holds", async () => {
     const dir = fs.mkdtempSync(path.join(app, "same-"));
     words(path.join(dir, "words.txt"));
     config(dir, "gzip", "docker-archive", "./gzip.tar");
@@ -209,7 +212,8 @@ describe("the same bytes on every supported Node", () => {
     // Node 22.15 with the cache Node 24 filled, then with none: the same archive as Node 24's.
     await build(node22, ["gzip.yaml", "-o", "gzip22.tar"]);
     await build(node22, ["gzip.yaml", "-o", "gzip22-fresh.tar", "--no-cache"]);
-    expect([digestOf(path.join(dir, "gzip22.tar")), digestOf(path.join(dir, "gzip22-fresh.tar"))]).toEqual([gzip24, gzip24]);
+    await build(node26, ["gzip.yaml", "-o", "gzip26-fresh.tar", "--no-cache"]);
+    expect([digestOf(path.join(dir, "gzip22.tar")), digestOf(path.join(dir, "gzip22-fresh.tar")), digestOf(path.join(dir, "gzip26-fresh.tar"))]).toEqual([gzip24, gzip24, gzip24]);
     // zstd: Node 22.15's own frames, cached or not; not Node 24's, which its zstd does not write.
     await build(node22, ["zstd.yaml", "-o", "zstd22-oci"]);
     await build(node22, ["zstd.yaml", "-o", "zstd22-fresh-oci", "--no-cache"]);
@@ -217,6 +221,9 @@ describe("the same bytes on every supported Node", () => {
     expect(manifestOf(path.join(dir, "zstd22-fresh-oci"))).toBe(zstd22);
     expect([await versions(node22), await versions(process.execPath)]).toEqual(["1.5.6", "1.5.7"]);
     expect(zstd22).not.toBe(zstd24);
+    // Node 26 bundles zstd 1.5.7 too: Node 24's frames.
+    await build(node26, ["zstd.yaml", "-o", "zstd26-fresh-oci", "--no-cache"]);
+    expect(manifestOf(path.join(dir, "zstd26-fresh-oci"))).toBe(zstd24);
   }, 120_000);
 });
 
@@ -293,11 +300,11 @@ describe("other ways to install and run it", () => {
   test("an older Node gets one clear line and exit 1", async () => {
     const r = await sh(await nodeBinary("20.19.0"), [path.join(app, "node_modules/layerpack/bin/layerpack.js"), "build"], { cwd: app });
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe("layerpack needs Node >= 22.15.0 (22 or 24 LTS); this is 20.19.0\n");
+    expect(r.stderr).toBe("layerpack needs Node >= 22.15.0 (22, 24 or 26 LTS); this is 20.19.0\n");
     expect(r.status).toBe(1);
-    expect(PKG.engines.node).toBe(`^${NODE_22_FLOOR} || ^24.0.0`);
+    expect(PKG.engines.node).toBe(`^${NODE_22_FLOOR} || ^24.0.0 || ^26.0.0`);
     // Importing the library says the same, not that node:module lacks an export.
     const lib = await sh(await nodeBinary("20.19.0"), ["--input-type=module", "-e", 'import("layerpack").catch((e) => { console.error(e.message); process.exit(3); })'], { cwd: app });
-    expect([lib.status, lib.stderr]).toEqual([3, "layerpack needs Node >= 22.15.0 (22 or 24 LTS); this is 20.19.0\n"]);
+    expect([lib.status, lib.stderr]).toEqual([3, "layerpack needs Node >= 22.15.0 (22, 24 or 26 LTS); this is 20.19.0\n"]);
   });
 });
