@@ -150,12 +150,14 @@ interface Writer {
 }
 
 /**
- * The mode a store item's entry gets: its own, without setuid, setgid, sticky and group/other write. No Nix or
- * Guix store holds these (a NAR records only "executable", so neither the NAR hash nor the plan would show them);
- * a copied or hand-made store that does would hand an image's users privileges nobody reviewed. `perms` still sets
- * any mode on purpose.
+ * The mode a store item's entry gets: what its NAR says, as a Guix or Nix store holds it — 0555 for a directory and
+ * an executable file (owner-executable, as NAR serialisers decide), 0444 for any other file. A NAR records nothing
+ * else, so nothing else may shape the layer: a store copied under another umask (0500, 0400) or made writable to be
+ * deleted (chmod u+w) would give other bytes for the same items, with the same cache keys, so which bytes a build
+ * wrote would depend on the cache; and setuid, setgid, sticky or group/other write in a copied store would hand an
+ * image's users privileges nobody reviewed. `perms` still sets any mode on purpose.
  */
-const storeMode = (mode: number): number => mode & 0o755;
+const storeMode = (type: "directory" | "file", mode: number): number => (type === "directory" || mode & 0o100 ? 0o555 : 0o444);
 
 async function writeItem(w: Writer, item: string): Promise<NarResult | undefined> {
   const { sink, ctx } = w;
@@ -173,13 +175,13 @@ async function writeItem(w: Writer, item: string): Promise<NarResult | undefined
       const name = entry.rel === "" ? base : `${base}/${entry.rel}`;
       switch (entry.type) {
         case "directory":
-          await putHeader(w, { name, type: "directory", mode: storeMode(entry.mode) });
+          await putHeader(w, { name, type: "directory", mode: storeMode("directory", entry.mode) });
           break;
         case "symlink":
           await putHeader(w, { name, type: "symlink", mode: 0o777, linkname: entry.target! });
           break;
         case "file":
-          await putHeader(w, { name, type: "file", mode: storeMode(entry.mode), size: entry.size });
+          await putHeader(w, { name, type: "file", mode: storeMode("file", entry.mode), size: entry.size });
           await writeFileData(sink, { file: entry.hostPath, ...(opened ? { fd: opened.fd } : {}), size: entry.size, label: `${item}/${entry.rel}` }, { signal: ctx.signal, hasher });
           break;
       }

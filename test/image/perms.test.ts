@@ -108,13 +108,20 @@ describe("perms in a layer", () => {
     expect(layerKey(storeOnly, { ...base, perms: [perms[0]!] }, "gzip")).not.toBe(layerKey(storeOnly, base, "gzip"));
   });
 
-  it("a store item's setuid, setgid, sticky and group/other write bits are not passed on; a perms rule sets them on purpose", async () => {
+  it("a store item's modes are what its NAR says (0555 or 0444), whatever the copy has; a perms rule sets any on purpose", async () => {
     fs.writeFileSync(path.join(root, ITEM, "bin/su"), "x");
     fs.chmodSync(path.join(root, ITEM, "bin/su"), 0o6755);
     fs.writeFileSync(path.join(root, ITEM, "open"), "x");
     fs.chmodSync(path.join(root, ITEM, "open"), 0o666);
     fs.mkdirSync(path.join(root, ITEM, "tmp"));
     fs.chmodSync(path.join(root, ITEM, "tmp"), 0o1777);
+    // A store copied under umask 077, or made writable to be deleted: the same items, so the same bytes.
+    fs.writeFileSync(path.join(root, ITEM, "private"), "x");
+    fs.chmodSync(path.join(root, ITEM, "private"), 0o700);
+    fs.writeFileSync(path.join(root, ITEM, "owner-only"), "x");
+    fs.chmodSync(path.join(root, ITEM, "owner-only"), 0o600);
+    fs.mkdirSync(path.join(root, ITEM, "closed"));
+    fs.chmodSync(path.join(root, ITEM, "closed"), 0o700);
     const layer = async (perms: ReturnType<typeof perm>[]) => {
       const file = path.join(dir, `layer-${perms.length}.tar`);
       const target = createBlobFile(file);
@@ -125,9 +132,12 @@ describe("perms in a layer", () => {
       return execFileSync("tar", ["-tvf", file], { encoding: "utf8" });
     };
     const plain = await layer([]);
-    expect(plain).toMatch(/^-rwxr-xr-x root\/root .*-app\/bin\/su$/m);
-    expect(plain).toMatch(/^-rw-r--r-- root\/root .*-app\/open$/m);
-    expect(plain).toMatch(/^drwxr-xr-x root\/root .*-app\/tmp\/$/m);
+    expect(plain).toMatch(/^-r-xr-xr-x root\/root .*-app\/bin\/su$/m);
+    expect(plain).toMatch(/^-r--r--r-- root\/root .*-app\/open$/m);
+    expect(plain).toMatch(/^dr-xr-xr-x root\/root .*-app\/tmp\/$/m);
+    expect(plain).toMatch(/^-r-xr-xr-x root\/root .*-app\/private$/m);
+    expect(plain).toMatch(/^-r--r--r-- root\/root .*-app\/owner-only$/m);
+    expect(plain).toMatch(/^dr-xr-xr-x root\/root .*-app\/closed\/$/m);
     expect(plain).toMatch(/^-r-xr-xr-x root\/root .*-app\/bin\/app$/m); // the rest as in the store
     const chosen = await layer([perm({ path: "/gnu/store/*-app/bin/su", mode: "4755" })]);
     expect(chosen).toMatch(/^-rwsr-xr-x root\/root .*-app\/bin\/su$/m);
