@@ -112,6 +112,20 @@ function fill(db: DatabaseSync, input: DatabaseInput): void {
   }
 }
 
+/**
+ * The SQLite version the header names as the file's last writer (bytes 96-99, SQLITE_VERSION_NUMBER): SQLite writes
+ * its own there, so Node 22.15 (SQLite 3.49.1) and Node 24 (3.50.4) gave different databases — and images — for
+ * the same closure. The field is informational (SQLite reads it only when bytes 92-95 match the change counter, and
+ * never acts on it), so it is set to one version whatever library wrote the file.
+ */
+const WRITER_VERSION = 3_045_000;
+
+function withFixedWriter(db: Buffer): Buffer {
+  if (db.length < 100 || db.toString("latin1", 0, 16) !== "SQLite format 3\0") throw new BuildError("store database: sqlite wrote a file without its header");
+  db.writeUInt32BE(WRITER_VERSION, 96);
+  return db;
+}
+
 /** The db.sqlite bytes registering `input.items`. */
 export function storeDatabaseBytes(input: DatabaseInput): Buffer {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-db-"));
@@ -131,7 +145,7 @@ export function storeDatabaseBytes(input: DatabaseInput): Buffer {
     }
     const leftovers = fs.readdirSync(dir).filter((n) => n !== "db.sqlite");
     if (leftovers.length > 0) throw new BuildError(`store database: sqlite left ${leftovers.join(", ")} beside db.sqlite`);
-    return fs.readFileSync(file);
+    return withFixedWriter(fs.readFileSync(file));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

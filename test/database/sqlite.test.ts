@@ -83,6 +83,13 @@ describe("storeDatabaseBytes", () => {
     expect(a.length % 4096).toBe(0);
   });
 
+  it("names one writer version in its header, whatever SQLite Node bundles (Node 22.15's and 24's differ)", () => {
+    const db = storeDatabaseBytes({ flavor: "guix", items: ITEMS, registrationTime: 1 });
+    expect(db.readUInt32BE(96)).toBe(3_045_000);
+    // ... and the version stays valid: bytes 92-95 are still the change counter (24-27), as SQLite wrote them.
+    expect(db.readUInt32BE(92)).toBe(db.readUInt32BE(24));
+  });
+
   it("sqlite3 reads it as sound", () => {
     if (!findTool("sqlite3")) {
       if (process.env.CI) throw new Error("sqlite3 not found on PATH (Debian package sqlite3): CI must install it");
