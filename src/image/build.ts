@@ -25,9 +25,9 @@ import type { PushEvent, PushResult } from "../registry/push.ts";
 import { baseLayers } from "./base.ts";
 import { specPlatform } from "../oci/platform.ts";
 import { imageRepoTags, attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, missingNar, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
-import { dockerOutput, ociOutput, upToDateFile, writeStamp, type CachedRun } from "./outputs.ts";
+import { archiveContent, dockerOutput, ociOutput, upToDateFile, writeStamp, type CachedRun } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
-import { sbomDocuments, sbomFormats, writeSbomFiles } from "./sbom-output.ts";
+import { sbomArtifacts, sbomDocuments, sbomFormats, writeSbomFiles } from "./sbom-output.ts";
 import { cacheSourceNames, loadCacheSources, reuseFromSources, type RemoteCache } from "./remote-cache.ts";
 import { parseReference } from "../registry/reference.ts";
 import { checkRegistryReachable, registryEnv } from "../registry/output.ts";
@@ -163,7 +163,8 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
 
   // Files are stamped; a layout is checked by its index and blobs (ociOutput); a registry by HEAD requests.
   const stamped = p.spec.output.format === "docker-archive" || p.spec.output.format === "oci-archive";
-  if (stamped && upToDateFile(cache, p.output, image)) {
+  const content = p.spec.output.format === "oci-archive" ? archiveContent(image, sbomArtifacts(sbomDocuments(p, image), image)) : undefined;
+  if (stamped && upToDateFile(cache, p.output, image, content)) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
     return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };

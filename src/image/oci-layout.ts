@@ -51,7 +51,7 @@ export interface ImageArtifact {
 /** Index entries of artifacts name their subject, so an image replaced under its tags takes its artifacts along. */
 const SUBJECT_ANNOTATION = "dev.layerpack.subject";
 
-function artifactEntries(image: ImageBlobs, manifest: Buffer): Descriptor[] {
+function artifactEntries(image: Pick<ImageBlobs, "artifacts">, manifest: Buffer): Descriptor[] {
   return (image.artifacts ?? []).map((a) => ({
     mediaType: OCI_MEDIA_TYPES.manifest,
     digest: sha256(a.manifest),
@@ -274,13 +274,25 @@ async function addBlobs(dir: string, image: ImageBlobs, stamps: BlobStamps): Pro
     placeBlob(await image.layerFile(i), path.join(blobs, hexOf(layer.digest)));
     stamps.placed(blobs, layer.digest);
   }
-  const extra: Record<string, string> = {};
-  for (const a of image.attachments ?? []) extra[a.annotation] = sha256(a.data);
-  const artifacts = (image.artifacts ?? []).flatMap((a) => [...a.blobs, a.manifest]);
-  for (const data of [image.config, manifest, ...(image.attachments ?? []).map((a) => a.data), ...artifacts]) {
+  for (const data of smallBlobs(image, manifest)) {
     const target = path.join(blobs, hexOf(sha256(data)));
     if (!hasBytes(target, data)) writeBlobData(target, data);
   }
+  return layoutEntries(image, manifest);
+}
+
+/** The blobs of an image besides its layers: config, manifest, attachments, artifacts' manifests and blobs. */
+const smallBlobs = (image: Omit<ImageBlobs, "layerFile">, manifest: Buffer): Buffer[] => [
+  image.config,
+  manifest,
+  ...(image.attachments ?? []).map((a) => a.data),
+  ...(image.artifacts ?? []).flatMap((a) => [...a.blobs, a.manifest]),
+];
+
+/** The index entries writing `image` gives: one per tag (with the attachments' annotations), one per artifact. */
+function layoutEntries(image: Omit<ImageBlobs, "layerFile">, manifest: Buffer): Descriptor[] {
+  const extra: Record<string, string> = {};
+  for (const a of image.attachments ?? []) extra[a.annotation] = sha256(a.data);
   return [...indexEntries(image, manifest, extra), ...artifactEntries(image, manifest)];
 }
 
@@ -306,8 +318,11 @@ export async function writeOciLayout(image: ImageBlobs, dir: string, stampsFile?
   stamps.save();
   const ours = new Set(image.repoTags);
   const images = existing.manifests.filter((m) => !ours.has(refName(m) ?? "") && m?.annotations?.[SUBJECT_ANNOTATION] === undefined);
-  // Our artifacts stay while their image does (and are replaced by this write's own).
-  const live = new Set([...images, ...entries].map((m) => m?.digest));
+  // Our artifacts stay while their image does, but this image's are this write's own: an SBOM format dropped from
+  // the config leaves with the write, as a fresh layout would not have it.
+  const own = sha256(ociManifest(image));
+  const live = new Set(images.map((m) => m?.digest));
+  live.delete(own);
   const fresh = new Set(entries.map((m) => m.digest));
   // An untagged write (one platform of several) keeps every artifact: the index written next decides.
   const untagged = image.repoTags.length === 0;
@@ -325,11 +340,12 @@ export async function writeOciLayout(image: ImageBlobs, dir: string, stampsFile?
 }
 
 /**
- * Whether `dir` already holds exactly this image under all its tags, with every blob intact: config and manifest
- * compared byte for byte, layers by stamp or else by hashing them (BlobStamps). Blobs found intact are stamped,
- * so a write that follows does not hash them again.
+ * Whether `dir` already holds exactly what writing this image would leave: under each tag the very index entry
+ * (annotations and attachments included), this image's artifacts and no others, and every blob intact — the small
+ * ones compared byte for byte, layers by stamp or else by hashing them (BlobStamps). Blobs found intact are
+ * stamped, so a write that follows does not hash them again.
  */
-export function ociLayoutHas(dir: string, image: BuiltImage & Pick<ImageBlobs, "artifacts">, stampsFile?: string): boolean {
+export function ociLayoutHas(dir: string, image: Omit<ImageBlobs, "layerFile">, stampsFile?: string): boolean {
   let index: OciIndex | undefined;
   try {
     index = existingLayout(dir);
@@ -338,13 +354,16 @@ export function ociLayoutHas(dir: string, image: BuiltImage & Pick<ImageBlobs, "
   }
   if (!index) return false;
   const manifest = ociManifest(image);
-  const digest = sha256(manifest);
-  for (const tag of image.repoTags) {
-    if (!index.manifests.some((m) => refName(m) === tag && m?.digest === digest)) return false;
-  }
-  for (const a of image.artifacts ?? []) if (!index.manifests.some((m) => m?.digest === sha256(a.manifest))) return false;
+  const expected = layoutEntries(image, manifest);
+  const have = new Set(index.manifests.map((m) => canonicalJson(m)));
+  if (!expected.every((e) => have.has(canonicalJson(e)))) return false;
+  const own = sha256(manifest);
+  const artifacts = index.manifests.filter((m) => m?.annotations?.[SUBJECT_ANNOTATION] === own);
+  if (artifacts.length !== (image.artifacts ?? []).length) return false;
+  const ours = new Set(image.repoTags);
+  if (index.manifests.filter((m) => ours.has(refName(m) ?? "")).length !== image.repoTags.length) return false;
   const blobs = path.join(dir, "blobs", "sha256");
-  if (!hasBytes(path.join(blobs, hexOf(digest)), manifest) || !hasBytes(path.join(blobs, hexOf(image.configDigest)), image.config)) return false;
+  if (!smallBlobs(image, manifest).every((data) => hasBytes(path.join(blobs, hexOf(sha256(data))), data))) return false;
   const stamps = new BlobStamps(stampsFile);
   const intact = image.layers.every((l) => stamps.intact(blobs, l.digest, l.size));
   stamps.save();

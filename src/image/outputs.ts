@@ -26,14 +26,25 @@ import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
 import { sha256Hex } from "../util/digest.ts";
 import { makeDirs } from "../util/dirs.ts";
 
-/** Identity of a written output, so a rebuild that would write the same bytes again can leave it alone. */
-function outputStamp(file: string, image: BuiltImage): string | undefined {
+/**
+ * Identity of a written output, so a rebuild that would write the same bytes again can leave it alone: what the
+ * file holds (the image, its tags and layers, and `content`, the digest of the rest: an OCI archive's manifest,
+ * whose annotations the layers do not show, and its SBOM artifacts) and the file as written (device, inode, size,
+ * and both times: an edit in place with its mtime set back still moves the ctime).
+ */
+function outputStamp(file: string, image: BuiltImage, content: string | undefined): string | undefined {
   try {
     const st = fs.statSync(file, { bigint: true });
-    return canonicalJson({ image: image.configDigest, tags: image.repoTags, layers: image.layers.map((l) => l.digest), size: `${st.size}`, ino: `${st.ino}`, mtime: `${st.mtimeNs}` });
+    const written = { size: `${st.size}`, dev: `${st.dev}`, ino: `${st.ino}`, mtime: `${st.mtimeNs}`, ctime: `${st.ctimeNs}` };
+    return canonicalJson({ image: image.configDigest, tags: image.repoTags, layers: image.layers.map((l) => l.digest), ...(content ? { content } : {}), ...written });
   } catch {
     return undefined;
   }
+}
+
+/** OutputStamp's `content` of an OCI archive: its manifest and artifacts (a docker archive's follow from the image). */
+export function archiveContent(image: BuiltImage, artifacts: readonly { manifest: Buffer }[]): string {
+  return sha256Hex(canonicalJson([sha256Hex(ociManifest(image)), ...artifacts.map((a) => sha256Hex(a.manifest))]));
 }
 
 
@@ -41,10 +52,13 @@ function stampPath(cache: LayerCache, output: string, kind = "json"): string {
   return path.join(cache.dir, "outputs", `${sha256Hex(output)}.${kind}`);
 }
 
-/** Records the output's identity; `written` is the file as written (a temp name about to be renamed to `output`). */
-export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: string; written?: string }): void {
+/**
+ * Records the output's identity; `written` is the file as written (a temp name about to be renamed to `output`: the
+ * rename keeps its inode and times), `content` as outputStamp takes it.
+ */
+export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: string; written?: string; content?: string }): void {
   const { output, written = output } = at;
-  const stamp = outputStamp(written, image);
+  const stamp = outputStamp(written, image, at.content);
   if (stamp === undefined) return;
   const file = stampPath(cache, output);
   // Temp + rename: writing a FIFO someone put in the stamp's place would block until it has a reader.
@@ -59,9 +73,9 @@ export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: s
   }
 }
 
-/** Whether `output` is a file this cache wrote with exactly this image, untouched since. */
-export function upToDateFile(cache: LayerCache, output: string, image: BuiltImage): boolean {
-  const stamp = outputStamp(output, image);
+/** Whether `output` is a file this cache wrote with exactly this image (and `content`), untouched since. */
+export function upToDateFile(cache: LayerCache, output: string, image: BuiltImage, content?: string): boolean {
+  const stamp = outputStamp(output, image, content);
   const file = stampPath(cache, output);
   return stamp !== undefined && readCacheFile(file)?.toString("utf8") === stamp;
 }
@@ -199,7 +213,11 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   });
   const sboms = sbomDocuments(p, image);
   const artifacts = format === "registry" ? [] : sbomArtifacts(sboms, image);
-  if (format === "oci-layout" && ociLayoutHas(p.output, { ...image, artifacts }, stampPath(cache, p.output, "blobs.json"))) {
+  // The layout keeps this build's cache record beside the image, so it can be a cache source (`oci:DIR`).
+  const attachments = format === "oci-layout" && p.spec.cache.publish ? [{ annotation: CACHE_RECORD_ANNOTATION, data: recordBytes(buildRecord(run)) }] : [];
+  const untagged = input.untagged === true;
+  // (A platform's image of a multi-platform build is always written: the index over the platforms decides.)
+  if (format === "oci-layout" && !untagged && ociLayoutHas(p.output, { ...image, artifacts, attachments }, stampPath(cache, p.output, "blobs.json"))) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
     return result();
@@ -221,10 +239,8 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   const withFiles: ImageBlobs & { manifest: Buffer; manifestMediaType: string } = { ...image, layerFile, manifest: ociManifest(image), manifestMediaType: OCI_MEDIA_TYPES.manifest, artifacts };
   let push: PushResult | undefined;
   if (format === "oci-layout") {
-    // The layout keeps this build's cache record beside the image, so it can be a cache source (`oci:DIR`).
-    const attachments = p.spec.cache.publish ? [{ annotation: CACHE_RECORD_ANNOTATION, data: recordBytes(buildRecord(run)) }] : [];
     // A platform's image of a multi-platform build: its blobs only; the index goes under the tags (multi-platform.ts).
-    const tagged = input.untagged ? { ...withFiles, repoTags: [] } : withFiles;
+    const tagged = untagged ? { ...withFiles, repoTags: [] } : withFiles;
     await writeOciLayout({ ...tagged, attachments }, p.output, stampPath(cache, p.output, "blobs.json"));
   }
   else if (format === "oci-archive") await writeOciArchive(withFiles, p.output, p.ctx.mtime);
@@ -237,7 +253,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
     if (p.spec.cache.publish) await publishRecord(run, { digest: push.digest, size: withFiles.manifest.length });
     await pushSboms(run, sboms, { digest: push.digest, size: withFiles.manifest.length });
   }
-  if (format === "oci-archive") writeStamp(cache, image, { output: p.output });
+  if (format === "oci-archive") writeStamp(cache, image, { output: p.output, content: archiveContent(image, artifacts) });
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });
   return result(push);
 }

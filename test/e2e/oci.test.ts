@@ -147,3 +147,65 @@ describe("OCI archive", () => {
     expect(text).toContain("store: hello");
   });
 });
+
+describe("an output left alone only when a build would write the very same bytes", () => {
+  const sha = (f: string) => run("sha256sum", [f]).split(" ")[0]!;
+  const build = (cfg: string, ...args: string[]) => {
+    const r = layerpack(["build", cfg, ...args]);
+    expect(r.status, r.stderr).toBe(0);
+    return r.stderr;
+  };
+  const index = (layout: string) => fs.readFileSync(path.join(layout, "index.json"), "utf8");
+
+  it("an OCI archive whose SBOMs or annotations change is written again, as a fresh build would write it", () => {
+    const out = path.join(dir, "stale.tar");
+    const variant = (extra: string) => writeConfig("stale", "{ format: oci-archive, path: ./stale.tar }", extra);
+    build(variant(""));
+    const plain = sha(out);
+    for (const extra of ["sbom: spdx", "annotations: { org.opencontainers.image.description: changed }", ""]) {
+      const cfg = variant(extra);
+      expect(build(cfg)).not.toMatch(/output up to date/);
+      const kept = sha(out);
+      build(cfg, "-o", path.join(dir, "stale-fresh.tar"), "--no-cache");
+      expect(kept, extra).toBe(sha(path.join(dir, "stale-fresh.tar")));
+    }
+    expect(sha(out)).toBe(plain);
+    expect(build(variant(""))).toMatch(/output up to date/);
+  });
+
+  it("an OCI layout drops this image's SBOMs and cache record when the config no longer asks for them", () => {
+    const layout = path.join(dir, "trim-oci");
+    const variant = (extra: string) => writeConfig("trim", "{ format: oci-layout, path: ./trim-oci }", extra);
+    for (const [from, to] of [
+      ["sbom: [spdx, cyclonedx]", "sbom: spdx"],
+      ["sbom: spdx", ""],
+      ["", "cache: { publish: false }"],
+    ] as const) {
+      fs.rmSync(layout, { recursive: true, force: true });
+      build(variant(from));
+      build(variant(to));
+      build(variant(to), "-o", path.join(dir, "trim-fresh-oci"), "--no-cache");
+      expect(index(layout), `${from} -> ${to}`).toBe(index(path.join(dir, "trim-fresh-oci")));
+      fs.rmSync(path.join(dir, "trim-fresh-oci"), { recursive: true, force: true });
+    }
+    expect(build(variant("cache: { publish: false }"))).toMatch(/output up to date/);
+  });
+
+  it("a docker archive edited in place, its mtime set back, is written again", () => {
+    const cfg = writeConfig("edited", "{ format: docker-archive, path: ./edited.tar }");
+    const out = path.join(dir, "edited.tar");
+    build(cfg);
+    expect(build(cfg)).toMatch(/output up to date/);
+    const good = sha(out);
+    // touch -r keeps the nanoseconds (utimes from JS would round them, which the stamp would already see).
+    const times = path.join(dir, "edited.times");
+    run("touch", ["-r", out, times]);
+    const fd = fs.openSync(out, "r+");
+    fs.writeSync(fd, Buffer.from("X"), 0, 1, 600);
+    fs.closeSync(fd);
+    run("touch", ["-r", times, out]);
+    expect(fs.statSync(out, { bigint: true }).mtimeNs).toBe(fs.statSync(times, { bigint: true }).mtimeNs);
+    expect(build(cfg)).not.toMatch(/output up to date/);
+    expect(sha(out)).toBe(good);
+  });
+});
