@@ -37,7 +37,10 @@ export const buildCommand: Command = {
     const { closure, plan, configDir, inputs } = loaded;
     const cache = openCache();
     const toStdout = loaded.spec.output.path === "-";
-    if (toStdout && loaded.spec.sbom !== undefined) throw new UsageError("-o -: sbom: writes its files beside the archive, and standard output has no beside; give -o FILE");
+    // A docker archive's SBOMs are files beside it (an OCI archive holds them inside), and standard output has no beside.
+    if (toStdout && loaded.spec.sbom !== undefined && loaded.spec.output.format === "docker-archive") {
+      throw new UsageError("-o -: sbom: writes its files beside a docker archive, and standard output has no beside; give -o FILE, or output.format: oci-archive, which holds them inside");
+    }
     // Again for output.path "-" in the config itself (-o - was checked before loading).
     if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.

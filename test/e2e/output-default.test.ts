@@ -123,6 +123,19 @@ describe("build -o -", () => {
     expect(fs.existsSync(path.join(dir, "o.tar"))).toBe(false);
   });
 
+  it("-o - of an OCI archive with sbom: streams the SBOMs inside it; a docker archive's, files beside it, are refused", () => {
+    const base = fs.readFileSync(cfg, "utf8");
+    fs.writeFileSync(path.join(dir, "ociarch-sbom.yaml"), `${base}sbom: spdx\noutput: { format: oci-archive, path: ./os.tar }\n`);
+    const r = spawnSync(process.execPath, [BIN, "build", path.join(dir, "ociarch-sbom.yaml"), "-o", "-", "-q"], { cwd: dir, maxBuffer: 64 << 20, env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const index = JSON.parse(spawnSync("tar", ["-xO", "index.json"], { input: r.stdout, encoding: "utf8" }).stdout) as { manifests: { artifactType?: string }[] };
+    expect(index.manifests.map((m) => m.artifactType ?? "image")).toEqual(["image", "application/spdx+json"]);
+    fs.writeFileSync(path.join(dir, "docker-sbom.yaml"), `${base}sbom: spdx\noutput: { format: docker-archive, path: ./ds.tar }\n`);
+    const d = spawnSync(process.execPath, [BIN, "build", path.join(dir, "docker-sbom.yaml"), "-o", "-"], { cwd: dir, encoding: "utf8", env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
+    expect([d.status, d.stdout]).toEqual([2, ""]);
+    expect(d.stderr).toMatch(/^layerpack build: -o -: sbom: writes its files beside a docker archive/);
+  });
+
   it("is refused for OCI layouts", () => {
     fs.writeFileSync(path.join(dir, "layout.yaml"), fs.readFileSync(cfg, "utf8") + "output: { format: oci-layout, path: \"-\" }\n");
     const r = layerpack(["plan", path.join(dir, "layout.yaml")], { cwd: dir });
