@@ -54,6 +54,8 @@ export interface ScanRecord {
   narSize: number;
   /** Logical store paths, sorted. */
   references: string[];
+  /** Hash parts of missing items its files name (ScanResult.mentions). */
+  mentions?: string[];
 }
 
 /** The cache directory: an explicit one, else $LAYERPACK_CACHE_DIR, else $XDG_CACHE_HOME/layerpack, else ~/.cache/layerpack. */
@@ -335,8 +337,9 @@ export class LayerCache {
     return {
       get: (hostPath) => {
         const r = group(path.dirname(hostPath)).records[path.basename(hostPath)];
-        const valid = r && typeof r.narSize === "number" && Array.isArray(r.references) && r.references.every((x) => typeof x === "string");
-        return valid && r.identity === itemIdentity(hostPath) ? { narSize: r.narSize, references: r.references } : undefined;
+        const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === "string");
+        const valid = r && typeof r.narSize === "number" && strings(r.references) && (r.mentions === undefined || strings(r.mentions));
+        return valid && r.identity === itemIdentity(hostPath) ? { narSize: r.narSize, references: r.references, ...(r.mentions ? { mentions: r.mentions } : {}) } : undefined;
       },
       put: (hostPath, record) => {
         const g = group(path.dirname(hostPath));

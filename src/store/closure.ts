@@ -85,7 +85,7 @@ export function pickSource(
   return { source: "scan" };
 }
 
-function fromSource({ source, file }: PickedSource, { store, roots }: ClosureRoots, memo?: ScanMemo): SourceItem[] {
+function fromSource({ source, file }: PickedSource, { store, roots }: ClosureRoots, options: Pick<ResolveOptions, "scanMemo" | "onWarning">): SourceItem[] {
   switch (source) {
     case "database":
       return readDatabaseClosure(file!, roots);
@@ -94,7 +94,7 @@ function fromSource({ source, file }: PickedSource, { store, roots }: ClosureRoo
     case "nix-closure-info":
       return closureOf(readClosureInfo(file!), roots, file!);
     case "scan":
-      return scanClosure(store, roots, memo);
+      return scanClosure(store, roots, { memo: options.scanMemo, onWarning: options.onWarning });
   }
 }
 
@@ -144,8 +144,8 @@ export async function resolveClosure(spec: ClosureSpec, options: ResolveOptions)
   const { source, file } = pickSource(spec, { store, roots }, options);
   // Reading a file the config names (closure.file) fails at that key; a database found by default has none.
   const found = spec.closure.file !== undefined && file !== undefined
-    ? atConfigKey(["closure", "file"], () => fromSource({ source, file }, { store, roots }, options.scanMemo))
-    : fromSource({ source, file }, { store, roots }, options.scanMemo);
+    ? atConfigKey(["closure", "file"], () => fromSource({ source, file }, { store, roots }, options))
+    : fromSource({ source, file }, { store, roots }, options);
   // A scan finds only items that exist in the store dir: checking them again would stat every item once more.
   if (source !== "scan") checkPresent(found, store, roots);
   const items: StoreItem[] = found

@@ -131,6 +131,59 @@ export interface ScanResult {
   /** Hash parts of the candidates found (including the item's own, for a self reference). */
   hashes: Set<string>;
   narSize: number;
+  /**
+   * Hash parts of store paths the item's files spell out (`<store dir>/<hash part>-`) that were no candidate: items
+   * the store lacked when it was scanned. A remembered scan is stale once one of them appears (scanClosure).
+   */
+  mentions: Set<string>;
+}
+
+/**
+ * Finds `<store dir>/<hash part>-` in a stream of chunks where the hash part is no candidate. The hash scanner
+ * finds only the candidates (a bare hash part of a missing item is indistinguishable from any 32 letters), but a
+ * full store path is what binaries and scripts hold, so this is what a later scan, with that item present, would
+ * find as a reference.
+ */
+export class MentionScanner {
+  readonly found = new Set<string>();
+  readonly #prefix: Buffer;
+  /** Bytes a mention spans: the prefix, the hash part, the dash. */
+  readonly #span: number;
+  #carry: Buffer = Buffer.alloc(0);
+  readonly #isCandidate: (hash: string) => boolean;
+
+  constructor(storeDir: string, isCandidate: (hash: string) => boolean) {
+    this.#isCandidate = isCandidate;
+    this.#prefix = Buffer.from(`${storeDir}/`, "latin1");
+    this.#span = this.#prefix.length + W + 1;
+  }
+
+  /** Mentions wholly inside `buf` that start before `limit`. */
+  #scan(buf: Buffer, limit: number): void {
+    for (let i = buf.indexOf(this.#prefix); i >= 0 && i < limit; i = buf.indexOf(this.#prefix, i + 1)) {
+      const at = i + this.#prefix.length;
+      if (at + W >= buf.length) break; // runs past this buffer: the next chunk's junction has it
+      if (buf[at + W] !== 0x2d) continue;
+      let hash = true;
+      for (let k = at; k < at + W && hash; k++) hash = CODE[buf[k]!] !== 0;
+      if (!hash) continue;
+      const h = buf.toString("latin1", at, at + W);
+      if (!this.#isCandidate(h)) this.found.add(h);
+    }
+  }
+
+  write(chunk: Buffer): void {
+    // Mentions across the boundary: those starting in the previous chunk's tail.
+    if (this.#carry.length > 0) this.#scan(Buffer.concat([this.#carry, chunk.subarray(0, this.#span - 1)]), this.#carry.length);
+    this.#scan(chunk, chunk.length);
+    const keep = this.#span - 1;
+    this.#carry = Buffer.from(chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.#carry, chunk]).subarray(-keep));
+  }
+
+  /** The current file ended: the next bytes are another's. */
+  endStream(): void {
+    this.#carry = Buffer.alloc(0);
+  }
 }
 
 /** Lets the scan report links into the store that point at items the store does not have. */
@@ -169,6 +222,8 @@ export interface ScanItemOptions {
 export function scanItem(host: string, scanner: HashScanner, { label = host, store }: ScanItemOptions = {}): ScanResult {
   scanner.found.clear();
   const sizer = new NarSizer();
+  // (Links into the store are checked against it directly, checkLinkTarget; file contents are where mentions hide.)
+  const mentions = store ? new MentionScanner(store.location.dir, (h) => store.byHash.has(h)) : undefined;
   for (const e of walkTree(host, { label })) {
     sizer.entry(e);
     if (e.rel !== "") scanner.scanString(e.rel.slice(e.rel.lastIndexOf("/") + 1));
@@ -177,11 +232,15 @@ export function scanItem(host: string, scanner: HashScanner, { label = host, sto
       if (store) checkLinkTarget(store, label, { rel: e.rel, target: e.target ?? "" });
     } else if (e.type === "file") {
       scanner.endStream();
-      readFileChunks(e.hostPath, e.rel === "" ? label : `${label}/${e.rel}`, (c) => scanner.write(c));
+      mentions?.endStream();
+      readFileChunks(e.hostPath, e.rel === "" ? label : `${label}/${e.rel}`, (c) => {
+        scanner.write(c);
+        mentions?.write(c);
+      });
     }
   }
   scanner.endStream();
-  return { hashes: new Set(scanner.found), narSize: sizer.size };
+  return { hashes: new Set(scanner.found), narSize: sizer.size, mentions: mentions?.found ?? new Set() };
 }
 
 /**
@@ -189,32 +248,48 @@ export function scanItem(host: string, scanner: HashScanner, { label = host, sto
  * (of the host store dir) whose hash parts it contains. Referenced items that do not exist cannot be found this
  * way, so every item returned exists.
  */
+/** What a scan memo keeps of an item: its NAR size, references and mentions of missing items (ScanResult). */
+export interface ScanMemoRecord {
+  narSize: number;
+  references: string[];
+  /** Hash parts; absent in records from before they were kept, which are then scanned again. */
+  mentions?: string[];
+}
+
 /**
  * Remembers scan results between builds. Store items are immutable, so an item scanned once need not be read
  * again; the memo itself decides whether the item on disk is still the one it scanned.
  */
 export interface ScanMemo {
-  get(hostPath: string): { narSize: number; references: string[] } | undefined;
-  put(hostPath: string, record: { narSize: number; references: string[] }): void;
+  get(hostPath: string): ScanMemoRecord | undefined;
+  put(hostPath: string, record: ScanMemoRecord): void;
   /** Called once the closure is scanned: a memo may keep what was put until then. */
   save?(): void;
 }
 
-export function scanClosure(store: StoreLocation, roots: string[], memo?: ScanMemo): StoreItem[] {
+export interface ScanClosureOptions {
+  memo?: ScanMemo | undefined;
+  /** Told of the store paths the closure's files name that the store lacks (which a scan cannot follow). */
+  onWarning?: ((message: string) => void) | undefined;
+}
+
+export function scanClosure(store: StoreLocation, roots: string[], { memo, onWarning }: ScanClosureOptions = {}): StoreItem[] {
   const byHash = listStoreItems(store);
   for (const r of roots) {
     if (byHash.get(hashPart(r)) !== r) throw new StoreError(`${r} is missing from the store ${hostPath(store, store.dir)}`);
   }
   const scanner = new HashScanner(byHash.keys());
   const items = new Map<string, StoreItem>();
+  const missing = new Map<string, string[]>();
   const queue = [...new Set(roots)];
   for (let i = 0; i < queue.length; i++) {
     const p = queue[i]!;
     if (items.has(p)) continue;
     const host = hostPath(store, p);
     const known = memo?.get(host);
-    // A remembered reference must still exist: otherwise fall through to a fresh scan, which reports it.
-    const usable = known && known.references.every((r) => byHash.get(hashPart(r)) === r);
+    // A remembered reference must still exist (else a fresh scan reports it), and an item the scan found mentioned
+    // but missing must still be missing (else it is a reference the record lacks).
+    const usable = known?.mentions && known.references.every((r) => byHash.get(hashPart(r)) === r) && !known.mentions.some((h) => byHash.has(h));
     let narSize: number;
     let references: string[];
     if (usable) {
@@ -223,11 +298,22 @@ export function scanClosure(store: StoreLocation, roots: string[], memo?: ScanMe
       const scanned = scanItem(host, scanner, { label: p, store: { location: store, byHash } });
       narSize = scanned.narSize;
       references = [...scanned.hashes].map((h) => byHash.get(h)!).sort(byBytes);
-      memo?.put(host, { narSize, references });
+      memo?.put(host, { narSize, references, mentions: [...scanned.mentions].sort() });
+      if (scanned.mentions.size > 0) missing.set(p, [...scanned.mentions].sort());
     }
+    if (usable && known.mentions!.length > 0) missing.set(p, known.mentions!);
     items.set(p, { path: p, narSize, references });
     for (const r of references) if (!items.has(r)) queue.push(r);
   }
   memo?.save?.();
+  if (missing.size > 0) onWarning?.(missingWarning(store, missing));
   return [...items.values()].sort((a, b) => byBytes(a.path, b.path));
+}
+
+/** The warning for items whose files name store paths the store lacks: what a scan cannot see. */
+function missingWarning(store: StoreLocation, missing: Map<string, string[]>): string {
+  const named = [...missing].sort(([a], [b]) => byBytes(a, b));
+  const shown = named.slice(0, 3).map(([item, hashes]) => `${item} names ${hashes.slice(0, 2).map((h) => `${store.dir}/${h}-…`).join(", ")}${hashes.length > 2 ? ` and ${hashes.length - 2} more` : ""}`);
+  const more = named.length > 3 ? `; and ${named.length - 3} more items` : "";
+  return `closure: ${shown.join("; ")}${more}, which the store ${hostPath(store, store.dir)} does not have: a scan finds only items that are there, so if they are references the image lacks them (copy them into the store, or use the store's database: closure.from database)`;
 }

@@ -98,6 +98,20 @@ describe("layer cache", () => {
     expect(sha(path.join(dir, "b.tar"))).toBe(sha(path.join(dir, "a.tar")));
   });
 
+  it("a remembered scan of an item that named a then missing item is not reused once that item is back", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    const moved = path.join(dir, "libc-moved");
+    fs.renameSync(store.host("libc"), moved);
+    // A store without libc: the scan cannot see it, and the image lacks it.
+    const without = await build({ out: "a.tar", cache });
+    fs.renameSync(moved, store.host("libc"));
+    const built = await build({ out: "b.tar", cache });
+    const fresh = await build({ out: "c.tar" });
+    expect(sha(path.join(dir, "b.tar"))).toBe(sha(path.join(dir, "c.tar")));
+    expect(built.layers.length).toBe(fresh.layers.length);
+    expect(without.layers.length).toBeLessThan(fresh.layers.length);
+  });
+
   it("rebuilds a layer whose blob is truncated or corrupt", async () => {
     const cache = new LayerCache(path.join(dir, "cache"));
     const first = await build({ out: "a.tar", cache });

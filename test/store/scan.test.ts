@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreError } from "../../src/errors.ts";
 import { readFileChunks } from "../../src/store/nar.ts";
 import { hashPart, nix32Encode } from "../../src/store/path.ts";
-import { HashScanner, listStoreItems, scanClosure, scanItem } from "../../src/store/scan.ts";
+import { HashScanner, listStoreItems, MentionScanner, scanClosure, scanItem, type ScanMemo, type ScanMemoRecord } from "../../src/store/scan.ts";
 import { makeStore } from "../fixtures/store.ts";
 
 const hashOf = (s: string): string => nix32Encode(createHash("sha256").update(s).digest().subarray(0, 20));
@@ -92,6 +92,35 @@ describe("HashScanner", () => {
   });
 });
 
+describe("MentionScanner", () => {
+  const missing = hashOf("missing");
+  const text = `prefix /gnu/store/${missing}-dash/bin/sh and /gnu/store/${CANDIDATES[0]}-known and /gnu/store/not-a-hash-x /gnu/store/${missing}`;
+  it("finds store paths of non-candidates split across chunks at every position, not candidates or half paths", () => {
+    const buf = Buffer.from(text, "latin1");
+    for (let cut = 0; cut <= buf.length; cut++) {
+      const m = new MentionScanner("/gnu/store", (h) => CANDIDATES.includes(h));
+      m.write(buf.subarray(0, cut));
+      m.write(buf.subarray(cut));
+      expect([...m.found], `cut at ${cut}`).toEqual([missing]);
+    }
+    // One byte at a time, and nothing carried from one file into the next.
+    const m = new MentionScanner("/gnu/store", () => false);
+    for (let i = 0; i < buf.length; i++) m.write(buf.subarray(i, i + 1));
+    expect([...m.found].sort()).toEqual([missing, CANDIDATES[0]!].sort());
+    const split = new MentionScanner("/gnu/store", () => false);
+    split.write(Buffer.from(`/gnu/store/${missing.slice(0, 10)}`));
+    split.endStream();
+    split.write(Buffer.from(`${missing.slice(10)}-x`));
+    expect([...split.found]).toEqual([]);
+  });
+});
+
+/** A ScanMemo in memory, every item's identity taken to be unchanged. */
+function memoryMemo(): ScanMemo & { records: Map<string, ScanMemoRecord> } {
+  const records = new Map<string, ScanMemoRecord>();
+  return { records, get: (h) => records.get(h), put: (h, r) => void records.set(h, r) };
+}
+
 describe("scanning a store", () => {
   let dir: string;
   beforeEach(() => {
@@ -148,6 +177,35 @@ describe("scanning a store", () => {
     // c: magic 24 + "(" "type" 16+16 + "directory" 24 + entry "(" name "f" node 5*16 + file node
     // ("(" "type" "regular" "contents" 4*16 + u64 8 + "leaf" padded 8 + ")" 16) + entry ")" 16 + ")" 16
     expect(items.find((i) => i.path === s.path("c"))!.narSize).toBe(24 + 32 + 24 + 80 + 96 + 16 + 16);
+  });
+
+  it("scans a remembered item again once an item it names but the store lacked appears", () => {
+    const s = makeStore(dir, "/gnu/store", [
+      { name: "dash", files: { "bin/sh": "sh" } },
+      { name: "hello", files: { "bin/hello": { content: "#!{{dash}}/bin/sh\necho hi\n", executable: true } } },
+    ]);
+    const memo = memoryMemo();
+    const moved = path.join(dir, "moved-dash");
+    fs.renameSync(s.host("dash"), moved);
+    const warnings: string[] = [];
+    expect(scanClosure(s.store, [s.path("hello")], { memo, onWarning: (m) => warnings.push(m) }).map((i) => i.path)).toEqual([s.path("hello")]);
+    expect(memo.records.get(s.host("hello"))?.mentions).toEqual([hashPart(s.path("dash"))]);
+    expect(warnings).toEqual([
+      `closure: ${s.path("hello")} names /gnu/store/${hashPart(s.path("dash"))}-…, which the store ${path.join(dir, "gnu/store")} does not have: a scan finds only items that are there, so if they are references the image lacks them (copy them into the store, or use the store's database: closure.from database)`,
+    ]);
+    // Remembered, it is said again.
+    scanClosure(s.store, [s.path("hello")], { memo, onWarning: (m) => warnings.push(m) });
+    expect(warnings).toHaveLength(2);
+    fs.renameSync(moved, s.host("dash"));
+    const again = scanClosure(s.store, [s.path("hello")], { memo, onWarning: (m) => warnings.push(m) });
+    expect(warnings).toHaveLength(2);
+    expect(again.map((i) => i.path)).toEqual([s.path("dash"), s.path("hello")].sort());
+    expect(again.find((i) => i.path === s.path("hello"))!.references).toEqual([s.path("dash")]);
+    // Remembered now, with nothing missing: used as it is.
+    expect(memo.records.get(s.host("hello"))?.mentions).toEqual([]);
+    // A record from before mentions were kept is scanned again.
+    memo.records.set(s.host("hello"), { narSize: 1, references: [] });
+    expect(scanClosure(s.store, [s.path("hello")], { memo }).find((i) => i.path === s.path("hello"))!.narSize).not.toBe(1);
   });
 
   it("ignores lock files beside items", () => {
