@@ -164,7 +164,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   // Files are stamped; a layout is checked by its index and blobs (ociOutput); a registry by HEAD requests.
   const stamped = p.spec.output.format === "docker-archive" || p.spec.output.format === "oci-archive";
   const content = p.spec.output.format === "oci-archive" ? archiveContent(image, sbomArtifacts(sbomDocuments(p, image), image)) : undefined;
-  if (stamped && upToDateFile(cache, p.output, image, content)) {
+  if (stamped && upToDateFile(cache, p.output, { image, content })) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
     return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };

@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BuildError, StoreError } from "../errors.ts";
 import type { CustomEntry } from "../plan/types.ts";
+import { comparePaths } from "../plan/custom.ts";
 import type { StoreLocation } from "../store/types.ts";
 import { openEntry, openForRead, readInto, walkTree, type WalkEntry } from "../store/walk.ts";
 import type { RootSystemEntry } from "../store/types.ts";
@@ -277,22 +278,20 @@ export async function writeLayer(sink: LayerSink, content: LayerContent, ctx: La
     ctx.signal?.throwIfAborted();
     await writeRootSystemEntry(w, e);
   }
-  // Entries come sorted component by component (tar --sort=name order); the store part sits where its top
-  // directory's name sorts among the top-level names.
-  const storeTop = Buffer.from(parents[0]!);
-  const top = (e: CustomEntry) => Buffer.from(e.path.split("/").filter(Boolean)[0] ?? "");
-  const split = entries.findIndex((e) => Buffer.compare(top(e), storeTop) > 0);
-  const before = split === -1 ? entries : entries.slice(0, split);
-  const after = split === -1 ? [] : entries.slice(split);
-  for (const e of before) await writeCustomEntry(w, e);
+  // Entries come sorted component by component (tar --sort=name order), and so does the store part: each of the
+  // store dir's parents where it sorts among them (/gnu/aa between /gnu and /gnu/store, /gnu/zz after the items).
+  let next = 0;
   if (withItems) {
-    for (const dir of parents) await putHeader(w, { name: dir, type: "directory", mode: DIR_MODE });
+    for (const dir of parents) {
+      while (next < entries.length && comparePaths(entries[next]!.path, `/${dir}`) < 0) await writeCustomEntry(w, entries[next++]!);
+      await putHeader(w, { name: dir, type: "directory", mode: DIR_MODE });
+    }
     for (const item of content.items) {
       const facts = await writeItem(w, item);
       if (facts) nar[item] = facts;
     }
   }
-  for (const e of after) await writeCustomEntry(w, e);
+  for (; next < entries.length; next++) await writeCustomEntry(w, entries[next]!);
   for (const e of deferred) await writeCustomEntry(w, e);
   await sink.write(ZERO_BLOCKS);
   return { nar, permsMatched: [...w.perms.matched].sort() };

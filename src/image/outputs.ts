@@ -74,8 +74,8 @@ export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: s
 }
 
 /** Whether `output` is a file this cache wrote with exactly this image (and `content`), untouched since. */
-export function upToDateFile(cache: LayerCache, output: string, image: BuiltImage, content?: string): boolean {
-  const stamp = outputStamp(output, image, content);
+export function upToDateFile(cache: LayerCache, output: string, what: { image: BuiltImage; content: string | undefined }): boolean {
+  const stamp = outputStamp(output, what.image, what.content);
   const file = stampPath(cache, output);
   return stamp !== undefined && readCacheFile(file)?.toString("utf8") === stamp;
 }

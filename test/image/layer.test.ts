@@ -95,6 +95,25 @@ describe("writeLayer", () => {
     expect(listing.find((l) => l.endsWith("bin/tool"))).toMatch(/^-r-xr-xr-x/);
   });
 
+  it("puts entries beside the store dir's parents in name order (a store parent before what is under it)", async () => {
+    const beside: LayerContent = {
+      items: [H1],
+      entries: [
+        { path: "/a", type: "directory", mode: "755" },
+        { path: "/gnu", type: "directory", mode: "755" },
+        { path: "/gnu/aa", type: "directory", mode: "755" },
+        { path: "/gnu/aa/f", type: "file", mode: "644", content: "f\n" },
+        { path: "/gnu/zz", type: "directory", mode: "755" },
+        { path: "/gnu/zz/conf", type: "file", mode: "644", content: "c\n" },
+        { path: "/z", type: "directory", mode: "755" },
+      ] as LayerContent["entries"],
+    };
+    const r = await build(beside, "none");
+    const names = execFileSync("tar", ["-tf", r.file], { encoding: "utf8" }).trim().split("\n");
+    const store = names.filter((n) => n.startsWith(`${H1.slice(1)}/`));
+    expect(names).toEqual(["a/", "gnu/", "gnu/aa/", "gnu/aa/f", "gnu/store/", ...store, "gnu/zz/", "gnu/zz/conf", "z/"]);
+  });
+
   it("reproduces the store items byte for byte when extracted with GNU tar", async () => {
     const r = await build({ items: [H1, H2], entries: [] }, "gzip");
     const out = path.join(dir, "out");
