@@ -65,7 +65,11 @@ const CONFLICTS: [string, string][] = [
 /** While `build -o -` copies the archive to standard output: its own error says what failed, once. */
 let piping = false;
 
-/** A reader that stops reading (`| head`) makes later writes fail with EPIPE: they are dropped, not a crash. */
+/**
+ * A reader that stops reading (`| head`) makes later writes fail with EPIPE: they are dropped, not a crash. On
+ * stderr too (`2>&1 >/dev/null | head -1`): an uncaught error there ended the process before a build removed its
+ * temp files, and there is nowhere left to say anything.
+ */
 function quietOnClosedStdout(): void {
   if (process.stdout.listenerCount("error") > 0) return;
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -73,6 +77,7 @@ function quietOnClosedStdout(): void {
     process.stderr.write(`layerpack: writing standard output: ${err.message}\n`);
     process.exitCode = 1;
   });
+  if (process.stderr.listenerCount("error") === 0) process.stderr.on("error", () => {});
 }
 
 const defaultIo = (): Io => {
@@ -84,10 +89,12 @@ const defaultIo = (): Io => {
     env: process.env,
     isTTY: Boolean(process.stderr.isTTY),
     stdoutIsTTY: Boolean(process.stdout.isTTY),
-    pipeOut: async (file) => {
+    pipeOut: async (file, signal) => {
       piping = true;
       try {
-        await pipeline(fs.createReadStream(file), process.stdout, { end: false });
+        // The signal ends the copy (a reader that waits would hold it past Ctrl-C), so the caller removes the file;
+        // standard output goes with it, which nothing writes to after an interruption.
+        await pipeline(fs.createReadStream(file), process.stdout, { end: false, ...(signal ? { signal } : {}) });
       } finally {
         piping = false;
       }
@@ -166,6 +173,9 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       if (json) io.out(jsonLine({ type: "error", message: "interrupted" }));
       // Only the commands that write an image have temp files and a previous output to speak of.
       io.err(`layerpack ${name}: interrupted${name === "build" || name === "push" ? "; temp files removed, any previous output kept" : ""}\n`);
+      // Cleaned up and said: a write still pending on a reader that does not read must not hold the exit (and
+      // have the grace timer say it again).
+      if (io.signals) setImmediate(() => process.exit(130));
       return 130;
     }
     // With --json every outcome is a JSON line on stdout; the text goes to stderr as well, for people.

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildResolved } from "../image/multi-platform.ts";
-import { tempName } from "../util/temp.ts";
+import { collectStale, isStale, tempName } from "../util/temp.ts";
 import { BuildError } from "../errors.ts";
 import { cacheSourcesOption, lazyCacheFromOptions, cacheOptions, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { Progress, progressMode } from "./progress.ts";
@@ -44,6 +44,8 @@ export const buildCommand: Command = {
     // Again for output.path "-" in the config itself (-o - was checked before loading).
     if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.
+    // What a killed stream left (SIGKILL, a crash) is the size of an image: collected by the next one.
+    if (toStdout) collectStale(os.tmpdir(), (n) => n.startsWith("layerpack-stdout-") && isStale(n));
     const temp = toStdout ? path.join(os.tmpdir(), `${tempName("layerpack-stdout")}.tar`) : undefined;
     const tagged = withTags(loaded.spec, values);
     const spec = temp ? { ...tagged, output: { ...tagged.output, path: temp } } : tagged;
@@ -54,7 +56,8 @@ export const buildCommand: Command = {
       const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency, cacheFrom, onEvent: progress.event, env: io.env, signal, config: loaded, ...outputLabel }, loaded.platforms);
       for (const warning of result.warnings ?? []) warn(io, warning);
       if (temp) {
-        await io.pipeOut(temp).catch((err: NodeJS.ErrnoException) => {
+        await io.pipeOut(temp, signal).catch((err: NodeJS.ErrnoException) => {
+          if (signal?.aborted) throw err;
           if (err.code === "EPIPE") throw new BuildError("-o -: the reading end of standard output closed before the whole archive was written to it");
           throw new BuildError(`-o -: writing the archive to standard output failed: ${err.message}`, { cause: err });
         });

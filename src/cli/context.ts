@@ -16,7 +16,7 @@ export interface Io {
   /** Whether stdout is a terminal (no binary output there). */
   stdoutIsTTY?: boolean;
   /** Copies a file to standard output (`build -o -`). */
-  pipeOut: (file: string) => Promise<void>;
+  pipeOut: (file: string, signal?: AbortSignal) => Promise<void>;
   /** SIGINT/SIGTERM abort the command (the process's own command line, not an embedding caller). */
   signals?: boolean;
 }

@@ -213,6 +213,35 @@ describe("interrupted builds", () => {
     }
   });
 
+  it("SIGINT while -o - waits on a reader that does not read removes the archive's temp file; one a killed stream left is collected", { timeout: 30_000 }, async () => {
+    const tmp = fs.mkdtempSync(path.join(dir, "tmpdir-"));
+    const child = spawn(process.execPath, [BIN, "build", config("big", "./big.bin"), "-o", "-", "--no-cache"], { cwd: dir, env: { ...process.env, TMPDIR: tmp }, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // Nobody reads stdout: once the archive is written, the copy to it blocks on the full pipe.
+    let last = -1;
+    for (let stable = 0; stable < 5; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      const names = fs.readdirSync(tmp).filter((n) => n.startsWith("layerpack-stdout-"));
+      const size = names.length === 1 ? fs.statSync(path.join(tmp, names[0]!)).size : -1;
+      stable = size > 128 << 20 && size === last ? stable + 1 : 0;
+      last = size;
+    }
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect([code, stderr.split("\n").filter(Boolean).at(-1)]).toEqual([130, "layerpack build: interrupted; temp files removed, any previous output kept"]);
+    // (Node keeps its compile cache in TMPDIR too.)
+    const ours = () => fs.readdirSync(tmp).filter((n) => n !== "node-compile-cache");
+    expect(ours()).toEqual([]);
+    // A temp file whose owner is gone (a stream killed with SIGKILL) is removed by the next -o -.
+    const owner = execFileSync(process.execPath, ["--input-type=module", "-e", `import { tempName } from ${JSON.stringify(path.resolve("src/util/temp.ts"))}; console.log(tempName("layerpack-stdout"));`], { encoding: "utf8" }).trim();
+    fs.writeFileSync(path.join(tmp, `${owner}.tar`), "left by a killed build");
+    fs.writeFileSync(path.join(tmp, "someone-elses.tar"), "kept");
+    const next = spawnSync(process.execPath, [BIN, "build", config("small"), "-o", "-", "--no-cache"], { cwd: dir, env: { ...process.env, TMPDIR: tmp }, maxBuffer: 64 << 20 });
+    expect(next.status, next.stderr.toString()).toBe(0);
+    expect(ours()).toEqual(["someone-elses.tar"]);
+  });
+
   it("temp files of a build killed with SIGKILL are collected by the next build", async () => {
     const cache = path.join(dir, "cache-kill");
     const killed = await interrupt(["build", config("big", "./big.bin"), "--cache-dir", cache], path.join(cache, "tmp"), "SIGKILL");
