@@ -69,6 +69,11 @@ const cacheOf = (o: PipelineOptions): LayerCache | undefined => (typeof o.cache 
 
 /** `-o` where the config's output cannot go: a registry push has no file, and a layout is a directory, no stream. */
 function checkOutputOverride(output: string, format: ImageSpec["output"]["format"]): void {
+  // oci:DIR and the like name images for skopeo, inspect and diff: as a path it is a file of that name, never a layout.
+  const transport = /^(oci|oci-archive|docker|docker-archive|containers-storage|dir):/.exec(output)?.[1];
+  if (transport !== undefined) {
+    throw new LayerpackError(`-o ${output}: -o takes a path, and ${transport}: is how image names are written (skopeo, inspect, diff); for ${transport === "oci" ? "an OCI layout set output.format: oci-layout" : "another format set output.format"} and give -o the path alone (./${output} for a file of that very name)`);
+  }
   if (format === "registry") throw new LayerpackError(`-o ${output}: the config pushes to a registry (output.format: registry), which writes no file; to write one, set output.format to docker-archive, oci-archive or oci-layout`);
   if (format === "oci-layout" && output === "-") throw new LayerpackError("-o -: the config writes an OCI layout, a directory, which standard output cannot carry; set output.format: oci-archive (or docker-archive) to stream the image as one file");
 }

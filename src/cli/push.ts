@@ -35,7 +35,15 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
   maxPositionals: 1,
   options: { from: { type: "string" }, to: { type: "string" }, insecure: { type: "boolean" }, quiet: { type: "boolean", short: "q" }, json: { type: "boolean" }, ...tagOption, ...cacheOptions },
   async run({ io, values, positionals, signal }) {
-    const to = values.to as string | undefined;
+    const given = values.to as string | undefined;
+    // docker://HOST/NAME:TAG, as skopeo and the image names of --from, --cache-from and base: write it, is the
+    // registry reference itself; a layout or archive is no push target (oci:out read as the Docker Hub repository
+    // "oci" with the tag "out").
+    const to = given?.startsWith("docker://") ? given.slice("docker://".length) : given;
+    const transport = to === undefined ? undefined : /^(oci|oci-archive|docker-archive|containers-storage|dir):(?!\d+(\/|$))/.exec(to)?.[1];
+    if (transport !== undefined) {
+      throw new UsageError(`--to ${given}: push sends to a registry (--to REGISTRY/NAME[:TAG], or docker://REGISTRY/NAME[:TAG]), not to ${transport}:; to write the image to a file or directory, run build with output.format docker-archive, oci-archive or oci-layout and -o PATH`);
+    }
     // A bad reference is refused before any work.
     let target: ReturnType<typeof parseReference> | undefined;
     try {

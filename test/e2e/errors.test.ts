@@ -249,6 +249,21 @@ describe("an unusable cache directory is a warning, never a hang", () => {
   });
 });
 
+describe("push --to names a registry", () => {
+  it("oci:DIR and other transports are refused, saying what writes them; docker://HOST/NAME:TAG is the registry reference", () => {
+    const cfg = config("profile: ./profile");
+    const r = layerpack(["push", cfg, "--to", "oci:out-oci"], { cwd: dir });
+    expect([r.status, r.stderr.split("\n")[0]]).toEqual([2, "layerpack push: --to oci:out-oci: push sends to a registry (--to REGISTRY/NAME[:TAG], or docker://REGISTRY/NAME[:TAG]), not to oci:; to write the image to a file or directory, run build with output.format docker-archive, oci-archive or oci-layout and -o PATH"]);
+    // A registry host that happens to be called oci, with a port, is a registry.
+    const host = layerpack(["push", cfg, "--to", "oci:1/x:1", "-q"], { cwd: dir, env: { LAYERPACK_REGISTRY_TIMEOUT: "5" } });
+    expect(host.stderr).not.toMatch(/not to oci:/);
+    const docker = layerpack(["push", cfg, "--to", "docker://127.0.0.1:1/x:1", "-q"], { cwd: dir, env: { LAYERPACK_REGISTRY_TIMEOUT: "5" } });
+    expect(docker.status).toBe(1);
+    expect(docker.stderr).toMatch(/127\.0\.0\.1:1/);
+    expect(docker.stderr).not.toMatch(/not a registry host/);
+  });
+});
+
 describe("a command that finds no config leaves nothing behind", () => {
   it.each([["build"], ["push", "--to", "127.0.0.1:1/x"]])("%s where there is no config creates no cache directory", (...args) => {
     const empty = fs.mkdtempSync(path.join(dir, "no-config-"));

@@ -105,6 +105,7 @@ describe("build -o -", () => {
       ["lay.yaml", "-", "-o -: the config writes an OCI layout, a directory, which standard output cannot carry; set output.format: oci-archive (or docker-archive) to stream the image as one file"],
       ["reg.yaml", "-", "-o -: the config pushes to a registry (output.format: registry), which writes no file; to write one, set output.format to docker-archive, oci-archive or oci-layout"],
       ["reg.yaml", "./x.tar", "-o ./x.tar: the config pushes to a registry (output.format: registry), which writes no file; to write one, set output.format to docker-archive, oci-archive or oci-layout"],
+      ["lay.yaml", "oci:out-oci", "-o oci:out-oci: -o takes a path, and oci: is how image names are written (skopeo, inspect, diff); for an OCI layout set output.format: oci-layout and give -o the path alone (./oci:out-oci for a file of that very name)"],
     ];
     for (const [config, output, message] of cases) {
       const r = spawnSync(process.execPath, [BIN, "build", path.join(dir, config), "-o", output], { cwd: dir, encoding: "utf8", env: { ...process.env, LAYERPACK_CACHE_DIR: path.join(dir, "cache") } });
