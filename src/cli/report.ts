@@ -121,7 +121,7 @@ export const reportCommand: Command = {
       if (previous?.kind === "plan") {
         throw new UsageError(`--previous ${previous.shown} is a plan file and --image ${imageArg} an image: a report compares a plan with a plan, or an image with an image`);
       }
-      const image = imageArg !== undefined ? { name: parseImageName(imageArg, { cwd: io.cwd }), shown: imageArg } : outputImage(spec, io.cwd);
+      const image = imageArg !== undefined ? { name: parseImageName(imageArg, { cwd: io.cwd }), shown: imageArg, given: true } : outputImage(spec, io.cwd);
       sides = await imageSides(image, previous, imageOpts);
       const placed = imageReasons(sides.side, plan);
       if (placed.stale) warn(io, `${image.shown} was not built from the config's current plan (its layers differ); run layerpack build for a report of the current inputs`);

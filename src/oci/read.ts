@@ -113,7 +113,8 @@ function pickFromIndex(index: OciIndex, source: string, { ref, platform }: Pick<
     return { chosen: hit, platforms };
   }
   if (digests.size === 1) return { chosen: manifests[0]! };
-  throw new LayerpackError(`${source} holds ${digests.size} images; choose one with --ref NAME (${manifests.map(refName).filter(Boolean).join(", ")})`);
+  // Every command takes the name oci:DIR:REF (oci-archive:FILE:REF); only inspect has a --ref option too.
+  throw new LayerpackError(`${source} holds ${digests.size} images; choose one by its ref name, as oci:DIR:REF or oci-archive:FILE:REF (inspect: --ref NAME): ${manifests.map(refName).filter(Boolean).join(", ")}`);
 }
 
 /** The files of a layout, in a directory or an archive. */

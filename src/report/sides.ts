@@ -61,8 +61,9 @@ async function readImage(name: ImageName, shown: string, o: ImageOptions): Promi
 }
 
 /** A built image, and with a previous image, the diff against it (exactly `diff OLD NEW` of the two images). */
-export async function imageSides(image: { name: ImageName; shown: string }, previous: Extract<Previous, { kind: "image" }> | undefined, o: ImageOptions): Promise<Sides> {
+export async function imageSides(image: { name: ImageName; shown: string; given?: boolean }, previous: Extract<Previous, { kind: "image" }> | undefined, o: ImageOptions): Promise<Sides> {
   if (image.name.transport !== "registry" && !fs.existsSync(image.name.path)) {
+    if (image.given) throw new LayerpackError(`--image ${image.shown}: ${image.name.path} does not exist`);
     const why = previous ? `--previous ${previous.shown} is an image, so the report compares it with the image this config builds` : "the report reads the image this config builds";
     throw new LayerpackError(`${why}, ${image.shown}, which does not exist: run layerpack build first, or name the built image with --image`);
   }

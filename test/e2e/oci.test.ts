@@ -79,7 +79,7 @@ describe("OCI image layout", () => {
     expect(names()).toEqual(["hello:v1", "hello:latest", "other:test", "hello:test"]);
     const r = layerpack(["inspect", layout()]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/holds 3 images; choose one with --ref NAME/);
+    expect(r.stderr).toMatch(/holds 3 images; choose one by its ref name, as oci:DIR:REF or oci-archive:FILE:REF \(inspect: --ref NAME\): /);
     const shown = layerpack(["inspect", layout(), "--ref", "hello:test", "--json"]);
     expect(JSON.parse(shown.stdout).config.config.Env).toEqual(["X=y"]);
   });

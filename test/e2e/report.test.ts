@@ -99,6 +99,9 @@ describe("report on the command line", () => {
     expect(md.stderr).toBe("");
     expect(md.stdout.startsWith(run(["diff", "v1.tar", "v2.tar", "--format", "markdown"]).stdout.trimEnd())).toBe(true);
     expect(run(["report", "v2.yaml", "--previous", "v1.tar", "-o", "image.html"]).status).toBe(0);
+    // An --image that is not there is named as the option gave it.
+    const missing = run(["report", "v2.yaml", "--image", "nope.tar"]);
+    expect([missing.status, missing.stderr]).toEqual([1, `layerpack: --image nope.tar: ${path.join(dir, "nope.tar")} does not exist\n`]);
     // The image of other inputs than the config's: reported, with a warning.
     expect(run(["report", "v1.yaml", "--image", "v2.tar", "-o", "stale.html"]).stderr).toMatch(/^layerpack: warning: v2\.tar was not built from the config's current plan/);
   });
