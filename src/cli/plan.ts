@@ -6,7 +6,7 @@ import { loadResolve } from "../pipeline.ts";
 import { loadAndPlan, outputFileArg, UsageError, type Command, type Io } from "./context.ts";
 import { count } from "../util/format.ts";
 import { locateConfigError } from "../config/format.ts";
-import { checkOutputPath, protectedPaths, type OutputGuard } from "../image/output-guard.ts";
+import { builtImageGuard, checkOutputPath, protectedPaths, type OutputGuard } from "../image/output-guard.ts";
 
 export const planCommand: Command = {
   name: "plan",
@@ -29,7 +29,7 @@ export const planCommand: Command = {
     const { plan, previous, fingerprint } = loaded;
     if (previous.missing) io.err(`layerpack: note: layers.previous names ${previous.file}, which does not exist yet; planned without it\n`);
     // The plan files are what --write may replace: that is how a sticky plan is kept up to date.
-    const keep = protectedPaths({ ...loaded, inputs: loaded.inputs.filter((f) => f !== previous.file) }, { planFiles: false });
+    const keep = [...protectedPaths({ ...loaded, inputs: loaded.inputs.filter((f) => f !== previous.file) }, { planFiles: false }), ...builtImageGuard(loaded.spec)];
     return emit(io, values, { plan, fingerprint, keep });
   },
 };
@@ -66,7 +66,7 @@ async function runFamily(io: Io, configs: string[], { values, signal }: { values
   const images = [];
   // One at a time: each resolve may read a whole store.
   for (const config of configs) images.push(await loadResolve({ cwd: io.cwd, configPath: config, env: io.env, signal }));
-  const keep = images.flatMap((im) => protectedPaths({ ...im, inputs: [im.path, ...im.dependencies] }, { planFiles: false }));
+  const keep = images.flatMap((im) => [...protectedPaths({ ...im, inputs: [im.path, ...im.dependencies] }, { planFiles: false }), ...builtImageGuard(im.spec)]);
   let plan;
   try {
     plan = planFamily(images);

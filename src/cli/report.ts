@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { LayerpackError } from "../errors.ts";
 import { writeAtomically } from "../image/atomic.ts";
-import { checkOutputPath, localImagePath, protectedPaths } from "../image/output-guard.ts";
+import { builtImageGuard, checkOutputPath, localImagePath, protectedPaths } from "../image/output-guard.ts";
 import { renderHtml } from "../report/html.ts";
 import { renderMarkdown } from "../report/markdown.ts";
 import { buildReport, imageReasons, planReasons } from "../report/model.ts";
@@ -107,9 +107,7 @@ export const reportCommand: Command = {
       };
       if (typeof values.previous === "string") local(values.previous, "the --previous plan or image");
       if (imageArg !== undefined) local(imageArg, "the --image image");
-      const built = spec.output.path;
-      if (spec.output.format !== "registry" && built !== undefined && built !== "-") read.push({ path: built, role: "the image the config builds", tree: true });
-      checkOutputPath({ output: file, directory: false, protected: [...protectedPaths(loaded), ...read], label: `-o ${String(values.output)}`, what: "the report" });
+      checkOutputPath({ output: file, directory: false, protected: [...protectedPaths(loaded), ...builtImageGuard(spec), ...read], label: `-o ${String(values.output)}`, what: "the report" });
     }
     const read = typeof values.previous === "string" ? readPrevious(values.previous, io.cwd) : undefined;
     const previous = read?.kind === "plan" && read.plan.platforms ? { ...read, plan: onePlatform(read.plan, plan.platform ? formatPlatform(plan.platform) : undefined) } : read;

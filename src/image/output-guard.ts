@@ -57,6 +57,12 @@ export function protectedPaths(input: Pick<BuildInput, "spec" | "closure" | "con
   return out;
 }
 
+/** The image the config builds, for commands that write something else (a plan file, a report): never replaced. */
+export function builtImageGuard(spec: Pick<BuildInput["spec"], "output">): OutputGuard["protected"] {
+  const built = spec.output.path;
+  return spec.output.format !== "registry" && built !== undefined && built !== "-" ? [{ path: built, role: "the image the config builds", tree: true }] : [];
+}
+
 /** An image name that reads a file or layout directory (not a registry), parsed. */
 function localImage(name: string, cwd: string): Exclude<ImageName, { transport: "registry" }> | undefined {
   let parsed: ImageName;

@@ -248,6 +248,13 @@ describe("plan --write and report -o keep to the same rules", () => {
     }
   });
 
+  it("plan --write refuses the image the config builds", () => {
+    const file = config("{ path: ./built.tar }");
+    fs.writeFileSync(path.join(dir, "built.tar"), "the image");
+    refusedBy(["plan", file, "--write", "built.tar"], /^layerpack: --write built\.tar is the image the config builds \(.*built\.tar\); writing the plan file there would destroy it/, path.join(dir, "built.tar"));
+    expect(fs.readFileSync(path.join(dir, "built.tar"), "utf8")).toBe("the image");
+  });
+
   it("plan --write into a directory that does not exist says so", () => {
     const r = layerpack(["plan", config("{ path: ./out.tar }"), "--write", "no-dir/p.yaml"], { cwd: dir });
     expect([r.status, r.stderr.split("\n")[0]]).toEqual([1, `layerpack: --write no-dir/p.yaml: the directory ${path.join(dir, "no-dir")} does not exist; create it first`]);
