@@ -218,7 +218,9 @@ export class Watcher {
       watch = watchedPaths(config, configDir, { files: [configFile, ...dependencies, ...(previous.file ? [previous.file] : [])], closure });
       // Inputs this build learnt of only now (the first build's, new imports) are compared after it, too.
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
-      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal, config: { path: configFile, locate } }, platforms);
+      // As build says it: an output problem of -o is the command line's, not the config's.
+      const outputLabel = o.output !== undefined && o.output !== "-" ? { outputLabel: `-o ${o.output}` } : {};
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...outputLabel, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal, config: { path: configFile, locate } }, platforms);
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {

@@ -337,6 +337,19 @@ describe("layerpack watch stopped", () => {
     }
   });
 
+  it("-o into a directory that does not exist is the command line's fault, said as build says it", async () => {
+    fs.writeFileSync(path.join(dir, "image.yaml"), good);
+    const w = watch(["-o", "nodir/x.tar"]);
+    try {
+      await w.until(() => w.out.stderr.includes("Waiting for changes"));
+      expect(w.out.stderr).toMatch(/^layerpack: -o nodir\/x\.tar: the directory .*nodir does not exist; create it first\nlayerpack: build failed; nothing was written\. Waiting for changes\.\.\.\n$/m);
+      w.child.kill("SIGINT");
+      expect(await w.exited).toBe(0);
+    } finally {
+      w.child.kill("SIGKILL");
+    }
+  });
+
   it("Ctrl-C during a build exits 130, says the build stopped, and leaves nothing behind", async () => {
     fs.writeFileSync(path.join(dir, "image.yaml"), good);
     const w = watch(["--json"]);
