@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import type { DatabaseSync } from "node:sqlite";
 import { nodeSqlite } from "../util/node-sqlite.ts";
 import { StoreError } from "../errors.ts";
+import { fileKind } from "../util/format.ts";
 import { byBytes, normaliseNarHash } from "./path.ts";
 
 /** One item as a closure source knows it; narSize/narHash undefined when the source does not have them. */
@@ -40,6 +41,12 @@ interface PathRow {
  */
 export function withStoreDatabase<T>(file: string, read: (db: DatabaseSync) => T): T {
   if (!fs.existsSync(file)) throw new StoreError(`store database ${file} does not exist`);
+  // SQLite opens what it is given and blocks on a FIFO for ever, past Ctrl-C (its open is synchronous); copying a
+  // -wal beside one would too.
+  for (const f of [file, `${file}-wal`]) {
+    const st = fs.statSync(f, { throwIfNoEntry: false });
+    if (st !== undefined && !st.isFile()) throw new StoreError(`store database ${f} is ${fileKind(st)}, not a regular file`);
+  }
   let copy: string | undefined;
   let db: DatabaseSync | undefined;
   try {

@@ -30,9 +30,11 @@ class Lines {
     return this.index + 1;
   }
 
-  /** True when only blank lines remain. */
+  /** True when only blank lines remain (looked at in place: a copy of the rest at every record was quadratic). */
   atEnd(): boolean {
-    return this.lines.slice(this.index).every((l) => l.trim() === "");
+    let i = this.index;
+    while (i < this.lines.length && this.lines[i]!.trim() === "") i++;
+    return i === this.lines.length;
   }
 
   fail(message: string, line = this.index): never {

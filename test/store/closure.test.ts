@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { execFileSync } from "node:child_process";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreError } from "../../src/errors.ts";
@@ -112,6 +113,21 @@ describe("resolveClosure", () => {
     await expect(resolveClosure(xSpec, { configDir: dir })).rejects.toThrow(
       /needs closure.file for the store dir \/x\/store/,
     );
+  });
+
+  it("a FIFO where the database is (or its -wal) is refused without opening it; auto scans instead", async () => {
+    const dbFile = path.join(dir, "root/var/guix/db/db.sqlite");
+    fs.mkdirSync(path.dirname(dbFile), { recursive: true });
+    execFileSync("mkfifo", [dbFile]);
+    await expect(resolveClosure(spec({ closure: { from: "database" } }), { configDir: dir })).rejects.toThrow(`store database ${dbFile} is a FIFO, not a regular file`);
+    const warnings: string[] = [];
+    const scanned = await resolveClosure(spec({}), { configDir: dir, onWarning: (w) => warnings.push(w) });
+    expect(scanned.items.length).toBeGreaterThan(0);
+    expect(warnings).toEqual([`closure: store database ${dbFile} is a FIFO, not a regular file; scanning the store instead`]);
+    fs.rmSync(dbFile);
+    writeDb(dbFile, s, [{ name: "libc", refs: [] }]);
+    execFileSync("mkfifo", [`${dbFile}-wal`]);
+    await expect(resolveClosure(spec({ closure: { from: "database" } }), { configDir: dir })).rejects.toThrow(`store database ${dbFile}-wal is a FIFO, not a regular file`);
   });
 
   it("reads a references graph, taking sizes from the items", async () => {

@@ -37,6 +37,14 @@ describe("references graph", () => {
     expect(parseReferencesGraph(`${C}\n\n0`, "g").size).toBe(1); // no final newline
   });
 
+  it("reads a graph of 200 000 records in one pass (the end test copied the rest of the lines at each record)", () => {
+    const nix32 = "0123456789abcdfghijklmnpqrsvwxyz";
+    const hash = (i: number) => [...i.toString(32).padStart(32, "0")].map((d) => nix32[parseInt(d, 32)]).join("");
+    const paths = Array.from({ length: 200_000 }, (_, i) => `/gnu/store/${hash(i)}-x`);
+    const recs = parseReferencesGraph(`${paths.map((q) => `${q}\n\n0\n`).join("")}\n\n`, "g");
+    expect(recs.size).toBe(200_000);
+  });
+
   it("reports malformed input with file and line", () => {
     const cases: [string, RegExp][] = [
       [`${A}\n\nx\n`, /^g:3: expected the number of references \(a non-negative integer\), got "x"$/],
