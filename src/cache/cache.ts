@@ -13,7 +13,6 @@
  * same blob write identical bytes, so whichever rename wins is right.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
@@ -21,7 +20,7 @@ import type { LayerBlob } from "../oci/types.ts";
 import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 import { SHA256_DIGEST, sha256Hex } from "../util/digest.ts";
-import { makeDirs } from "../util/dirs.ts";
+import { homeDir, makeDirs, xdgDir } from "../util/dirs.ts";
 import { fileKind } from "../util/format.ts";
 import { openRegular } from "../oci/blob-file.ts";
 import { lstatOrUndefined, placeFile, readCacheFile, removeIfWritable, vanished } from "./files.ts";
@@ -61,7 +60,7 @@ export interface ScanRecord {
 /** The cache directory: an explicit one, else $LAYERPACK_CACHE_DIR, else $XDG_CACHE_HOME/layerpack, else ~/.cache/layerpack. */
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
   if (env.LAYERPACK_CACHE_DIR) return path.resolve(env.LAYERPACK_CACHE_DIR);
-  const base = env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(env.HOME ?? os.homedir(), ".cache");
+  const base = xdgDir(env, "XDG_CACHE_HOME") ?? path.join(homeDir(env), ".cache");
   return path.join(base, "layerpack");
 }
 

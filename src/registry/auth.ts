@@ -13,7 +13,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { readUserFile } from "../util/read-file.ts";
-import * as os from "node:os";
+import { homeDir, xdgDir } from "../util/dirs.ts";
 import * as path from "node:path";
 import { RegistryError } from "../errors.ts";
 import { DOCKER_HUB } from "./reference.ts";
@@ -54,11 +54,12 @@ function authKeys(registry: string): string[] {
 
 /** The auth files looked at, in order; `docker` marks docker's config (the one with credential helpers). */
 export function authFiles(env: Env): { file: string; docker: boolean }[] {
-  const home = env.HOME ?? os.homedir();
+  const home = homeDir(env);
   const files: { file: string; docker: boolean }[] = [];
   if (env.REGISTRY_AUTH_FILE) files.push({ file: env.REGISTRY_AUTH_FILE, docker: false });
-  if (env.XDG_RUNTIME_DIR) files.push({ file: path.join(env.XDG_RUNTIME_DIR, "containers", "auth.json"), docker: false });
-  files.push({ file: path.join(env.XDG_CONFIG_HOME || path.join(home, ".config"), "containers", "auth.json"), docker: false });
+  const runtime = xdgDir(env, "XDG_RUNTIME_DIR");
+  if (runtime) files.push({ file: path.join(runtime, "containers", "auth.json"), docker: false });
+  files.push({ file: path.join(xdgDir(env, "XDG_CONFIG_HOME") ?? path.join(home, ".config"), "containers", "auth.json"), docker: false });
   files.push({ file: path.join(env.DOCKER_CONFIG ?? path.join(home, ".docker"), "config.json"), docker: true });
   return files;
 }
@@ -79,6 +80,27 @@ interface AuthConfig {
   auths?: Record<string, AuthEntry>;
   credHelpers?: Record<string, string>;
   credsStore?: string;
+}
+
+/**
+ * The parsed auth file, its shape checked: an object, `auths` an object of objects whose fields are strings,
+ * `credHelpers` an object, `credsStore` a string. Messages name the key, never the value (it may be a secret).
+ */
+function authConfig(parsed: unknown, file: string): AuthConfig {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  const bad = (key: string, what: string) => new RegistryError(`the registry auth file ${file}: ${key} is not ${what}`);
+  if (!isObject(parsed)) throw new RegistryError(`the registry auth file ${file} is not a JSON object`);
+  const { auths, credHelpers, credsStore } = parsed;
+  if (auths !== undefined && !isObject(auths)) throw bad("auths", "an object");
+  for (const [key, entry] of Object.entries(auths ?? {})) {
+    if (!isObject(entry)) throw bad(`auths[${JSON.stringify(key)}]`, "an object");
+    for (const field of ["auth", "username", "password", "identitytoken"]) {
+      if (entry[field] !== undefined && typeof entry[field] !== "string") throw bad(`auths[${JSON.stringify(key)}].${field}`, "a string");
+    }
+  }
+  if (credHelpers !== undefined && !isObject(credHelpers)) throw bad("credHelpers", "an object");
+  if (credsStore !== undefined && typeof credsStore !== "string") throw bad("credsStore", "a string");
+  return parsed as AuthConfig;
 }
 
 function fromEntry(entry: AuthEntry, source: string): Credentials | undefined {
@@ -151,12 +173,13 @@ export function findCredentials(registry: string, env: Env, push = false): Crede
   }
   for (const { file, docker } of authFiles(env)) {
     if (!fs.existsSync(file)) continue;
-    let config: AuthConfig;
+    let parsed: unknown;
     try {
-      config = JSON.parse(readUserFile(file, 4 << 20)) as AuthConfig;
+      parsed = JSON.parse(readUserFile(file, 4 << 20));
     } catch (cause) {
       throw new RegistryError(`cannot read the registry auth file ${file}: ${jsonErrorWithoutText(cause)}`);
     }
+    const config = authConfig(parsed, file);
     const helper = docker ? authKeys(registry).map((k) => config.credHelpers?.[k]).find((h) => typeof h === "string") : undefined;
     if (helper !== undefined) {
       const found = fromHelper(helper, registry, { file, env });

@@ -4,6 +4,7 @@
  * path anyone can set.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 export function makeDirs(dir: string): void {
@@ -26,4 +27,26 @@ export function makeDirs(dir: string): void {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !fs.statSync(d).isDirectory()) throw err;
     }
   }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * The user's home directory: $HOME when it is an absolute path, else the password database's. An empty or relative
+ * HOME (HOME= in a CI step) would make ~/.cache and ~/.docker/config.json the current directory's — a checked-out
+ * repository's files taken for the user's credentials.
+ */
+export function homeDir(env: Env): string {
+  if (env.HOME && path.isAbsolute(env.HOME)) return env.HOME;
+  try {
+    return os.userInfo().homedir;
+  } catch {
+    return os.homedir();
+  }
+}
+
+/** An XDG base directory variable, which the XDG spec says to ignore unless it is an absolute path. */
+export function xdgDir(env: Env, name: "XDG_CACHE_HOME" | "XDG_CONFIG_HOME" | "XDG_RUNTIME_DIR"): string | undefined {
+  const value = env[name];
+  return value && path.isAbsolute(value) ? value : undefined;
 }

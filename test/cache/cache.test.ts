@@ -13,7 +13,7 @@ import { imageSpecSchema, type ImageSpec } from "../../src/config/schema.ts";
 import { resolveClosure } from "../../src/store/closure.ts";
 import { planLayers } from "../../src/plan/index.ts";
 import { buildImage, type BuildEvent } from "../../src/image/build.ts";
-import { LayerCache } from "../../src/cache/cache.ts";
+import { defaultCacheDir, LayerCache } from "../../src/cache/cache.ts";
 import { BuildError } from "../../src/errors.ts";
 import { cacheInfo, pruneCache } from "../../src/cache/prune.ts";
 import { makeStore, type FakeStore } from "../fixtures/store.ts";
@@ -303,5 +303,15 @@ describe("layer cache", () => {
     expect(cacheInfo(cache)).toMatchObject({ layers: 0, blobs: 0, packs: 0, blobBytes: 0 });
     pruneCache(cache, { all: true });
     expect(cacheInfo(cache).scans).toBe(0);
+  });
+});
+
+describe("the default cache directory", () => {
+  it("is never relative to the current directory: an empty or relative HOME and a relative XDG_CACHE_HOME are passed over", () => {
+    const home = os.userInfo().homedir;
+    expect(defaultCacheDir({ HOME: "" })).toBe(path.join(home, ".cache", "layerpack"));
+    expect(defaultCacheDir({ HOME: "rel" })).toBe(path.join(home, ".cache", "layerpack"));
+    expect(defaultCacheDir({ HOME: "/h", XDG_CACHE_HOME: "cache" })).toBe("/h/.cache/layerpack");
+    expect(defaultCacheDir({ HOME: "/h", XDG_CACHE_HOME: "/x" })).toBe("/x/layerpack");
   });
 });

@@ -94,6 +94,39 @@ describe("where credentials are found", () => {
     }
   });
 
+  test("an auth file of another shape names the key, never its value, and is no internal error", () => {
+    for (const [data, said] of [
+      [null, "is not a JSON object"],
+      [[1], "is not a JSON object"],
+      [{ auths: [] }, ": auths is not an object"],
+      [{ auths: { "r.example": "S3cretPassw0rd" } }, ': auths["r.example"] is not an object'],
+      [{ auths: { "r.example": { auth: 123456789 } } }, ': auths["r.example"].auth is not a string'],
+      [{ auths: { "r.example": { username: "u", password: { p: "S3cretPassw0rd" } } } }, ': auths["r.example"].password is not a string'],
+      [{ credsStore: 7 }, ": credsStore is not a string"],
+    ] as const) {
+      write("run/containers/auth.json", data);
+      let message = "";
+      try {
+        findCredentials("r.example", env);
+      } catch (e) {
+        expect((e as Error).name).toBe("RegistryError");
+        message = (e as Error).message;
+      }
+      expect(message, JSON.stringify(data)).toBe(`the registry auth file ${path.join(dir, "run/containers/auth.json")}${said.startsWith(":") ? "" : " "}${said}`);
+      for (const secret of ["S3cret", "123456789"]) expect(message).not.toContain(secret);
+    }
+  });
+
+  test("an empty or relative HOME, and relative XDG directories, are not the current directory", () => {
+    const home = os.userInfo().homedir;
+    for (const odd of [{ HOME: "" }, { HOME: "relative/home" }, { HOME: dir, XDG_CONFIG_HOME: "cfg", XDG_RUNTIME_DIR: "run" }]) {
+      const files = credentialPlaces({ ...odd, PATH: env.PATH! }).split(", ").slice(1);
+      for (const f of files) expect(path.isAbsolute(f), `${JSON.stringify(odd)}: ${f}`).toBe(true);
+      if (odd.HOME !== dir) expect(files).toEqual([path.join(home, ".config/containers/auth.json"), path.join(home, ".docker/config.json")]);
+      else expect(files).toEqual([path.join(dir, ".config/containers/auth.json"), path.join(dir, ".docker/config.json")]);
+    }
+  });
+
   test("'no credentials' lists where it looked", () => {
     expect(credentialPlaces(env)).toBe(
       ["LAYERPACK_REGISTRY_USER/LAYERPACK_REGISTRY_PASSWORD", "run/containers/auth.json", ".config/containers/auth.json", ".docker/config.json"]
