@@ -20,7 +20,7 @@ export const buildCommand: Command = {
       --no-cache         build every layer and stream it into the output; the cache is neither read nor written
   -j, --jobs N           layers built at once (default: the number of cores)
       --cache-from REF   reuse layers whose cache record REF (docker://HOST/NAME:TAG or oci:DIR[:REF], pushed by layerpack) holds:
-                         fetched (digest and diff_id checked) instead of read from the store; repeatable
+                         fetched instead of compressed here (taken only if it unpacks to the tar of this host's store); repeatable
       --no-cache-from    ignore cache sources, the config's cache.from included
       --previous FILE    sticky plan: keep this plan file's grouping where still valid (overrides layers.previous)`,
   maxPositionals: 1,

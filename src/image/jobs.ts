@@ -111,6 +111,24 @@ export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Pro
   return blob;
 }
 
+/**
+ * The diff_id this host's inputs give a job's layer, and the NAR facts learnt on the way: its tar made here (read,
+ * tarred and hashed, not compressed, written nowhere). A cache source's layer is another machine's word for what the
+ * inputs give; it is taken only when it unpacks to this (remote-cache.ts), which costs a read of the items but
+ * spares their compression.
+ */
+export async function localDiffId(job: Job, p: Prepared): Promise<{ diffId: string; nar: Record<string, NarFacts> }> {
+  if (job.needsDb) prepareDatabase(job, p);
+  const ctx = { ...(job.ctx ?? p.ctx), hashNar: true };
+  const fd = fs.openSync("/dev/null", "w");
+  try {
+    const blob = await produceLayer({ fd, label: "/dev/null", position: 0 }, job.content, { compression: "none", ctx });
+    return { diffId: blob.diffId, nar: blob.nar ?? {} };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function recordFacts(p: Prepared, facts: { nar?: Record<string, NarFacts> | undefined; permsMatched?: string[] | undefined }): void {
   Object.assign(p.nar, facts.nar ?? {});
   for (const g of facts.permsMatched ?? []) p.permsMatched.add(g);

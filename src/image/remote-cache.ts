@@ -1,9 +1,11 @@
 /**
  * Cache sources (`--cache-from`, `cache.from`, and by default the image at the push target's tag): images whose
  * cache records (cache/record.ts) say which layer keys they hold. A build looks up each layer it would build; a
- * hit whose blob is still there (HEAD: same size) is reused without reading the store — pushed to the same
- * registry by HEAD or cross-repository mount, or fetched into the local cache (digest and diff_id checked) for
- * other outputs. A source that cannot be read is a warning: the layer is built as if it had no record.
+ * hit whose blob is still there (HEAD: same size) is reused: pushed to the same registry by HEAD or
+ * cross-repository mount without reading the store, or fetched into the local cache for other outputs — its digest
+ * checked, and only when it unpacks to the tar this host's store gives for the key (read and hashed here, not
+ * compressed), since a record is another machine's word for which bytes a key stands for. A source that cannot
+ * be read is a warning: the layer is built as if it had no record.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -23,7 +25,7 @@ import type { Platform } from "../oci/platform.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { findReferrers, readArtifact } from "../oci/referrers.ts";
 import { formatReference } from "../registry/reference.ts";
-import { closureNar, recordFacts, type Job, type Prepared } from "./jobs.ts";
+import { closureNar, localDiffId, recordFacts, type Job, type Prepared } from "./jobs.ts";
 import type { Closure } from "../store/types.ts";
 import type { BuildInput } from "./build.ts";
 import { SHA256_DIGEST } from "../util/digest.ts";
@@ -228,17 +230,28 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
       remote.warnings.push(`cache source ${hit.source.name}: its record gives ${mismatch} another NAR hash than this host's store; building layer ${job.index + 1}`);
       continue;
     }
-    const nar = narOf(job, hit.record, p.closure);
-    if (p.wantNar && !nar) continue;
     const { key: _key, ...record } = hit.record;
     let layer: CachedLayer | undefined;
+    let nar: Record<string, { hash: string; size: number }> | undefined;
     if (hit.source.registry !== undefined && run.registry === hit.source.registry) {
+      // Mounted or found in the very registry pushed to, never read here: whoever can write its records there can
+      // write the image's tags too. Its NAR facts: the record's, else the closure's.
+      nar = narOf(job, hit.record, p.closure);
+      if (p.wantNar && !nar) continue;
       if (await remote.present(hit)) layer = { ...record, file: "", remote: { registry: hit.source.registry, repository: hit.source.repository! } };
     } else {
+      // Fetched from elsewhere: taken only if it unpacks to the tar this host's inputs give (checked before the
+      // download, and fetchInto checks the blob against the same diff_id), with the NAR facts hashed here.
+      const mine = await localDiffId(job, p);
+      if (mine.diffId !== hit.record.diffId) {
+        remote.warnings.push(`cache source ${hit.source.name}: its layer for layer ${job.index + 1} unpacks to ${hit.record.diffId}, but this host's inputs give ${mine.diffId}; building it`);
+        continue;
+      }
+      nar = mine.nar;
       layer = await remote.fetchInto(cache, job.key, hit);
     }
     if (!layer) continue;
-    if (nar) layer.nar = nar;
+    if (nar && Object.keys(nar).length > 0) layer.nar = nar;
     blobs.set(job.index, layer);
     recordFacts(p, layer);
     reused++;

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -136,6 +137,33 @@ describe.runIf(requireTool("skopeo") && requireTool("docker-registry"))("the reg
     const second = await runner("l2", { name: "cached", output: `{ path: ./from-layout.tar }`, cacheFrom: [`oci:${layout}:cached:1`], extra: `paths: [{ path: /etc/l, type: file, content: "l" }]` });
     expect(second.stats.rebuilt).toBe(1);
     expect(second.stats.remote).toBe(second.layers.length - 1);
+  });
+
+  it("a source whose record pairs a layer's key with other bytes is refused: its layers must unpack to this host's own tar", async () => {
+    const layout = path.join(dir, "poison");
+    const first = await runner("p1", { name: "poison", output: `{ format: oci-layout, path: ./poison }`, database: false });
+    // Two store layers' records swap their blobs: each blob is a genuine layer of the image with its real diff_id,
+    // which is all a check of the blob against its record can see.
+    const index = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8"));
+    const recordDigest: string = index.manifests[0].annotations["dev.layerpack.cache.record"];
+    const record = JSON.parse(fs.readFileSync(path.join(layout, "blobs/sha256", recordDigest.slice(7)), "utf8"));
+    const [a, b] = record.layers as Record<string, unknown>[];
+    for (const field of ["digest", "diffId", "size", "tarSize", "mediaType"]) [a![field], b![field]] = [b![field], a![field]];
+    delete a!.nar;
+    delete b!.nar;
+    const forged = Buffer.from(`${JSON.stringify(record)}\n`);
+    const forgedDigest = `sha256:${createHash("sha256").update(forged).digest("hex")}`;
+    fs.writeFileSync(path.join(layout, "blobs/sha256", forgedDigest.slice(7)), forged);
+    index.manifests[0].annotations["dev.layerpack.cache.record"] = forgedDigest;
+    fs.writeFileSync(path.join(layout, "index.json"), JSON.stringify(index));
+
+    const victim = await runner("p2", { name: "poison", output: `{ path: ./poison-victim.tar }`, database: false, cacheFrom: [`oci:${layout}:poison:1`] });
+    expect(victim.layers.map((l) => l.diffId)).toEqual(first.layers.map((l) => l.diffId));
+    expect(victim.stats.rebuilt).toBe(2);
+    expect(victim.warnings?.filter((w) => /but this host's inputs give/.test(w))).toHaveLength(2);
+    // And nothing forged stayed in the cache: a build without the source gives the same image.
+    const again = await runner("p2", { name: "poison", output: `{ path: ./poison-again.tar }`, database: false, cacheFrom: false });
+    expect(again.layers.map((l) => l.diffId)).toEqual(first.layers.map((l) => l.diffId));
   });
 
   it("two runners pushing sibling images to one repository at once both succeed", async () => {
