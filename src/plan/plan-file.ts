@@ -38,8 +38,27 @@ export interface ParsePlanOptions {
 }
 
 /** Parses and validates a plan file's text. Throws PlanError naming the file and, where it can, line:column. */
+/**
+ * The most lines and flow separators (`,` `[` `{`) a plan file may have: about 4 per store item in the files
+ * layerpack writes, so 60 000 items. The YAML parser holds ~1 KB per node, and a file of nothing but `[0,0,0,...`
+ * has a node every 2 bytes: 8 MB of it took 4 GB and ended Node, well under MAX_PLAN_FILE.
+ */
+const MAX_PLAN_NODES = 250_000;
+
+function countNodes(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 44 || c === 91 || c === 123) n++;
+  }
+  return n;
+}
+
 export function parsePlanFile(text: string, options: ParsePlanOptions = {}): LayerPlan {
   const file = options.file ?? "plan";
+  if (countNodes(text) > MAX_PLAN_NODES) {
+    throw new PlanError(`${file}: not a layer plan: it has more than ${MAX_PLAN_NODES.toLocaleString("en-US")} lines and list items, more than any plan of a real closure (about 4 per store item)`);
+  }
   const lines = new LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const at = (offset: number | undefined): string => {

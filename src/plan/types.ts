@@ -89,7 +89,8 @@ const onePlatformPlanSchema = z.strictObject({
   /** The platform the image is for (the config's, else the planning host's): two hosts of one platform agree. */
   platform: z.strictObject({ os: z.string(), architecture: z.string(), variant: z.string().optional() }).optional(),
   /** Store layers in image order (bottom first), then the root-system layer if any, the customisation layer last. */
-  layers: z.array(z.discriminatedUnion("kind", [storeLayerSchema, rootSystemLayerSchema, customLayerSchema])),
+  // As images (oci/read.ts): far above layers.max; a plan of 10 000 layers made diff pair them all.
+  layers: z.array(z.discriminatedUnion("kind", [storeLayerSchema, rootSystemLayerSchema, customLayerSchema])).max(1000),
   totals: z.strictObject({ items: z.number().int(), bytes: z.number().int(), layers: z.number().int() }),
 });
 
