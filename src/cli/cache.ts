@@ -23,7 +23,7 @@ export function parseAge(text: string): number {
 export const cacheCommand: Command = {
   name: "cache",
   usage: `layerpack cache info [--json] [--cache-dir DIR]
-       layerpack cache prune [--older-than AGE] [--max-size SIZE] [--all] [--cache-dir DIR]
+       layerpack cache prune [--older-than AGE] [--max-size SIZE] [--all] [--json] [--cache-dir DIR]
 
   --older-than AGE   remove layers not used for AGE (30d, 12h, 45m)
   --max-size SIZE    remove least recently used layers until the cache fits (500M, 10G)
@@ -42,12 +42,17 @@ export const cacheCommand: Command = {
     const dir = cacheDirFromOptions(io, values);
     const [action] = positionals;
     if (action !== "info" && action !== "prune") throw new UsageError(action === undefined ? "give info or prune" : `expected 'info' or 'prune', not '${action}'${didYouMean(action, ["info", "prune"])}`);
+    // The options are shared by both actions: one that the action does not read is refused, not ignored.
+    if (action === "info") {
+      const pruneOnly = ["older-than", "max-size", "all"].find((o) => values[o] !== undefined);
+      if (pruneOnly) throw new UsageError(`--${pruneOnly} is an option of cache prune; cache info only shows the cache`);
+    }
     // A --cache-dir that is wrong is an error, not an empty cache (info) or a new one made there (prune).
     const st = fs.statSync(dir, { throwIfNoEntry: false });
     if (st !== undefined && !st.isDirectory()) throw new UsageError(`--cache-dir ${dir}: not a directory`);
     if (st === undefined && typeof values["cache-dir"] === "string") throw new UsageError(`--cache-dir ${dir}: no such directory`);
     if (st === undefined && action === "prune") {
-      io.out(`cache ${dir} does not exist yet: nothing to prune\n`);
+      io.out(values.json ? `${jsonText({ dir, layersRemoved: 0, blobsRemoved: 0, bytesFreed: 0 })}\n` : `cache ${dir} does not exist yet: nothing to prune\n`);
       return 0;
     }
     if (action === "info") {
@@ -77,7 +82,7 @@ export const cacheCommand: Command = {
       throw new LayerpackError(`cannot prune the cache directory ${dir}: ${(cause as Error).message}`, { cause });
     }
     const r = pruneCache(cache, options);
-    io.out(`removed ${count(r.layersRemoved, "layer")}, ${count(r.blobsRemoved, "blob")}, ${formatBytes(r.bytesFreed)} freed\n`);
+    io.out(values.json ? `${jsonText({ dir, ...r })}\n` : `removed ${count(r.layersRemoved, "layer")}, ${count(r.blobsRemoved, "blob")}, ${formatBytes(r.bytesFreed)} freed\n`);
     return 0;
   },
 };

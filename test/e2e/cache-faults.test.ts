@@ -142,8 +142,11 @@ describe("hostile cache files", () => {
     const third = run(["build", conf, "--cache-dir", cache]);
     expect(third.stderr).toMatch(/: 0 layers built/);
     expect(sha(path.join(out, "image.tar"))).toBe(want);
-    const prune = run(["cache", "prune", "--all", "--cache-dir", cache]);
+    const prune = run(["cache", "prune", "--all", "--cache-dir", cache, "--json"]);
     expect([prune.status, prune.signal], prune.stderr).toEqual([0, null]);
+    expect(JSON.parse(prune.stdout)).toMatchObject({ dir: cache, layersRemoved: expect.any(Number), blobsRemoved: expect.any(Number), bytesFreed: expect.any(Number) });
+    // An option of prune given to info is refused, not ignored.
+    expect([run(["cache", "info", "--all", "--cache-dir", cache]).status, run(["cache", "info", "--older-than", "1d", "--cache-dir", cache]).stderr.split("\n")[0]]).toEqual([2, "layerpack cache: --older-than is an option of cache prune; cache info only shows the cache"]);
     // One of the cache's own directories replaced by a link: prune refuses (exit 1: the directory is wrong, not
     // the command line), and what the link points to is left alone.
     const elsewhere = fs.mkdtempSync(path.join(dir, "elsewhere-"));
