@@ -53,6 +53,11 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
       if (err instanceof LayerpackError) throw new UsageError(`--to: ${err.message}`);
       throw err;
     }
+    // A tag in --to wins over every other: --tag beside it would be dropped without a word.
+    const tagged = Array.isArray(values.tag) ? values.tag.filter((t) => t !== target?.tag) : [];
+    if (target?.tag !== undefined && tagged.length > 0) {
+      throw new UsageError(`--to ${given} names the tag ${target.tag}, and --tag ${tagged[0]} another; give the tags in one place (--to without a tag and --tag for each, or one --to per push)`);
+    }
     if (typeof values.from === "string") {
       if (positionals.length > 0) throw new UsageError("give either a config to build or --from IMAGE, not both");
       if (target === undefined) throw new UsageError("push --from: give --to REGISTRY/NAME[:TAG]");

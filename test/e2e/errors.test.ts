@@ -262,6 +262,13 @@ describe("push --to names a registry", () => {
     expect(docker.stderr).toMatch(/127\.0\.0\.1:1/);
     expect(docker.stderr).not.toMatch(/not a registry host/);
   });
+
+  it("a tag in --to beside another --tag is refused: the --tag would be dropped", () => {
+    const r = layerpack(["push", config("profile: ./profile"), "--to", "127.0.0.1:1/x:a", "--tag", "b"], { cwd: dir });
+    expect([r.status, r.stderr.split("\n")[0]]).toEqual([2, "layerpack push: --to 127.0.0.1:1/x:a names the tag a, and --tag b another; give the tags in one place (--to without a tag and --tag for each, or one --to per push)"]);
+    const from = layerpack(["push", "--from", "x.tar", "--to", "127.0.0.1:1/x:a", "--tag", "b"], { cwd: dir });
+    expect(from.status).toBe(2);
+  });
 });
 
 describe("a command that finds no config leaves nothing behind", () => {
