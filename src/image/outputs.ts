@@ -87,7 +87,11 @@ export function upToDateFile(cache: LayerCache, output: string, what: { image: B
 async function rebuildDamaged(run: CachedRun, job: Job, old: CachedLayer): Promise<CachedLayer> {
   const { p, cache, stats, fresh } = run;
   cache.dropLayer(job.key, old);
+  // Said as any build of a layer is (it was reported reused a moment ago): the summary counts it as built.
+  const count = p.jobs.length;
+  run.input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
   const rebuilt = await buildIntoCache(job, p, cache);
+  run.input.onEvent?.({ type: "layer-done", index: job.index, count, blob: rebuilt, cached: false });
   if (rebuilt.digest !== old.digest) {
     throw new BuildError(`layer ${job.index + 1} was rebuilt as ${rebuilt.digest}, not ${old.digest}: did its inputs change during the build? Build again`);
   }

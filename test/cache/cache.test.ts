@@ -123,8 +123,12 @@ describe("layer cache", () => {
     bytes[bytes.length >> 1]! ^= 0xff;
     fs.chmodSync(blob1, 0o644);
     fs.writeFileSync(blob1, bytes);
-    const second = await build({ out: "b.tar", cache });
+    const events: BuildEvent[] = [];
+    const second = await build({ out: "b.tar", cache, events });
     expect(second.stats).toMatchObject({ rebuilt: 2, reused: 3 });
+    // The progress says so too: each damaged layer is built after it was found reused.
+    expect(events.filter((e) => e.type === "layer-start").length).toBe(2);
+    expect(events.filter((e) => e.type === "layer-done" && !e.cached).length).toBe(2);
     expect(sha(path.join(dir, "b.tar"))).toBe(digest);
     const third = await build({ out: "c.tar", cache });
     expect(third.stats.rebuilt).toBe(0);
