@@ -112,6 +112,20 @@ describe("layer cache", () => {
     expect(without.layers.length).toBeLessThan(fresh.layers.length);
   });
 
+  it("a layer whose cached copy (inside a docker archive kept as a pack) was overwritten is rebuilt and reported built", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    await build({ out: "a.tar", cache, compression: "none" });
+    // The archive is overwritten in place: the pack, a hard link to it, changes with it.
+    const archive = path.join(dir, "a.tar");
+    fs.writeFileSync(archive, Buffer.alloc(fs.statSync(archive).size, 0x55));
+    const events: BuildEvent[] = [];
+    const layout = await build({ out: "lay", cache, compression: "none", format: "oci-layout", events });
+    expect(layout.stats.rebuilt).toBeGreaterThan(0);
+    const built = events.filter((e) => e.type === "layer-done" && !e.cached).length;
+    expect(built).toBe(layout.stats.rebuilt);
+    expect(events.filter((e) => e.type === "layer-start").length).toBe(built);
+  });
+
   it("rebuilds a layer whose blob is truncated or corrupt", async () => {
     const cache = new LayerCache(path.join(dir, "cache"));
     const first = await build({ out: "a.tar", cache });
