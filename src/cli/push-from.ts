@@ -23,6 +23,7 @@ export interface PushFromOptions {
   onEvent?: (e: PushEvent) => void;
   /** The layer cache directory, for mount hints; none: every blob the registry lacks in the target is uploaded. */
   cacheDir?: string;
+  signal?: AbortSignal | undefined;
 }
 
 /** The tags an image carries: `name:tag` RepoTags of a docker archive, ref names of a layout. */
@@ -39,6 +40,6 @@ export async function pushFrom(opts: PushFromOptions): Promise<PushResult> {
   const tags = opts.to.tag !== undefined ? [opts.to.tag] : opts.tags.length > 0 ? opts.tags : ownTags(image);
   if (tags.length === 0) throw new LayerpackError(`push --from ${opts.from}: the image has no tag of its own; give one in --to (REGISTRY/NAME:TAG) or with --tag`);
   const text = `docker://${opts.to.registry}/${opts.to.repository}`;
-  const result = await writeImage(image, { transport: "registry", reference: opts.to, text }, { tags, env: opts.env, insecure: opts.insecure, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) });
+  const result = await writeImage(image, { transport: "registry", reference: opts.to, text }, { tags, env: opts.env, insecure: opts.insecure, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), signal: opts.signal });
   return result.push!;
 }

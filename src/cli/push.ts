@@ -72,6 +72,7 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
         ...(values.json ? { onEvent: (e) => io.out(`${jsonText(e)}\n`) } : {}),
         // Mount hints kept in the cache directory, as for a build's push (nothing is built: no cache is opened).
         ...(values["no-cache"] ? {} : { cacheDir: cacheDirFromOptions(io, values) }),
+        signal,
       });
       const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
       if (values.json) io.out(`${jsonText({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);

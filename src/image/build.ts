@@ -185,6 +185,7 @@ async function openCacheSources(input: BuildInput, p: Prepared): Promise<RemoteC
     cwd: input.configDir,
     quiet,
     platform,
+    signal: input.signal,
     ...(input.env ? { env: input.env } : {}),
     ...(p.spec.output.format === "registry" && p.spec.output.insecure ? { insecureRegistry: parseReference(p.output).registry } : {}),
   });

@@ -253,7 +253,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
     // Layers a cache source holds in another repository of this registry are mounted from there.
     const mounts = Object.fromEntries([...blobs.values()].filter((b) => b.remote).map((b) => [b.digest, b.remote!.repository]));
     const byDigest = input.untagged ? untaggedPush(p.spec.output, withFiles.manifest) : undefined;
-    push = await pushToRegistry(withFiles, byDigest?.output ?? p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent, mounts, ...(byDigest ? { tags: byDigest.tags } : {}) });
+    push = await pushToRegistry(withFiles, byDigest?.output ?? p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent, mounts, signal: input.signal, ...(byDigest ? { tags: byDigest.tags } : {}) });
     if (p.spec.cache.publish) await publishRecord(run, { digest: push.digest, size: withFiles.manifest.length });
     await pushSboms(run, sboms, { digest: push.digest, size: withFiles.manifest.length });
   }

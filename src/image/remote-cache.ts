@@ -40,6 +40,8 @@ export interface CacheSourceOptions {
   platform?: Platform;
   /** Sources that may be absent without a warning (the push target's own tag on a first push). */
   quiet?: ReadonlySet<string>;
+  /** Ends the sources' requests at once (Ctrl-C). */
+  signal?: AbortSignal | undefined;
 }
 
 /** Where a record's blobs can be had: a registry repository, or an OCI layout (registry undefined). */
@@ -133,7 +135,7 @@ function layoutRecords(dir: string, manifestDigest: string): Buffer | undefined 
 async function openSource(name: string, opts: CacheSourceOptions): Promise<{ source: Source; records: LayerRecord[]; image: Image } | undefined> {
   const parsed = parseImageName(name, { cwd: opts.cwd });
   const insecure = parsed.transport === "registry" && opts.insecureRegistry !== undefined && parsed.reference.registry === opts.insecureRegistry;
-  const read = { ...(opts.env ? { env: opts.env } : {}), ...(insecure ? { insecure } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
+  const read = { ...(opts.env ? { env: opts.env } : {}), ...(insecure ? { insecure } : {}), ...(opts.platform ? { platform: opts.platform } : {}), signal: opts.signal };
   if (parsed.transport === "oci") {
     const image = await openImage(parsed, read);
     if (!image.manifestDigest) return undefined;
@@ -145,7 +147,7 @@ async function openSource(name: string, opts: CacheSourceOptions): Promise<{ sou
   const ref = parsed.reference;
   const image = await openImage(parsed, read);
   if (!image.manifestDigest) return undefined;
-  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(insecure ? { insecure } : {}), ...(opts.env ? { env: opts.env } : {}) });
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(insecure ? { insecure } : {}), ...(opts.env ? { env: opts.env } : {}), signal: opts.signal });
   const shown = formatReference(ref);
   const open = async (r: LayerRecord) => {
     const res = await client.request("GET", client.repoUrl(`blobs/${r.digest}`), { expect: [200] });
@@ -172,6 +174,8 @@ export async function loadCacheSources(names: readonly string[], opts: CacheSour
       const own = new Set(image.layers.map((l) => `${l.digest} ${l.diffId ?? ""}`));
       cache.add(source, records.filter((r) => own.has(`${r.digest} ${r.diffId}`)));
     } catch (err) {
+      // Interrupted: no warning, and no build without it.
+      opts.signal?.throwIfAborted();
       if (opts.quiet?.has(name) && /\b(404|MANIFEST_UNKNOWN|NAME_UNKNOWN)\b/.test((err as Error).message)) continue;
       cache.warnings.push(`cache source ${name}: ${(err as Error).message}; building without it`);
     }

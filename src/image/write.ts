@@ -32,6 +32,8 @@ export interface WriteImageOptions {
   onEvent?: (e: PushEvent) => void;
   /** Registry: the layer cache directory whose mount hints (registry/output.ts) a push uses and keeps. */
   cacheDir?: string;
+  /** Registry: ends the push (Ctrl-C). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface WriteImageResult {
@@ -78,7 +80,7 @@ async function writeTo(name: ImageName, blobs: ImageBlobs, opts: WriteImageOptio
       try {
         const push = await pushImage(
           { ...blobs, manifest: ociManifest(blobs), manifestMediaType: OCI_MEDIA_TYPES.manifest },
-          { ref: name.reference, tags, hints, ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) },
+          { ref: name.reference, tags, hints, ...(opts.env ? { env: opts.env } : {}), ...(opts.insecure ? { insecure: true } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}), ...(opts.signal ? { signal: opts.signal } : {}) },
         );
         return { written: push.references, push };
       } finally {

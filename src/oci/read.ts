@@ -282,7 +282,7 @@ async function readBody(res: Response, max: number, what: string): Promise<Buffe
 
 async function fromRegistry(text: string, opts: ReadImageOptions): Promise<Image> {
   const ref = parseReference(text);
-  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}) });
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, actions: "pull", ...(opts.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}), signal: opts.signal });
   await client.ping();
   const accept = [OCI_MEDIA_TYPES.manifest, DOCKER_MANIFEST, OCI_MEDIA_TYPES.index, DOCKER_LIST].join(", ");
   const get = async (suffix: string, what: string, headers: Record<string, string> = {}) => {
@@ -344,6 +344,8 @@ export interface ReadImageOptions {
   ref?: string;
   insecure?: boolean;
   env?: Record<string, string | undefined>;
+  /** Ends a registry's requests at once (Ctrl-C). */
+  signal?: AbortSignal | undefined;
   /**
    * For an image to be sent elsewhere: a docker archive's layers are checked against the config's diff_ids in the
    * one pass that reads the archive (gzip layers unpacked as they go by). Without it the image's verifyLayers()

@@ -42,6 +42,8 @@ export interface ClientOptions {
   /** Idle timeout of each request (connecting, sending, waiting, reading); default LAYERPACK_REGISTRY_TIMEOUT or 30 s. */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Ends every request and wait at once (Ctrl-C): an upload of gigabytes must not hold the interrupt. */
+  signal?: AbortSignal | undefined;
 }
 
 /** A failed request: `retryable` when trying again may help (network error, 5xx, 429). */
@@ -118,6 +120,7 @@ export class RegistryClient {
   readonly repository: string;
   readonly origin: string;
   readonly #fetch: typeof fetch;
+  readonly #signal: AbortSignal | undefined;
   readonly #retries: number;
   readonly #backoffMs: number;
   readonly #timeoutMs: number;
@@ -135,6 +138,7 @@ export class RegistryClient {
     const scheme = opts.insecure || isLoopback(opts.registry) ? "http" : "https";
     this.origin = `${scheme}://${apiHost(opts.registry)}`;
     this.#fetch = opts.fetch ?? fetch;
+    this.#signal = opts.signal;
     this.#retries = opts.retries ?? 4;
     this.#backoffMs = opts.backoffMs ?? 500;
     const env = opts.env ?? process.env;
@@ -187,13 +191,16 @@ export class RegistryClient {
     const href = String(url);
     const where = this.#where(method, href);
     const timeout = `${TIMEOUT_ENV} sets the timeout, in seconds`;
+    this.#signal?.throwIfAborted();
     const dog = new Watchdog(this.#timeoutMs);
     dog.arm();
     let res: Response;
+    const signal = this.#signal ? AbortSignal.any([dog.controller.signal, this.#signal]) : dog.controller.signal;
     try {
-      res = await this.#fetch(url, { ...init, ...(init.body != null ? { body: watchBody(init.body, dog) } : {}), signal: dog.controller.signal });
+      res = await this.#fetch(url, { ...init, ...(init.body != null ? { body: watchBody(init.body, dog) } : {}), signal });
     } catch (cause) {
       dog.stop();
+      if (this.#signal?.aborted) throw this.#signal.reason;
       if (dog.fired) throw this.#error(`${this.#who(href)} did not answer ${where} within ${formatMs(this.#timeoutMs)} (${timeout})`, { retryable: false });
       throw cause;
     }
@@ -237,7 +244,12 @@ export class RegistryClient {
 
   async #backoff(attempt: number, err: RequestError | undefined): Promise<void> {
     const ms = err?.retryAfterMs ?? Math.min(this.#backoffMs * 2 ** attempt, 10_000);
-    await sleep(ms);
+    await sleep(ms, undefined, this.#signal ? { signal: this.#signal } : {});
+  }
+
+  /** Waits `ms` before a retry of the caller's own (a blob's upload), ended at once by the client's signal. */
+  async pause(ms: number): Promise<void> {
+    await sleep(ms, undefined, this.#signal ? { signal: this.#signal } : {});
   }
 
   /** Sends one request, following redirects by hand (Authorization only to this registry's origin). */

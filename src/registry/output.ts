@@ -43,6 +43,8 @@ export interface RegistryOutputOptions {
   tags?: string[];
   /** Blobs known to be in another repository of this registry (a cache source's), by digest: mounted from there. */
   mounts?: Record<string, string>;
+  /** Ends the push (Ctrl-C). */
+  signal?: AbortSignal | undefined;
 }
 
 /** Mount hints kept in a small JSON file; written back once, after the push. */
@@ -134,6 +136,7 @@ export async function pushToRegistry(image: PushImage & { repoTags: string[] }, 
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
       hints,
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } finally {
     hints.save();

@@ -11,7 +11,6 @@
 import { runPool } from "../util/pool.ts";
 import * as fs from "node:fs";
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryError } from "../errors.ts";
 import { RegistryClient, RequestError, resolveLocation, type BodyInit, type ClientOptions } from "./client.ts";
 import type { Reference } from "./reference.ts";
@@ -203,7 +202,7 @@ class Pusher {
             { cause: err instanceof RegistryError ? err : this.client.redactCause(err) },
           );
         }
-        await sleep((err as RequestError).retryAfterMs ?? this.backoff(attempt));
+        await this.client.pause((err as RequestError).retryAfterMs ?? this.backoff(attempt));
       }
     }
   }
@@ -268,7 +267,7 @@ export async function pushImage(image: PushImage, opts: PushOptions): Promise<Pu
         return await pusher.putManifest(tag, { manifest, digest, mediaType: image.manifestMediaType });
       } catch (err) {
         if (attempt >= MANIFEST_REPAIRS || !blobUnknown(err)) throw err;
-        await sleep(pusher.backoff(attempt));
+        await pusher.client.pause(pusher.backoff(attempt));
         await runPool(blobs, opts.concurrency ?? 4, (b) => pusher.push(b, true));
       }
     }

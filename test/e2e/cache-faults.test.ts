@@ -245,6 +245,36 @@ describe("interrupted builds", () => {
     expect(ours()).toEqual(["someone-elses.tar"]);
   });
 
+  it("SIGINT during a push's upload ends it at once, said once", { timeout: 20_000 }, async () => {
+    const http = await import("node:http");
+    let uploading!: () => void;
+    const upload = new Promise<void>((r) => (uploading = r));
+    // A registry that takes uploads and never finishes reading one.
+    const server = http.createServer((q, res) => {
+      if (q.url === "/v2/") return res.writeHead(200).end("{}");
+      if (q.method === "HEAD" || q.method === "GET") return res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "no" }] }));
+      if (q.method === "POST") return res.writeHead(202, { location: `/v2/x/y/blobs/uploads/u${Math.random()}` }).end();
+      uploading();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [BIN, "push", config("big", "./big.bin"), "--to", `127.0.0.1:${port}/x/y:1`, "--no-cache"], { cwd: dir, env: { ...process.env, LAYERPACK_REGISTRY_TIMEOUT: "600" } });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      await upload;
+      const sent = Date.now();
+      child.kill("SIGINT");
+      const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+      expect([code, stderr.split("\n").filter((l) => /interrupted/.test(l))]).toEqual([130, ["layerpack push: interrupted; temp files removed, any previous output kept"]]);
+      // Not the grace timer's forced exit (3 s), which would also have said it a second time.
+      expect(Date.now() - sent).toBeLessThan(2500);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("temp files of a build killed with SIGKILL are collected by the next build", async () => {
     const cache = path.join(dir, "cache-kill");
     const killed = await interrupt(["build", config("big", "./big.bin"), "--cache-dir", cache], path.join(cache, "tmp"), "SIGKILL");
