@@ -145,6 +145,8 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
   };
 }
 
+const isEmptyObject = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+
 /** The file name as messages show it: relative to cwd when inside it. */
 function displayPath(cwd: string, file: string): string {
   const rel = path.relative(cwd, file);
@@ -327,6 +329,11 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
         const at = text === undefined ? undefined : textPosition(text, loaded.path);
         const issue = { keyPath: loaded.keyPath === "" ? "the default export" : loaded.keyPath, message: loaded.message, ...at };
         throw new SpecError(formatIssue(shown, issue), { file, ...(loaded.keyPath ? { keyPath: loaded.keyPath } : {}), ...at });
+      }
+      // A TS or JS file without `export default` in a CommonJS project (npm init's default) runs as a script whose
+      // module.exports is {}: say what is missing, not that `name` is required.
+      if (isEmptyObject(loaded.data) && !/\bexport\s+default\b|\bmodule\.exports\b|\bexports\.[A-Za-z_$]/.test(moduleText(file) ?? "")) {
+        throw new SpecError(`${shown}: the config module exports nothing; write \`export default defineConfig({ ... })\``, { file });
       }
       return { data: loaded.data, dependencies: loaded.dependencies };
     } catch (e) {

@@ -65,6 +65,14 @@ describe("TS configs (in process)", () => {
     );
   });
 
+  test("a TS config exporting nothing in a CommonJS project (a script there) says so, not that name is required", async () => {
+    const cwd = tmpConfigDir({ "package.json": '{ "type": "commonjs" }\n', "image.config.ts": 'const x = { name: "hello" };\n' });
+    expect((await loadError({ cwd })).message).toBe("image.config.ts: the config module exports nothing; write `export default defineConfig({ ... })`");
+    // An empty config exported on purpose is validated as one.
+    const empty = tmpConfigDir({ "image.config.mts": "export default {};\n" });
+    expect((await loadError({ cwd: empty })).message).toMatch(/^image\.config\.mts: name: is required/);
+  });
+
   test("a default export that is a function or a Promise says what to export instead", async () => {
     let cwd = tmpConfigDir({ "image.config.js": 'export default function () { return { name: "x" }; }\n' });
     expect((await loadError({ cwd })).message).toBe("image.config.js: the default export is a function; export the config object itself: `export default defineConfig({ ... })`");
