@@ -1,7 +1,8 @@
 import { buildResolved } from "../image/multi-platform.ts";
 import { withPushHost } from "../registry/auth.ts";
 import { parseReference } from "../registry/reference.ts";
-import { formatBytes, jsonText } from "../util/format.ts";
+import { formatBytes } from "../util/format.ts";
+import { jsonLine } from "./events.ts";
 import { LayerpackError } from "../errors.ts";
 import { pushFrom } from "./push-from.ts";
 import { cacheDirFromOptions, lazyCacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
@@ -69,13 +70,13 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
         cwd: io.cwd,
         env: withPushHost(io.env, target.registry),
         insecure: Boolean(values.insecure),
-        ...(values.json ? { onEvent: (e) => io.out(`${jsonText(e)}\n`) } : {}),
+        ...(values.json ? { onEvent: (e) => io.out(jsonLine(e)) } : {}),
         // Mount hints kept in the cache directory, as for a build's push (nothing is built: no cache is opened).
         ...(values["no-cache"] ? {} : { cacheDir: cacheDirFromOptions(io, values) }),
         signal,
       });
       const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
-      if (values.json) io.out(`${jsonText({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing })}\n`);
+      if (values.json) io.out(jsonLine({ type: "pushed", references: result.references, digest: result.digest, uploaded: result.uploaded, uploadedBytes: result.uploadedBytes, mounted: result.mounted, existing: result.existing }));
       else {
         // As a build's push: the summary on stderr, the references on stdout, for scripts.
         if (!values.quiet) io.err(`pushed ${result.references.join(", ")}: ${result.uploaded} blobs uploaded (${formatBytes(result.uploadedBytes)}), ${result.mounted} mounted, ${result.existing} already there; manifest ${result.digest}\n`);

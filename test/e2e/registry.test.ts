@@ -217,6 +217,8 @@ describe.runIf(hasTools)("push to a registry", () => {
     const events = fromLayout.stdout.trim().split("\n").map((l) => JSON.parse(l));
     const done = events.at(-1);
     expect(done).toMatchObject({ type: "pushed", references: [`${reg.host}/from/layout:v1`] }); // the layout's own ref name as tag
+    // Every event has its time, as build's do.
+    for (const e of events) expect(e.time, JSON.stringify(e)).toMatch(/^\d{4}-\d\d-\d\dT/);
     const layers = JSON.parse(await skopeo(["inspect", "--tls-verify=false", "--raw", `docker://${reg.host}/from/layout:v1`])).layers;
     const index = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8"));
     const manifest = JSON.parse(fs.readFileSync(path.join(layout, "blobs/sha256", index.manifests[0].digest.slice(7)), "utf8"));
