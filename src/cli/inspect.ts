@@ -33,6 +33,10 @@ export const inspectCommand: Command = {
       // LAYERPACK_REGISTRY_USER/PASSWORD: for the one registry this reads (auth.ts).
       env: withPushHost(io.env, name.transport === "registry" ? name.reference.registry : undefined),
     });
+    // --ref picks among a layout's images; anything else has none to pick, and showing it anyway would mislead.
+    if (typeof values.ref === "string" && image.kind !== "oci-layout" && image.kind !== "oci-archive") {
+      throw new UsageError(`--ref ${values.ref}: ${target} is ${image.kind === "registry" ? "a registry image (name its tag in the reference instead)" : "a docker archive"}; --ref picks one image of an OCI layout or archive`);
+    }
     // An index picks by --platform; one image is what it is, and showing it for another platform would mislead.
     const c = image.config;
     if (platform && !image.platforms && (c.os !== platform.os || c.architecture !== platform.architecture || (platform.variant !== undefined && c.variant !== platform.variant))) {

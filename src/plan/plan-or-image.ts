@@ -41,5 +41,8 @@ export function readPlanOrImage(text: string, opts: { cwd: string; what?: string
   }
   const gzip = n >= 2 && head[0] === 0x1f && head[1] === 0x8b;
   const tar = n >= 262 && head.subarray(257, 262).toString("latin1") === "ustar";
-  return gzip || tar ? { kind: "image", name, shown: text } : { kind: "plan", plan: readPlanFile(name.path, { shown: text }), shown: text };
+  if (gzip || tar) return { kind: "image", name, shown: text };
+  // A TS or JS config is no YAML: say what it is, and what to give instead.
+  if (/\.(c|m)?(t|j)s$/.test(name.path)) throw new LayerpackError(`${what}: it is a config module, not a plan file or an image; write its plan with layerpack plan ${text} --write FILE, or build its image`);
+  return { kind: "plan", plan: readPlanFile(name.path, { shown: text }), shown: text };
 }

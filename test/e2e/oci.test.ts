@@ -80,6 +80,14 @@ describe("OCI image layout", () => {
     const r = layerpack(["inspect", layout()]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/holds 3 images; choose one by its ref name, as oci:DIR:REF or oci-archive:FILE:REF \(inspect: --ref NAME\): /);
+    // --ref on what has no images to pick from is refused, not ignored; a config module is no plan or image for diff.
+    const archive = writeConfig("refless", "{ format: docker-archive, path: ./refless.tar }");
+    expect(layerpack(["build", archive]).status).toBe(0);
+    const wrong = layerpack(["inspect", path.join(dir, "refless.tar"), "--ref", "x"]);
+    expect([wrong.status, wrong.stderr.split("\n")[0]]).toEqual([2, `layerpack inspect: --ref x: ${path.join(dir, "refless.tar")} is a docker archive; --ref picks one image of an OCI layout or archive`]);
+    fs.writeFileSync(path.join(dir, "some.config.ts"), "export default {};\n");
+    const diffed = layerpack(["diff", path.join(dir, "some.config.ts"), path.join(dir, "refless.tar")]);
+    expect([diffed.status, diffed.stderr.split("\n")[0]]).toEqual([1, `layerpack: cannot read ${path.join(dir, "some.config.ts")}: it is a config module, not a plan file or an image; write its plan with layerpack plan ${path.join(dir, "some.config.ts")} --write FILE, or build its image`]);
     const shown = layerpack(["inspect", layout(), "--ref", "hello:test", "--json"]);
     expect(JSON.parse(shown.stdout).config.config.Env).toEqual(["X=y"]);
   });
