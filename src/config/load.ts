@@ -16,6 +16,7 @@
 import { constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { readUserBytes } from "../util/read-file.ts";
+import { yamlNodeBound } from "../util/yaml-size.ts";
 import path from "node:path";
 import { LineCounter, isMap, parseDocument, type Document } from "yaml";
 import { SpecError } from "../errors.ts";
@@ -251,6 +252,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** Config files are small: anything near this is a mistake or an attack, not a config. */
 const MAX_CONFIG_BYTES = 16 << 20;
+const MAX_CONFIG_NODES = 200_000;
 
 async function readText(file: string, shown: string): Promise<string> {
   let bytes: Buffer;
@@ -347,6 +349,10 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
     }
   }
   const text = await readText(file, shown);
+  // A config is a few hundred lines; the parser holds ~1 KB per node (yaml-size.ts).
+  if (yamlNodeBound(text) > MAX_CONFIG_NODES) {
+    throw new SpecError(`${shown}: it has more than ${MAX_CONFIG_NODES.toLocaleString("en-US")} lines and list items; a config is far smaller (generate a long list in a TS config instead)`, { file });
+  }
   const { doc, lines } = parseData(text, file, { shown, json: kind !== "yaml" });
   let data: unknown;
   try {
@@ -357,7 +363,7 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
   }
   // maxAliasCount bounds the uses of aliases, not what they expand to: a 2 MiB string used 990 times is 2 GB.
   if (expandedSize(data, MAX_CONFIG_BYTES) > MAX_CONFIG_BYTES) {
-    throw new SpecError(`${shown}: its aliases (*name) expand it past ${MAX_CONFIG_BYTES >> 20} MiB; a config is far smaller — write the values out`, { file });
+    throw new SpecError(`${shown}: its values come to more than ${MAX_CONFIG_BYTES >> 20} MiB (aliases *name counted each time they are used); a config is far smaller`, { file });
   }
   if (kind === "package" && (!isRecord(data) || !(PACKAGE_PROP in data))) {
     throw new SpecError(`${shown}: has no "${PACKAGE_PROP}" key holding the config`, { file });

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { readUserFile } from "../util/read-file.ts";
 import * as path from "node:path";
 import YAML, { LineCounter, isNode, type Document } from "yaml";
+import { yamlNodeBound } from "../util/yaml-size.ts";
 import { PlanError } from "../errors.ts";
 import { describeIssues, formatIssue, formatKeyPath } from "../config/format.ts";
 import { planToYaml } from "./serialize.ts";
@@ -39,24 +40,14 @@ export interface ParsePlanOptions {
 
 /** Parses and validates a plan file's text. Throws PlanError naming the file and, where it can, line:column. */
 /**
- * The most lines and flow separators (`,` `[` `{`) a plan file may have: about 4 per store item in the files
- * layerpack writes, so 60 000 items. The YAML parser holds ~1 KB per node, and a file of nothing but `[0,0,0,...`
- * has a node every 2 bytes: 8 MB of it took 4 GB and ended Node, well under MAX_PLAN_FILE.
+ * The most lines and flow separators a plan file may have (yamlNodeBound): about 4 per store item in the files
+ * layerpack writes, so 60 000 items, and well under what the YAML parser can hold.
  */
 const MAX_PLAN_NODES = 250_000;
 
-function countNodes(text: string): number {
-  let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10 || c === 44 || c === 91 || c === 123) n++;
-  }
-  return n;
-}
-
 export function parsePlanFile(text: string, options: ParsePlanOptions = {}): LayerPlan {
   const file = options.file ?? "plan";
-  if (countNodes(text) > MAX_PLAN_NODES) {
+  if (yamlNodeBound(text) > MAX_PLAN_NODES) {
     throw new PlanError(`${file}: not a layer plan: it has more than ${MAX_PLAN_NODES.toLocaleString("en-US")} lines and list items, more than any plan of a real closure (about 4 per store item)`);
   }
   const lines = new LineCounter();

@@ -85,10 +85,15 @@ describe("validation up front", () => {
     const big = "x".repeat(1 << 20);
     const cwd = tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}labels: { a: &a "${big}" }\nx-bomb: [${Array(40).fill("*a").join(",")}]\n` });
     const err = await loadError({ cwd });
-    expect(err.message).toBe("image.config.yaml: its aliases (*name) expand it past 16 MiB; a config is far smaller — write the values out");
+    expect(err.message).toBe("image.config.yaml: its values come to more than 16 MiB (aliases *name counted each time they are used); a config is far smaller");
     // The same alias used a few times is fine.
     const ok = tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}labels: { a: &a "v", b: *a }\n` });
     expect((await loadSpec({ cwd: ok, env: {} })).config.labels).toEqual({ a: "v", b: "v" });
+  });
+
+  test("a file of more nodes than any config is refused before the YAML parser holds them (8 MB of [0,0,... took 4 GB)", async () => {
+    const cwd = tmpConfigDir({ "image.config.yaml": `${MINIMAL_YAML}x-flood: [${"0,".repeat(250_000)}0]\n` });
+    expect((await loadError({ cwd })).message).toBe("image.config.yaml: it has more than 200,000 lines and list items; a config is far smaller (generate a long list in a TS config instead)");
   });
 
   test("a 100 000-key YAML config loads (the duplicate check is linear)", async () => {
