@@ -52,6 +52,8 @@ export class RequestError extends RegistryError {
   readonly status: number | undefined;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
+  /** How many times the client sent the request before giving up (its own retries included). */
+  attempts = 1;
   /** The `code`s of the registry's `{"errors":[...]}` answer (e.g. MANIFEST_BLOB_UNKNOWN); empty without one. */
   readonly codes: readonly string[];
   constructor(message: string, info: { status?: number; retryable: boolean; retryAfterMs?: number; codes?: readonly string[] }, options?: ErrorOptions) {
@@ -295,7 +297,7 @@ export class RegistryClient {
         const retryable = !badPort && !(code && NETWORK_CODES_NOT_RETRIED.has(code));
         const detail = badPort ? `port ${new URL(url).port} is one fetch refuses to use (a "bad port" of the Fetch standard); run the registry on another port` : why;
         const err = this.#error(`cannot reach registry ${this.registry} (${this.#where(method, url)}): ${detail}`, { retryable }, cause);
-        if (!retry || !retryable || attempt >= this.#retries) throw err;
+        if (!retry || !retryable || attempt >= this.#retries) throw Object.assign(err, { attempts: attempt + 1 });
         await this.#backoff(attempt, undefined);
         continue;
       }
@@ -322,7 +324,7 @@ export class RegistryClient {
         `registry ${this.registry} refused ${this.#where(method, url)}: ${res.status} ${res.statusText}${message ? `: ${message}` : ""}`,
         { status: res.status, retryable, codes, ...(retryAfter(res.headers.get("retry-after")) !== undefined ? { retryAfterMs: retryAfter(res.headers.get("retry-after"))! } : {}) },
       );
-      if (!retry || !retryable || attempt >= this.#retries) throw err;
+      if (!retry || !retryable || attempt >= this.#retries) throw Object.assign(err, { attempts: attempt + 1 });
       await this.#backoff(attempt, err);
     }
   }

@@ -194,7 +194,9 @@ class Pusher {
         this.opts.hints?.put(blob.digest, this.opts.ref.repository);
         return event("uploaded");
       } catch (err) {
-        const retryable = err instanceof RequestError && err.retryable;
+        // What the client already tried again, to its limit, is not tried again here: the two loops nested gave a
+        // registry that answers 503 (Retry-After: 60) 25 tries and ~24 minutes per blob.
+        const retryable = err instanceof RequestError && err.retryable && err.attempts === 1;
         if (!retryable || attempt >= retries) {
           const tries = attempt + 1;
           throw new RegistryError(

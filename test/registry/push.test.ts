@@ -77,6 +77,17 @@ describe.runIf(hasRegistry)("push to a real registry", () => {
     reg.cutNext(() => false, 0);
   });
 
+  test("a request the client tried again to its limit is not tried again by the blob's own retries (they multiplied)", async () => {
+    const image = makeImage([2000]);
+    const before = reg.count("POST", "/always-busy/");
+    reg.failNext((req) => req.method === "POST" && req.url!.includes("/always-busy/"), 100, 503, "UNAVAILABLE", "try later");
+    const err = await pushImage(image, { ref: parseReference(`${reg.host}/always-busy:1`), tags: [], retries: 2, backoffMs: 1, concurrency: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    // The first blob: 3 POSTs (the client's first try and its 2 retries), not 3 × 3.
+    expect(reg.count("POST", "/always-busy/") - before).toBe(3);
+    reg.failNext(() => false, 0, 503, "", "");
+  });
+
   test("5xx and 429 answers are retried (Retry-After honoured); a 4xx shows the registry's code and message", async () => {
     const image = makeImage([1000]);
     reg.failNext((req) => req.method === "HEAD" && req.url!.includes("/busy/"), 1, 503, "UNAVAILABLE", "try later");
