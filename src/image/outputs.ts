@@ -30,12 +30,13 @@ import { makeDirs } from "../util/dirs.ts";
  * Identity of a written output, so a rebuild that would write the same bytes again can leave it alone: what the
  * file holds (the image, its tags and layers, and `content`, the digest of the rest: an OCI archive's manifest,
  * whose annotations the layers do not show, and its SBOM artifacts) and the file as written (device, inode, size,
- * and both times: an edit in place with its mtime set back still moves the ctime).
+ * mtime). Not the ctime: the rename into place and the hard link that keeps a docker archive in the cache as a pack
+ * move it, so every no-op build would copy the archive again.
  */
 function outputStamp(file: string, image: BuiltImage, content: string | undefined): string | undefined {
   try {
     const st = fs.statSync(file, { bigint: true });
-    const written = { size: `${st.size}`, dev: `${st.dev}`, ino: `${st.ino}`, mtime: `${st.mtimeNs}`, ctime: `${st.ctimeNs}` };
+    const written = { size: `${st.size}`, dev: `${st.dev}`, ino: `${st.ino}`, mtime: `${st.mtimeNs}` };
     return canonicalJson({ image: image.configDigest, tags: image.repoTags, layers: image.layers.map((l) => l.digest), ...(content ? { content } : {}), ...written });
   } catch {
     return undefined;
@@ -54,7 +55,7 @@ function stampPath(cache: LayerCache, output: string, kind = "json"): string {
 
 /**
  * Records the output's identity; `written` is the file as written (a temp name about to be renamed to `output`: the
- * rename keeps its inode and times), `content` as outputStamp takes it.
+ * rename keeps its inode, size and mtime), `content` as outputStamp takes it.
  */
 export function writeStamp(cache: LayerCache, image: BuiltImage, at: { output: string; written?: string; content?: string }): void {
   const { output, written = output } = at;

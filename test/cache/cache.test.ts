@@ -88,6 +88,13 @@ describe("layer cache", () => {
     expect(sha(path.join(dir, "a.tar"))).toBe(digest);
   });
 
+  it("a docker archive streamed into place (and kept as a pack) is up to date on the very next build", async () => {
+    const cache = new LayerCache(path.join(dir, "cache"));
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push((await build({ out: "s.tar", cache, compression: "none" })).stats.upToDate);
+    expect(runs).toEqual([false, true, true]);
+  });
+
   it("does not read the store for cached layers (scan results and layers both come from the cache)", async () => {
     const cache = new LayerCache(path.join(dir, "cache"));
     await build({ out: "a.tar", cache });
