@@ -45,6 +45,8 @@ export interface CachedLayer extends LayerBlob {
   baseListing?: { items: { path: string; narSize?: number }[]; whiteouts: string[]; opaque: string[] };
   /** Not in this cache: a cache source's repository holds the blob (image/remote-cache.ts); `file` is empty. */
   remote?: { registry: string; repository: string };
+  /** In this cache, fetched and checked from a source in another repository of the registry pushed to: mounted from there instead of uploaded. */
+  mountFrom?: string;
 }
 
 export interface ScanRecord {

@@ -125,8 +125,9 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   };
   for (const job of p.jobs) if (!job.needsDb) await lookup(job);
   const remote = await openCacheSources(input, p);
-  const registry = p.spec.output.format === "registry" ? parseReference(p.output).registry : undefined;
-  if (remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, ...(registry ? { registry } : {}) });
+  const pushed = p.spec.output.format === "registry" ? parseReference(p.output) : undefined;
+  const target = pushed ? { registry: pushed.registry, repository: pushed.repository } : undefined;
+  if (remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, ...(target ? { target } : {}) });
   // Streaming into the archive writes each new layer once, but one after another: worth it unless several layers
   // need gzip, whose CPU cost is better spread over the cores.
   const missing = p.jobs.filter((j) => !j.needsDb && !blobs.has(j.index)).length;
@@ -148,7 +149,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
   for (const job of p.jobs.filter((j) => j.needsDb)) {
     prepareDatabase(job, p);
     await lookup(job);
-    if (!blobs.has(job.index) && remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, jobs: [job], ...(registry ? { registry } : {}) });
+    if (!blobs.has(job.index) && remote) stats.remote += await reuseFromSources(remote, { p, cache, blobs, jobs: [job], ...(target ? { target } : {}) });
     if (blobs.has(job.index)) continue;
     misses.push(job);
     await build(job);

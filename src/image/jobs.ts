@@ -119,7 +119,9 @@ export async function produceJob(target: BlobTarget, job: Job, p: Prepared): Pro
  */
 export async function localDiffId(job: Job, p: Prepared): Promise<{ diffId: string; nar: Record<string, NarFacts> }> {
   if (job.needsDb) prepareDatabase(job, p);
-  const ctx = { ...(job.ctx ?? p.ctx), hashNar: true };
+  // (No progress bytes: the layer is not written, and a build of it after all would count them again.)
+  const { onBytes: _progress, ...base } = job.ctx ?? p.ctx;
+  const ctx = { ...base, hashNar: true };
   const fd = fs.openSync("/dev/null", "w");
   try {
     const blob = await produceLayer({ fd, label: "/dev/null", position: 0 }, job.content, { compression: "none", ctx });

@@ -14,7 +14,7 @@ import { mayMatchUnder } from "./perms.ts";
 import { sha256Hex } from "../util/digest.ts";
 
 /** Bump when the tar writer or compressor settings change the bytes of an unchanged layer. */
-export const LAYER_FORMAT = 4; // 4: store modes as the NAR has them (0555 directories and executables, 0444 files); a store parent's siblings in name order
+export const LAYER_FORMAT = 5; // 4: store modes as the NAR has them (0555 directories and executables, 0444 files); 5: a store parent's siblings in name order
 
 /**
  * sha256 of a host file, read in chunks (any size, constant memory). Only a regular file is read: opened without

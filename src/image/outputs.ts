@@ -252,7 +252,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   else {
     const { pushToRegistry } = await import("../registry/output.ts"); // the registry client only for pushes
     // Layers a cache source holds in another repository of this registry are mounted from there.
-    const mounts = Object.fromEntries([...blobs.values()].filter((b) => b.remote).map((b) => [b.digest, b.remote!.repository]));
+    const mounts = Object.fromEntries([...blobs.values()].flatMap((b) => (b.remote ? [[b.digest, b.remote.repository]] : b.mountFrom ? [[b.digest, b.mountFrom]] : [])));
     const byDigest = input.untagged ? untaggedPush(p.spec.output, withFiles.manifest) : undefined;
     push = await pushToRegistry(withFiles, byDigest?.output ?? p.spec.output, { env: input.env, cacheDir: cache.dir, onEvent: input.onEvent, mounts, signal: input.signal, ...(byDigest ? { tags: byDigest.tags } : {}) });
     if (p.spec.cache.publish) await publishRecord(run, { digest: push.digest, size: withFiles.manifest.length });

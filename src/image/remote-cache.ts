@@ -213,10 +213,11 @@ function narOf(job: Job, record: LayerRecord, closure: Closure): Record<string, 
 }
 
 /**
- * Reuses what the cache sources hold for the jobs not in the local cache. A registry output to the registry a hit
- * lives in takes it as a remote layer (pushed by HEAD or mount, never read); other outputs fetch it into `cache`.
+ * Reuses what the cache sources hold for the jobs not in the local cache. A registry output to the repository a hit
+ * lives in takes it as a remote layer (found by HEAD, never read); every other output fetches it into `cache`,
+ * checked against this host's own tar (a push to another repository of the source's registry then mounts it).
  */
-export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; cache: LayerCache; blobs: Map<number, CachedLayer>; registry?: string; jobs?: Job[] }): Promise<number> {
+export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; cache: LayerCache; blobs: Map<number, CachedLayer>; target?: { registry: string; repository: string }; jobs?: Job[] }): Promise<number> {
   const { p, cache, blobs } = run;
   let reused = 0;
   for (const job of run.jobs ?? p.jobs) {
@@ -237,9 +238,9 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
     const { key: _key, ...record } = hit.record;
     let layer: CachedLayer | undefined;
     let nar: Record<string, { hash: string; size: number }> | undefined;
-    if (hit.source.registry !== undefined && run.registry === hit.source.registry) {
-      // Mounted or found in the very registry pushed to, never read here: whoever can write its records there can
-      // write the image's tags too. Its NAR facts: the record's, else the closure's.
+    if (hit.source.registry !== undefined && run.target?.registry === hit.source.registry && run.target.repository === hit.source.repository) {
+      // Found in the very repository pushed to, never read here: whoever can write its records there can write the
+      // image's tags too. Its NAR facts: the record's, else the closure's.
       nar = narOf(job, hit.record, p.closure);
       if (p.wantNar && !nar) continue;
       if (await remote.present(hit)) layer = { ...record, file: "", remote: { registry: hit.source.registry, repository: hit.source.repository! } };
@@ -253,6 +254,8 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
       }
       nar = mine.nar;
       layer = await remote.fetchInto(cache, job.key, hit);
+      // Checked here; another repository of the registry pushed to then lends the blob by mount, not upload.
+      if (layer && hit.source.registry !== undefined && run.target?.registry === hit.source.registry) layer = { ...layer, mountFrom: hit.source.repository! };
     }
     if (!layer) continue;
     if (nar && Object.keys(nar).length > 0) layer.nar = nar;

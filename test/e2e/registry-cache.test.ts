@@ -114,6 +114,19 @@ describe.runIf(requireTool("skopeo") && requireTool("docker-registry"))("the reg
     expect(JSON.parse(r).Layers).toEqual(e.layers.map((l) => l.diffId));
   });
 
+  it("a source's layer another repository would mount is checked against this host's store first (same paths and sizes, other bytes)", async () => {
+    const other = path.join(dir, "store-tampered");
+    execFileSync("cp", ["-a", path.join(dir, "store"), other]);
+    const script = path.join(other, ex.hello.slice(1), "bin/hello");
+    execFileSync("chmod", ["-R", "u+w", other]);
+    const text = fs.readFileSync(script, "utf8");
+    fs.writeFileSync(script, text.replace(/Hello/, "Jello")); // the same size, so the same portable key
+    const mine = await runner("t", { name: "app", output: registryOut("mine/app"), storeRoot: "./store-tampered", cacheFrom: [`docker://${reg.host}/team/app:1`] });
+    expect(mine.warnings?.some((w) => /but this host's inputs give/.test(w))).toBe(true);
+    const fresh = await runner("t2", { name: "app", output: `{ path: ./tampered-fresh.tar }`, storeRoot: "./store-tampered", cacheFrom: false });
+    expect(mine.layers.map((l) => l.diffId)).toEqual(fresh.layers.map((l) => l.diffId));
+  });
+
   it("a blob the registry lost is built again; an unreachable source is a warning", async () => {
     const first = await runner("f", { name: "lost", output: registryOut("team/lost") });
     const victim = first.layers[0]!.digest;
