@@ -21,6 +21,7 @@ import type { ScanMemo } from "../store/scan.ts";
 import { collectStale, isStale, tempName } from "../util/temp.ts";
 import { SHA256_DIGEST, sha256Hex } from "../util/digest.ts";
 import { homeDir, makeDirs, xdgDir } from "../util/dirs.ts";
+import { LayerpackError } from "../errors.ts";
 import { fileKind } from "../util/format.ts";
 import { openRegular } from "../oci/blob-file.ts";
 import { lstatOrUndefined, placeFile, readCacheFile, removeIfWritable, vanished } from "./files.ts";
@@ -62,7 +63,10 @@ export interface ScanRecord {
 /** The cache directory: an explicit one, else $LAYERPACK_CACHE_DIR, else $XDG_CACHE_HOME/layerpack, else ~/.cache/layerpack. */
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
   if (env.LAYERPACK_CACHE_DIR) return path.resolve(env.LAYERPACK_CACHE_DIR);
-  const base = xdgDir(env, "XDG_CACHE_HOME") ?? path.join(homeDir(env), ".cache");
+  const home = homeDir(env);
+  const base = xdgDir(env, "XDG_CACHE_HOME") ?? (home !== undefined ? path.join(home, ".cache") : undefined);
+  // (Callers that build take this for a warning and build without a cache.)
+  if (base === undefined) throw new LayerpackError("there is no home directory (HOME is unset or not an absolute path, and this user has none): set LAYERPACK_CACHE_DIR or --cache-dir");
   return path.join(base, "layerpack");
 }
 

@@ -80,7 +80,14 @@ export function cacheDirFromOptions(io: Io, values: CommandContext["values"]): s
 
 export function cacheFromOptions(io: Io, values: CommandContext["values"]): LayerCache | undefined {
   if (values["no-cache"]) return undefined;
-  const dir = cacheDirFromOptions(io, values);
+  let dir: string;
+  try {
+    dir = cacheDirFromOptions(io, values);
+  } catch (cause) {
+    // No home directory to keep the default one in: the same warning, before any work.
+    warn(io, `cannot use a cache: ${(cause as Error).message}; building without a cache`);
+    return undefined;
+  }
   try {
     return new LayerCache(dir);
   } catch (cause) {

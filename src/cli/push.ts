@@ -72,7 +72,7 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
         insecure: Boolean(values.insecure),
         ...(values.json ? { onEvent: (e) => io.out(jsonLine(e)) } : {}),
         // Mount hints kept in the cache directory, as for a build's push (nothing is built: no cache is opened).
-        ...(values["no-cache"] ? {} : { cacheDir: cacheDirFromOptions(io, values) }),
+        ...(values["no-cache"] ? {} : optionalCacheDir(io, values)),
         signal,
       });
       const refs = result.references.map((r) => `${r}@${result.digest}`).join("\n");
@@ -118,3 +118,12 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
     return 0;
   },
 };
+
+/** The cache directory for push --from's mount hints, when there is one (no home directory: no hints). */
+function optionalCacheDir(io: Parameters<typeof cacheDirFromOptions>[0], values: Parameters<typeof cacheDirFromOptions>[1]): { cacheDir?: string } {
+  try {
+    return { cacheDir: cacheDirFromOptions(io, values) };
+  } catch {
+    return {};
+  }
+}

@@ -59,8 +59,11 @@ export function authFiles(env: Env): { file: string; docker: boolean }[] {
   if (env.REGISTRY_AUTH_FILE) files.push({ file: env.REGISTRY_AUTH_FILE, docker: false });
   const runtime = xdgDir(env, "XDG_RUNTIME_DIR");
   if (runtime) files.push({ file: path.join(runtime, "containers", "auth.json"), docker: false });
-  files.push({ file: path.join(xdgDir(env, "XDG_CONFIG_HOME") ?? path.join(home, ".config"), "containers", "auth.json"), docker: false });
-  files.push({ file: path.join(env.DOCKER_CONFIG ?? path.join(home, ".docker"), "config.json"), docker: true });
+  // Without a home directory, the files under it are not looked for (they would be the current directory's).
+  const config = xdgDir(env, "XDG_CONFIG_HOME") ?? (home !== undefined ? path.join(home, ".config") : undefined);
+  if (config !== undefined) files.push({ file: path.join(config, "containers", "auth.json"), docker: false });
+  const docker = env.DOCKER_CONFIG || (home !== undefined ? path.join(home, ".docker") : undefined);
+  if (docker !== undefined) files.push({ file: path.join(docker, "config.json"), docker: true });
   return files;
 }
 

@@ -32,16 +32,18 @@ export function makeDirs(dir: string): void {
 type Env = Record<string, string | undefined>;
 
 /**
- * The user's home directory: $HOME when it is an absolute path, else the password database's. An empty or relative
- * HOME (HOME= in a CI step) would make ~/.cache and ~/.docker/config.json the current directory's — a checked-out
- * repository's files taken for the user's credentials.
+ * The user's home directory: $HOME when it is an absolute path, else the password database's, else none (a uid
+ * without an entry, as `docker run -u 1234` gives). An empty or relative HOME (HOME= in a CI step) would make
+ * ~/.cache and ~/.docker/config.json the current directory's — a checked-out repository's files taken for the
+ * user's credentials.
  */
-export function homeDir(env: Env): string {
+export function homeDir(env: Env): string | undefined {
   if (env.HOME && path.isAbsolute(env.HOME)) return env.HOME;
   try {
-    return os.userInfo().homedir;
+    const home = os.userInfo().homedir;
+    return path.isAbsolute(home) ? home : undefined;
   } catch {
-    return os.homedir();
+    return undefined;
   }
 }
 

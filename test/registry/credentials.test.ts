@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { credentialPlaces, findCredentials } from "../../src/registry/auth.ts";
 
 let dir: string;
@@ -125,6 +126,19 @@ describe("where credentials are found", () => {
       if (odd.HOME !== dir) expect(files).toEqual([path.join(home, ".config/containers/auth.json"), path.join(home, ".docker/config.json")]);
       else expect(files).toEqual([path.join(dir, ".config/containers/auth.json"), path.join(dir, ".docker/config.json")]);
     }
+  });
+
+  test("an empty DOCKER_CONFIG is unset; a user with no home directory has no home-based auth files and no default cache", () => {
+    expect(credentialPlaces({ HOME: dir, DOCKER_CONFIG: "", PATH: env.PATH! }).split(", ").at(-1)).toBe(path.join(dir, ".docker/config.json"));
+    // A uid with no password entry (docker run -u 1234) and HOME=: nothing relative to the current directory.
+    const probe = `import { homeDir } from ${JSON.stringify(path.resolve("src/util/dirs.ts"))}; import { credentialPlaces } from ${JSON.stringify(path.resolve("src/registry/auth.ts"))};
+      import { defaultCacheDir } from ${JSON.stringify(path.resolve("src/cache/cache.ts"))};
+      let cache; try { cache = defaultCacheDir({ HOME: "" }); } catch (e) { cache = e.message; }
+      console.log(JSON.stringify([homeDir({ HOME: "" }) ?? null, credentialPlaces({ HOME: "" }), cache]));`;
+    const r = spawnSync("setpriv", ["--reuid=54321", "--regid=54321", "--clear-groups", process.execPath, "--input-type=module", "-e", probe], { encoding: "utf8", cwd: "/tmp" });
+    if (r.error) return void console.warn("skipping the no-home case: setpriv (util-linux) is not here");
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual([null, "LAYERPACK_REGISTRY_USER/LAYERPACK_REGISTRY_PASSWORD", expect.stringMatching(/^there is no home directory .*: set LAYERPACK_CACHE_DIR or --cache-dir$/)]);
   });
 
   test("'no credentials' lists where it looked", () => {
