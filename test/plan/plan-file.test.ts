@@ -98,8 +98,8 @@ describe("parsePlanFile", () => {
   });
 
   it("refuses a file of more nodes than any real plan before parsing it (8 MB of [0,0,... took 4 GB), and a plan of over 1000 layers", () => {
-    const flood = `layers: [${"0,".repeat(300_000)}0]\n`;
-    expect(() => parsePlanFile(flood, { file: "flood.yaml" })).toThrow("flood.yaml: not a layer plan: it has more than 250,000 lines and list items, more than any plan of a real closure (about 4 per store item)");
+    const flood = `layers: [${"0,".repeat(600_000)}0]\n`;
+    expect(() => parsePlanFile(flood, { file: "flood.yaml" })).toThrow("flood.yaml: not a layer plan: it has more than 500,000 lines and list items, more than any plan of a real closure (about 4 per store item in YAML, 7 in JSON)");
     const text = planFileText(plan, FP);
     const many = text.replace(/^layers:\n/m, `layers:\n${"  - kind: custom\n    entries: []\n".repeat(1001)}`);
     expect(() => parsePlanFile(many, { file: "many.yaml" })).toThrow(/many\.yaml:\d+:\d+: .*layers.*1000/);
