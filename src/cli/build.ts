@@ -44,8 +44,9 @@ export const buildCommand: Command = {
     // Again for output.path "-" in the config itself (-o - was checked before loading).
     if (toStdout && io.stdoutIsTTY) throw new UsageError("-o -: standard output is a terminal; pipe it (layerpack build -o - | podman load) or give a file");
     // The archive is written with positioned writes (headers after their data): to a temp file, then streamed out.
-    // What a killed stream left (SIGKILL, a crash) is the size of an image: collected by the next one.
-    if (toStdout) collectStale(os.tmpdir(), (n) => n.startsWith("layerpack-stdout-") && isStale(n));
+    // What a killed stream left (SIGKILL, a crash: the archive, or the temp file it was being written as) is the
+    // size of an image: collected by the next one.
+    if (toStdout) collectStale(os.tmpdir(), (n) => /^\.?layerpack-stdout-/.test(n) && isStale(n));
     const temp = toStdout ? path.join(os.tmpdir(), `${tempName("layerpack-stdout")}.tar`) : undefined;
     const tagged = withTags(loaded.spec, values);
     const spec = temp ? { ...tagged, output: { ...tagged.output, path: temp } } : tagged;

@@ -239,6 +239,7 @@ describe("interrupted builds", () => {
     // A temp file whose owner is gone (a stream killed with SIGKILL) is removed by the next -o -.
     const owner = execFileSync(process.execPath, ["--input-type=module", "-e", `import { tempName } from ${JSON.stringify(path.resolve("src/util/temp.ts"))}; console.log(tempName("layerpack-stdout"));`], { encoding: "utf8" }).trim();
     fs.writeFileSync(path.join(tmp, `${owner}.tar`), "left by a killed build");
+    fs.writeFileSync(path.join(tmp, `.${owner}.tar.tmp-${owner.slice("layerpack-stdout-".length)}`), "killed while the archive was written");
     fs.writeFileSync(path.join(tmp, "someone-elses.tar"), "kept");
     const next = spawnSync(process.execPath, [BIN, "build", config("small"), "-o", "-", "--no-cache"], { cwd: dir, env: { ...process.env, TMPDIR: tmp }, maxBuffer: 64 << 20 });
     expect(next.status, next.stderr.toString()).toBe(0);
