@@ -98,10 +98,10 @@ async function located<T>({ loaded, spec, platform }: { loaded: Pick<LoadResult,
  * line:column. A base of zstd layers under a docker-archive output is refused here, before planning, so that plan
  * and check fail as the build would.
  */
-async function baseFor(spec: ImageSpec, name: string, o: { cwd: string; env: PipelineOptions["env"]; cache: LayerCache | undefined }) {
+async function baseFor(spec: ImageSpec, name: string, o: { cwd: string; env: PipelineOptions["env"]; cache: LayerCache | undefined; signal: AbortSignal | undefined }) {
   let resolved;
   try {
-    resolved = await resolveBase(name, { cwd: o.cwd, env: registryEnv(spec, o.env), platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}) });
+    resolved = await resolveBase(name, { cwd: o.cwd, env: registryEnv(spec, o.env), platform: specPlatform(spec), ...(o.cache ? { cache: o.cache } : {}), signal: o.signal });
   } catch (err) {
     throw err instanceof LayerpackError && err.configKey === undefined ? aboutConfigKey(err, ["base"]) : err;
   }
@@ -156,7 +156,7 @@ export async function loadResolvePlan(o: PipelineOptions) {
   // Sticky plans: --previous, else layers.previous (see previousPlanFor).
   const previous = previousPlanFor({ spec, configDir: loaded.configDir, cwd: o.cwd, explicit: o.previous });
   // The base image first: its layers fetched into the cache, the store paths it holds known before planning.
-  const resolved = spec.base === undefined ? undefined : await located({ loaded, spec, platform: 0 }, () => baseFor(spec, spec.base!, { cwd: loaded.configDir, env: o.env, cache: cacheOf(o) }));
+  const resolved = spec.base === undefined ? undefined : await located({ loaded, spec, platform: 0 }, () => baseFor(spec, spec.base!, { cwd: loaded.configDir, env: o.env, cache: cacheOf(o), signal: o.signal }));
   // An item counts as the base's only when the base holds it whole and with the closure's NAR size (heldByBase).
   const base = resolved && { image: resolved.image, id: resolved.id, layers: resolved.layers, paths: heldByBase(resolved, closure) };
   // Planning's failures about a key (two paths entries defining one path) are given at its line:column.

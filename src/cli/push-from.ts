@@ -36,7 +36,7 @@ export async function pushFrom(opts: PushFromOptions): Promise<PushResult> {
   // --insecure is for the --to registry: a source elsewhere keeps HTTPS, and with it its credentials' privacy.
   const insecure = opts.insecure && source.transport === "registry" && source.reference.registry === opts.to.registry;
   // Layers checked in the pass that reads the archive: writeImage then need not read it again for that.
-  const image = await openImage(source, { env: opts.env, verifyLayers: true, ...(insecure ? { insecure } : {}) });
+  const image = await openImage(source, { env: opts.env, verifyLayers: true, ...(insecure ? { insecure } : {}), signal: opts.signal });
   const tags = opts.to.tag !== undefined ? [opts.to.tag] : opts.tags.length > 0 ? opts.tags : ownTags(image);
   if (tags.length === 0) throw new LayerpackError(`push --from ${opts.from}: the image has no tag of its own; give one in --to (REGISTRY/NAME:TAG) or with --tag`);
   const text = `docker://${opts.to.registry}/${opts.to.repository}`;

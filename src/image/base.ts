@@ -30,6 +30,8 @@ export interface BaseOptions {
   insecure?: boolean;
   /** The platform being built: picked from a multi-platform base, and a base for another one is refused. */
   platform?: Platform;
+  /** Ends a registry base's requests at once (Ctrl-C). */
+  signal?: AbortSignal | undefined;
 }
 
 /** What planning needs of a base image: PlanOptions["base"]. */
@@ -132,6 +134,7 @@ async function openBase(name: string, opts: BaseOptions): Promise<Image> {
       ...(opts.env ? { env: opts.env } : {}),
       ...(opts.insecure ? { insecure: true } : {}),
       ...(opts.platform ? { platform: opts.platform } : {}),
+      signal: opts.signal,
     });
   } catch (cause) {
     if (cause instanceof LayerpackError) throw new LayerpackError(`base ${name}: ${cause.message}`, { cause });

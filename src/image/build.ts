@@ -279,7 +279,7 @@ export async function buildImage(given: BuildInput): Promise<BuildResult> {
   const input = { ...given, env: registryEnv(given.spec, given.env ?? process.env) };
   const p = prepare(input);
   // One platform of several: buildPlatforms checked the registry once for all of them.
-  if (!input.untagged) await checkRegistryReachable(input.spec, input.env);
+  if (!input.untagged) await checkRegistryReachable(input.spec, input.env, input.signal);
   let result = await buildPrepared(input, p);
   if (p.spec.output.format === "docker-archive" && sbomFormats(p.spec).length > 0) {
     const image = { config: result.image.configBytes(), configDigest: result.imageId, repoTags: result.repoTags, repoTag: result.repoTag, layers: result.layers };

@@ -73,7 +73,7 @@ function tagLayout(dir: string, index: Buffer, repoTags: readonly string[]): voi
 
 async function tagRegistry(input: PlatformsInput, index: Buffer, tags: readonly string[]): Promise<string[]> {
   const { tag: _tag, ...ref } = parseReference(input.spec.output.ref!);
-  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(input.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}) });
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(input.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}), signal: input.signal });
   const references: string[] = [];
   for (const tag of tags) {
     const res = await client.request("PUT", client.repoUrl(`manifests/${tag}`), { headers: { "content-type": OCI_MEDIA_TYPES.index }, body: () => ({ body: new Uint8Array(index), length: index.length }), expect: [201, 200] });
@@ -88,7 +88,7 @@ async function tagRegistry(input: PlatformsInput, index: Buffer, tags: readonly 
 /** Builds every platform's image, then tags the index of them; the result describes the index. */
 export async function buildPlatforms(given: PlatformsInput): Promise<BuildResult> {
   const input = { ...given, env: registryEnv(given.spec, given.env ?? process.env) };
-  await checkRegistryReachable(input.spec, input.env);
+  await checkRegistryReachable(input.spec, input.env, input.signal);
   const format = input.spec.output.format;
   if (format === "docker-archive") throw new BuildError("platforms: a docker archive holds one image; use oci-layout, oci-archive or registry");
   // An archive is the layout made in a temporary directory beside it, then archived.

@@ -153,7 +153,7 @@ async function publishRecord(run: CachedRun, manifest: { digest: string; size: n
   const record = buildRecord(run);
   const ref = parseReference(p.output);
   try {
-    const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(p.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}) });
+    const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(p.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}), signal: input.signal });
     await attachArtifact(client, {
       subject: { mediaType: OCI_MEDIA_TYPES.manifest, ...manifest },
       artifactType: CACHE_ARTIFACT_TYPE,
@@ -174,7 +174,7 @@ function untaggedPush(output: CachedRun["p"]["spec"]["output"], manifest: Buffer
 async function pushSboms(run: CachedRun, docs: readonly SbomDocument[], manifest: { digest: string; size: number }): Promise<void> {
   if (docs.length === 0) return;
   const ref = parseReference(run.p.output);
-  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(run.p.spec.output.insecure ? { insecure: true } : {}), ...(run.input.env ? { env: run.input.env } : {}) });
+  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(run.p.spec.output.insecure ? { insecure: true } : {}), ...(run.input.env ? { env: run.input.env } : {}), signal: run.input.signal });
   for (const d of docs) {
     await attachArtifact(client, { subject: { mediaType: OCI_MEDIA_TYPES.manifest, ...manifest }, artifactType: d.mediaType, blob: { data: d.data, mediaType: d.mediaType } });
   }

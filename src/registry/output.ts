@@ -26,10 +26,10 @@ export function registryEnv<E extends Record<string, string | undefined>>(spec: 
  * For a registry output: the registry answers (GET /v2/) before any layer is built, so a wrong host or a registry
  * that is down fails in a second, not after the build.
  */
-export async function checkRegistryReachable(spec: Pick<ImageSpec, "output">, env: Record<string, string | undefined>): Promise<void> {
+export async function checkRegistryReachable(spec: Pick<ImageSpec, "output">, env: Record<string, string | undefined>, signal?: AbortSignal): Promise<void> {
   if (spec.output.format !== "registry" || spec.output.ref === undefined) return;
   const ref = parseReference(spec.output.ref);
-  await new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(spec.output.insecure ? { insecure: true } : {}), env }).ping();
+  await new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(spec.output.insecure ? { insecure: true } : {}), env, signal }).ping();
 }
 
 export interface RegistryOutputOptions {
