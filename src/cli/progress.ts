@@ -18,7 +18,8 @@ export class Progress {
   readonly #io: Io;
   readonly #mode: ProgressMode;
   readonly #started = performance.now();
-  #done = 0;
+  /** The layers done, by index: a layer reused and then rebuilt (its cached copy damaged) counts once. */
+  readonly #done = new Set<number>();
   #count = 0;
   #bytes = 0;
   #lastDraw = 0;
@@ -56,7 +57,7 @@ export class Progress {
       return;
     }
     if (e.type !== "layer-done") return;
-    this.#done++;
+    this.#done.add(e.index);
     this.#count = e.count;
     if (this.#mode === "plain") {
       const how = e.cached ? "reused" : "built";
@@ -70,7 +71,7 @@ export class Progress {
     this.#lastDraw = performance.now();
     const seconds = (performance.now() - this.#started) / 1000;
     const rate = seconds > 0 ? this.#bytes / seconds : 0;
-    this.#io.err(`\r\x1b[Klayers ${this.#done}/${this.#count || "?"}  ${formatBytes(this.#bytes)}  ${formatBytes(rate)}/s`);
+    this.#io.err(`\r\x1b[Klayers ${this.#done.size}/${this.#count || "?"}  ${formatBytes(this.#bytes)}  ${formatBytes(rate)}/s`);
   }
 
   /** The one summary line every mode but json and quiet ends with. */

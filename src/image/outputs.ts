@@ -100,6 +100,7 @@ async function rebuildDamaged(run: CachedRun, job: Job, old: CachedLayer): Promi
   fresh.add(job.index);
   stats.rebuilt++;
   stats.bytesWritten += rebuilt.size;
+  stats.tarBytes += rebuilt.tarSize;
   return rebuilt;
 }
 
@@ -120,7 +121,10 @@ export interface CachedRun {
  * must come out as the record said (the manifest already names its digest).
  */
 async function buildRemote(run: CachedRun, job: Job, remote: CachedLayer): Promise<CachedLayer> {
+  const count = run.p.jobs.length;
+  run.input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
   const built = await buildIntoCache(job, run.p, run.cache);
+  run.input.onEvent?.({ type: "layer-done", index: job.index, count, blob: built, cached: false });
   if (built.digest !== remote.digest) {
     throw new BuildError(`layer ${job.index + 1}: the cache record from ${remote.remote!.registry}/${remote.remote!.repository} says ${remote.digest}, but it builds as ${built.digest}; that record is wrong — build again with --no-cache-from`);
   }
