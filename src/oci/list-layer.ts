@@ -159,6 +159,10 @@ export async function listLayer(source: Readable, compression: boolean | "gzip" 
       // tar-stream names no other kind (an old-GNU sparse file, a tape header): it reads such an entry's data as
       // the size field says, where a runtime may read more, so the two would see different files from here on.
       if (entry.header.type === null) throw new Error(`the entry ${JSON.stringify(entry.header.name)} is of a kind base images do not hold and this reader does not follow (not a file, link, directory, device or FIFO; an old-GNU sparse file, say)`);
+      // The PAX form of a GNU sparse file: a runtime names it by GNU.sparse.name and reads a map first; tar-stream
+      // sees a file called GNUSparseFile.N/… holding the map.
+      const pax = entry.header.pax as Record<string, unknown> | null | undefined;
+      if (pax && Object.keys(pax).some((k) => k.startsWith("GNU.sparse."))) throw new Error(`the entry ${JSON.stringify(entry.header.name)} is a GNU sparse file (PAX GNU.sparse records), which base images do not hold and this reader does not follow`);
       const item = storeItemOf(entry.header.name);
       if (item === undefined) {
         const name = normal(entry.header.name);

@@ -113,7 +113,7 @@ export class TarShape {
 
   /** The stream ended: it must not end inside a header or an entry's data. */
   end(): void {
-    if (this.#end === undefined && (this.#filled > 0 || this.#pos < this.#next)) throw new TarShapeError(`the tar is cut short (it ends at byte ${this.#pos}, inside an entry)`);
+    if (this.#end === undefined && (this.#filled > 0 || this.#pos < this.#next || this.#sparseData !== undefined)) throw new TarShapeError(`the tar is cut short (it ends at byte ${this.#pos}, inside an entry)`);
   }
 
   #onHeader(): void {

@@ -158,6 +158,10 @@ describe("a base's layer entries of a kind the listing cannot follow", () => {
     const tar = path.join(dir, "sparse.tar");
     execFileSync("tar", ["-c", "--format=gnu", "--sparse", "-f", tar, "-C", root, "var"]);
     await expect(listLayer(fs.createReadStream(tar), "none", new ArchiveBudget("test"))).rejects.toThrow(/the entry "var\/sparse" is of a kind base images do not hold/);
+    // Its PAX form (tar --sparse --format=posix) too, which tar-stream reads as a file of another name.
+    const posix = path.join(dir, "sparse-posix.tar");
+    execFileSync("tar", ["-c", "--format=posix", "--sparse", "-f", posix, "-C", root, "var"]);
+    await expect(listLayer(fs.createReadStream(posix), "none", new ArchiveBudget("test"))).rejects.toThrow(/is a GNU sparse file \(PAX GNU\.sparse records\)/);
   });
 });
 

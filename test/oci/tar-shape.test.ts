@@ -90,6 +90,8 @@ describe("layer tars that are sound", () => {
       expect(String.fromCharCode(tar[156]!)).toBe("S");
       expect(tar[482]).not.toBe(0);
       for (const chunks of CHUNKINGS) expect(shapeOf(tar, chunks), String(chunks)).toBeUndefined();
+      // Cut between the map's extension blocks, before the data: cut short.
+      expect(shapeOf(tar.subarray(0, 1024))?.message).toMatch(/cut short/);
       // What follows the sparse entry is still followed: zeros past MAX_TRAILING after its end marker are refused.
       const bomb = Buffer.concat([tar, Buffer.alloc(MAX_TRAILING + 2048)]);
       expect(shapeOf(bomb, [1 << 20])?.message).toMatch(/zeros after the tar's end marker/);
