@@ -3,7 +3,7 @@ import { Watcher, type WatchEvent } from "../watch/watch.ts";
 import type { BuildResult } from "../image/build.ts";
 import { formatError } from "../errors.ts";
 import { buildDone, failure, jsonLine } from "./events.ts";
-import { cacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, warn, type Command, type Io } from "./context.ts";
+import { lazyCacheFromOptions, cacheOptions, cacheSourcesOption, formatBytes, UsageError, warn, type Command, type Io } from "./context.ts";
 import { count } from "../util/format.ts";
 import { jobsOption } from "./build.ts";
 
@@ -93,7 +93,7 @@ export const watchCommand: Command = {
       configPath: positionals[0],
       env: io.env,
       output: values.output as string | undefined,
-      cache: cacheFromOptions(io, values),
+      cache: lazyCacheFromOptions(io, values),
       concurrency: jobs,
       cacheFrom,
       onEvent: (e) => line(io, e, { json, state }),

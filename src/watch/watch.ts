@@ -29,7 +29,8 @@ export interface WatchOptions {
   configPath?: string;
   env: Record<string, string | undefined>;
   output?: string | undefined;
-  cache?: LayerCache | undefined;
+  /** As PipelineOptions.cache: a function is called once a config is found (a watch started where there is none yet creates no cache directory). */
+  cache?: LayerCache | (() => LayerCache | undefined) | undefined;
   concurrency?: number;
   /** BuildInput.cacheFrom. */
   cacheFrom?: string[] | false;
@@ -220,7 +221,8 @@ export class Watcher {
       for (const p of watch) if (!before.has(p)) before.set(p, stamp(p));
       // As build says it: an output problem of -o is the command line's, not the config's.
       const outputLabel = o.output !== undefined && o.output !== "-" ? { outputLabel: `-o ${o.output}` } : {};
-      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache: o.cache, concurrency: o.concurrency, ...outputLabel, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal, config: { path: configFile, locate } }, platforms);
+      const cache = typeof o.cache === "function" ? o.cache() : o.cache;
+      const result = await buildResolved({ spec, closure, plan, configDir, inputs, cache, concurrency: o.concurrency, ...outputLabel, ...(o.cacheFrom !== undefined ? { cacheFrom: o.cacheFrom } : {}), signal: this.#abort.signal, config: { path: configFile, locate } }, platforms);
       o.onEvent({ type: "build-done", result, seconds: (performance.now() - started) / 1000 });
       if (o.afterBuild && !this.#closed) await o.afterBuild(result);
     } catch (error) {

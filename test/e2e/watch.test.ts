@@ -194,6 +194,8 @@ describe("layerpack watch without a config yet", () => {
     try {
       expect((await next("build-failed")).message).toMatch(/no config found/);
       await new Promise((r) => setTimeout(r, 500));
+      // Nothing to build yet, so no cache directory either.
+      expect(fs.existsSync(path.join(dir, "cache"))).toBe(false);
       fs.writeFileSync(
         path.join(dir, "image.config.yaml"),
         'name: late\nstore: { dir: /gnu/store, root: ./store }\nprofile: ./profile\nclosure: { from: scan }\noutput: { path: ./late.tar }\n',
