@@ -100,6 +100,8 @@ export interface BuildResult {
   platforms?: { platform: { os: string; architecture: string; variant?: string }; imageId: string; layers: LayerDescriptor[] }[];
   /** SBOM files written beside a docker archive (`sbom:`); other outputs carry them as artifacts. */
   sbomFiles?: string[];
+  /** The digests of the artifact manifests (SBOMs) an OCI layout or archive got for this image. */
+  artifacts?: string[];
   /** Problems that did not stop the build (e.g. a `perms` glob that matched nothing), for the caller to show. */
   warnings?: string[];
 }

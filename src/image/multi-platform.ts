@@ -45,8 +45,13 @@ function indexBytes(results: readonly { result: BuildResult; build: PlatformBuil
   return Buffer.from(canonicalJson(index));
 }
 
-/** The layout's index.json with the tags pointing at the image index; entries of other images kept. */
-function tagLayout(dir: string, index: Buffer, repoTags: readonly string[]): void {
+/**
+ * The layout's index.json with the tags pointing at the image index; entries of other images kept. `artifacts`: the
+ * artifact manifests this build wrote for its platform images, the only ones of theirs kept (an SBOM format dropped
+ * from the config leaves, as a fresh layout would not have it).
+ */
+function tagLayout(dir: string, made: { index: Buffer; repoTags: readonly string[]; artifacts: ReadonlySet<string> }): void {
+  const { index, repoTags } = made;
   const platformManifests = new Set((JSON.parse(index.toString("utf8")) as OciIndex).manifests.map((m) => m.digest));
   const digest = sha256Digest(index);
   const blob = path.join(blobsDirectory(dir), digest.slice(7));
@@ -63,7 +68,10 @@ function tagLayout(dir: string, index: Buffer, repoTags: readonly string[]): voi
   const images = current.manifests.filter((m) => !ours.has(refName(m) ?? "") && m?.annotations?.["dev.layerpack.subject"] === undefined);
   // Artifacts (SBOMs) stay while their image does: one of these platforms', or another image's still named.
   const live = new Set([...platformManifests, ...images.map((m) => m.digest)]);
-  const artifacts = current.manifests.filter((m) => m?.annotations?.["dev.layerpack.subject"] !== undefined && live.has(m.annotations["dev.layerpack.subject"]!));
+  const artifacts = current.manifests.filter((m) => {
+    const subject = m?.annotations?.["dev.layerpack.subject"];
+    return subject !== undefined && live.has(subject) && (!platformManifests.has(subject) || made.artifacts.has(m.digest));
+  });
   const kept = [...images, ...artifacts];
   const entries = repoTags.map((tag) => ({ mediaType: OCI_MEDIA_TYPES.index, digest, size: index.length, annotations: { "io.containerd.image.name": qualifiedName(tag), "org.opencontainers.image.ref.name": tag } }));
   const temp = tempPathFor(file);
@@ -114,7 +122,7 @@ async function buildInto(input: PlatformsInput, output: PlatformsInput["spec"]["
   const repoTags = imageRepoTags(input.spec, results[0]!.build.plan);
   const tags = format === "registry" && parseReference(input.spec.output.ref!).tag !== undefined ? [parseReference(input.spec.output.ref!).tag!] : repoTags.map((t) => t.slice(t.lastIndexOf(":") + 1));
   let references: string[] = [];
-  if (format === "oci-layout") tagLayout(first.output, index, repoTags);
+  if (format === "oci-layout") tagLayout(first.output, { index, repoTags, artifacts: new Set(results.flatMap((r) => r.result.artifacts ?? [])) });
   else references = await tagRegistry(input, index, tags);
   if (archive) await archiveLayout(first.output, archive, epochSeconds(results[0]!.build.spec.created ?? "1970-01-01T00:00:01Z"));
   const seen = new Set<string>();

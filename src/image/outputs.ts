@@ -213,6 +213,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
   const format = p.spec.output.format;
   const result = (push?: PushResult): BuildResult => ({
     output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers: image.layers, stats, ...(push ? { push } : {}),
+    ...(artifacts.length > 0 ? { artifacts: artifacts.map((a) => sha256Digest(a.manifest)) } : {}),
     image: builtImage(image, {
       source: p.output,
       kind: format === "registry" ? "registry" : format,

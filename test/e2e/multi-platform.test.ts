@@ -160,6 +160,19 @@ describe("platforms, without a registry", () => {
     const entrypoints = (index.manifests as { digest: string }[]).map((m) => blob(blob(m.digest).config.digest).config.Entrypoint);
     expect(entrypoints).toEqual([[`${ex.profile}/bin/hello`], [`${ex.profile}/bin/hello`]]);
   });
+  it("an OCI layout drops the platform images' SBOMs the config no longer asks for, as a fresh layout would not have them", async () => {
+    const layout = path.join(dir, "trim-multi-oci");
+    const cfg = config("trim", `{ format: oci-layout, path: ${layout} }`);
+    const base = fs.readFileSync(cfg, "utf8");
+    const sboms = () => (JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8")).manifests as { artifactType?: string }[]).map((m) => m.artifactType).filter(Boolean).sort();
+    fs.writeFileSync(cfg, `${base}sbom: [spdx, cyclonedx]\n`);
+    expect((await lp(["build", cfg, "-q"])).status).toBe(0);
+    expect(sboms()).toEqual(["application/spdx+json", "application/spdx+json", "application/vnd.cyclonedx+json", "application/vnd.cyclonedx+json"]);
+    fs.writeFileSync(cfg, `${base}sbom: spdx\n`);
+    expect((await lp(["build", cfg, "-q"])).status).toBe(0);
+    expect(sboms()).toEqual(["application/spdx+json", "application/spdx+json"]);
+  });
+
   it("inspect --platform on one image (not an index) refuses another platform, and shows its own", async () => {
     const file = path.join(dir, "single.yaml");
     fs.writeFileSync(file, `name: single\ntag: "1"\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nprofile: ./profile\narchitecture: amd64\noutput: { path: ./single.tar }\n`);
