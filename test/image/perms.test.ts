@@ -109,19 +109,18 @@ describe("perms in a layer", () => {
   });
 
   it("a store item's modes are what its NAR says (0555 or 0444), whatever the copy has; a perms rule sets any on purpose", async () => {
-    fs.writeFileSync(path.join(root, ITEM, "bin/su"), "x");
-    fs.chmodSync(path.join(root, ITEM, "bin/su"), 0o6755);
-    fs.writeFileSync(path.join(root, ITEM, "open"), "x");
-    fs.chmodSync(path.join(root, ITEM, "open"), 0o666);
-    fs.mkdirSync(path.join(root, ITEM, "tmp"));
-    fs.chmodSync(path.join(root, ITEM, "tmp"), 0o1777);
-    // A store copied under umask 077, or made writable to be deleted: the same items, so the same bytes.
-    fs.writeFileSync(path.join(root, ITEM, "private"), "x");
-    fs.chmodSync(path.join(root, ITEM, "private"), 0o700);
-    fs.writeFileSync(path.join(root, ITEM, "owner-only"), "x");
-    fs.chmodSync(path.join(root, ITEM, "owner-only"), 0o600);
-    fs.mkdirSync(path.join(root, ITEM, "closed"));
-    fs.chmodSync(path.join(root, ITEM, "closed"), 0o700);
+    // Odd modes as a copied store may have them: setuid, world-writable, sticky; and a store copied under umask
+    // 077, or made writable to be deleted: the same items, so the same bytes.
+    const odd: [string, "file" | "dir", number][] = [
+      ["bin/su", "file", 0o6755], ["open", "file", 0o666], ["tmp", "dir", 0o1777],
+      ["private", "file", 0o700], ["owner-only", "file", 0o600], ["closed", "dir", 0o700],
+    ];
+    for (const [rel, kind, mode] of odd) {
+      const at = path.join(root, ITEM, rel);
+      if (kind === "dir") fs.mkdirSync(at);
+      else fs.writeFileSync(at, "x");
+      fs.chmodSync(at, mode);
+    }
     const layer = async (perms: ReturnType<typeof perm>[]) => {
       const file = path.join(dir, `layer-${perms.length}.tar`);
       const target = createBlobFile(file);
