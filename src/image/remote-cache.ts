@@ -246,7 +246,9 @@ export async function reuseFromSources(remote: RemoteCache, run: { p: Prepared; 
       if (await remote.present(hit)) layer = { ...record, file: "", remote: { registry: hit.source.registry, repository: hit.source.repository! } };
     } else {
       // Fetched from elsewhere: taken only if it unpacks to the tar this host's inputs give (checked before the
-      // download, and fetchInto checks the blob against the same diff_id), with the NAR facts hashed here.
+      // download, and fetchInto checks the blob against the same diff_id), with the NAR facts hashed here. A
+      // registry's blob is looked for first: one garbage collection took costs a HEAD, not a read of the items.
+      if (hit.source.client && !(await remote.present(hit))) continue;
       const mine = await localDiffId(job, p);
       if (mine.diffId !== hit.record.diffId) {
         remote.warnings.push(`cache source ${hit.source.name}: its layer for layer ${job.index + 1} unpacks to ${hit.record.diffId}, but this host's inputs give ${mine.diffId}; building it`);
