@@ -21,7 +21,7 @@ export const inspectCommand: Command = {
   maxPositionals: 1,
   readsConfig: false,
   options: { ref: { type: "string" }, platform: { type: "string" }, json: { type: "boolean" }, insecure: { type: "boolean" } },
-  async run({ io, values, positionals }) {
+  async run({ io, values, positionals, signal }) {
     const target = positionals[0];
     if (target === undefined) throw new UsageError("give a path (archive or OCI layout) or a registry reference");
     const name = parseImageName(target, { cwd: io.cwd });
@@ -32,6 +32,7 @@ export const inspectCommand: Command = {
       ...(values.insecure ? { insecure: true } : {}),
       // LAYERPACK_REGISTRY_USER/PASSWORD: for the one registry this reads (auth.ts).
       env: withPushHost(io.env, name.transport === "registry" ? name.reference.registry : undefined),
+      signal,
     });
     // --ref picks among a layout's images; anything else has none to pick, and showing it anyway would mislead.
     if (typeof values.ref === "string" && image.kind !== "oci-layout" && image.kind !== "oci-archive") {

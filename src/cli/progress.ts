@@ -18,8 +18,11 @@ export class Progress {
   readonly #io: Io;
   readonly #mode: ProgressMode;
   readonly #started = performance.now();
-  /** The layers done, by index: a layer reused and then rebuilt (its cached copy damaged) counts once. */
-  readonly #done = new Set<number>();
+  /**
+   * The layers done, by index and digest: a layer reused and then rebuilt (its cached copy damaged: the same
+   * digest) counts once, and each platform's layers of a multi-platform build count (their indexes repeat).
+   */
+  readonly #done = new Set<string>();
   #count = 0;
   #bytes = 0;
   #lastDraw = 0;
@@ -57,7 +60,7 @@ export class Progress {
       return;
     }
     if (e.type !== "layer-done") return;
-    this.#done.add(e.index);
+    this.#done.add(`${e.index}:${e.blob.digest}`);
     this.#count = e.count;
     if (this.#mode === "plain") {
       const how = e.cached ? "reused" : "built";

@@ -109,7 +109,7 @@ export interface BuildResult {
 async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): Promise<BuildResult> {
   if (input.plan.base) {
     const platform = input.plan.platform ?? specPlatform(input.spec);
-    const base = await baseLayers(input.plan.base, { cwd: input.configDir, cache, platform, ...(input.env ? { env: input.env } : {}) });
+    const base = await baseLayers(input.plan.base, { cwd: input.configDir, cache, platform, ...(input.env ? { env: input.env } : {}), signal: input.signal });
     attachBase(p, base.layers, base.config);
   }
   const count = p.jobs.length;

@@ -164,6 +164,8 @@ async function publishRecord(run: CachedRun, manifest: { digest: string; size: n
       blob: { data: recordBytes(record), mediaType: CACHE_ARTIFACT_TYPE },
     });
   } catch (err) {
+    // Interrupted: the command stops, not a warning after which it reports success.
+    input.signal?.throwIfAborted();
     p.warnings.push(`the cache record for ${ref.registry}/${ref.repository} was not pushed (${(err as Error).message}); the image was, and later builds will build its layers instead of reusing them`);
   }
 }

@@ -1,10 +1,11 @@
 /**
  * Cache sources (`--cache-from`, `cache.from`, and by default the image at the push target's tag): images whose
  * cache records (cache/record.ts) say which layer keys they hold. A build looks up each layer it would build; a
- * hit whose blob is still there (HEAD: same size) is reused: pushed to the same registry by HEAD or
- * cross-repository mount without reading the store, or fetched into the local cache for other outputs — its digest
- * checked, and only when it unpacks to the tar this host's store gives for the key (read and hashed here, not
- * compressed), since a record is another machine's word for which bytes a key stands for. A source that cannot
+ * hit whose blob is still there (HEAD: same size) is reused: found by HEAD without reading the store when it is
+ * in the very repository pushed to, else fetched into the local cache — its digest checked, and only when it
+ * unpacks to the tar this host's store gives for the key (read and hashed here, not compressed), since a record is
+ * another machine's word for which bytes a key stands for — and then mounted, when it is in another repository of
+ * the registry pushed to. A source that cannot
  * be read is a warning: the layer is built as if it had no record.
  */
 import * as fs from "node:fs";

@@ -198,7 +198,8 @@ class Pusher {
         // registry that answers 503 (Retry-After: 60) 25 tries and ~24 minutes per blob.
         const retryable = err instanceof RequestError && err.retryable && err.attempts === 1;
         if (!retryable || attempt >= retries) {
-          const tries = attempt + 1;
+          // (The client's own tries of the last request counted too.)
+          const tries = attempt + (err instanceof RequestError ? err.attempts : 1);
           throw new RegistryError(
             this.client.redact(`uploading blob ${blob.digest} (${blob.size} bytes) to ${this.#where} failed${tries > 1 ? ` after ${tries} attempts` : ""}: ${(err as Error).message}`),
             { cause: err instanceof RegistryError ? err : this.client.redactCause(err) },

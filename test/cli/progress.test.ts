@@ -13,7 +13,9 @@ describe("Progress", () => {
     p.event({ type: "layer-done", index: 0, count: 2, blob, cached: true });
     p.event({ type: "layer-done", index: 0, count: 2, blob, cached: false });
     p.event({ type: "layer-done", index: 1, count: 2, blob, cached: true });
+    // Another platform's layer 0 (another blob) counts too.
+    p.event({ type: "layer-done", index: 0, count: 2, blob: { ...blob, digest: `sha256:${"c".repeat(64)}` }, cached: false });
     const shown = [...err.matchAll(/layers (\d+)\/(\d+)/g)].map((m) => `${m[1]}/${m[2]}`);
-    expect(shown).toEqual(["1/2", "1/2", "2/2"]);
+    expect(shown).toEqual(["1/2", "1/2", "2/2", "3/2"]);
   });
 });

@@ -179,6 +179,28 @@ describe.runIf(requireTool("skopeo") && requireTool("docker-registry"))("the reg
     expect(again.layers.map((l) => l.diffId)).toEqual(first.layers.map((l) => l.diffId));
   });
 
+  it("Ctrl-C while the cache record is pushed stops the build, not a warning after which it succeeds", async () => {
+    const file = path.join(dir, "abort-record.yaml");
+    fs.writeFileSync(file, `name: abort\ntag: "1"\nstore: { dir: /gnu/store, root: ./store }\nclosure: { from: scan }\nroots: ["${ex.hello}"]\narchitecture: amd64\noutput: { format: registry, ref: "${reg.host}/t/abort" }\n`);
+    const loaded = await loadSpec({ cwd: dir, configPath: file });
+    const closure = await resolveClosure(loaded.config, { configDir: loaded.configDir });
+    const stop = new AbortController();
+    let manifestPut = false;
+    // The first request after the image's manifest is the record's: Ctrl-C then.
+    reg.failNext((req) => {
+      if (req.method === "PUT" && req.url!.includes("/t/abort/manifests/1")) manifestPut = true;
+      else if (manifestPut && !stop.signal.aborted) stop.abort();
+      return false;
+    }, 1000, 500, "", "");
+    const outcome = await buildImage({ spec: loaded.config, closure, plan: planLayers(loaded.config, closure), configDir: loaded.configDir, cache: new LayerCache(path.join(dir, "cache-abort")), signal: stop.signal }).then(
+      (r) => `succeeded, warning ${JSON.stringify(r.warnings)}`,
+      (e: Error) => e.name,
+    );
+    reg.failNext(() => false, 0, 500, "", "");
+    expect(stop.signal.aborted).toBe(true);
+    expect(outcome).toBe("AbortError");
+  });
+
   it("two runners pushing sibling images to one repository at once both succeed", async () => {
     const [x, y] = await Promise.all([
       runner("x", { name: "sib", output: registryOut("team/sib:x"), extra: `paths: [{ path: /etc/x, type: file, content: "x" }]` }),
