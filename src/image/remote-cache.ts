@@ -5,8 +5,7 @@
  * in the very repository pushed to, else fetched into the local cache — its digest checked, and only when it
  * unpacks to the tar this host's store gives for the key (read and hashed here, not compressed), since a record is
  * another machine's word for which bytes a key stands for — and then mounted, when it is in another repository of
- * the registry pushed to. A source that cannot
- * be read is a warning: the layer is built as if it had no record.
+ * the registry pushed to. A source that cannot be read is a warning: the layer is built as if it had no record.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
