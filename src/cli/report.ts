@@ -41,9 +41,13 @@ function outputFile(values: Record<string, unknown>, cwd: string): string | unde
   return file;
 }
 
+/**
+ * The config as the report names it: relative to the current directory, `..` included, so that the page holds no
+ * path of this machine (a checkout elsewhere gives the same bytes).
+ */
 const shownPath = (cwd: string, file: string) => {
   const rel = path.relative(cwd, file);
-  return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
+  return rel !== "" && !path.isAbsolute(rel) ? rel : path.basename(file);
 };
 
 function onePlatform(plan: LayerPlan, wanted: string | undefined): LayerPlan {

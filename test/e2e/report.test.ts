@@ -54,6 +54,25 @@ describe("report on the command line", () => {
     expect(run(["report", "v1.yaml", "v2.yaml"]).status).toBe(2);
   });
 
+  it("names the config relative to the current directory, so a checkout elsewhere gives the same page", () => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "layerpack-report-copy-"));
+    try {
+      spawnSync("cp", ["-a", `${dir}/.`, copy]);
+      const pages = [dir, copy].map((where) => {
+        // Run from beside the config, not from its directory: the page used to hold the config's absolute path.
+        fs.mkdirSync(path.join(where, "beside"), { recursive: true });
+        const r = layerpack(["report", "../v2.yaml"], { cwd: path.join(where, "beside") });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).not.toContain(where);
+        return r.stdout;
+      });
+      expect(pages[1]).toBe(pages[0]);
+    } finally {
+      spawnSync("chmod", ["-R", "u+w", copy]);
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
   it("writes to standard output by default and with -o -, the same bytes every time", () => {
     const a = run(["report", "v2.yaml", "--previous", "v1.plan.yaml"]);
     expect([a.status, a.stderr]).toEqual([0, ""]);
