@@ -44,7 +44,7 @@ export const diffCommand: Command = {
   maxPositionals: 2,
   readsConfig: false,
   options: { format: { type: "string", short: "f" }, insecure: { type: "boolean" } },
-  async run({ io, values, positionals }) {
+  async run({ io, values, positionals, signal }) {
     const format = (values.format ?? "text") as DiffFormat;
     if (!DIFF_FORMATS.includes(format)) throw new UsageError(`--format ${String(format)}: use ${DIFF_FORMATS.join(", ")}`);
     if (positionals.length !== 2) {
@@ -66,7 +66,7 @@ export const diffCommand: Command = {
       // LAYERPACK_REGISTRY_USER/PASSWORD go to a registry only when it is the only one the images come from (auth.ts).
       const registries = new Set([o.name, n.name].flatMap((x) => (x.transport === "registry" ? [x.reference.registry] : [])));
       const env = registries.size === 1 ? withPushHost(io.env, [...registries][0]) : io.env;
-      const read = async (x: typeof o) => listImage(await openImage(x.name, { env, ...(values.insecure ? { insecure: true } : {}) }), x.shown);
+      const read = async (x: typeof o) => listImage(await openImage(x.name, { env, ...(values.insecure ? { insecure: true } : {}), signal }), x.shown);
       const [oi, ni] = await Promise.all([read(o), read(n)]);
       diff = diffSides(imageSide(oi, oldFile), imageSide(ni, newFile));
     } else {

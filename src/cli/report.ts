@@ -116,7 +116,7 @@ export const reportCommand: Command = {
     const read = typeof values.previous === "string" ? readPrevious(values.previous, io.cwd) : undefined;
     const previous = read?.kind === "plan" && read.plan.platforms ? { ...read, plan: onePlatform(read.plan, plan.platform ? formatPlatform(plan.platform) : undefined) } : read;
     // The images are the config's output and what it replaced: its push target's credentials go there (auth.ts).
-    const imageOpts = { env: registryEnv(spec, io.env), ...(values.insecure ? { insecure: true } : {}) };
+    const imageOpts = { env: registryEnv(spec, io.env), ...(values.insecure ? { insecure: true } : {}), signal };
     let sides: Sides;
     let reasons: string[];
     if (imageArg !== undefined || previous?.kind === "image") {

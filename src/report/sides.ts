@@ -54,10 +54,12 @@ export function planSides(plan: LayerPlan, label: string, previous?: Extract<Pre
 export interface ImageOptions {
   env: Record<string, string | undefined>;
   insecure?: boolean;
+  /** Ends a registry's requests at once (Ctrl-C). */
+  signal?: AbortSignal | undefined;
 }
 
 async function readImage(name: ImageName, shown: string, o: ImageOptions): Promise<DiffSide> {
-  return imageSide(await listImage(await openImage(name, { env: o.env, ...(o.insecure ? { insecure: true } : {}) }), shown), shown);
+  return imageSide(await listImage(await openImage(name, { env: o.env, ...(o.insecure ? { insecure: true } : {}), signal: o.signal }), shown), shown);
 }
 
 /** A built image, and with a previous image, the diff against it (exactly `diff OLD NEW` of the two images). */
