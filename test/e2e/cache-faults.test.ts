@@ -264,12 +264,10 @@ describe("interrupted builds", () => {
       let stderr = "";
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
       await upload;
-      const sent = Date.now();
       child.kill("SIGINT");
       const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+      // Once, with the cleanup said: the grace timer's forced exit (after 3 s) would have said "interrupted" again.
       expect([code, stderr.split("\n").filter((l) => /interrupted/.test(l))]).toEqual([130, ["layerpack push: interrupted; temp files removed, any previous output kept"]]);
-      // Not the grace timer's forced exit (3 s), which would also have said it a second time.
-      expect(Date.now() - sent).toBeLessThan(2500);
     } finally {
       server.closeAllConnections();
       server.close();
