@@ -24,7 +24,7 @@ import { builtImage } from "./image-value.ts";
 import type { PushEvent, PushResult } from "../registry/push.ts";
 import { baseLayers } from "./base.ts";
 import { specPlatform } from "../oci/platform.ts";
-import { imageRepoTags, attachBase, buildIntoCache, cacheRecord, describe, finishImage, mediaTypeOf, prepare, missingNar, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
+import { imageRepoTags, attachBase, buildCounted, cacheRecord, describe, finishImage, mediaTypeOf, prepare, missingNar, prepareDatabase, produceJob, recordFacts, STREAM_LIMIT, type Job, type Prepared } from "./jobs.ts";
 import { archiveContent, dockerOutput, ociOutput, upToDateFile, writeStamp, type CachedRun } from "./outputs.ts";
 import { runPool } from "../util/pool.ts";
 import { sbomArtifacts, sbomDocuments, sbomFormats, writeSbomFiles } from "./sbom-output.ts";
@@ -137,13 +137,7 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
     return streamArchive(input, p, { cache, hits: blobs, lookup });
   }
   const build = async (job: Job) => {
-    input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
-    const built = await buildIntoCache(job, p, cache);
-    blobs.set(job.index, built);
-    stats.rebuilt++;
-    stats.bytesWritten += built.size;
-    stats.tarBytes += built.tarSize;
-    input.onEvent?.({ type: "layer-done", index: job.index, count, blob: built, cached: false });
+    blobs.set(job.index, await buildCounted(job, p, { cache, onEvent: input.onEvent, stats }));
   };
   const misses = p.jobs.filter((j) => !j.needsDb && !blobs.has(j.index)).sort((a, b) => b.bytes - a.bytes || a.index - b.index);
   await runPool(misses, input.concurrency ?? os.availableParallelism(), build);

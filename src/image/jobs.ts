@@ -25,7 +25,7 @@ import { sbomFilePaths } from "./sbom-output.ts";
 import { ImageView } from "./view.ts";
 import { MEDIA_TYPES, type BuiltImage, type KeyedWarning, type LayerDescriptor } from "./types.ts";
 import { parseReference } from "../registry/reference.ts";
-import type { BuildInput } from "./build.ts";
+import type { BuildInput, BuildStats } from "./build.ts";
 import { sha256Hex, sha256Digest } from "../util/digest.ts";
 import { narDigest } from "../store/nar.ts";
 import { hostPath } from "../store/path.ts";
@@ -323,7 +323,7 @@ export function attachBase(p: Prepared, layers: CachedLayer[], config: Record<st
 export const mediaTypeOf = (job: Job, blob: { mediaType: string }, p: Prepared): string => (job.base ? blob.mediaType : p.mediaType);
 
 /** Builds one missing layer into the cache. */
-export async function buildIntoCache(job: Job, p: Prepared, cache: LayerCache): Promise<CachedLayer> {
+async function buildIntoCache(job: Job, p: Prepared, cache: LayerCache): Promise<CachedLayer> {
   const temp = cache.tempPath(`layer-${job.index}`);
   const target = createBlobFile(temp);
   let blob: BlobResult & LayerWriteResult;
@@ -336,6 +336,22 @@ export async function buildIntoCache(job: Job, p: Prepared, cache: LayerCache): 
   }
   fs.closeSync(target.fd);
   return cache.putLayer(job.key, temp, cacheRecord(job, blob, p.mediaType));
+}
+
+/**
+ * buildIntoCache as a build reports it: the layer-start and layer-done events, and the layer counted as built
+ * in `stats` (every path that builds a layer: a miss, a damaged cached copy, a blob a cache source lost).
+ */
+export async function buildCounted(job: Job, p: Prepared, how: { cache: LayerCache; onEvent: BuildInput["onEvent"]; stats: BuildStats }): Promise<CachedLayer> {
+  const { cache, onEvent, stats } = how;
+  const count = p.jobs.length;
+  onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
+  const built = await buildIntoCache(job, p, cache);
+  stats.rebuilt++;
+  stats.bytesWritten += built.size;
+  stats.tarBytes += built.tarSize;
+  onEvent?.({ type: "layer-done", index: job.index, count, blob: built, cached: false });
+  return built;
 }
 
 /** What the cache keeps about a layer besides its blob: digests, sizes and what writing it learnt. */

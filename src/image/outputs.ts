@@ -21,7 +21,7 @@ import { formatReference, parseReference } from "../registry/reference.ts";
 import { sha256Digest } from "../util/digest.ts";
 import { sbomArtifacts, sbomDocuments, type SbomDocument } from "./sbom-output.ts";
 import { CACHE_ARTIFACT_TYPE, CACHE_RECORD_ANNOTATION, makeRecord, recordBytes } from "../cache/record.ts";
-import { buildIntoCache, type Job, type Prepared } from "./jobs.ts";
+import { buildCounted, type Job, type Prepared } from "./jobs.ts";
 import type { BuildInput, BuildResult, BuildStats } from "./build.ts";
 import { sha256Hex } from "../util/digest.ts";
 import { makeDirs } from "../util/dirs.ts";
@@ -88,19 +88,13 @@ export function upToDateFile(cache: LayerCache, output: string, what: { image: B
 async function rebuildDamaged(run: CachedRun, job: Job, old: CachedLayer): Promise<CachedLayer> {
   const { p, cache, stats, fresh } = run;
   cache.dropLayer(job.key, old);
-  // Said as any build of a layer is (it was reported reused a moment ago): the summary counts it as built.
-  const count = p.jobs.length;
-  run.input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
-  const rebuilt = await buildIntoCache(job, p, cache);
-  run.input.onEvent?.({ type: "layer-done", index: job.index, count, blob: rebuilt, cached: false });
+  // Reported and counted as any build of a layer is (it was reported reused a moment ago).
+  const rebuilt = await buildCounted(job, p, { cache, onEvent: run.input.onEvent, stats });
   if (rebuilt.digest !== old.digest) {
     throw new BuildError(`layer ${job.index + 1} was rebuilt as ${rebuilt.digest}, not ${old.digest}: did its inputs change during the build? Build again`);
   }
   if (!fresh.has(job.index)) stats.reused--;
   fresh.add(job.index);
-  stats.rebuilt++;
-  stats.bytesWritten += rebuilt.size;
-  stats.tarBytes += rebuilt.tarSize;
   return rebuilt;
 }
 
@@ -121,19 +115,13 @@ export interface CachedRun {
  * must come out as the record said (the manifest already names its digest).
  */
 async function buildRemote(run: CachedRun, job: Job, remote: CachedLayer): Promise<CachedLayer> {
-  const count = run.p.jobs.length;
-  run.input.onEvent?.({ type: "layer-start", index: job.index, count, items: job.content.items.length, bytes: job.bytes });
-  const built = await buildIntoCache(job, run.p, run.cache);
-  run.input.onEvent?.({ type: "layer-done", index: job.index, count, blob: built, cached: false });
+  const built = await buildCounted(job, run.p, { cache: run.cache, onEvent: run.input.onEvent, stats: run.stats });
   if (built.digest !== remote.digest) {
     throw new BuildError(`layer ${job.index + 1}: the cache record from ${remote.remote!.registry}/${remote.remote!.repository} says ${remote.digest}, but it builds as ${built.digest}; that record is wrong — build again with --no-cache-from`);
   }
   run.blobs.set(job.index, built);
   run.stats.remote--;
-  run.stats.rebuilt++;
   run.stats.reused--;
-  run.stats.bytesWritten += built.size;
-  run.stats.tarBytes += built.tarSize;
   run.fresh.add(job.index);
   return built;
 }
