@@ -160,13 +160,15 @@ async function buildCached(input: BuildInput, p: Prepared, cache: LayerCache): P
 
   // Files are stamped; a layout is checked by its index and blobs (ociOutput); a registry by HEAD requests.
   const stamped = p.spec.output.format === "docker-archive" || p.spec.output.format === "oci-archive";
-  const content = p.spec.output.format === "oci-archive" ? archiveContent(image, sbomArtifacts(sbomDocuments(p, image), image)) : undefined;
+  // An OCI archive's SBOMs are part of its stamp: made once, for the check and for the write that may follow.
+  const sboms = p.spec.output.format === "oci-archive" ? sbomDocuments(p, image) : undefined;
+  const content = sboms ? archiveContent(image, sbomArtifacts(sboms, image)) : undefined;
   if (stamped && upToDateFile(cache, p.output, { image, content })) {
     stats.upToDate = true;
     input.onEvent?.({ type: "output", path: p.output, upToDate: true });
     return { output: p.output, imageId: image.configDigest, repoTag: image.repoTag, repoTags: image.repoTags, layers, stats, image: fromBlobs(image, p, blobs) };
   }
-  const run: CachedRun = { input, p, cache, blobs, fresh: new Set(misses.map((j) => j.index)), stats };
+  const run: CachedRun = { input, p, cache, blobs, fresh: new Set(misses.map((j) => j.index)), stats, ...(sboms ? { sboms } : {}) };
   if (p.spec.output.format !== "docker-archive") return ociOutput(run, image);
   await dockerOutput(run, image);
   input.onEvent?.({ type: "output", path: p.output, upToDate: false });

@@ -13,7 +13,7 @@ import type { Closure } from "../store/types.ts";
 import type { LayerPlan } from "../plan/types.ts";
 import { OCI_MEDIA_TYPES, type Descriptor, type OciIndex } from "../oci/types.ts";
 import { specPlatform } from "../oci/platform.ts";
-import { RegistryClient } from "../registry/client.ts";
+import { outputClient } from "../registry/client.ts";
 import { formatReference, parseReference } from "../registry/reference.ts";
 import { checkRegistryReachable, registryEnv } from "../registry/output.ts";
 import { sha256Digest } from "../util/digest.ts";
@@ -81,7 +81,7 @@ function tagLayout(dir: string, made: { index: Buffer; repoTags: readonly string
 
 async function tagRegistry(input: PlatformsInput, index: Buffer, tags: readonly string[]): Promise<string[]> {
   const { tag: _tag, ...ref } = parseReference(input.spec.output.ref!);
-  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(input.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}), signal: input.signal });
+  const client = outputClient(input.spec.output, { env: input.env, signal: input.signal });
   const references: string[] = [];
   for (const tag of tags) {
     const res = await client.request("PUT", client.repoUrl(`manifests/${tag}`), { headers: { "content-type": OCI_MEDIA_TYPES.index }, body: () => ({ body: new Uint8Array(index), length: index.length }), expect: [201, 200] });

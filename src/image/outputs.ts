@@ -15,7 +15,7 @@ import { OCI_MEDIA_TYPES, type BuiltImage } from "./types.ts";
 import { builtImage } from "./image-value.ts";
 import { fileHasDigest, ociLayoutHas, ociManifest, writeOciArchive, writeOciLayout, type ImageBlobs } from "./oci-layout.ts";
 import type { PushResult } from "../registry/push.ts";
-import { RegistryClient } from "../registry/client.ts";
+import { outputClient } from "../registry/client.ts";
 import { attachArtifact } from "../oci/referrers.ts";
 import { formatReference, parseReference } from "../registry/reference.ts";
 import { sha256Digest } from "../util/digest.ts";
@@ -108,6 +108,8 @@ export interface CachedRun {
   /** The jobs built in this run (the others were reused). */
   fresh: Set<number>;
   stats: BuildStats;
+  /** The image's SBOM documents, when the build already made them (an OCI archive's stamp holds them). */
+  sboms?: SbomDocument[];
 }
 
 /**
@@ -145,7 +147,7 @@ async function publishRecord(run: CachedRun, manifest: { digest: string; size: n
   const record = buildRecord(run);
   const ref = parseReference(p.output);
   try {
-    const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(p.spec.output.insecure ? { insecure: true } : {}), ...(input.env ? { env: input.env } : {}), signal: input.signal });
+    const client = outputClient(p.spec.output, { ref: p.output, env: input.env, signal: input.signal });
     await attachArtifact(client, {
       subject: { mediaType: OCI_MEDIA_TYPES.manifest, ...manifest },
       artifactType: CACHE_ARTIFACT_TYPE,
@@ -167,8 +169,7 @@ function untaggedPush(output: CachedRun["p"]["spec"]["output"], manifest: Buffer
 /** Pushes each SBOM as a referrer of the image manifest; unlike the cache record, a failure fails the build. */
 async function pushSboms(run: CachedRun, docs: readonly SbomDocument[], manifest: { digest: string; size: number }): Promise<void> {
   if (docs.length === 0) return;
-  const ref = parseReference(run.p.output);
-  const client = new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(run.p.spec.output.insecure ? { insecure: true } : {}), ...(run.input.env ? { env: run.input.env } : {}), signal: run.input.signal });
+  const client = outputClient(run.p.spec.output, { ref: run.p.output, env: run.input.env, signal: run.input.signal });
   for (const d of docs) {
     await attachArtifact(client, { subject: { mediaType: OCI_MEDIA_TYPES.manifest, ...manifest }, artifactType: d.mediaType, blob: { data: d.data, mediaType: d.mediaType } });
   }
@@ -211,7 +212,7 @@ export async function ociOutput(run: CachedRun, image: BuiltImage & { repoTag: s
       where: (i) => (format === "oci-layout" ? { file: path.join(p.output, "blobs", "sha256", image.layers[i]!.digest.slice(7)) } : { file: blobs.get(p.jobs[i]!.index)!.file, offset: blobs.get(p.jobs[i]!.index)!.offset ?? 0 }),
     }),
   });
-  const sboms = sbomDocuments(p, image);
+  const sboms = run.sboms ?? sbomDocuments(p, image);
   const artifacts = format === "registry" ? [] : sbomArtifacts(sboms, image);
   // The layout keeps this build's cache record beside the image, so it can be a cache source (`oci:DIR`).
   const attachments = format === "oci-layout" && p.spec.cache.publish ? [{ annotation: CACHE_RECORD_ANNOTATION, data: recordBytes(buildRecord(run)) }] : [];

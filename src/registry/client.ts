@@ -16,7 +16,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryError } from "../errors.ts";
 import { basicAuth, credentialPlaces, findCredentials, HOST_ENV, parseChallenge, PASSWORD_ENV, USER_ENV, type Challenge, type Credentials } from "./auth.ts";
-import { apiHost, isLoopback } from "./reference.ts";
+import type { ImageSpec } from "../config/schema.ts";
+import { apiHost, isLoopback, parseReference } from "./reference.ts";
 import { Secrets } from "./redact.ts";
 import {
   DEFAULT_TIMEOUT_MS, ERROR_BODY_LIMIT, formatMs, guardResponse, MANIFEST_LIMIT, MIN_RATE, readUpTo, timeoutFromEnv, TIMEOUT_ENV, TOKEN_LIMIT, Watchdog, watchBody,
@@ -428,4 +429,13 @@ export function resolveLocation(res: Response, requestUrl: string, how: { what: 
     throw new RequestError(redact(`${what}: the registry sent Location ${shown}, which is not an http(s) URL; not following it`), { retryable: false });
   }
   return url.href;
+}
+
+/**
+ * A client for the repository a registry output pushes to (`ref`, default the output's own), as the output says to
+ * reach it (plain HTTP when marked insecure), with the build's credentials and its signal (Ctrl-C).
+ */
+export function outputClient(output: Pick<ImageSpec["output"], "ref" | "insecure">, opts: { ref?: string; env?: Record<string, string | undefined> | undefined; signal?: AbortSignal | undefined }): RegistryClient {
+  const ref = parseReference(opts.ref ?? output.ref ?? "");
+  return new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(output.insecure ? { insecure: true } : {}), ...(opts.env ? { env: opts.env } : {}), signal: opts.signal });
 }

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ImageSpec } from "../config/schema.ts";
 import { parseReference } from "./reference.ts";
-import { RegistryClient } from "./client.ts";
+import { outputClient } from "./client.ts";
 import { withPushHost } from "./auth.ts";
 import { pushImage, type MountHints, type PushEvent, type PushImage, type PushResult } from "./push.ts";
 import { makeDirs } from "../util/dirs.ts";
@@ -28,8 +28,7 @@ export function registryEnv<E extends Record<string, string | undefined>>(spec: 
  */
 export async function checkRegistryReachable(spec: Pick<ImageSpec, "output">, env: Record<string, string | undefined>, signal?: AbortSignal): Promise<void> {
   if (spec.output.format !== "registry" || spec.output.ref === undefined) return;
-  const ref = parseReference(spec.output.ref);
-  await new RegistryClient({ registry: ref.registry, repository: ref.repository, ...(spec.output.insecure ? { insecure: true } : {}), env, signal }).ping();
+  await outputClient(spec.output, { env, signal }).ping();
 }
 
 export interface RegistryOutputOptions {
