@@ -14,6 +14,7 @@ import type { LayerCache } from "./cache/cache.ts";
 import { heldByBase, resolveBase } from "./image/base.ts";
 import type { PlatformBuild } from "./image/multi-platform.ts";
 import { specPlatform } from "./oci/platform.ts";
+import { transportOf } from "./oci/name.ts";
 import { platformSpecs } from "./config/platforms.ts";
 import { planPlatforms } from "./plan/platforms.ts";
 import { planFingerprint } from "./plan/fingerprint.ts";
@@ -70,7 +71,7 @@ const cacheOf = (o: PipelineOptions): LayerCache | undefined => (typeof o.cache 
 /** `-o` where the config's output cannot go: a registry push has no file, and a layout is a directory, no stream. */
 function checkOutputOverride(output: string, format: ImageSpec["output"]["format"]): void {
   // oci:DIR and the like name images for skopeo, inspect and diff: as a path it is a file of that name, never a layout.
-  const transport = /^(oci|oci-archive|docker|docker-archive|containers-storage|dir):/.exec(output)?.[1];
+  const transport = transportOf(output);
   if (transport !== undefined) {
     throw new LayerpackError(`-o ${output}: -o takes a path, and ${transport}: is how image names are written (skopeo, inspect, diff); for ${transport === "oci" ? "an OCI layout set output.format: oci-layout" : "another format set output.format"} and give -o the path alone (./${output} for a file of that very name)`);
   }

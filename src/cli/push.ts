@@ -4,6 +4,7 @@ import { parseReference } from "../registry/reference.ts";
 import { formatBytes } from "../util/format.ts";
 import { jsonLine } from "./events.ts";
 import { LayerpackError } from "../errors.ts";
+import { transportOf } from "../oci/name.ts";
 import { pushFrom } from "./push-from.ts";
 import { cacheDirFromOptions, lazyCacheFromOptions, cacheOptions, cacheSourcesOption, loadAndPlan, tagOption, UsageError, warn, withTags, type Command } from "./context.ts";
 import { jobsOption } from "./build.ts";
@@ -41,7 +42,7 @@ REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/
     // registry reference itself; a layout or archive is no push target (oci:out read as the Docker Hub repository
     // "oci" with the tag "out").
     const to = given?.startsWith("docker://") ? given.slice("docker://".length) : given;
-    const transport = to === undefined ? undefined : /^(oci|oci-archive|docker-archive|containers-storage|dir):(?!\d+(\/|$))/.exec(to)?.[1];
+    const transport = to === undefined ? undefined : transportOf(to);
     if (transport !== undefined) {
       throw new UsageError(`--to ${given}: push sends to a registry (--to REGISTRY/NAME[:TAG], or docker://REGISTRY/NAME[:TAG]), not to ${transport}:; to write the image to a file or directory, run build with output.format docker-archive, oci-archive or oci-layout and -o PATH`);
     }

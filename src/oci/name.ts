@@ -24,10 +24,13 @@ export interface ParseImageNameOptions {
 const FORMS = "docker-archive:, oci:, oci-archive: or docker://";
 
 /**
- * containers/image transports layerpack does not read. Only these names count as a transport: any other `word:`
- * is a tag (`alpine:3.19`, `docker:dind`), and `word:123/` is a host:port (`localhost:5000/app`).
+ * The containers/image transport `text` starts with (`oci` of `oci:DIR`, `docker` of `docker://…`), read or not by
+ * layerpack; undefined for a path and a registry reference. Only these names count as a transport: any other
+ * `word:` is a tag (`alpine:3.19`, `docker:dind`), and `word:123/` is a host:port (`localhost:5000/app`).
  */
-const UNSUPPORTED = /^(containers-storage|dir|docker-daemon|ostree|sif|tarball):(?!\d+\/)/;
+export function transportOf(text: string): string | undefined {
+  return /^(docker-archive|oci-archive|oci|docker(?=:\/\/)|containers-storage|dir|docker-daemon|ostree|sif|tarball):(?!\d+(\/|$))/.exec(text)?.[1];
+}
 
 /** An OCI ref name (org.opencontainers.image.ref.name) as it can stand after the path's colon. */
 const REF_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*([:@/+][A-Za-z0-9._-]+)*$/;
@@ -98,8 +101,9 @@ export function parseImageName(text: string, opts: ParseImageNameOptions = {}): 
   if (/^\.{0,2}\//.test(text) || fs.existsSync(abs(text))) return { transport: "path", path: abs(text), text };
   // A missing `image.tar` or `plan.yaml` is a typo of a file, not an image on Docker Hub to fetch.
   if (!text.includes("/") && FILE_LIKE.test(text)) return { transport: "path", path: abs(text), text };
-  const unsupported = UNSUPPORTED.exec(text);
-  if (unsupported) throw fail(text, `transport ${unsupported[1]}: is not supported; use ${FORMS}`);
+  // (The transports layerpack reads were taken above.)
+  const unsupported = transportOf(text);
+  if (unsupported) throw fail(text, `transport ${unsupported}: is not supported; use ${FORMS}`);
   return registry(text, text);
 }
 
