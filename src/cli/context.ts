@@ -78,7 +78,7 @@ export function cacheDirFromOptions(io: Io, values: CommandContext["values"]): s
   return typeof values["cache-dir"] === "string" ? path.resolve(io.cwd, values["cache-dir"]) : defaultCacheDir(io.env);
 }
 
-export function cacheFromOptions(io: Io, values: CommandContext["values"]): LayerCache | undefined {
+function cacheFromOptions(io: Io, values: CommandContext["values"]): LayerCache | undefined {
   if (values["no-cache"]) return undefined;
   let dir: string;
   try {

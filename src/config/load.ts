@@ -17,6 +17,7 @@ import { constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { readUserBytes } from "../util/read-file.ts";
 import { yamlNodeBound } from "../util/yaml-size.ts";
+import { isRecord } from "../util/json.ts";
 import path from "node:path";
 import { LineCounter, isMap, parseDocument, type Document } from "yaml";
 import { SpecError } from "../errors.ts";
@@ -146,8 +147,6 @@ export async function loadSpec(options: LoadOptions = {}): Promise<LoadResult> {
   };
 }
 
-const isEmptyObject = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
-
 /** The file name as messages show it: relative to cwd when inside it. */
 function displayPath(cwd: string, file: string): string {
   const rel = path.relative(cwd, file);
@@ -246,9 +245,6 @@ function packageData(file: string): unknown {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** Config files are small: anything near this is a mistake or an attack, not a config. */
 const MAX_CONFIG_BYTES = 16 << 20;
@@ -334,7 +330,7 @@ async function readSource(file: string, shown: string, { env, signal, thread }: 
       }
       // A TS or JS file without `export default` in a CommonJS project (npm init's default) runs as a script whose
       // module.exports is {}: say what is missing, not that `name` is required.
-      if (isEmptyObject(loaded.data) && !/\bexport\s+default\b|\bmodule\.exports\b|\bexports\.[A-Za-z_$]/.test(moduleText(file) ?? "")) {
+      if (isRecord(loaded.data) && Object.keys(loaded.data).length === 0 && !/\bexport\s+default\b|\bmodule\.exports\b|\bexports\.[A-Za-z_$]/.test(moduleText(file) ?? "")) {
         throw new SpecError(`${shown}: the config module exports nothing; write \`export default defineConfig({ ... })\``, { file });
       }
       return { data: loaded.data, dependencies: loaded.dependencies };

@@ -3,6 +3,7 @@
  * the image ID, so they are produced by one canonical serialiser: keys sorted, no whitespace.
  */
 import type { ImageSpec } from "../config/schema.ts";
+import { isRecord } from "../util/json.ts";
 
 export interface HistoryEntry {
   created: string;
@@ -53,7 +54,6 @@ export function imageConfig(input: ImageConfigInput): Record<string, unknown> {
   };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const envKey = (e: string) => e.slice(0, e.indexOf("=") < 0 ? e.length : e.indexOf("="));
 
 /**
@@ -62,15 +62,15 @@ const envKey = (e: string) => e.slice(0, e.indexOf("=") < 0 ? e.length : e.index
  * the defaults, so the base's are kept then), the base's history first; rootfs is ours (it lists every layer).
  */
 export function onBase(ours: Record<string, unknown>, base: Record<string, unknown>, spec: ImageSpec): Record<string, unknown> {
-  const bc = isObject(base.config) ? base.config : {};
-  const oc = isObject(ours.config) ? ours.config : {};
+  const bc = isRecord(base.config) ? base.config : {};
+  const oc = isRecord(ours.config) ? ours.config : {};
   const merged: Record<string, unknown> = { ...bc };
   const env = new Map<string, string>();
   for (const e of [...(Array.isArray(bc.Env) ? bc.Env : []), ...(Array.isArray(oc.Env) ? oc.Env : [])]) if (typeof e === "string") env.set(envKey(e), e);
   if (env.size > 0) merged.Env = [...env.values()];
-  const labels = { ...(isObject(bc.Labels) ? bc.Labels : {}), ...(isObject(oc.Labels) ? oc.Labels : {}) };
+  const labels = { ...(isRecord(bc.Labels) ? bc.Labels : {}), ...(isRecord(oc.Labels) ? oc.Labels : {}) };
   if (Object.keys(labels).length > 0) merged.Labels = labels;
-  const ports = { ...(isObject(bc.ExposedPorts) ? bc.ExposedPorts : {}), ...(isObject(oc.ExposedPorts) ? oc.ExposedPorts : {}) };
+  const ports = { ...(isRecord(bc.ExposedPorts) ? bc.ExposedPorts : {}), ...(isRecord(oc.ExposedPorts) ? oc.ExposedPorts : {}) };
   if (Object.keys(ports).length > 0) merged.ExposedPorts = ports;
   if (oc.Entrypoint !== undefined) {
     merged.Entrypoint = oc.Entrypoint;

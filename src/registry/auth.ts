@@ -14,6 +14,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { readUserFile } from "../util/read-file.ts";
 import { homeDir, xdgDir } from "../util/dirs.ts";
+import { isRecord } from "../util/json.ts";
 import * as path from "node:path";
 import { RegistryError } from "../errors.ts";
 import { DOCKER_HUB } from "./reference.ts";
@@ -90,18 +91,17 @@ interface AuthConfig {
  * `credHelpers` an object, `credsStore` a string. Messages name the key, never the value (it may be a secret).
  */
 function authConfig(parsed: unknown, file: string): AuthConfig {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
   const bad = (key: string, what: string) => new RegistryError(`the registry auth file ${file}: ${key} is not ${what}`);
-  if (!isObject(parsed)) throw new RegistryError(`the registry auth file ${file} is not a JSON object`);
+  if (!isRecord(parsed)) throw new RegistryError(`the registry auth file ${file} is not a JSON object`);
   const { auths, credHelpers, credsStore } = parsed;
-  if (auths !== undefined && !isObject(auths)) throw bad("auths", "an object");
+  if (auths !== undefined && !isRecord(auths)) throw bad("auths", "an object");
   for (const [key, entry] of Object.entries(auths ?? {})) {
-    if (!isObject(entry)) throw bad(`auths[${JSON.stringify(key)}]`, "an object");
+    if (!isRecord(entry)) throw bad(`auths[${JSON.stringify(key)}]`, "an object");
     for (const field of ["auth", "username", "password", "identitytoken"]) {
       if (entry[field] !== undefined && typeof entry[field] !== "string") throw bad(`auths[${JSON.stringify(key)}].${field}`, "a string");
     }
   }
-  if (credHelpers !== undefined && !isObject(credHelpers)) throw bad("credHelpers", "an object");
+  if (credHelpers !== undefined && !isRecord(credHelpers)) throw bad("credHelpers", "an object");
   if (credsStore !== undefined && typeof credsStore !== "string") throw bad("credsStore", "a string");
   return parsed as AuthConfig;
 }

@@ -17,3 +17,8 @@ export function parseShallowJson(text: string): unknown {
   }
   return value;
 }
+
+/** A JSON object (not null, not an array): what a parsed document's mapping is. */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
